@@ -1,0 +1,179 @@
+package api
+
+import (
+	"fmt"
+	"log/slog"
+	"net/http"
+	"runtime/debug"
+	"strconv"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/atriumhq/atrium/core/kernel"
+)
+
+const (
+	headerRequestID = "X-Request-ID"
+	ctxRequestID    = "atrium.request_id"
+	ctxProblemCode  = "atrium.problem_code"
+	ctxQuiet        = "atrium.quiet"
+	unmatchedRoute  = "unmatched"
+)
+
+func requestID(c *gin.Context) string { return c.GetString(ctxRequestID) }
+
+// withRequestID echoes a well-formed client X-Request-ID or makes one, and
+// puts it in the request context for logs, audit and plugins.
+func withRequestID() gin.HandlerFunc {
+	return func(c *gin.Context) {
+		id := c.GetHeader(headerRequestID)
+		if !validRequestID(id) {
+			id = kernel.NewID().String()
+		}
+		c.Set(ctxRequestID, id)
+		c.Header(headerRequestID, id)
+		c.Request = c.Request.WithContext(kernel.WithRequestID(c.Request.Context(), id))
+		c.Next()
+	}
+}
+
+// validRequestID accepts short IDs of token characters only, so a client
+// cannot inject log lines or headers through it.
+func validRequestID(id string) bool {
+	if id == "" || len(id) > 128 {
+		return false
+	}
+	for _, r := range id {
+		ok := r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' ||
+			r == '-' || r == '_' || r == '.' || r == ':'
+		if !ok {
+			return false
+		}
+	}
+	return true
+}
+
+func routeOf(c *gin.Context) string {
+	if r := c.FullPath(); r != "" {
+		return r
+	}
+	return unmatchedRoute
+}
+
+// withTracing continues a W3C trace from the client, or starts one, with a
+// span named after the route template.
+func withTracing(tp trace.TracerProvider) gin.HandlerFunc {
+	tracer := tp.Tracer("github.com/atriumhq/atrium/core/api")
+	return func(c *gin.Context) {
+		ctx := otel.GetTextMapPropagator().Extract(c.Request.Context(), propagation.HeaderCarrier(c.Request.Header))
+		route := routeOf(c)
+		ctx, span := tracer.Start(ctx, c.Request.Method+" "+route,
+			trace.WithSpanKind(trace.SpanKindServer),
+			trace.WithAttributes(
+				attribute.String("http.request.method", c.Request.Method),
+				attribute.String("http.route", route),
+				attribute.String("atrium.request_id", requestID(c)),
+			))
+		defer span.End()
+		c.Request = c.Request.WithContext(ctx)
+		c.Next()
+		status := c.Writer.Status()
+		span.SetAttributes(attribute.Int("http.response.status_code", status))
+		if status >= 500 {
+			span.SetStatus(codes.Error, http.StatusText(status))
+		}
+	}
+}
+
+// observe writes the access log line and the HTTP metrics once the request is
+// done. It is where errors recorded by writeError or recovery get logged.
+func observe(log *slog.Logger, m *httpMetrics) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		start := time.Now()
+		m.inflight.Inc()
+		c.Next()
+		m.inflight.Dec()
+
+		elapsed := time.Since(start)
+		status := c.Writer.Status()
+		route := routeOf(c)
+		labels := []string{c.Request.Method, route, strconv.Itoa(status)}
+		m.requests.WithLabelValues(labels...).Inc()
+		m.duration.WithLabelValues(labels...).Observe(elapsed.Seconds())
+		code := c.GetString(ctxProblemCode)
+		if code != "" {
+			m.problems.WithLabelValues(code).Inc()
+		}
+
+		level := slog.LevelInfo
+		switch {
+		case status >= 500:
+			level = slog.LevelError
+		case c.GetBool(ctxQuiet) && status < 400:
+			level = slog.LevelDebug
+		}
+		ctx := c.Request.Context()
+		if !log.Enabled(ctx, level) {
+			return
+		}
+		attrs := []slog.Attr{
+			slog.String("method", c.Request.Method),
+			slog.String("route", route),
+			slog.String("path", c.Request.URL.Path),
+			slog.Int("status", status),
+			slog.Float64("duration_ms", float64(elapsed.Microseconds())/1000),
+			slog.Int("bytes", max(c.Writer.Size(), 0)),
+			slog.String("ip", c.ClientIP()),
+		}
+		if code != "" {
+			attrs = append(attrs, slog.String("problem", code))
+		}
+		if status >= 500 && len(c.Errors) > 0 {
+			attrs = append(attrs, slog.String("error", c.Errors.Last().Err.Error()))
+		}
+		log.LogAttrs(ctx, level, "http request", attrs...)
+	}
+}
+
+// recovery turns a handler panic into a 500 problem; the stack goes to the log
+// with the request's other fields, never to the client.
+func recovery() gin.HandlerFunc {
+	return func(c *gin.Context) {
+		defer func() {
+			v := recover()
+			if v == nil {
+				return
+			}
+			if v == http.ErrAbortHandler { //nolint:errorlint // sentinel compared as net/http does
+				panic(v)
+			}
+			err := fmt.Errorf("panic: %v\n%s", v, debug.Stack())
+			if c.Writer.Written() {
+				_ = c.Error(err)
+				c.Abort()
+				return
+			}
+			writeError(c, err)
+		}()
+		c.Next()
+	}
+}
+
+// limitBody refuses bodies over max: at once when Content-Length says so,
+// otherwise when the decoder reads past it.
+func limitBody(max int64) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		if c.Request.ContentLength > max {
+			writeError(c, kernel.E(kernel.KindTooLarge, "the request body is larger than %d bytes", max))
+			return
+		}
+		c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, max)
+		c.Next()
+	}
+}

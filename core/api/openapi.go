@@ -1,0 +1,206 @@
+package api
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"reflect"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/getkin/kin-openapi/openapi3"
+	"github.com/getkin/kin-openapi/openapi3gen"
+	"github.com/google/uuid"
+)
+
+var pathParam = regexp.MustCompile(`[:*]([A-Za-z0-9_]+)`)
+
+// OpenAPI returns the OpenAPI 3 document of every mounted route, as JSON.
+// It is built from the routes' declared types on first use and cached.
+func (r *Router) OpenAPI() ([]byte, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.doc != nil {
+		return r.doc, nil
+	}
+	doc, err := buildOpenAPI(r.routes, r.version)
+	if err != nil {
+		return nil, err
+	}
+	b, err := json.Marshal(doc)
+	if err != nil {
+		return nil, fmt.Errorf("encode openapi document: %w", err)
+	}
+	r.doc = b
+	return b, nil
+}
+
+func buildOpenAPI(routes []Route, version string) (*openapi3.T, error) {
+	doc := &openapi3.T{
+		OpenAPI: "3.0.3",
+		Info: &openapi3.Info{
+			Title:       "Atrium API",
+			Version:     version,
+			Description: "Errors are RFC 9457 problem documents (application/problem+json).",
+		},
+		Paths: openapi3.NewPaths(),
+		Components: &openapi3.Components{
+			Schemas: openapi3.Schemas{},
+			SecuritySchemes: openapi3.SecuritySchemes{
+				"bearer": &openapi3.SecuritySchemeRef{Value: openapi3.NewJWTSecurityScheme()},
+			},
+		},
+	}
+	gen := openapi3gen.NewGenerator(
+		openapi3gen.SchemaCustomizer(customizeSchema),
+		openapi3gen.CreateComponentSchemas(openapi3gen.ExportComponentSchemasOptions{ExportComponentSchemas: true}),
+	)
+	schema := func(t reflect.Type) (*openapi3.SchemaRef, error) {
+		ref, err := gen.NewSchemaRefForValue(reflect.New(t).Elem().Interface(), doc.Components.Schemas)
+		if err != nil {
+			return nil, fmt.Errorf("schema of %s: %w", t, err)
+		}
+		return ref, nil
+	}
+	problem, err := schema(reflect.TypeFor[Problem]())
+	if err != nil {
+		return nil, err
+	}
+	problemResponse := openapi3.NewResponse().WithDescription("A problem document").
+		WithContent(openapi3.Content{problemContentType: openapi3.NewMediaType().WithSchemaRef(problem)})
+
+	sorted := append([]Route(nil), routes...)
+	sort.SliceStable(sorted, func(i, j int) bool { return sorted[i].Path < sorted[j].Path })
+	for _, rt := range sorted {
+		op, err := operation(rt, schema)
+		if err != nil {
+			return nil, err
+		}
+		op.Responses.Set("default", &openapi3.ResponseRef{Value: problemResponse})
+		doc.AddOperation(pathParam.ReplaceAllString(rt.Path, "{$1}"), rt.Method, op)
+	}
+	return doc, nil
+}
+
+func operation(rt Route, schema func(reflect.Type) (*openapi3.SchemaRef, error)) (*openapi3.Operation, error) {
+	h := rt.Handler
+	op := &openapi3.Operation{
+		OperationID: operationID(rt),
+		Summary:     rt.Summary,
+		Tags:        rt.Tags,
+		Responses:   openapi3.NewResponses(),
+	}
+	for _, m := range pathParam.FindAllStringSubmatch(rt.Path, -1) {
+		op.AddParameter(openapi3.NewPathParameter(m[1]).WithSchema(openapi3.NewStringSchema()))
+	}
+	if h.request != nil {
+		ref, err := schema(h.request)
+		if err != nil {
+			return nil, err
+		}
+		op.RequestBody = &openapi3.RequestBodyRef{Value: openapi3.NewRequestBody().WithRequired(true).WithJSONSchemaRef(ref)}
+	}
+	resp := openapi3.NewResponse().WithDescription(http.StatusText(h.status))
+	switch {
+	case h.response != nil:
+		ref, err := schema(h.response)
+		if err != nil {
+			return nil, err
+		}
+		resp.WithJSONSchemaRef(ref)
+	case h.contentType != "":
+		resp.WithContent(openapi3.Content{h.contentType: openapi3.NewMediaType()})
+	}
+	op.Responses.Set(strconv.Itoa(h.status), &openapi3.ResponseRef{Value: resp})
+	return op, nil
+}
+
+// operationID derives a stable ID from method and path: GET /api/v1/tenants/:slug -> getTenantsBySlug.
+func operationID(rt Route) string {
+	var b strings.Builder
+	b.WriteString(strings.ToLower(rt.Method))
+	for _, seg := range strings.Split(strings.TrimPrefix(rt.Path, "/api/v1"), "/") {
+		if seg == "" {
+			continue
+		}
+		if seg[0] == ':' || seg[0] == '*' {
+			b.WriteString("By")
+			seg = seg[1:]
+		}
+		for _, part := range strings.FieldsFunc(seg, func(r rune) bool { return r == '-' || r == '_' || r == '.' }) {
+			b.WriteString(strings.ToUpper(part[:1]) + part[1:])
+		}
+	}
+	return b.String()
+}
+
+var uuidType = reflect.TypeFor[uuid.UUID]()
+
+// customizeSchema carries validate tags into the schema (required, enum,
+// lengths, formats), so the document states the rules the decoder enforces.
+func customizeSchema(_ string, t reflect.Type, tag reflect.StructTag, s *openapi3.Schema) error {
+	if t == uuidType {
+		*s = *openapi3.NewUUIDSchema()
+		return nil
+	}
+	if t.Kind() == reflect.Struct {
+		for i := range t.NumField() {
+			f := t.Field(i)
+			if name := jsonName(f); name != "" && hasRule(f.Tag.Get("validate"), "required") {
+				s.Required = append(s.Required, name)
+			}
+		}
+	}
+	for _, rule := range strings.Split(tag.Get("validate"), ",") {
+		name, param, _ := strings.Cut(rule, "=")
+		switch name {
+		case "email":
+			s.Format = "email"
+		case "uuid":
+			s.Format = "uuid"
+		case "url", "http_url":
+			s.Format = "uri"
+		case "oneof":
+			for _, v := range strings.Fields(param) {
+				s.Enum = append(s.Enum, v)
+			}
+		case "min", "max":
+			n, err := strconv.ParseUint(param, 10, 64)
+			if err != nil {
+				continue
+			}
+			applyBound(s, t.Kind(), name == "min", n)
+		}
+	}
+	return nil
+}
+
+func applyBound(s *openapi3.Schema, k reflect.Kind, isMin bool, n uint64) {
+	switch {
+	case k == reflect.String && isMin:
+		s.MinLength = n
+	case k == reflect.String:
+		s.MaxLength = &n
+	case k == reflect.Slice && isMin:
+		s.MinItems = n
+	case k == reflect.Slice:
+		s.MaxItems = &n
+	case isMin:
+		f := float64(n)
+		s.Min = &f
+	default:
+		f := float64(n)
+		s.Max = &f
+	}
+}
+
+func hasRule(tag, rule string) bool {
+	for _, r := range strings.Split(tag, ",") {
+		if r == rule {
+			return true
+		}
+	}
+	return false
+}

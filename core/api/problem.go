@@ -1,0 +1,94 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"net/http"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/atriumhq/atrium/core/kernel"
+)
+
+// Problem is an RFC 9457 problem document, extended with Atrium's stable
+// machine-readable code, the request ID and field errors.
+type Problem struct {
+	Type      string              `json:"type"`
+	Title     string              `json:"title"`
+	Status    int                 `json:"status"`
+	Detail    string              `json:"detail,omitempty"`
+	Code      string              `json:"code"`
+	RequestID string              `json:"request_id,omitempty"`
+	Errors    []kernel.FieldError `json:"errors,omitempty"`
+}
+
+const problemContentType = "application/problem+json"
+
+// problemStatus maps each error kind to its HTTP status and default code.
+// It is the one table where domain errors meet HTTP.
+var problemStatus = map[kernel.Kind]struct {
+	status int
+	code   string
+}{
+	kernel.KindInternal:        {http.StatusInternalServerError, "internal"},
+	kernel.KindBadRequest:      {http.StatusBadRequest, "bad_request"},
+	kernel.KindInvalid:         {http.StatusUnprocessableEntity, "validation_failed"},
+	kernel.KindUnauthenticated: {http.StatusUnauthorized, "unauthenticated"},
+	kernel.KindForbidden:       {http.StatusForbidden, "forbidden"},
+	kernel.KindNotFound:        {http.StatusNotFound, "not_found"},
+	kernel.KindConflict:        {http.StatusConflict, "conflict"},
+	kernel.KindTooLarge:        {http.StatusRequestEntityTooLarge, "payload_too_large"},
+	kernel.KindUnsupported:     {http.StatusUnsupportedMediaType, "unsupported_media_type"},
+	kernel.KindRateLimited:     {http.StatusTooManyRequests, "rate_limited"},
+	kernel.KindUnavailable:     {http.StatusServiceUnavailable, "unavailable"},
+	kernel.KindTimeout:         {http.StatusGatewayTimeout, "timeout"},
+}
+
+// ProblemFor turns any error into the problem document a client sees.
+// Internal errors keep their details to the log: the client gets a generic
+// message and the request ID to quote.
+func ProblemFor(err error, requestID string) Problem {
+	var e *kernel.Error
+	if !errors.As(err, &e) {
+		e = &kernel.Error{Kind: kernel.KindInternal}
+		if errors.Is(err, context.DeadlineExceeded) {
+			e = &kernel.Error{Kind: kernel.KindTimeout, Message: "the request took too long"}
+		}
+	}
+	m, ok := problemStatus[e.Kind]
+	if !ok {
+		m = problemStatus[kernel.KindInternal]
+	}
+	code := e.Code
+	if code == "" {
+		code = m.code
+	}
+	detail := e.Message
+	if e.Kind == kernel.KindInternal {
+		detail = "an unexpected error occurred; quote the request ID when reporting it"
+		code = m.code
+	}
+	return Problem{
+		Type:      "urn:atrium:problem:" + code,
+		Title:     http.StatusText(m.status),
+		Status:    m.status,
+		Detail:    detail,
+		Code:      code,
+		RequestID: requestID,
+		Errors:    e.Fields,
+	}
+}
+
+// writeError renders err as problem+json and records it on the gin context,
+// where the access log picks it up: an error is logged once, by the logger.
+func writeError(c *gin.Context, err error) {
+	renderProblem(c, ProblemFor(err, requestID(c)), err)
+}
+
+func renderProblem(c *gin.Context, p Problem, err error) {
+	_ = c.Error(err)
+	c.Set(ctxProblemCode, p.Code)
+	c.Header("Content-Type", problemContentType)
+	c.Header("Cache-Control", "no-store")
+	c.AbortWithStatusJSON(p.Status, p)
+}

@@ -1,0 +1,86 @@
+package api
+
+import (
+	"log/slog"
+	"net/http"
+	"sync"
+
+	"github.com/gin-gonic/gin"
+	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/atriumhq/atrium/core/kernel"
+)
+
+// RouterOptions configure a Router.
+type RouterOptions struct {
+	Logger       *slog.Logger
+	Registerer   prometheus.Registerer
+	Tracer       trace.TracerProvider
+	MaxBodyBytes int64
+	Version      string // the API version the OpenAPI document reports
+}
+
+// Router is the HTTP handler of atriumd: gin underneath, plus the list of
+// declared routes the OpenAPI document is built from.
+type Router struct {
+	engine  *gin.Engine
+	version string
+
+	mu     sync.Mutex
+	routes []Route
+	doc    []byte // cached OpenAPI JSON; nil when routes changed
+}
+
+// NewRouter builds the engine with the middleware every route relies on.
+// The order matters: the request ID and trace come first so every later line
+// carries them; observe wraps recovery so a panic is logged and counted as the
+// 500 it became.
+func NewRouter(o RouterOptions) *Router {
+	gin.SetMode(gin.ReleaseMode)
+	e := gin.New()
+	e.HandleMethodNotAllowed = true
+	e.ContextWithFallback = true
+	// Client IPs come from the socket until trusted proxies are configured.
+	_ = e.SetTrustedProxies(nil)
+	e.Use(
+		withRequestID(),
+		withTracing(o.Tracer),
+		observe(o.Logger, newHTTPMetrics(o.Registerer)),
+		recovery(),
+		limitBody(o.MaxBodyBytes),
+	)
+	e.NoRoute(func(c *gin.Context) {
+		writeError(c, kernel.E(kernel.KindNotFound, "no route for %s %s", c.Request.Method, c.Request.URL.Path))
+	})
+	e.NoMethod(func(c *gin.Context) {
+		err := kernel.E(kernel.KindBadRequest, "method %s is not allowed here", c.Request.Method).WithCode("method_not_allowed")
+		p := ProblemFor(err, requestID(c))
+		p.Status, p.Title = http.StatusMethodNotAllowed, http.StatusText(http.StatusMethodNotAllowed)
+		renderProblem(c, p, err)
+	})
+	return &Router{engine: e, version: o.Version}
+}
+
+// Handle mounts routes. Call it before serving; the OpenAPI document is
+// rebuilt on its next request.
+func (r *Router) Handle(routes ...Route) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, rt := range routes {
+		quiet := rt.Quiet
+		r.engine.Handle(rt.Method, rt.Path, func(c *gin.Context) {
+			if quiet {
+				c.Set(ctxQuiet, true)
+			}
+			rt.Handler.handle(c)
+		})
+		r.routes = append(r.routes, rt)
+	}
+	r.doc = nil
+}
+
+// ServeHTTP implements http.Handler.
+func (r *Router) ServeHTTP(w http.ResponseWriter, req *http.Request) {
+	r.engine.ServeHTTP(w, req)
+}

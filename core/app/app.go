@@ -1,0 +1,63 @@
+// Package app turns a validated configuration into Atrium's fx graph. It is
+// the one place that knows every module; nothing imports it but cmd/atriumd
+// and tests that start the whole core.
+package app
+
+import (
+	"context"
+	"log/slog"
+	"os"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/trace"
+	"go.uber.org/fx"
+	"go.uber.org/fx/fxevent"
+
+	"github.com/atriumhq/atrium/core/api"
+	"github.com/atriumhq/atrium/core/config"
+	"github.com/atriumhq/atrium/core/postgres"
+	"github.com/atriumhq/atrium/core/telemetry"
+)
+
+// Options is the whole graph for cfg, logging to log. Tests add
+// fx.Replace/fx.Decorate options after it.
+func Options(cfg config.Config, log *slog.Logger) fx.Option {
+	return fx.Options(
+		fx.Supply(cfg, log),
+		fx.WithLogger(func() fxevent.Logger {
+			l := &fxevent.SlogLogger{Logger: log}
+			l.UseLogLevel(slog.LevelDebug)
+			// atriumd reports a failed start once, as its exit line.
+			l.UseErrorLevel(slog.LevelDebug)
+			return l
+		}),
+		fx.StopTimeout(cfg.ShutdownTimeout),
+		fx.Provide(
+			telemetry.NewRegistry,
+			func(r *prometheus.Registry) prometheus.Gatherer { return r },
+			newTracing,
+		),
+		api.Module,
+		postgres.Module,
+	)
+}
+
+// New builds the application for cfg.
+func New(cfg config.Config, log *slog.Logger) *fx.App {
+	return fx.New(Options(cfg, log))
+}
+
+// NewLogger is the process logger at cfg's level, JSON on stdout.
+func NewLogger(cfg config.Config) *slog.Logger {
+	level, _ := config.ParseLevel(cfg.LogLevel) // validated by config.Parse
+	return telemetry.NewLogger(os.Stdout, level)
+}
+
+func newTracing(lc fx.Lifecycle) (trace.TracerProvider, error) {
+	t, err := telemetry.NewTracing(context.Background(), "atriumd")
+	if err != nil {
+		return nil, err
+	}
+	lc.Append(fx.StopHook(t.Shutdown))
+	return t.Provider, nil
+}

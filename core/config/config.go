@@ -1,0 +1,151 @@
+// Package config reads atriumd's configuration from the environment and
+// validates it, so a wrong value stops the process at start with one line
+// naming the variable instead of failing later in a request.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/caarlos0/env/v11"
+)
+
+// Config is atriumd's whole configuration. Field tags name the environment
+// variables; the README's configuration table documents them.
+type Config struct {
+	HTTPAddr        string        `env:"ATRIUM_HTTP_ADDR" envDefault:"127.0.0.1:8080"`
+	MaxBodyBytes    int64         `env:"ATRIUM_HTTP_MAX_BODY_BYTES" envDefault:"1048576"`
+	ShutdownTimeout time.Duration `env:"ATRIUM_SHUTDOWN_TIMEOUT" envDefault:"15s"`
+	LogLevel        string        `env:"ATRIUM_LOG_LEVEL" envDefault:"info"`
+
+	// DatabaseURL empty means: start a private cluster under DataDir/pg.
+	DatabaseURL string `env:"DATABASE_URL"`
+	DBMaxConns  int32  `env:"ATRIUM_DB_MAX_CONNS" envDefault:"20"`
+	DataDir     string `env:"ATRIUM_DATA_DIR" envDefault:"./.atrium"`
+
+	// RedisURL empty means: in-process cache.
+	RedisURL  string `env:"REDIS_URL"`
+	BlobURL   string `env:"ATRIUM_BLOB_URL" envDefault:"file://./.atrium/blobs"`
+	PluginDir string `env:"ATRIUM_PLUGIN_DIR" envDefault:"./bin/plugins"`
+
+	BootstrapOperatorEmail    string `env:"ATRIUM_BOOTSTRAP_OPERATOR_EMAIL"`
+	BootstrapOperatorPassword string `env:"ATRIUM_BOOTSTRAP_OPERATOR_PASSWORD"`
+}
+
+// FromEnv reads the configuration from the process environment.
+func FromEnv() (Config, error) {
+	return Parse(nil)
+}
+
+// Parse reads the configuration from environ (the process environment when nil)
+// and validates it.
+func Parse(environ map[string]string) (Config, error) {
+	var c Config
+	opts := env.Options{}
+	if environ != nil {
+		opts.Environment = environ
+	}
+	if err := env.ParseWithOptions(&c, opts); err != nil {
+		return Config{}, fmt.Errorf("invalid configuration: %w", firstEnvError(err))
+	}
+	if err := c.Validate(); err != nil {
+		return Config{}, fmt.Errorf("invalid configuration: %w", err)
+	}
+	return c, nil
+}
+
+// firstEnvError keeps the message to one line: env aggregates all failures.
+func firstEnvError(err error) error {
+	var agg env.AggregateError
+	if errors.As(err, &agg) && len(agg.Errors) > 0 {
+		return agg.Errors[0]
+	}
+	return err
+}
+
+// Validate checks every value that the type system does not.
+func (c Config) Validate() error {
+	if _, port, err := net.SplitHostPort(c.HTTPAddr); err != nil || port == "" {
+		return fmt.Errorf("ATRIUM_HTTP_ADDR=%q: want host:port, for example 127.0.0.1:8080", c.HTTPAddr)
+	}
+	if c.MaxBodyBytes < 1024 {
+		return fmt.Errorf("ATRIUM_HTTP_MAX_BODY_BYTES=%d: must be at least 1024", c.MaxBodyBytes)
+	}
+	if c.ShutdownTimeout <= 0 {
+		return fmt.Errorf("ATRIUM_SHUTDOWN_TIMEOUT=%s: must be positive", c.ShutdownTimeout)
+	}
+	if _, err := ParseLevel(c.LogLevel); err != nil {
+		return err
+	}
+	if c.DatabaseURL != "" {
+		if err := checkURL("DATABASE_URL", c.DatabaseURL, "postgres", "postgresql"); err != nil {
+			return err
+		}
+	}
+	if c.DBMaxConns < 2 || c.DBMaxConns > 1000 {
+		return fmt.Errorf("ATRIUM_DB_MAX_CONNS=%d: must be between 2 and 1000", c.DBMaxConns)
+	}
+	if c.RedisURL != "" {
+		if err := checkURL("REDIS_URL", c.RedisURL, "redis", "rediss", "unix"); err != nil {
+			return err
+		}
+	}
+	if err := c.validateBlobURL(); err != nil {
+		return err
+	}
+	if (c.BootstrapOperatorEmail == "") != (c.BootstrapOperatorPassword == "") {
+		return errors.New("ATRIUM_BOOTSTRAP_OPERATOR_EMAIL and ATRIUM_BOOTSTRAP_OPERATOR_PASSWORD must be set together")
+	}
+	if c.BootstrapOperatorEmail != "" && !strings.Contains(c.BootstrapOperatorEmail, "@") {
+		return fmt.Errorf("ATRIUM_BOOTSTRAP_OPERATOR_EMAIL=%q: not an email address", c.BootstrapOperatorEmail)
+	}
+	return nil
+}
+
+func (c Config) validateBlobURL() error {
+	if err := checkURL("ATRIUM_BLOB_URL", c.BlobURL, "s3", "file"); err != nil {
+		return err
+	}
+	u, _ := url.Parse(c.BlobURL)
+	if u.Scheme == "s3" && u.Host == "" {
+		return fmt.Errorf("ATRIUM_BLOB_URL=%q: s3 URLs name a bucket: s3://bucket?region=...", c.BlobURL)
+	}
+	if u.Scheme == "file" && u.Host+u.Path == "" {
+		return fmt.Errorf("ATRIUM_BLOB_URL=%q: file URLs name a directory: file:///var/lib/atrium/blobs", c.BlobURL)
+	}
+	return nil
+}
+
+// checkURL never echoes the URL itself: it may hold a password.
+func checkURL(name, raw string, schemes ...string) error {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return fmt.Errorf("%s: not a URL", name)
+	}
+	for _, s := range schemes {
+		if u.Scheme == s {
+			return nil
+		}
+	}
+	return fmt.Errorf("%s: scheme %q not supported, want one of %s", name, u.Scheme, strings.Join(schemes, ", "))
+}
+
+// ParseLevel maps ATRIUM_LOG_LEVEL to a slog level.
+func ParseLevel(s string) (slog.Level, error) {
+	switch strings.ToLower(s) {
+	case "debug":
+		return slog.LevelDebug, nil
+	case "info", "":
+		return slog.LevelInfo, nil
+	case "warn", "warning":
+		return slog.LevelWarn, nil
+	case "error":
+		return slog.LevelError, nil
+	}
+	return 0, fmt.Errorf("ATRIUM_LOG_LEVEL=%q: want debug, info, warn or error", s)
+}

@@ -1,0 +1,48 @@
+package postgres
+
+import (
+	"context"
+	"log/slog"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/fx"
+
+	"github.com/atriumhq/atrium/core/api"
+	"github.com/atriumhq/atrium/core/config"
+	"github.com/atriumhq/atrium/migrations"
+)
+
+// Module provides the shared pool. On start it proves the database reachable
+// and migrates the platform schema; on stop it closes the pool.
+var Module = fx.Module("postgres",
+	fx.Provide(
+		newPool,
+		fx.Annotate(readiness, fx.ResultTags(`group:"readiness"`)),
+	),
+)
+
+func newPool(lc fx.Lifecycle, cfg config.Config, reg *prometheus.Registry, log *slog.Logger) (*pgxpool.Pool, error) {
+	pool, err := NewPool(cfg.DatabaseURL, PoolOptions{MaxConns: cfg.DBMaxConns})
+	if err != nil {
+		return nil, err
+	}
+	reg.MustRegister(NewPoolCollector(pool))
+	lc.Append(fx.Hook{
+		OnStart: func(ctx context.Context) error {
+			if err := Ping(ctx, pool); err != nil {
+				return err
+			}
+			return MigrateSchema(ctx, pool, migrations.Core, "core", PlatformSchema, log)
+		},
+		OnStop: func(context.Context) error {
+			pool.Close()
+			return nil
+		},
+	})
+	return pool, nil
+}
+
+func readiness(pool *pgxpool.Pool) api.ReadinessCheck {
+	return api.ReadinessCheck{Name: "database", Check: pool.Ping}
+}

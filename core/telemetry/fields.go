@@ -1,0 +1,32 @@
+package telemetry
+
+import (
+	"context"
+	"log/slog"
+
+	"github.com/atriumhq/atrium/core/kernel"
+)
+
+// requestFields adds the request's identity to each record from its context.
+type requestFields struct{ slog.Handler }
+
+func (h requestFields) Handle(ctx context.Context, r slog.Record) error {
+	if id := kernel.RequestIDFrom(ctx); id != "" {
+		r.AddAttrs(slog.String("request_id", id))
+	}
+	if t, ok := kernel.TenantFrom(ctx); ok {
+		r.AddAttrs(slog.String("tenant", t.Slug))
+	}
+	if p, ok := kernel.PrincipalFrom(ctx); ok {
+		r.AddAttrs(slog.String("principal", p.ID.String()), slog.String("principal_type", string(p.Type)))
+	}
+	return h.Handler.Handle(ctx, r)
+}
+
+func (h requestFields) WithAttrs(as []slog.Attr) slog.Handler {
+	return requestFields{h.Handler.WithAttrs(as)}
+}
+
+func (h requestFields) WithGroup(name string) slog.Handler {
+	return requestFields{h.Handler.WithGroup(name)}
+}
