@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/url"
+	"reflect"
 	"strings"
 	"time"
 
@@ -59,11 +60,18 @@ func Parse(environ map[string]string) (Config, error) {
 	return c, nil
 }
 
-// firstEnvError keeps the message to one line: env aggregates all failures.
+// firstEnvError keeps the message to one line (env aggregates all failures)
+// and names the variable, where env names the Go field.
 func firstEnvError(err error) error {
 	var agg env.AggregateError
 	if errors.As(err, &agg) && len(agg.Errors) > 0 {
-		return agg.Errors[0]
+		err = agg.Errors[0]
+	}
+	var perr env.ParseError
+	if errors.As(err, &perr) {
+		if f, ok := reflect.TypeFor[Config]().FieldByName(perr.Name); ok {
+			return fmt.Errorf("%s: not a valid %s: %w", f.Tag.Get("env"), perr.Type, perr.Err)
+		}
 	}
 	return err
 }
@@ -113,7 +121,7 @@ func (c Config) validateBlobURL() error {
 	}
 	u, _ := url.Parse(c.BlobURL)
 	if u.Scheme == "s3" && u.Host == "" {
-		return fmt.Errorf("ATRIUM_BLOB_URL=%q: s3 URLs name a bucket: s3://bucket?region=...", c.BlobURL)
+		return fmt.Errorf("ATRIUM_BLOB_URL=%q: s3 URLs name a bucket, as in s3://bucket?region=eu-west-1", c.BlobURL)
 	}
 	if u.Scheme == "file" && u.Host+u.Path == "" {
 		return fmt.Errorf("ATRIUM_BLOB_URL=%q: file URLs name a directory: file:///var/lib/atrium/blobs", c.BlobURL)

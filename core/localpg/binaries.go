@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -16,6 +17,9 @@ var ErrNoBinaries = errors.New("no PostgreSQL server binaries (initdb, pg_ctl) f
 	"set ATRIUM_PG_BIN to their directory, or set DATABASE_URL")
 
 // searchGlobs are where distributions put server binaries that are not on PATH.
+// versionDigits finds the major version in "16", "postgresql@16" or "pgsql-16".
+var versionDigits = regexp.MustCompile(`^(?:postgresql@|pgsql-)?([0-9]+)(?:\.[0-9]+)?$`)
+
 var searchGlobs = []string{
 	"/usr/lib/postgresql/*/bin",          // Debian, Ubuntu
 	"/usr/pgsql-*/bin",                   // RHEL, Fedora (PGDG)
@@ -59,7 +63,7 @@ func findBinaries() (string, error) {
 
 func hasServer(dir string) bool {
 	for _, b := range []string{"initdb", "pg_ctl", "postgres"} {
-		if fi, err := os.Stat(filepath.Join(dir, b)); err != nil || fi.IsDir() {
+		if fi, err := os.Stat(filepath.Join(dir, b)); err != nil || fi.IsDir() { //nolint:gosec // dir comes from the operator or fixed globs
 			return false
 		}
 	}
@@ -69,8 +73,8 @@ func hasServer(dir string) bool {
 // majorOf reads the version number out of a path such as /usr/lib/postgresql/16/bin.
 func majorOf(dir string) int {
 	for _, part := range strings.Split(dir, string(filepath.Separator)) {
-		digits := strings.TrimLeft(part, "postgresql@pgsql-")
-		if n, err := strconv.Atoi(strings.SplitN(digits, ".", 2)[0]); err == nil {
+		if m := versionDigits.FindStringSubmatch(part); m != nil {
+			n, _ := strconv.Atoi(m[1])
 			return n
 		}
 	}

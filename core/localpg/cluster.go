@@ -78,7 +78,7 @@ func Start(ctx context.Context, dir string, log *slog.Logger) (*Cluster, error) 
 // PostgreSQL refuses to run as root, so as root we run it as "postgres".
 func (c *Cluster) prepareOwner() error {
 	// The parents stay traversable: as root the server runs as another user.
-	if err := os.MkdirAll(filepath.Dir(c.dir), 0o755); err != nil {
+	if err := os.MkdirAll(filepath.Dir(c.dir), 0o755); err != nil { //nolint:gosec // see above
 		return fmt.Errorf("private PostgreSQL: %w", err)
 	}
 	if err := os.Mkdir(c.dir, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
@@ -94,12 +94,11 @@ func (c *Cluster) prepareOwner() error {
 	uid, _ := strconv.Atoi(u.Uid)
 	gid, _ := strconv.Atoi(u.Gid)
 	c.cred = &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)} //nolint:gosec // uids fit
-	return filepath.WalkDir(c.dir, func(p string, _ os.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		return os.Lchown(p, uid, gid)
-	})
+	// initdb, running as that user, creates everything below it.
+	if err := os.Chown(c.dir, uid, gid); err != nil {
+		return fmt.Errorf("private PostgreSQL: %w", err)
+	}
+	return nil
 }
 
 func (c *Cluster) command(ctx context.Context, name string, args ...string) *exec.Cmd {
@@ -212,7 +211,7 @@ func (c *Cluster) createDatabase(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("private PostgreSQL: connect: %w", err)
 	}
-	defer conn.Close(context.Background()) //nolint:errcheck // nothing to do on close errors
+	defer conn.Close(context.Background())
 	var exists bool
 	if err := conn.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)", Database).Scan(&exists); err != nil {
 		return fmt.Errorf("private PostgreSQL: %w", err)
@@ -267,4 +266,19 @@ func lastLine(out []byte) string {
 		}
 	}
 	return last
+}
+
+// AdminURL is the connection URL of the maintenance database, for tools that
+// create databases of their own (tests).
+func (c *Cluster) AdminURL() string { return c.url("postgres") }
+
+// Reachable reports whether a PostgreSQL server answers at url.
+func Reachable(ctx context.Context, url string) error {
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		return err
+	}
+	return conn.Close(ctx)
 }

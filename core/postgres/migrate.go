@@ -35,7 +35,7 @@ func MigrateSchema(ctx context.Context, pool *pgxpool.Pool, src fs.FS, dir, sche
 	defer func() {
 		// A fresh context: the unlock must run even when ctx was cancelled.
 		if _, err := lockConn.Exec(context.Background(), "SELECT pg_advisory_unlock($1)", key); err != nil {
-			lockConn.Conn().PgConn().Close(context.Background()) //nolint:errcheck // closing drops the lock
+			lockConn.Conn().PgConn().Close(context.Background()) // closing drops the lock
 		}
 	}()
 	if _, err := lockConn.Exec(ctx, "CREATE SCHEMA IF NOT EXISTS "+pgx.Identifier{schema}.Sanitize()); err != nil {
@@ -64,7 +64,7 @@ func runMigrate(db *sql.DB, src fs.FS, dir, schema string, log *slog.Logger) err
 	if err != nil {
 		return fmt.Errorf("migrate %s: %w", schema, err)
 	}
-	defer m.Close() //nolint:errcheck // the db handle is closed by the caller
+	defer m.Close()
 	before, _, _ := m.Version()
 	if err := m.Up(); err != nil && !errors.Is(err, migrate.ErrNoChange) {
 		return fmt.Errorf("migrate %s: %w", schema, err)

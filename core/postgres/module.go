@@ -30,10 +30,14 @@ func newPool(lc fx.Lifecycle, cfg config.Config, reg *prometheus.Registry, log *
 	reg.MustRegister(NewPoolCollector(pool))
 	lc.Append(fx.Hook{
 		OnStart: func(ctx context.Context) error {
-			if err := Ping(ctx, pool); err != nil {
-				return err
+			err := Ping(ctx, pool)
+			if err == nil {
+				err = MigrateSchema(ctx, pool, migrations.Core, "core", PlatformSchema, log)
 			}
-			return MigrateSchema(ctx, pool, migrations.Core, "core", PlatformSchema, log)
+			if err != nil {
+				pool.Close() // fx runs no OnStop for a hook whose OnStart failed
+			}
+			return err
 		},
 		OnStop: func(context.Context) error {
 			pool.Close()

@@ -1,0 +1,49 @@
+# Atrium: the targets a newcomer can guess.
+GO              ?= go
+TOOLS           := $(CURDIR)/.tools
+GOLANGCI        := $(TOOLS)/golangci-lint
+GOLANGCI_VERSION := v2.15.0
+VERSION         ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS         := -s -w -X github.com/atriumhq/atrium/core/api.Version=$(VERSION)
+
+.PHONY: all build run test test-short lint fmt bench clean tools
+
+all: build
+
+## build: bin/atriumd and bin/atrium
+build:
+	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/atriumd ./cmd/atriumd
+	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/atrium ./cmd/atrium
+
+## run: start atriumd with working defaults (a private PostgreSQL unless DATABASE_URL is set)
+run: build
+	./bin/atriumd
+
+## test: the whole suite, race detector on, against a real PostgreSQL
+## (ATRIUM_TEST_DATABASE_URL, the local server, or a private cluster started for the run)
+test:
+	$(GO) run ./cmd/atrium dev with-postgres -- $(GO) test -race -count=1 ./...
+
+## test-short: unit tests only, no database
+test-short:
+	$(GO) test -short -count=1 ./...
+
+## lint: golangci-lint with the layer rules of docs/architecture.md
+lint: $(GOLANGCI)
+	$(GOLANGCI) run ./...
+
+## fmt: format the code as lint expects
+fmt: $(GOLANGCI)
+	$(GOLANGCI) fmt ./...
+
+## bench: every go benchmark
+bench:
+	$(GO) run ./cmd/atrium dev with-postgres -- $(GO) test -run='^$$' -bench=. -benchmem ./...
+
+tools: $(GOLANGCI)
+
+$(GOLANGCI):
+	GOBIN=$(TOOLS) $(GO) install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_VERSION)
+
+clean:
+	rm -rf bin

@@ -1,0 +1,46 @@
+// Command atrium is the operator and security-team CLI. Today it carries the
+// developer commands; tenant, policy and audit commands join it as those
+// contexts land.
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+
+	"github.com/spf13/cobra"
+
+	"github.com/atriumhq/atrium/core/api"
+)
+
+func main() {
+	if err := newRoot().Execute(); err != nil {
+		var exit *exec.ExitError
+		if errors.As(err, &exit) {
+			os.Exit(exit.ExitCode())
+		}
+		fmt.Fprintln(os.Stderr, "atrium: "+err.Error())
+		os.Exit(1)
+	}
+}
+
+func newRoot() *cobra.Command {
+	root := &cobra.Command{
+		Use:           "atrium",
+		Short:         "Operate Atrium: tenants, policies, audit, development helpers",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.AddCommand(
+		&cobra.Command{
+			Use:   "version",
+			Short: "Print the version",
+			Run: func(cmd *cobra.Command, _ []string) {
+				fmt.Fprintln(cmd.OutOrStdout(), api.Version)
+			},
+		},
+		newDevCommand(),
+	)
+	return root
+}

@@ -1,0 +1,100 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"net/http"
+	"os"
+	"os/exec"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/atriumhq/atrium/core/postgres/postgrestest"
+)
+
+// The test binary doubles as atriumd when asked, so these tests exercise the
+// real process: its exit line, its exit code, its signal handling.
+func TestMain(m *testing.M) {
+	if os.Getenv("ATRIUMD_TEST_RUN_MAIN") == "1" {
+		main()
+		return
+	}
+	os.Exit(m.Run())
+}
+
+func atriumd(t *testing.T, env ...string) *exec.Cmd {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), append([]string{"ATRIUMD_TEST_RUN_MAIN=1"}, env...)...)
+	return cmd
+}
+
+func TestBadConfigurationIsOneLineAndNonZero(t *testing.T) {
+	out, err := atriumd(t, "ATRIUM_LOG_LEVEL=loud").CombinedOutput()
+	var exit *exec.ExitError
+	require.ErrorAs(t, err, &exit)
+	assert.Equal(t, 1, exit.ExitCode())
+	assert.Equal(t, "atriumd: invalid configuration: ATRIUM_LOG_LEVEL=\"loud\": want debug, info, warn or error\n", string(out))
+}
+
+func TestUnreachableDatabaseIsOneLineAndNonZero(t *testing.T) {
+	cmd := atriumd(t, "DATABASE_URL=postgres://atrium:pw@127.0.0.1:1/atrium?connect_timeout=2", "ATRIUM_LOG_LEVEL=error")
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	err := cmd.Run()
+	var exit *exec.ExitError
+	require.ErrorAs(t, err, &exit)
+	assert.Equal(t, 1, exit.ExitCode())
+	lines := strings.Split(strings.TrimSpace(stderr.String()), "\n")
+	require.Len(t, lines, 1, stderr.String())
+	assert.True(t, strings.HasPrefix(lines[0], "atriumd: cannot reach PostgreSQL at 127.0.0.1:1/atrium"), lines[0])
+	assert.NotContains(t, lines[0], "pw@")
+}
+
+func TestServesThenExitsZeroOnSIGTERM(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs PostgreSQL")
+	}
+	cmd := atriumd(t, "DATABASE_URL="+postgrestest.NewDatabase(t), "ATRIUM_HTTP_ADDR=127.0.0.1:0")
+	stdout, err := cmd.StdoutPipe()
+	require.NoError(t, err)
+	require.NoError(t, cmd.Start())
+	t.Cleanup(func() { _ = cmd.Process.Kill() })
+
+	addr := ""
+	lines := bufio.NewScanner(stdout)
+	for addr == "" && lines.Scan() {
+		var rec struct{ Msg, Addr string }
+		if json.Unmarshal(lines.Bytes(), &rec) == nil && rec.Msg == "serving HTTP" {
+			addr = rec.Addr
+		}
+	}
+	require.NotEmpty(t, addr, "atriumd never said where it serves")
+	go func() { // keep draining the log so atriumd never blocks on stdout
+		for lines.Scan() {
+		}
+	}()
+
+	var resp *http.Response
+	require.Eventually(t, func() bool {
+		resp, err = http.Get("http://" + addr + "/readyz") //nolint:noctx,bodyclose // test; closed below
+		return err == nil
+	}, 5*time.Second, 20*time.Millisecond)
+	resp.Body.Close()
+	assert.Equal(t, http.StatusOK, resp.StatusCode)
+
+	require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		require.NoError(t, err, "SIGTERM is a clean exit")
+	case <-time.After(20 * time.Second):
+		t.Fatal("atriumd did not exit after SIGTERM")
+	}
+}

@@ -1,0 +1,64 @@
+package config_test
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/atriumhq/atrium/core/config"
+)
+
+func TestDefaults(t *testing.T) {
+	c, err := config.Parse(map[string]string{})
+	require.NoError(t, err)
+	assert.Equal(t, "127.0.0.1:8080", c.HTTPAddr)
+	assert.Empty(t, c.DatabaseURL, "no DATABASE_URL means a private cluster")
+	assert.Empty(t, c.RedisURL, "no REDIS_URL means an in-process cache")
+	assert.Equal(t, "file://./.atrium/blobs", c.BlobURL)
+	assert.Equal(t, "./bin/plugins", c.PluginDir)
+	assert.Equal(t, "info", c.LogLevel)
+	assert.Equal(t, 15*time.Second, c.ShutdownTimeout)
+}
+
+func TestBadValuesAreOneClearLine(t *testing.T) {
+	tests := []struct {
+		env  map[string]string
+		want string
+	}{
+		{map[string]string{"ATRIUM_HTTP_ADDR": "8080"}, "ATRIUM_HTTP_ADDR"},
+		{map[string]string{"ATRIUM_LOG_LEVEL": "loud"}, "ATRIUM_LOG_LEVEL"},
+		{map[string]string{"ATRIUM_SHUTDOWN_TIMEOUT": "soon"}, "ATRIUM_SHUTDOWN_TIMEOUT"},
+		{map[string]string{"ATRIUM_DB_MAX_CONNS": "1"}, "ATRIUM_DB_MAX_CONNS"},
+		{map[string]string{"ATRIUM_HTTP_MAX_BODY_BYTES": "lots"}, "ATRIUM_HTTP_MAX_BODY_BYTES"},
+		{map[string]string{"DATABASE_URL": "mysql://root:s3cret@db/atrium"}, "DATABASE_URL"},
+		{map[string]string{"REDIS_URL": "http://cache"}, "REDIS_URL"},
+		{map[string]string{"ATRIUM_BLOB_URL": "s3://?region=x"}, "ATRIUM_BLOB_URL"},
+		{map[string]string{"ATRIUM_BLOB_URL": "ftp://files"}, "ATRIUM_BLOB_URL"},
+		{map[string]string{"ATRIUM_BOOTSTRAP_OPERATOR_EMAIL": "ops@example.com"}, "ATRIUM_BOOTSTRAP_OPERATOR_PASSWORD"},
+		{map[string]string{"ATRIUM_BOOTSTRAP_OPERATOR_EMAIL": "ops", "ATRIUM_BOOTSTRAP_OPERATOR_PASSWORD": "x"}, "ATRIUM_BOOTSTRAP_OPERATOR_EMAIL"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.want, func(t *testing.T) {
+			_, err := config.Parse(tt.env)
+			require.Error(t, err)
+			msg := err.Error()
+			assert.Contains(t, msg, tt.want)
+			assert.NotContains(t, msg, "\n")
+			assert.NotContains(t, msg, "s3cret", "a URL's password never reaches the message")
+		})
+	}
+}
+
+func TestAcceptsGoodValues(t *testing.T) {
+	c, err := config.Parse(map[string]string{
+		"DATABASE_URL":     "postgres://atrium:pw@db:5432/atrium?sslmode=require",
+		"REDIS_URL":        "rediss://cache:6380/0",
+		"ATRIUM_BLOB_URL":  "s3://docs?region=eu-west-1&endpoint=http://127.0.0.1:9000",
+		"ATRIUM_LOG_LEVEL": "WARN",
+	})
+	require.NoError(t, err)
+	assert.True(t, strings.HasPrefix(c.DatabaseURL, "postgres://"))
+}

@@ -1,0 +1,81 @@
+// Package postgrestest gives tests their own throwaway database on a real
+// PostgreSQL server: ATRIUM_TEST_DATABASE_URL, or the local server by default.
+package postgrestest
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"net/url"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// DefaultAdminURL is used when ATRIUM_TEST_DATABASE_URL is unset.
+const DefaultAdminURL = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
+
+// AdminURL is the server tests create their databases on. Its user must be
+// allowed to create databases and roles.
+func AdminURL() string {
+	if u := os.Getenv("ATRIUM_TEST_DATABASE_URL"); u != "" {
+		return u
+	}
+	return DefaultAdminURL
+}
+
+// NewDatabase creates an empty database, returns its URL, and drops it (with
+// every connection still open to it) when the test ends.
+func NewDatabase(tb testing.TB) string {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	admin, err := pgx.Connect(ctx, AdminURL())
+	if err != nil {
+		tb.Fatalf("postgrestest: connect to %s (set ATRIUM_TEST_DATABASE_URL): %v", redact(AdminURL()), err)
+	}
+	defer admin.Close(context.Background())
+
+	name := "atrium_test_" + randomSuffix()
+	if _, err := admin.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()); err != nil {
+		tb.Fatalf("postgrestest: create database: %v", err)
+	}
+	tb.Cleanup(func() { drop(tb, name) })
+
+	u, err := url.Parse(AdminURL())
+	if err != nil {
+		tb.Fatalf("postgrestest: %v", err)
+	}
+	u.Path = "/" + name
+	return u.String()
+}
+
+func drop(tb testing.TB, name string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	admin, err := pgx.Connect(ctx, AdminURL())
+	if err != nil {
+		tb.Errorf("postgrestest: drop %s: %v", name, err)
+		return
+	}
+	defer admin.Close(context.Background())
+	if _, err := admin.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)"); err != nil {
+		tb.Errorf("postgrestest: drop %s: %v", name, err)
+	}
+}
+
+func randomSuffix() string {
+	b := make([]byte, 6)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+func redact(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(unparseable URL)"
+	}
+	return u.Redacted()
+}
