@@ -11,14 +11,9 @@ import (
 	"github.com/gin-gonic/gin"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
-)
 
-// ReadinessCheck is one dependency /readyz reports on. Check returns nil
-// while the dependency can serve.
-type ReadinessCheck struct {
-	Name  string
-	Check func(context.Context) error
-}
+	"github.com/atriumhq/atrium/core/health"
+)
 
 // Health is the body of /healthz.
 type Health struct {
@@ -41,7 +36,7 @@ type DependencyState struct {
 const readinessTimeout = 2 * time.Second
 
 // OperationalRoutes are the probes and documents every deployment scrapes.
-func OperationalRoutes(r *Router, reg prometheus.Gatherer, checks []ReadinessCheck, log *slog.Logger) []Route {
+func OperationalRoutes(r *Router, reg prometheus.Gatherer, checks []health.Check, log *slog.Logger) []Route {
 	return []Route{
 		{
 			Method: http.MethodGet, Path: "/healthz", Summary: "Liveness: 200 while the process serves", Tags: []string{"operations"}, Quiet: true,
@@ -73,7 +68,7 @@ func OperationalRoutes(r *Router, reg prometheus.Gatherer, checks []ReadinessChe
 
 // readyHandler runs the checks concurrently, each under a deadline, and is
 // 503 while any dependency is down.
-func readyHandler(checks []ReadinessCheck, log *slog.Logger) Handler {
+func readyHandler(checks []health.Check, log *slog.Logger) Handler {
 	return Handler{
 		response: reflect.TypeFor[Readiness](),
 		status:   http.StatusOK,
@@ -88,7 +83,7 @@ func readyHandler(checks []ReadinessCheck, log *slog.Logger) Handler {
 					ctx, cancel := context.WithTimeout(c.Request.Context(), readinessTimeout)
 					defer cancel()
 					start := time.Now()
-					err := chk.Check(ctx)
+					err := chk.Probe(ctx)
 					st := DependencyState{Status: "up", DurationMS: float64(time.Since(start).Microseconds()) / 1000}
 					if err != nil {
 						st.Status = "down"

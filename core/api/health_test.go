@@ -16,6 +16,7 @@ import (
 	"go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/atriumhq/atrium/core/api"
+	"github.com/atriumhq/atrium/core/health"
 )
 
 func TestReadinessNamesEachDependency(t *testing.T) {
@@ -33,9 +34,9 @@ func TestReadinessNamesEachDependency(t *testing.T) {
 			reg := prometheus.NewRegistry()
 			log := slog.New(slog.DiscardHandler)
 			r := api.NewRouter(api.RouterOptions{Logger: log, Registerer: reg, Tracer: noop.NewTracerProvider(), MaxBodyBytes: 1024})
-			r.Handle(api.OperationalRoutes(r, reg, []api.ReadinessCheck{
-				{Name: "database", Check: func(context.Context) error { return nil }},
-				{Name: "cache", Check: func(context.Context) error { return tt.cache }},
+			r.Handle(api.OperationalRoutes(r, reg, []health.Check{
+				{Name: "database", Probe: func(context.Context) error { return nil }},
+				{Name: "cache", Probe: func(context.Context) error { return tt.cache }},
 			}, log)...)
 			rec := httptest.NewRecorder()
 			r.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/readyz", nil))

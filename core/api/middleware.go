@@ -16,6 +16,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/atriumhq/atrium/core/kernel"
+	"github.com/atriumhq/atrium/core/telemetry"
 )
 
 const (
@@ -38,7 +39,9 @@ func withRequestID() gin.HandlerFunc {
 		}
 		c.Set(ctxRequestID, id)
 		c.Header(headerRequestID, id)
-		c.Request = c.Request.WithContext(kernel.WithRequestID(c.Request.Context(), id))
+		ctx := kernel.WithRequestID(c.Request.Context(), id)
+		ctx = telemetry.WithAttrs(ctx, slog.String("method", c.Request.Method), slog.String("route", routeOf(c)))
+		c.Request = c.Request.WithContext(ctx)
 		c.Next()
 	}
 }
@@ -122,9 +125,7 @@ func observe(log *slog.Logger, m *httpMetrics) gin.HandlerFunc {
 		if !log.Enabled(ctx, level) {
 			return
 		}
-		attrs := []slog.Attr{
-			slog.String("method", c.Request.Method),
-			slog.String("route", route),
+		attrs := []slog.Attr{ // method and route come from the context
 			slog.String("path", c.Request.URL.Path),
 			slog.Int("status", status),
 			slog.Float64("duration_ms", float64(elapsed.Microseconds())/1000),

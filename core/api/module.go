@@ -9,6 +9,7 @@ import (
 	"go.uber.org/fx"
 
 	"github.com/atriumhq/atrium/core/config"
+	"github.com/atriumhq/atrium/core/health"
 )
 
 // Module provides the router and the HTTP server, and mounts every route
@@ -25,8 +26,8 @@ type RoutesParams struct {
 	Router   *Router
 	Registry *prometheus.Registry
 	Logger   *slog.Logger
-	Checks   []ReadinessCheck `group:"readiness"`
-	Routes   [][]Route        `group:"routes"`
+	Checks   []health.Check `group:"readiness"`
+	Routes   [][]Route      `group:"routes"`
 }
 
 func newRouter(cfg config.Config, log *slog.Logger, reg *prometheus.Registry, tp trace.TracerProvider) *Router {

@@ -19,6 +19,7 @@ import (
 	"go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/atriumhq/atrium/core/api"
+	"github.com/atriumhq/atrium/core/health"
 	"github.com/atriumhq/atrium/core/kernel"
 	"github.com/atriumhq/atrium/core/telemetry"
 )
@@ -72,8 +73,8 @@ func newHarness(t *testing.T) *harness {
 		api.Route{Method: http.MethodGet, Path: "/panic", Summary: "Panics",
 			Handler: api.Output(func(*gin.Context) (thing, error) { panic("boom: secret internals") })},
 	)
-	h.router.Handle(api.OperationalRoutes(h.router, h.registry, []api.ReadinessCheck{
-		{Name: "database", Check: func(ctx context.Context) error { return nil }},
+	h.router.Handle(api.OperationalRoutes(h.router, h.registry, []health.Check{
+		{Name: "database", Probe: func(ctx context.Context) error { return nil }},
 	}, log)...)
 	return h
 }

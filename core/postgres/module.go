@@ -8,8 +8,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/fx"
 
-	"github.com/atriumhq/atrium/core/api"
 	"github.com/atriumhq/atrium/core/config"
+	"github.com/atriumhq/atrium/core/health"
 	"github.com/atriumhq/atrium/migrations"
 )
 
@@ -21,6 +21,10 @@ var Module = fx.Module("postgres",
 		fx.Annotate(readiness, fx.ResultTags(`group:"readiness"`)),
 	),
 )
+
+func readiness(pool *pgxpool.Pool) health.Check {
+	return health.Check{Name: "database", Probe: pool.Ping}
+}
 
 func newPool(lc fx.Lifecycle, cfg config.Config, reg *prometheus.Registry, log *slog.Logger) (*pgxpool.Pool, error) {
 	pool, err := NewPool(cfg.DatabaseURL, PoolOptions{MaxConns: cfg.DBMaxConns})
@@ -45,8 +49,4 @@ func newPool(lc fx.Lifecycle, cfg config.Config, reg *prometheus.Registry, log *
 		},
 	})
 	return pool, nil
-}
-
-func readiness(pool *pgxpool.Pool) api.ReadinessCheck {
-	return api.ReadinessCheck{Name: "database", Check: pool.Ping}
 }

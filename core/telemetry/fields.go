@@ -10,7 +10,19 @@ import (
 // requestFields adds the request's identity to each record from its context.
 type requestFields struct{ slog.Handler }
 
+type attrsKey struct{}
+
+// WithAttrs returns a context whose log lines carry attrs (the HTTP layer
+// adds method and route), on top of any the context already carries.
+func WithAttrs(ctx context.Context, attrs ...slog.Attr) context.Context {
+	prev, _ := ctx.Value(attrsKey{}).([]slog.Attr)
+	return context.WithValue(ctx, attrsKey{}, append(prev[:len(prev):len(prev)], attrs...))
+}
+
 func (h requestFields) Handle(ctx context.Context, r slog.Record) error {
+	if attrs, ok := ctx.Value(attrsKey{}).([]slog.Attr); ok {
+		r.AddAttrs(attrs...)
+	}
 	if id := kernel.RequestIDFrom(ctx); id != "" {
 		r.AddAttrs(slog.String("request_id", id))
 	}

@@ -1,0 +1,12 @@
+// Package health holds the readiness check type that infrastructure
+// contributes and the HTTP layer reports, so neither imports the other.
+package health
+
+import "context"
+
+// Check is one dependency /readyz reports on. Probe returns nil while the
+// dependency can serve.
+type Check struct {
+	Name  string
+	Probe func(context.Context) error
+}
