@@ -10,3 +10,10 @@ import "embed"
 //
 //go:embed core/*.sql
 var Core embed.FS
+
+// Tenant holds every tenant schema's migrations, under the directory "tenant".
+// They run with search_path set to the tenant schema and as the tenant role,
+// so they name no schema.
+//
+//go:embed tenant/*.sql
+var Tenant embed.FS

@@ -1,0 +1,50 @@
+package kernel
+
+import "context"
+
+// Transactor runs work in one tenant-scoped transaction: the unit of work.
+// It commits only when fn returns nil; a nested call for the same tenant
+// joins the enclosing unit.
+type Transactor interface {
+	InTenant(ctx context.Context, t *Tenant, fn func(ctx context.Context) error) error
+}
+
+// Unit is the bookkeeping a unit of work keeps in its context.
+type Unit struct {
+	Tenant *Tenant
+	after  []func()
+}
+
+type unitKey struct{}
+
+// WithUnit starts the bookkeeping for a unit of work on t. Only unit of
+// work implementations call it.
+func WithUnit(ctx context.Context, t *Tenant) (context.Context, *Unit) {
+	u := &Unit{Tenant: t}
+	return context.WithValue(ctx, unitKey{}, u), u
+}
+
+// UnitFrom returns the unit of work ctx runs in, if any.
+func UnitFrom(ctx context.Context) (*Unit, bool) {
+	u, ok := ctx.Value(unitKey{}).(*Unit)
+	return u, ok
+}
+
+// AfterCommit schedules f to run once the unit of work in ctx has committed
+// (cache invalidation, events); it never runs on rollback. Outside a unit of
+// work f runs at once, since there is nothing to wait for.
+func AfterCommit(ctx context.Context, f func()) {
+	if u, ok := UnitFrom(ctx); ok {
+		u.after = append(u.after, f)
+		return
+	}
+	f()
+}
+
+// Committed runs the after-commit callbacks, in the order scheduled.
+func (u *Unit) Committed() {
+	for _, f := range u.after {
+		f()
+	}
+	u.after = nil
+}

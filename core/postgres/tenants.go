@@ -1,0 +1,188 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/atriumhq/atrium/core/kernel"
+	"github.com/atriumhq/atrium/core/tenancy"
+)
+
+// TenantStore is the tenant registry (atrium.tenants) and provisioner.
+type TenantStore struct {
+	pool       *pgxpool.Pool
+	migrations *MigrationSet
+
+	instOnce sync.Once
+	inst     string
+	instErr  error
+}
+
+var _ tenancy.Store = (*TenantStore)(nil)
+
+// NewTenantStore returns the store; migrations are the core tenant migrations.
+func NewTenantStore(pool *pgxpool.Pool, migrations *MigrationSet) *TenantStore {
+	return &TenantStore{pool: pool, migrations: migrations}
+}
+
+// Installation returns this installation's ID, read once.
+func (s *TenantStore) Installation(ctx context.Context) (string, error) {
+	s.instOnce.Do(func() {
+		s.instErr = s.pool.QueryRow(ctx, "SELECT id FROM atrium.installation").Scan(&s.inst)
+	})
+	if s.instErr != nil {
+		err := s.instErr
+		s.instOnce = sync.Once{} // try again next time
+		return "", unavailable(err)
+	}
+	return s.inst, nil
+}
+
+// Provision creates role, schema, tables and first admin, and registers the
+// tenant, in one transaction: PostgreSQL's DDL (CREATE ROLE included) is
+// transactional, so a failure anywhere leaves nothing behind.
+func (s *TenantStore) Provision(ctx context.Context, t *tenancy.Tenant, admin tenancy.FirstAdmin) error {
+	start := time.Now()
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		return unavailable(err)
+	}
+	defer tx.Rollback(context.Background()) //nolint:errcheck // no-op after commit
+
+	_, err = tx.Exec(ctx, `INSERT INTO atrium.tenants
+		(id, slug, name, schema_name, role_name, status, settings, plugins, created_at, updated_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+		t.ID, t.Slug, t.Name, t.Schema, t.Role, t.Status, t.Settings, t.Plugins, t.CreatedAt, t.UpdatedAt)
+	if isCode(err, codeUniqueViolation) {
+		return kernel.E(kernel.KindConflict, "tenant %q already exists", t.Slug)
+	}
+	if err != nil {
+		return fmt.Errorf("register tenant: %w", err)
+	}
+
+	role, schema := pgx.Identifier{t.Role}.Sanitize(), pgx.Identifier{t.Schema}.Sanitize()
+	_, err = tx.Exec(ctx, "CREATE ROLE "+role+" NOLOGIN; GRANT "+role+" TO CURRENT_USER; "+
+		"CREATE SCHEMA "+schema+" AUTHORIZATION "+role+"; "+
+		"SET LOCAL ROLE "+role+"; SET LOCAL search_path TO "+schema)
+	if isCode(err, codeDuplicateObject, codeDuplicateSchema) {
+		return kernel.E(kernel.KindConflict, "tenant %q already exists", t.Slug)
+	}
+	if err != nil {
+		return fmt.Errorf("create tenant schema: %w", err)
+	}
+	version, err := s.migrations.applyAfter(ctx, tx, 0)
+	if err != nil {
+		return fmt.Errorf("migrate tenant schema: %w", err)
+	}
+	_, err = tx.Exec(ctx, `INSERT INTO users (id, email, password_hash, roles) VALUES ($1, $2, $3, '{admin}')`,
+		admin.ID, admin.Email, admin.PasswordHash)
+	if err != nil {
+		return fmt.Errorf("create first admin: %w", err)
+	}
+	_, err = tx.Exec(ctx, "RESET ROLE; SET LOCAL search_path TO "+pgx.Identifier{BaselineSchema}.Sanitize())
+	if err != nil {
+		return fmt.Errorf("leave tenant scope: %w", err)
+	}
+	_, err = tx.Exec(ctx, `INSERT INTO atrium.tenant_migrations (tenant_id, component, version, duration_ms)
+		VALUES ($1, $2, $3, $4)`, t.ID, s.migrations.Component, version, time.Since(start).Milliseconds())
+	if err != nil {
+		return fmt.Errorf("record tenant migrations: %w", err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return unavailable(err)
+	}
+	return nil
+}
+
+const tenantColumns = `id, slug, name, schema_name, role_name, status, settings, plugins, created_at, updated_at`
+
+func scanTenant(row pgx.Row) (*tenancy.Tenant, error) {
+	var t tenancy.Tenant
+	err := row.Scan(&t.ID, &t.Slug, &t.Name, &t.Schema, &t.Role, &t.Status, &t.Settings, &t.Plugins, &t.CreatedAt, &t.UpdatedAt)
+	if err != nil {
+		return nil, err
+	}
+	t.CreatedAt, t.UpdatedAt = t.CreatedAt.UTC(), t.UpdatedAt.UTC()
+	return &t, nil
+}
+
+// Get reads a tenant by slug.
+func (s *TenantStore) Get(ctx context.Context, slug string) (*tenancy.Tenant, error) {
+	t, err := scanTenant(s.pool.QueryRow(ctx, "SELECT "+tenantColumns+" FROM atrium.tenants WHERE slug = $1", slug))
+	return t, notFound(err, "tenant")
+}
+
+// GetByID reads a tenant by ID.
+func (s *TenantStore) GetByID(ctx context.Context, id uuid.UUID) (*tenancy.Tenant, error) {
+	t, err := scanTenant(s.pool.QueryRow(ctx, "SELECT "+tenantColumns+" FROM atrium.tenants WHERE id = $1", id))
+	return t, notFound(err, "tenant")
+}
+
+// List reads every tenant, newest first.
+func (s *TenantStore) List(ctx context.Context) ([]*tenancy.Tenant, error) {
+	rows, err := s.pool.Query(ctx, "SELECT "+tenantColumns+" FROM atrium.tenants ORDER BY id DESC")
+	if err != nil {
+		return nil, unavailable(err)
+	}
+	var out []*tenancy.Tenant
+	for rows.Next() {
+		t, err := scanTenant(rows)
+		if err != nil {
+			rows.Close()
+			return nil, err
+		}
+		out = append(out, t)
+	}
+	return out, rows.Err()
+}
+
+// Update applies fn to the tenant under a row lock.
+func (s *TenantStore) Update(ctx context.Context, slug string, fn func(*tenancy.Tenant) error) (*tenancy.Tenant, error) {
+	var out *tenancy.Tenant
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		t, err := scanTenant(tx.QueryRow(ctx, "SELECT "+tenantColumns+" FROM atrium.tenants WHERE slug = $1 FOR UPDATE", slug))
+		if err != nil {
+			return notFound(err, "tenant")
+		}
+		if err := fn(t); err != nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, `UPDATE atrium.tenants SET name = $2, status = $3, settings = $4, plugins = $5, updated_at = $6
+			WHERE id = $1`, t.ID, t.Name, t.Status, t.Settings, t.Plugins, t.UpdatedAt)
+		out = t
+		return err
+	})
+	return out, err
+}
+
+// Delete drops the tenant's schema (with all its data) and role, and
+// unregisters it, in one transaction.
+func (s *TenantStore) Delete(ctx context.Context, slug string) error {
+	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		var id uuid.UUID
+		var schema, role string
+		err := tx.QueryRow(ctx, "SELECT id, schema_name, role_name FROM atrium.tenants WHERE slug = $1 FOR UPDATE", slug).
+			Scan(&id, &schema, &role)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return kernel.NotFound("tenant")
+		}
+		if err != nil {
+			return err
+		}
+		r := pgx.Identifier{role}.Sanitize()
+		_, err = tx.Exec(ctx, "DROP SCHEMA IF EXISTS "+pgx.Identifier{schema}.Sanitize()+" CASCADE; "+
+			"DROP OWNED BY "+r+"; DROP ROLE "+r)
+		if err != nil {
+			return fmt.Errorf("drop tenant schema and role: %w", err)
+		}
+		_, err = tx.Exec(ctx, "DELETE FROM atrium.tenants WHERE id = $1", id)
+		return err
+	})
+}

@@ -1,0 +1,162 @@
+package tenancy
+
+import (
+	"context"
+	"maps"
+	"slices"
+	"strings"
+
+	"github.com/google/uuid"
+
+	"github.com/atriumhq/atrium/core/kernel"
+)
+
+// FirstAdmin is the tenant's first user, created with the tenant.
+type FirstAdmin struct {
+	ID           uuid.UUID
+	Email        string
+	PasswordHash string
+}
+
+// Store keeps the tenant registry and each tenant's schema.
+type Store interface {
+	// Installation is the ID tenant role names carry.
+	Installation(ctx context.Context) (string, error)
+	// Provision creates the tenant's role, schema, tables and first admin and
+	// registers it, all or nothing. A taken slug is a KindConflict error.
+	Provision(ctx context.Context, t *Tenant, admin FirstAdmin) error
+	Get(ctx context.Context, slug string) (*Tenant, error)
+	GetByID(ctx context.Context, id uuid.UUID) (*Tenant, error)
+	List(ctx context.Context) ([]*Tenant, error)
+	// Update loads the tenant, applies fn and saves the result in one
+	// transaction; fn's error aborts it.
+	Update(ctx context.Context, slug string, fn func(*Tenant) error) (*Tenant, error)
+	// Delete drops the tenant's schema and role and unregisters it.
+	Delete(ctx context.Context, slug string) error
+}
+
+// PasswordHasher turns a password into a stored hash, refusing weak ones.
+type PasswordHasher interface {
+	Hash(password string) (string, error)
+}
+
+// Service is the tenant lifecycle as operators drive it.
+type Service struct {
+	store  Store
+	hasher PasswordHasher
+	clock  kernel.Clock
+}
+
+// NewService returns a Service over store.
+func NewService(store Store, hasher PasswordHasher, clock kernel.Clock) *Service {
+	return &Service{store: store, hasher: hasher, clock: clock}
+}
+
+// CreateInput is what an operator supplies for a new tenant.
+type CreateInput struct {
+	Slug          string
+	Name          string
+	AdminEmail    string
+	AdminPassword string
+	Plugins       []string
+	Settings      map[string]any
+}
+
+// Create provisions a tenant with its first admin.
+func (s *Service) Create(ctx context.Context, in CreateInput) (*Tenant, error) {
+	if err := CheckSlug(in.Slug); err != nil {
+		return nil, err
+	}
+	hash, err := s.hasher.Hash(in.AdminPassword)
+	if err != nil {
+		return nil, err
+	}
+	inst, err := s.store.Installation(ctx)
+	if err != nil {
+		return nil, err
+	}
+	now := s.clock.Now()
+	t := &Tenant{
+		ID:        kernel.NewID(),
+		Slug:      in.Slug,
+		Name:      strings.TrimSpace(in.Name),
+		Schema:    SchemaName(in.Slug),
+		Role:      RoleName(inst, in.Slug),
+		Status:    kernel.TenantActive,
+		Settings:  orEmpty(in.Settings),
+		Plugins:   normalisePlugins(in.Plugins),
+		CreatedAt: now,
+		UpdatedAt: now,
+	}
+	admin := FirstAdmin{ID: kernel.NewID(), Email: strings.ToLower(strings.TrimSpace(in.AdminEmail)), PasswordHash: hash}
+	if err := s.store.Provision(ctx, t, admin); err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+// Get reads one tenant by slug.
+func (s *Service) Get(ctx context.Context, slug string) (*Tenant, error) {
+	if !ValidSlug(slug) {
+		return nil, kernel.NotFound("tenant")
+	}
+	return s.store.Get(ctx, slug)
+}
+
+// List reads every tenant, newest first.
+func (s *Service) List(ctx context.Context) ([]*Tenant, error) { return s.store.List(ctx) }
+
+// UpdateInput changes what is set; nil fields stay as they are.
+type UpdateInput struct {
+	Name     *string
+	Settings map[string]any // replaces the settings when non-nil
+	Plugins  *[]string
+	Status   *kernel.TenantStatus
+}
+
+// Update changes a tenant's name, settings, plugins or status.
+func (s *Service) Update(ctx context.Context, slug string, in UpdateInput) (*Tenant, error) {
+	if !ValidSlug(slug) {
+		return nil, kernel.NotFound("tenant")
+	}
+	if in.Status != nil && *in.Status != kernel.TenantActive && *in.Status != kernel.TenantSuspended {
+		return nil, kernel.Invalid(kernel.FieldError{Field: "status", Message: "must be one of: active, suspended"})
+	}
+	return s.store.Update(ctx, slug, func(t *Tenant) error {
+		if in.Name != nil {
+			t.Name = strings.TrimSpace(*in.Name)
+		}
+		if in.Settings != nil {
+			t.Settings = maps.Clone(in.Settings)
+		}
+		if in.Plugins != nil {
+			t.Plugins = normalisePlugins(*in.Plugins)
+		}
+		if in.Status != nil {
+			t.Status = *in.Status
+		}
+		t.UpdatedAt = s.clock.Now()
+		return nil
+	})
+}
+
+// Delete removes a tenant, its schema, its role and all its data.
+func (s *Service) Delete(ctx context.Context, slug string) error {
+	if !ValidSlug(slug) {
+		return kernel.NotFound("tenant")
+	}
+	return s.store.Delete(ctx, slug)
+}
+
+func orEmpty(m map[string]any) map[string]any {
+	if m == nil {
+		return map[string]any{}
+	}
+	return maps.Clone(m)
+}
+
+func normalisePlugins(p []string) []string {
+	out := append([]string{}, p...) // never nil: stored as an empty array
+	slices.Sort(out)
+	return slices.Compact(out)
+}
