@@ -52,6 +52,10 @@ func run() error {
 	startCtx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
 	if err := a.Start(startCtx); err != nil {
+		if ctx.Err() != nil { // a signal during start: fx has undone what started
+			log.Info("start interrupted by signal")
+			return nil
+		}
 		return err
 	}
 	log.Info("atriumd ready")

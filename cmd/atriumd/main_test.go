@@ -30,7 +30,7 @@ func TestMain(m *testing.M) {
 func atriumd(t *testing.T, env ...string) *exec.Cmd {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), append([]string{"ATRIUMD_TEST_RUN_MAIN=1"}, env...)...)
+	cmd.Env = append(os.Environ(), append([]string{"ATRIUMD_TEST_RUN_MAIN=1", "ATRIUM_BCRYPT_COST=10"}, env...)...)
 	return cmd
 }
 
@@ -63,6 +63,8 @@ func TestServesThenExitsZeroOnSIGTERM(t *testing.T) {
 	cmd := atriumd(t, "DATABASE_URL="+postgrestest.NewDatabase(t), "ATRIUM_HTTP_ADDR=127.0.0.1:0")
 	stdout, err := cmd.StdoutPipe()
 	require.NoError(t, err)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
 	require.NoError(t, cmd.Start())
 	t.Cleanup(func() { _ = cmd.Process.Kill() })
 
@@ -93,7 +95,7 @@ func TestServesThenExitsZeroOnSIGTERM(t *testing.T) {
 	go func() { done <- cmd.Wait() }()
 	select {
 	case err := <-done:
-		require.NoError(t, err, "SIGTERM is a clean exit")
+		require.NoError(t, err, "SIGTERM is a clean exit; stderr: %s", stderr.String())
 	case <-time.After(20 * time.Second):
 		t.Fatal("atriumd did not exit after SIGTERM")
 	}

@@ -72,7 +72,7 @@ func readyHandler(checks []health.Check, log *slog.Logger) Handler {
 	return Handler{
 		response: reflect.TypeFor[Readiness](),
 		status:   http.StatusOK,
-		serve: func(c *gin.Context) error {
+		serve: func(c *gin.Context) (*reply, error) {
 			res := Readiness{Status: "ready", Checks: make(map[string]DependencyState, len(checks))}
 			var (
 				mu sync.Mutex
@@ -103,8 +103,7 @@ func readyHandler(checks []health.Check, log *slog.Logger) Handler {
 				status = http.StatusServiceUnavailable
 			}
 			c.Header("Cache-Control", "no-store")
-			c.JSON(status, res)
-			return nil
+			return &reply{status: status, body: res}, nil
 		},
 	}
 }

@@ -10,14 +10,19 @@ import (
 
 	"github.com/atriumhq/atrium/core/config"
 	"github.com/atriumhq/atrium/core/health"
+	"github.com/atriumhq/atrium/core/kernel"
 )
 
 // Module provides the router and the HTTP server, and mounts every route
 // contributed to the "routes" value group.
 var Module = fx.Module("api",
-	fx.Provide(newRouter, newServer),
-	// The server is what the graph exists for; invoking it registers its hooks.
-	fx.Invoke(mountRoutes, func(*Server) {}),
+	fx.Provide(
+		newRouter,
+		newServer,
+		fx.Annotate(TenantRoutes, fx.ResultTags(`group:"routes"`)),
+		fx.Annotate(LoginRoutes, fx.ResultTags(`group:"routes"`)),
+	),
+	fx.Invoke(mountRoutes),
 )
 
 // RoutesParams collects the routes contexts contribute.
@@ -30,8 +35,22 @@ type RoutesParams struct {
 	Routes   [][]Route      `group:"routes"`
 }
 
-func newRouter(cfg config.Config, log *slog.Logger, reg *prometheus.Registry, tp trace.TracerProvider) *Router {
+// RouterParams are the router's dependencies.
+type RouterParams struct {
+	fx.In
+	Config     config.Config
+	Logger     *slog.Logger
+	Registry   *prometheus.Registry
+	Tracer     trace.TracerProvider
+	Auth       Authenticator
+	UnitOfWork kernel.Transactor
+}
+
+func newRouter(p RouterParams) *Router {
+	cfg, log, reg, tp := p.Config, p.Logger, p.Registry, p.Tracer
 	return NewRouter(RouterOptions{
+		Auth:         p.Auth,
+		UnitOfWork:   p.UnitOfWork,
 		Logger:       log,
 		Registerer:   reg,
 		Tracer:       tp,
@@ -45,6 +64,11 @@ func newServer(lc fx.Lifecycle, cfg config.Config, r *Router, log *slog.Logger) 
 	lc.Append(fx.Hook{OnStart: s.Start, OnStop: func(ctx context.Context) error { return s.Stop(ctx) }})
 	return s
 }
+
+// Serve starts the HTTP server. Invoke it last, after every other module:
+// fx runs start hooks in the order they were added, so the server then
+// listens only once everything it serves is ready.
+func Serve(*Server) {}
 
 func mountRoutes(p RoutesParams) {
 	p.Router.Handle(OperationalRoutes(p.Router, p.Registry, p.Checks, p.Logger)...)

@@ -55,7 +55,7 @@ func buildOpenAPI(routes []Route, version string) (*openapi3.T, error) {
 	}
 	gen := openapi3gen.NewGenerator(
 		openapi3gen.SchemaCustomizer(customizeSchema),
-		openapi3gen.CreateComponentSchemas(openapi3gen.ExportComponentSchemasOptions{ExportComponentSchemas: true}),
+		openapi3gen.CreateComponentSchemas(openapi3gen.ExportComponentSchemasOptions{ExportComponentSchemas: true, ExportTopLevelSchema: true}),
 	)
 	schema := func(t reflect.Type) (*openapi3.SchemaRef, error) {
 		ref, err := gen.NewSchemaRefForValue(reflect.New(t).Elem().Interface(), doc.Components.Schemas)
@@ -91,6 +91,9 @@ func operation(rt Route, schema func(reflect.Type) (*openapi3.SchemaRef, error))
 		Summary:     rt.Summary,
 		Tags:        rt.Tags,
 		Responses:   openapi3.NewResponses(),
+	}
+	if rt.Access != Public {
+		op.Security = &openapi3.SecurityRequirements{{"bearer": []string{}}}
 	}
 	for _, m := range pathParam.FindAllStringSubmatch(rt.Path, -1) {
 		op.AddParameter(openapi3.NewPathParameter(m[1]).WithSchema(openapi3.NewStringSchema()))
@@ -155,6 +158,9 @@ func customizeSchema(_ string, t reflect.Type, tag reflect.StructTag, s *openapi
 	}
 	for _, rule := range strings.Split(tag.Get("validate"), ",") {
 		name, param, _ := strings.Cut(rule, "=")
+		if name == "dive" {
+			break // the rules that follow apply to the elements
+		}
 		switch name {
 		case "email":
 			s.Format = "email"

@@ -28,10 +28,8 @@ func TestOpenAPIDocumentDescribesEveryRoute(t *testing.T) {
 	assert.Equal(t, "postThings", create.OperationID)
 	body := create.RequestBody.Value.Content.Get("application/json").Schema
 	require.NotNil(t, body)
-	schema := body.Value
-	if body.Ref != "" {
-		schema = doc.Components.Schemas["createThing"].Value
-	}
+	require.Equal(t, "#/components/schemas/createThing", body.Ref, "bodies are named components")
+	schema := doc.Components.Schemas["createThing"].Value
 	assert.ElementsMatch(t, []string{"name", "email"}, schema.Required, "validate:required becomes required")
 	assert.Equal(t, "email", schema.Properties["email"].Value.Format)
 	assert.Equal(t, []any{"a", "b"}, schema.Properties["kind"].Value.Enum)

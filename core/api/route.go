@@ -7,6 +7,20 @@ import (
 	"github.com/gin-gonic/gin"
 )
 
+// Access says who may call a route and in which scope its handler runs.
+type Access uint8
+
+// Access levels.
+const (
+	// Public routes need no token.
+	Public Access = iota
+	// Operator routes need a platform operator's token.
+	Operator
+	// Tenant routes need a tenant user's token; the handler runs inside
+	// one unit of work of that tenant, committed only if it succeeds.
+	Tenant
+)
+
 // Route declares one endpoint. The router mounts it in gin and describes it
 // in the OpenAPI document from this same declaration, so the two cannot drift.
 type Route struct {
@@ -14,36 +28,43 @@ type Route struct {
 	Path    string // gin syntax, from the root: /api/v1/tenants/:slug
 	Summary string
 	Tags    []string
-	// Quiet routes (probes, scrapes) log at debug level, not info.
+	Access  Access
+	// Quiet routes (probes, scrapes) log successes at debug level.
 	Quiet   bool
 	Handler Handler
 }
 
 // Handler is an endpoint's body together with the types it reads and writes.
-// Build one with JSON, Output or Raw.
+// Build one with JSON, Output, NoContent or Raw.
 type Handler struct {
-	serve       func(*gin.Context) error
+	// serve runs the endpoint; a non-nil reply is written after the unit of
+	// work (if any) has committed.
+	serve       func(*gin.Context) (*reply, error)
 	request     reflect.Type
 	response    reflect.Type
 	status      int
 	contentType string
 }
 
+type reply struct {
+	status int
+	body   any
+}
+
 // JSON adapts a handler that takes a JSON body: the body is decoded strictly
 // into In and validated before fn runs, and fn's result is written with status.
 func JSON[In, Out any](status int, fn func(c *gin.Context, in *In) (Out, error)) Handler {
 	return Handler{
-		serve: func(c *gin.Context) error {
+		serve: func(c *gin.Context) (*reply, error) {
 			in := new(In)
 			if err := DecodeJSON(c.Request, in); err != nil {
-				return err
+				return nil, err
 			}
 			out, err := fn(c, in)
 			if err != nil {
-				return err
+				return nil, err
 			}
-			c.JSON(status, out)
-			return nil
+			return &reply{status: status, body: out}, nil
 		},
 		request:  reflect.TypeFor[In](),
 		response: reflect.TypeFor[Out](),
@@ -55,34 +76,52 @@ func JSON[In, Out any](status int, fn func(c *gin.Context, in *In) (Out, error))
 // JSON with status 200.
 func Output[Out any](fn func(c *gin.Context) (Out, error)) Handler {
 	return Handler{
-		serve: func(c *gin.Context) error {
+		serve: func(c *gin.Context) (*reply, error) {
 			out, err := fn(c)
 			if err != nil {
-				return err
+				return nil, err
 			}
-			c.JSON(http.StatusOK, out)
-			return nil
+			return &reply{status: http.StatusOK, body: out}, nil
 		},
 		response: reflect.TypeFor[Out](),
 		status:   http.StatusOK,
 	}
 }
 
-// Raw adapts a handler that writes its own response of the given content type.
+// NoContent adapts a handler without request or response body (204).
+func NoContent(fn func(c *gin.Context) error) Handler {
+	return Handler{
+		serve: func(c *gin.Context) (*reply, error) {
+			if err := fn(c); err != nil {
+				return nil, err
+			}
+			return &reply{status: http.StatusNoContent}, nil
+		},
+		status: http.StatusNoContent,
+	}
+}
+
+// Raw adapts a handler that writes its own response of the given content
+// type. It suits public routes only: it writes before any commit.
 func Raw(status int, contentType string, h http.Handler) Handler {
 	return Handler{
-		serve: func(c *gin.Context) error {
+		serve: func(c *gin.Context) (*reply, error) {
 			h.ServeHTTP(c.Writer, c.Request)
-			return nil
+			return nil, nil
 		},
 		status:      status,
 		contentType: contentType,
 	}
 }
 
-// handle runs h and renders any error it returns as a problem document.
-func (h Handler) handle(c *gin.Context) {
-	if err := h.serve(c); err != nil {
-		writeError(c, err)
+func (r *reply) write(c *gin.Context) {
+	if r == nil {
+		return
 	}
+	if r.body == nil {
+		c.Status(r.status)
+		c.Writer.WriteHeaderNow()
+		return
+	}
+	c.JSON(r.status, r.body)
 }

@@ -19,6 +19,10 @@ type RouterOptions struct {
 	Tracer       trace.TracerProvider
 	MaxBodyBytes int64
 	Version      string // the API version the OpenAPI document reports
+	// Auth and UnitOfWork serve Operator and Tenant routes; a router with
+	// public routes only may leave them nil.
+	Auth       Authenticator
+	UnitOfWork kernel.Transactor
 }
 
 // Router is the HTTP handler of atriumd: gin underneath, plus the list of
@@ -26,6 +30,8 @@ type RouterOptions struct {
 type Router struct {
 	engine  *gin.Engine
 	version string
+	auth    Authenticator
+	uow     kernel.Transactor
 
 	mu     sync.Mutex
 	routes []Route
@@ -59,7 +65,7 @@ func NewRouter(o RouterOptions) *Router {
 		p.Status, p.Title = http.StatusMethodNotAllowed, http.StatusText(http.StatusMethodNotAllowed)
 		renderProblem(c, p, err)
 	})
-	return &Router{engine: e, version: o.Version}
+	return &Router{engine: e, version: o.Version, auth: o.Auth, uow: o.UnitOfWork}
 }
 
 // Handle mounts routes. Call it before serving; the OpenAPI document is
@@ -68,12 +74,14 @@ func (r *Router) Handle(routes ...Route) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for _, rt := range routes {
-		quiet := rt.Quiet
+		if rt.Access != Public && (r.auth == nil || r.uow == nil) {
+			panic("api: route " + rt.Path + " needs an authenticator and a unit of work")
+		}
 		r.engine.Handle(rt.Method, rt.Path, func(c *gin.Context) {
-			if quiet {
+			if rt.Quiet {
 				c.Set(ctxQuiet, true)
 			}
-			rt.Handler.handle(c)
+			r.run(c, rt)
 		})
 		r.routes = append(r.routes, rt)
 	}

@@ -15,8 +15,10 @@ import (
 
 	"github.com/atriumhq/atrium/core/api"
 	"github.com/atriumhq/atrium/core/config"
+	"github.com/atriumhq/atrium/core/identity"
 	"github.com/atriumhq/atrium/core/postgres"
 	"github.com/atriumhq/atrium/core/telemetry"
+	"github.com/atriumhq/atrium/core/tenancy"
 )
 
 // Options is the whole graph for cfg, logging to log. Tests add
@@ -39,6 +41,15 @@ func Options(cfg config.Config, log *slog.Logger) fx.Option {
 		),
 		api.Module,
 		postgres.Module,
+		tenancy.Module,
+		identity.Module,
+		// Contexts meet through interfaces; the wiring says who implements which.
+		fx.Provide(
+			fx.Annotate(func(a *identity.Authenticator) *identity.Authenticator { return a }, fx.As(new(api.Authenticator))),
+			fx.Annotate(func(r *tenancy.Resolver) *tenancy.Resolver { return r }, fx.As(new(identity.TenantResolver))),
+			fx.Annotate(func(p *identity.Passwords) *identity.Passwords { return p }, fx.As(new(tenancy.PasswordHasher))),
+		),
+		fx.Invoke(api.Serve), // last: see api.Serve
 	)
 }
 

@@ -29,6 +29,7 @@ func testConfig(t *testing.T, dbURL string) config.Config {
 		"ATRIUM_HTTP_ADDR":        "127.0.0.1:0",
 		"DATABASE_URL":            dbURL,
 		"ATRIUM_SHUTDOWN_TIMEOUT": "5s",
+		"ATRIUM_BCRYPT_COST":      "10",
 	})
 	require.NoError(t, err)
 	return cfg

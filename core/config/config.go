@@ -34,6 +34,9 @@ type Config struct {
 	BlobURL   string `env:"ATRIUM_BLOB_URL" envDefault:"file://./.atrium/blobs"`
 	PluginDir string `env:"ATRIUM_PLUGIN_DIR" envDefault:"./bin/plugins"`
 
+	BcryptCost     int           `env:"ATRIUM_BCRYPT_COST" envDefault:"12"`
+	AccessTokenTTL time.Duration `env:"ATRIUM_ACCESS_TOKEN_TTL" envDefault:"15m"`
+
 	BootstrapOperatorEmail    string `env:"ATRIUM_BOOTSTRAP_OPERATOR_EMAIL"`
 	BootstrapOperatorPassword string `env:"ATRIUM_BOOTSTRAP_OPERATOR_PASSWORD"`
 }
@@ -105,6 +108,12 @@ func (c Config) Validate() error {
 	}
 	if err := c.validateBlobURL(); err != nil {
 		return err
+	}
+	if c.BcryptCost < 10 || c.BcryptCost > 16 {
+		return fmt.Errorf("ATRIUM_BCRYPT_COST=%d: must be between 10 and 16", c.BcryptCost)
+	}
+	if c.AccessTokenTTL < time.Minute || c.AccessTokenTTL > 24*time.Hour {
+		return fmt.Errorf("ATRIUM_ACCESS_TOKEN_TTL=%s: must be between 1m and 24h", c.AccessTokenTTL)
 	}
 	if (c.BootstrapOperatorEmail == "") != (c.BootstrapOperatorPassword == "") {
 		return errors.New("ATRIUM_BOOTSTRAP_OPERATOR_EMAIL and ATRIUM_BOOTSTRAP_OPERATOR_PASSWORD must be set together")

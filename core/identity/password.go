@@ -5,6 +5,7 @@ package identity
 import (
 	"context"
 	"errors"
+	"sync"
 	"unicode/utf8"
 
 	"golang.org/x/crypto/bcrypt"
@@ -23,20 +24,17 @@ const (
 // Passwords hashes and checks passwords with bcrypt, at most `slots`
 // hashes at a time so a login flood cannot take every core.
 type Passwords struct {
-	cost  int
-	slots chan struct{}
-	dummy []byte // a real hash to compare against for unknown users
+	cost      int
+	slots     chan struct{}
+	dummyOnce sync.Once
+	dummy     []byte // a real hash to compare against for unknown users
 }
 
 // NewPasswords returns a hasher at cost (at least bcrypt's default of 10)
 // running at most concurrency hashes at once.
 func NewPasswords(cost, concurrency int) *Passwords {
-	cost = max(cost, bcrypt.DefaultCost)
-	dummy, err := bcrypt.GenerateFromPassword([]byte("atrium-dummy-password"), cost)
-	if err != nil {
-		panic(err) // only for a cost out of range, a programming error
-	}
-	return &Passwords{cost: cost, slots: make(chan struct{}, max(concurrency, 1)), dummy: dummy}
+	cost = min(max(cost, bcrypt.DefaultCost), bcrypt.MaxCost)
+	return &Passwords{cost: cost, slots: make(chan struct{}, max(concurrency, 1))}
 }
 
 // CheckPolicy reports why a password is unacceptable, as a field error.
@@ -78,6 +76,9 @@ func (p *Passwords) Verify(ctx context.Context, hash, password string) (bool, er
 	defer func() { <-p.slots }()
 	h := []byte(hash)
 	if hash == "" {
+		p.dummyOnce.Do(func() {
+			p.dummy, _ = bcrypt.GenerateFromPassword([]byte("atrium-dummy-password"), p.cost)
+		})
 		h = p.dummy
 	}
 	err := bcrypt.CompareHashAndPassword(h, []byte(password))

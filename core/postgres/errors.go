@@ -23,7 +23,7 @@ const (
 // unavailable marks connection-level failures (pool exhausted, server gone)
 // as retryable 503s; a caller's own cancellation stays what it is.
 func unavailable(err error) error {
-	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, pgx.ErrNoRows) {
 		return err
 	}
 	var pgErr *pgconn.PgError

@@ -10,6 +10,9 @@ import (
 
 	"github.com/atriumhq/atrium/core/config"
 	"github.com/atriumhq/atrium/core/health"
+	"github.com/atriumhq/atrium/core/identity"
+	"github.com/atriumhq/atrium/core/kernel"
+	"github.com/atriumhq/atrium/core/tenancy"
 	"github.com/atriumhq/atrium/migrations"
 )
 
@@ -19,6 +22,12 @@ var Module = fx.Module("postgres",
 	fx.Provide(
 		newPool,
 		fx.Annotate(readiness, fx.ResultTags(`group:"readiness"`)),
+		fx.Annotate(NewUnitOfWork, fx.As(fx.Self()), fx.As(new(kernel.Transactor))),
+		func() (*MigrationSet, error) { return LoadMigrations("core", migrations.Tenant, "tenant") },
+		fx.Annotate(NewTenantStore, fx.As(new(tenancy.Store))),
+		fx.Annotate(NewKeyStore, fx.As(new(identity.KeyStore))),
+		fx.Annotate(NewOperatorStore, fx.As(new(identity.OperatorStore))),
+		fx.Annotate(func() UserStore { return UserStore{} }, fx.As(new(identity.UserStore))),
 	),
 )
 

@@ -160,3 +160,30 @@ func normalisePlugins(p []string) []string {
 	slices.Sort(out)
 	return slices.Compact(out)
 }
+
+// Resolver finds tenants as requests carry them.
+type Resolver struct{ store Store }
+
+// NewResolver returns a resolver over store.
+func NewResolver(store Store) *Resolver { return &Resolver{store: store} }
+
+// BySlug resolves a tenant by slug; malformed slugs are simply not found.
+func (r *Resolver) BySlug(ctx context.Context, slug string) (*kernel.Tenant, error) {
+	if !ValidSlug(slug) {
+		return nil, kernel.NotFound("tenant")
+	}
+	t, err := r.store.Get(ctx, slug)
+	if err != nil {
+		return nil, err
+	}
+	return t.Scope(), nil
+}
+
+// ByID resolves a tenant by ID.
+func (r *Resolver) ByID(ctx context.Context, id uuid.UUID) (*kernel.Tenant, error) {
+	t, err := r.store.GetByID(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	return t.Scope(), nil
+}

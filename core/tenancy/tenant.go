@@ -60,4 +60,6 @@ func SchemaName(slug string) string { return "t_" + strings.ReplaceAll(slug, "-"
 
 // RoleName is the tenant's NOLOGIN role. Roles are global to the PostgreSQL
 // cluster, so the name carries the installation's ID.
-func RoleName(installation, slug string) string { return "atr_" + installation + "_" + SchemaName(slug) }
+func RoleName(installation, slug string) string {
+	return "atr_" + installation + "_" + SchemaName(slug)
+}

@@ -1,0 +1,91 @@
+package api
+
+import (
+	"net/http"
+
+	"github.com/gin-gonic/gin"
+	"github.com/google/uuid"
+
+	"github.com/atriumhq/atrium/core/identity"
+	"github.com/atriumhq/atrium/core/kernel"
+)
+
+// OperatorLoginRequest is the body of POST /api/v1/operator/login.
+type OperatorLoginRequest struct {
+	Email    string `json:"email" validate:"required,max=254"`
+	Password string `json:"password" validate:"required,max=1024"`
+}
+
+// LoginRequest is the body of POST /api/v1/auth/login.
+type LoginRequest struct {
+	Tenant   string `json:"tenant" validate:"required,max=64"`
+	Email    string `json:"email" validate:"required,max=254"`
+	Password string `json:"password" validate:"required,max=1024"`
+}
+
+// TokenResponse carries an access token.
+type TokenResponse struct {
+	AccessToken string `json:"access_token"`
+	TokenType   string `json:"token_type"`
+	ExpiresIn   int    `json:"expires_in"`
+}
+
+// MeResponse is the signed-in tenant user.
+type MeResponse struct {
+	User   MeUser   `json:"user"`
+	Tenant MeTenant `json:"tenant"`
+}
+
+// MeUser is the user part of MeResponse.
+type MeUser struct {
+	ID    uuid.UUID `json:"id"`
+	Email string    `json:"email"`
+	Name  string    `json:"name"`
+	Roles []string  `json:"roles"`
+}
+
+// MeTenant is the tenant part of MeResponse.
+type MeTenant struct {
+	ID   uuid.UUID `json:"id"`
+	Slug string    `json:"slug"`
+}
+
+func tokenResponse(p identity.TokenPair) TokenResponse {
+	return TokenResponse{AccessToken: p.AccessToken, TokenType: "Bearer", ExpiresIn: int(p.ExpiresIn.Seconds())}
+}
+
+// LoginRoutes are sign-in for operators and tenant users.
+func LoginRoutes(ops *identity.Operators, users *identity.Users) []Route {
+	return []Route{
+		{
+			Method: http.MethodPost, Path: "/api/v1/operator/login", Summary: "Sign in as a platform operator", Tags: []string{"auth"},
+			Handler: JSON(http.StatusOK, func(c *gin.Context, in *OperatorLoginRequest) (TokenResponse, error) {
+				p, err := ops.Login(c.Request.Context(), in.Email, in.Password)
+				return tokenResponse(p), err
+			}),
+		},
+		{
+			Method: http.MethodPost, Path: "/api/v1/auth/login", Summary: "Sign in as a tenant user", Tags: []string{"auth"},
+			Handler: JSON(http.StatusOK, func(c *gin.Context, in *LoginRequest) (TokenResponse, error) {
+				p, err := users.Login(c.Request.Context(), in.Tenant, in.Email, in.Password)
+				return tokenResponse(p), err
+			}),
+		},
+		{
+			Method: http.MethodGet, Path: "/api/v1/auth/me", Summary: "The signed-in user and tenant", Tags: []string{"auth"}, Access: Tenant,
+			Handler: Output(func(c *gin.Context) (MeResponse, error) {
+				ctx := c.Request.Context()
+				p, _ := kernel.PrincipalFrom(ctx)
+				t, _ := kernel.TenantFrom(ctx)
+				u, err := users.Me(ctx, p)
+				if err != nil {
+					return MeResponse{}, err
+				}
+				return MeResponse{
+					User:   MeUser{ID: u.ID, Email: u.Email, Name: u.Name, Roles: u.Roles},
+					Tenant: MeTenant{ID: t.ID, Slug: t.Slug},
+				}, nil
+			}),
+		},
+	}
+}

@@ -1,0 +1,146 @@
+package api
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/google/uuid"
+
+	"github.com/atriumhq/atrium/core/kernel"
+	"github.com/atriumhq/atrium/core/tenancy"
+)
+
+// CreateTenantRequest is the body of POST /api/v1/tenants.
+type CreateTenantRequest struct {
+	Slug     string         `json:"slug" validate:"required"`
+	Name     string         `json:"name" validate:"required,max=200"`
+	Admin    AdminRequest   `json:"admin" validate:"required"`
+	Plugins  []string       `json:"plugins" validate:"omitempty,max=50,dive,min=1,max=64"`
+	Settings map[string]any `json:"settings"`
+}
+
+// AdminRequest is a new tenant's first admin user.
+type AdminRequest struct {
+	Email    string `json:"email" validate:"required,email,max=254"`
+	Password string `json:"password" validate:"required"`
+}
+
+// UpdateTenantRequest is the body of PATCH /api/v1/tenants/{slug}; absent
+// fields stay as they are.
+type UpdateTenantRequest struct {
+	Name     *string        `json:"name" validate:"omitempty,min=1,max=200"`
+	Settings map[string]any `json:"settings"`
+	Plugins  *[]string      `json:"plugins" validate:"omitempty,max=50,dive,min=1,max=64"`
+	Status   *string        `json:"status" validate:"omitempty,oneof=active suspended"`
+}
+
+// TenantResponse is a tenant as the API shows it.
+type TenantResponse struct {
+	ID        uuid.UUID      `json:"id"`
+	Slug      string         `json:"slug"`
+	Name      string         `json:"name"`
+	Status    string         `json:"status"`
+	Settings  map[string]any `json:"settings"`
+	Plugins   []string       `json:"plugins"`
+	CreatedAt time.Time      `json:"created_at"`
+	UpdatedAt time.Time      `json:"updated_at"`
+}
+
+// TenantList is a page of tenants.
+type TenantList struct {
+	Items      []TenantResponse `json:"items"`
+	NextCursor *string          `json:"next_cursor"`
+}
+
+func tenantResponse(t *tenancy.Tenant) TenantResponse {
+	return TenantResponse{
+		ID: t.ID, Slug: t.Slug, Name: t.Name, Status: string(t.Status),
+		Settings: t.Settings, Plugins: t.Plugins, CreatedAt: t.CreatedAt, UpdatedAt: t.UpdatedAt,
+	}
+}
+
+// TenantRoutes are the platform operator's tenant API.
+func TenantRoutes(svc *tenancy.Service) []Route {
+	tags := []string{"tenants"}
+	return []Route{
+		{
+			Method: http.MethodPost, Path: "/api/v1/tenants", Summary: "Create a tenant with its schema, role and first admin",
+			Tags: tags, Access: Operator,
+			Handler: JSON(http.StatusCreated, func(c *gin.Context, in *CreateTenantRequest) (TenantResponse, error) {
+				t, err := svc.Create(c.Request.Context(), tenancy.CreateInput{
+					Slug: in.Slug, Name: in.Name, AdminEmail: in.Admin.Email, AdminPassword: in.Admin.Password,
+					Plugins: in.Plugins, Settings: in.Settings,
+				})
+				if err != nil {
+					return TenantResponse{}, prefixField(err, "admin.")
+				}
+				c.Header("Location", "/api/v1/tenants/"+t.Slug)
+				return tenantResponse(t), nil
+			}),
+		},
+		{
+			Method: http.MethodGet, Path: "/api/v1/tenants", Summary: "List tenants, newest first", Tags: tags, Access: Operator,
+			Handler: Output(func(c *gin.Context) (TenantList, error) {
+				ts, err := svc.List(c.Request.Context())
+				if err != nil {
+					return TenantList{}, err
+				}
+				out := TenantList{Items: make([]TenantResponse, 0, len(ts))}
+				for _, t := range ts {
+					out.Items = append(out.Items, tenantResponse(t))
+				}
+				return out, nil
+			}),
+		},
+		{
+			Method: http.MethodGet, Path: "/api/v1/tenants/:slug", Summary: "Read a tenant", Tags: tags, Access: Operator,
+			Handler: Output(func(c *gin.Context) (TenantResponse, error) {
+				t, err := svc.Get(c.Request.Context(), c.Param("slug"))
+				if err != nil {
+					return TenantResponse{}, err
+				}
+				return tenantResponse(t), nil
+			}),
+		},
+		{
+			Method: http.MethodPatch, Path: "/api/v1/tenants/:slug", Summary: "Update a tenant's name, settings, plugins or status",
+			Tags: tags, Access: Operator,
+			Handler: JSON(http.StatusOK, func(c *gin.Context, in *UpdateTenantRequest) (TenantResponse, error) {
+				upd := tenancy.UpdateInput{Name: in.Name, Settings: in.Settings, Plugins: in.Plugins}
+				if in.Status != nil {
+					s := kernel.TenantStatus(*in.Status)
+					upd.Status = &s
+				}
+				t, err := svc.Update(c.Request.Context(), c.Param("slug"), upd)
+				if err != nil {
+					return TenantResponse{}, err
+				}
+				return tenantResponse(t), nil
+			}),
+		},
+		{
+			Method: http.MethodDelete, Path: "/api/v1/tenants/:slug", Summary: "Delete a tenant, its schema, role and data",
+			Tags: tags, Access: Operator,
+			Handler: NoContent(func(c *gin.Context) error { return svc.Delete(c.Request.Context(), c.Param("slug")) }),
+		},
+	}
+}
+
+// prefixField names the admin's password field as the client sent it: the
+// domain checks "password", the request nests it under "admin".
+func prefixField(err error, prefix string) error {
+	e, ok := err.(*kernel.Error) //nolint:errorlint // only a direct field error is renamed
+	if !ok || e.Kind != kernel.KindInvalid {
+		return err
+	}
+	c := *e
+	c.Fields = make([]kernel.FieldError, len(e.Fields))
+	for i, f := range e.Fields {
+		if f.Field == "password" {
+			f.Field = prefix + f.Field
+		}
+		c.Fields[i] = f
+	}
+	return &c
+}

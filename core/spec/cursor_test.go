@@ -1,0 +1,157 @@
+package spec_test
+
+import (
+	"encoding/base64"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/atriumhq/atrium/core/kernel"
+	"github.com/atriumhq/atrium/core/spec"
+)
+
+func newCodec(t testing.TB, seed byte) *spec.Codec {
+	t.Helper()
+	c, err := spec.NewCodec([]byte(strings.Repeat(string(rune('a'+seed)), 32)))
+	require.NoError(t, err)
+	return c
+}
+
+// page parses raw and makes the cursor after a row with the given values.
+func page(t *testing.T, c *spec.Codec, f spec.Fields, raw string, last map[string]any) (spec.Spec, string) {
+	t.Helper()
+	s, err := spec.Parse(query(t, raw), f, spec.Options{Codec: c, Reserved: []string{"since"}})
+	require.NoError(t, err)
+	token, err := c.Next(s, f, last)
+	require.NoError(t, err)
+	return s, token
+}
+
+var lastRow = map[string]any{"title": status("b"), "due_date": (*time.Time)(nil), "id": uuid.MustParse("0190a6f0-0000-7000-8000-000000000001")}
+
+func TestCursorRoundTrip(t *testing.T) {
+	c := newCodec(t, 0)
+	_, token := page(t, c, tasks, "sort=title,-due_date&status=todo&status=done&since=x", lastRow)
+	assert.NotContains(t, token, "=")
+
+	// Filter and one-of order do not matter; the limit may change.
+	s, err := spec.Parse(query(t, "status=done&status=todo&since=x&sort=title,-due_date&limit=3&cursor="+token), tasks,
+		spec.Options{Codec: c, Reserved: []string{"since"}})
+	require.NoError(t, err)
+	require.NotNil(t, s.After)
+	assert.Equal(t, []any{"b", nil, lastRow["id"]}, s.After.Values)
+
+	at := time.Date(2025, 1, 31, 9, 0, 0, 123456000, time.FixedZone("x", 7200))
+	_, token = page(t, c, tasks, "sort=-created_at", map[string]any{"created_at": at, "id": lastRow["id"]})
+	s, err = spec.Parse(query(t, "sort=-created_at&cursor="+token), tasks, spec.Options{Codec: c})
+	require.NoError(t, err)
+	assert.Equal(t, []any{at.UTC(), lastRow["id"]}, s.After.Values)
+}
+
+func TestCursorRefusals(t *testing.T) {
+	c := newCodec(t, 0)
+	const made = "sort=title,-due_date&status=todo&since=x"
+	_, token := page(t, c, tasks, made, lastRow)
+	raw, err := base64.RawURLEncoding.DecodeString(token)
+	require.NoError(t, err)
+	reencode := func(b []byte) string { return base64.RawURLEncoding.EncodeToString(b) }
+	other := spec.NewFields("projects", "id", map[string]spec.Field{
+		"id":       {Column: "id", Type: spec.UUID},
+		"title":    {Column: "title", Type: spec.String, Filter: true, Sort: true},
+		"status":   {Column: "status", Type: spec.Enum, Values: []string{"todo"}, Filter: true},
+		"due_date": {Column: "due_date", Type: spec.Time, Sort: true, Nullable: true},
+	})
+
+	tests := []struct {
+		name, query, message string
+		codec                *spec.Codec
+		fields               spec.Fields
+	}{
+		{"garbage", "cursor=%21%21", "not a cursor", c, tasks},
+		{"truncated", "cursor=" + token[:len(token)-4], "not a cursor", c, tasks},
+		{"too short", "cursor=" + token[:20], "not a cursor", c, tasks},
+		{"line break", "cursor=" + token[:10] + "%0A" + token[10:], "not a cursor", c, tasks},
+		{"huge", "cursor=" + strings.Repeat("A", 20000), "not a cursor", c, tasks},
+		{"foreign key", "cursor=" + token, "not a cursor", newCodec(t, 1), tasks},
+		{"other list", "cursor=" + token, "different sort or filter", c, other},
+		{"no codec", "cursor=" + token, "does not take cursors", nil, tasks},
+		{"other sort", "sort=title,due_date&status=todo&since=x&cursor=" + token, "different sort", c, tasks},
+		{"other filter", "sort=title,-due_date&status=done&since=x&cursor=" + token, "different sort", c, tasks},
+		{"extra filter", "sort=title,-due_date&status=todo&urgent=true&since=x&cursor=" + token, "different sort", c, tasks},
+		{"other reserved", "sort=title,-due_date&status=todo&since=y&cursor=" + token, "different sort", c, tasks},
+	}
+	for i := range raw { // every single-byte change
+		b := []byte(string(raw))
+		b[i] ^= 0x01
+		tests = append(tests, struct {
+			name, query, message string
+			codec                *spec.Codec
+			fields               spec.Fields
+		}{"flip", made + "&cursor=" + reencode(b), "", c, tasks})
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := spec.Parse(query(t, tt.query), tt.fields, spec.Options{Codec: tt.codec, Reserved: []string{"since"}})
+			require.ErrorIs(t, err, spec.ErrInvalidCursor)
+			assert.Equal(t, kernel.KindBadRequest, kernel.KindOf(err))
+			e := err.(*kernel.Error) //nolint:errorlint // Parse returns it unwrapped
+			require.Len(t, e.Fields, 1)
+			assert.Equal(t, "cursor", e.Fields[0].Field)
+			assert.Contains(t, e.Fields[0].Message, tt.message)
+		})
+	}
+	// A query error wins over the cursor.
+	_, err = spec.Parse(url.Values{"cursor": {"x"}, "limit": {"0"}}, tasks, spec.Options{Codec: c})
+	require.ErrorIs(t, err, spec.ErrInvalidQuery)
+}
+
+func TestNextNeedsEverySortKey(t *testing.T) {
+	c := newCodec(t, 0)
+	s := spec.Spec{Sort: []spec.SortKey{{Field: "title"}, {Field: "due_date", Desc: true}}}
+	id := uuid.New()
+	for name, last := range map[string]map[string]any{
+		"missing":     {"title": "a", "id": id},
+		"NULL id":     {"title": "a", "due_date": nil, "id": nil},
+		"wrong type":  {"title": "a", "due_date": "tomorrow", "id": id},
+		"unsupported": {"title": "a", "due_date": nil, "id": []byte("x")},
+		"bad text":    {"title": "a\x00", "due_date": nil, "id": id},
+	} {
+		_, err := c.Next(s, tasks, last)
+		assert.Error(t, err, name)
+	}
+}
+
+func TestNewCodecNeedsALongKey(t *testing.T) {
+	_, err := spec.NewCodec(make([]byte, 31))
+	require.Error(t, err)
+}
+
+func TestPaginate(t *testing.T) {
+	c := newCodec(t, 0)
+	ids := make([]uuid.UUID, 4)
+	for i := range ids {
+		ids[i] = kernel.NewID()
+	}
+	key := func(id uuid.UUID) map[string]any { return map[string]any{"id": id} }
+	s := spec.Spec{Limit: 3}
+
+	items, next, err := spec.Paginate(c, s, tasks, ids[:3], key)
+	require.NoError(t, err)
+	assert.Equal(t, ids[:3], items)
+	assert.Empty(t, next, "no extra row: last page")
+
+	items, next, err = spec.Paginate(c, s, tasks, ids, key)
+	require.NoError(t, err)
+	assert.Equal(t, ids[:3], items)
+	after, err := c.Decode(next, s, tasks)
+	require.NoError(t, err)
+	assert.Equal(t, []any{ids[2]}, after.Values, "continues after the page's last row")
+
+	_, _, err = spec.Paginate(nil, s, tasks, ids, key)
+	require.Error(t, err)
+}
