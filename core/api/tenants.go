@@ -8,6 +8,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/atriumhq/atrium/core/kernel"
+	"github.com/atriumhq/atrium/core/spec"
 	"github.com/atriumhq/atrium/core/tenancy"
 )
 
@@ -82,13 +83,25 @@ func TenantRoutes(svc *tenancy.Service) []Route {
 		{
 			Method: http.MethodGet, Path: "/api/v1/tenants", Summary: "List tenants, newest first", Tags: tags, Access: Operator,
 			Handler: Output(func(c *gin.Context) (TenantList, error) {
-				ts, err := svc.List(c.Request.Context())
+				ctx := c.Request.Context()
+				codec, err := svc.Cursors(ctx)
+				if err != nil {
+					return TenantList{}, err
+				}
+				q, err := spec.Parse(c.Request.URL.Query(), tenancy.ListFields, spec.Options{Codec: codec})
+				if err != nil {
+					return TenantList{}, err
+				}
+				ts, next, err := svc.List(ctx, q)
 				if err != nil {
 					return TenantList{}, err
 				}
 				out := TenantList{Items: make([]TenantResponse, 0, len(ts))}
 				for _, t := range ts {
 					out.Items = append(out.Items, tenantResponse(t))
+				}
+				if next != "" {
+					out.NextCursor = &next
 				}
 				return out, nil
 			}),

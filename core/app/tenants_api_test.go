@@ -49,6 +49,26 @@ func TestTenantLifecycleThroughTheAPI(t *testing.T) {
 	require.Len(t, list.Items, 2)
 	assert.Equal(t, "globex", list.Items[0].Slug, "newest first")
 
+	// Pages follow signed cursors; bad queries and forged cursors are 400s.
+	var page1, page2 api.TenantList
+	status, raw = s.do(http.MethodGet, "/api/v1/tenants?limit=1&sort=slug", op, nil, &page1)
+	require.Equal(t, http.StatusOK, status, string(raw))
+	require.Len(t, page1.Items, 1)
+	assert.Equal(t, "acme", page1.Items[0].Slug)
+	require.NotNil(t, page1.NextCursor)
+	s.do(http.MethodGet, "/api/v1/tenants?limit=1&sort=slug&cursor="+*page1.NextCursor, op, nil, &page2)
+	require.Len(t, page2.Items, 1)
+	assert.Equal(t, "globex", page2.Items[0].Slug)
+	assert.Nil(t, page2.NextCursor)
+	var filtered api.TenantList
+	s.do(http.MethodGet, "/api/v1/tenants?slug=globex", op, nil, &filtered)
+	require.Len(t, filtered.Items, 1)
+	for _, q := range []string{"sort=password", "limit=500", "schema_name=t_acme", "cursor=forged", "limit=1&sort=-slug&cursor=" + *page1.NextCursor} {
+		status, raw = s.do(http.MethodGet, "/api/v1/tenants?"+q, op, nil, nil)
+		assert.Equal(t, http.StatusBadRequest, status, q)
+		assert.Contains(t, []string{"invalid_query", "invalid_cursor"}, problemCode(t, raw), q)
+	}
+
 	var upd api.TenantResponse
 	status, raw = s.do(http.MethodPatch, "/api/v1/tenants/acme", op, map[string]any{"name": "Acme Corp", "settings": map[string]any{"upload_limit": 10}}, &upd)
 	require.Equal(t, http.StatusOK, status, string(raw))

@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/atriumhq/atrium/core/kernel"
+	"github.com/atriumhq/atrium/core/spec"
 	"github.com/atriumhq/atrium/core/tenancy"
 )
 
@@ -125,9 +126,22 @@ func (s *TenantStore) GetByID(ctx context.Context, id uuid.UUID) (*tenancy.Tenan
 	return t, notFound(err, "tenant")
 }
 
-// List reads every tenant, newest first.
-func (s *TenantStore) List(ctx context.Context) ([]*tenancy.Tenant, error) {
-	rows, err := s.pool.Query(ctx, "SELECT "+tenantColumns+" FROM atrium.tenants ORDER BY id DESC")
+// Secret returns the installation's secret.
+func (s *TenantStore) Secret(ctx context.Context) ([]byte, error) {
+	var secret []byte
+	if err := s.pool.QueryRow(ctx, "SELECT secret FROM atrium.installation").Scan(&secret); err != nil {
+		return nil, unavailable(err)
+	}
+	return secret, nil
+}
+
+// List reads the tenants q selects.
+func (s *TenantStore) List(ctx context.Context, q spec.Spec) ([]*tenancy.Tenant, error) {
+	c, err := SpecSQL(q, tenancy.ListFields, "", 0)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := s.pool.Query(ctx, "SELECT "+tenantColumns+" FROM atrium.tenants WHERE "+c.Where+" "+c.OrderLimit, c.Args...)
 	if err != nil {
 		return nil, unavailable(err)
 	}

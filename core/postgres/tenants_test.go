@@ -43,17 +43,18 @@ func newEnv(t *testing.T, maxConns int32) *env {
 	require.NoError(t, err)
 	store := postgres.NewTenantStore(pool, set)
 	// Tenant roles are global to the server: drop them with the test.
-	t.Cleanup(func() { dropTenants(t, store) })
+	t.Cleanup(func() { dropTenants(pool, store) })
 	return &env{pool: pool, store: store, svc: tenancy.NewService(store, fixedHasher{}, kernel.SystemClock{}), uow: postgres.NewUnitOfWork(pool)}
 }
 
-func dropTenants(t *testing.T, store *postgres.TenantStore) {
-	ts, err := store.List(context.Background())
+func dropTenants(pool *pgxpool.Pool, store *postgres.TenantStore) {
+	rows, err := pool.Query(context.Background(), "SELECT slug FROM atrium.tenants")
 	if err != nil {
 		return
 	}
-	for _, tn := range ts {
-		_ = store.Delete(context.Background(), tn.Slug)
+	slugs, _ := pgx.CollectRows(rows, pgx.RowTo[string])
+	for _, slug := range slugs {
+		_ = store.Delete(context.Background(), slug)
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/atriumhq/atrium/core/kernel"
+	"github.com/atriumhq/atrium/core/spec"
 )
 
 // FirstAdmin is the tenant's first user, created with the tenant.
@@ -27,7 +28,10 @@ type Store interface {
 	Provision(ctx context.Context, t *Tenant, admin FirstAdmin) error
 	Get(ctx context.Context, slug string) (*Tenant, error)
 	GetByID(ctx context.Context, id uuid.UUID) (*Tenant, error)
-	List(ctx context.Context) ([]*Tenant, error)
+	// List returns the tenants s selects, at most s.PageSize()+1 of them.
+	List(ctx context.Context, s spec.Spec) ([]*Tenant, error)
+	// Secret is the installation's secret, from which cursor keys derive.
+	Secret(ctx context.Context) ([]byte, error)
 	// Update loads the tenant, applies fn and saves the result in one
 	// transaction; fn's error aborts it.
 	Update(ctx context.Context, slug string, fn func(*Tenant) error) (*Tenant, error)
@@ -42,14 +46,15 @@ type PasswordHasher interface {
 
 // Service is the tenant lifecycle as operators drive it.
 type Service struct {
-	store  Store
-	hasher PasswordHasher
-	clock  kernel.Clock
+	store   Store
+	hasher  PasswordHasher
+	clock   kernel.Clock
+	cursors *spec.LazyCodec
 }
 
 // NewService returns a Service over store.
 func NewService(store Store, hasher PasswordHasher, clock kernel.Clock) *Service {
-	return &Service{store: store, hasher: hasher, clock: clock}
+	return &Service{store: store, hasher: hasher, clock: clock, cursors: spec.NewLazyCodec(store.Secret)}
 }
 
 // CreateInput is what an operator supplies for a new tenant.
@@ -103,8 +108,33 @@ func (s *Service) Get(ctx context.Context, slug string) (*Tenant, error) {
 	return s.store.Get(ctx, slug)
 }
 
-// List reads every tenant, newest first.
-func (s *Service) List(ctx context.Context) ([]*Tenant, error) { return s.store.List(ctx) }
+// ListFields is the allow-list of tenant lists.
+var ListFields = spec.NewFields("tenant", "id", map[string]spec.Field{
+	"id":         {Column: "id", Type: spec.UUID},
+	"slug":       {Column: "slug", Type: spec.String, Filter: true, Sort: true},
+	"name":       {Column: "name", Type: spec.String, Sort: true},
+	"status":     {Column: "status", Type: spec.Enum, Values: []string{"active", "suspended"}, Filter: true},
+	"created_at": {Column: "created_at", Type: spec.Time, Sort: true},
+})
+
+// Cursors verify and make list cursors.
+func (s *Service) Cursors(ctx context.Context) (*spec.Codec, error) { return s.cursors.Get(ctx) }
+
+// List returns one page of the tenants q selects (newest first unless it
+// sorts otherwise) and the cursor of the next page, "" on the last.
+func (s *Service) List(ctx context.Context, q spec.Spec) ([]*Tenant, string, error) {
+	rows, err := s.store.List(ctx, q)
+	if err != nil {
+		return nil, "", err
+	}
+	codec, err := s.cursors.Get(ctx)
+	if err != nil {
+		return nil, "", err
+	}
+	return spec.Paginate(codec, q, ListFields, rows, func(t *Tenant) map[string]any {
+		return map[string]any{"id": t.ID, "slug": t.Slug, "name": t.Name, "status": string(t.Status), "created_at": t.CreatedAt}
+	})
+}
 
 // UpdateInput changes what is set; nil fields stay as they are.
 type UpdateInput struct {

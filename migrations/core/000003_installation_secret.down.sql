@@ -1,0 +1,1 @@
+ALTER TABLE atrium.installation DROP COLUMN IF EXISTS secret;
