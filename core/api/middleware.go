@@ -166,12 +166,13 @@ func recovery() gin.HandlerFunc {
 	}
 }
 
-// limitBody refuses bodies over max: at once when Content-Length says so,
-// otherwise when the decoder reads past it.
-func limitBody(max int64) gin.HandlerFunc {
+// limitBody refuses bodies over the route's limit: at once when
+// Content-Length says so, otherwise when the handler reads past it.
+func limitBody(limitOf func(*gin.Context) int64) gin.HandlerFunc {
 	return func(c *gin.Context) {
+		max := limitOf(c)
 		if c.Request.ContentLength > max {
-			writeError(c, kernel.E(kernel.KindTooLarge, "the request body is larger than %d bytes", max))
+			writeError(c, tooLarge(max))
 			return
 		}
 		c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, max)

@@ -105,6 +105,13 @@ func operation(rt Route, schema func(reflect.Type) (*openapi3.SchemaRef, error))
 		}
 		op.RequestBody = &openapi3.RequestBodyRef{Value: openapi3.NewRequestBody().WithRequired(true).WithJSONSchemaRef(ref)}
 	}
+	if h.uploadTypes != nil {
+		content := openapi3.Content{}
+		for _, mt := range h.uploadTypes {
+			content[mt] = openapi3.NewMediaType().WithSchema(openapi3.NewStringSchema().WithFormat("binary"))
+		}
+		op.RequestBody = &openapi3.RequestBodyRef{Value: openapi3.NewRequestBody().WithRequired(true).WithContent(content)}
+	}
 	resp := openapi3.NewResponse().WithDescription(http.StatusText(h.status))
 	switch {
 	case h.response != nil:
@@ -114,7 +121,11 @@ func operation(rt Route, schema func(reflect.Type) (*openapi3.SchemaRef, error))
 		}
 		resp.WithJSONSchemaRef(ref)
 	case h.contentType != "":
-		resp.WithContent(openapi3.Content{h.contentType: openapi3.NewMediaType()})
+		mt := openapi3.NewMediaType()
+		if h.contentType != "application/json" && h.contentType != "text/plain" {
+			mt.WithSchema(openapi3.NewStringSchema().WithFormat("binary"))
+		}
+		resp.WithContent(openapi3.Content{h.contentType: mt})
 	}
 	op.Responses.Set(strconv.Itoa(h.status), &openapi3.ResponseRef{Value: resp})
 	return op, nil

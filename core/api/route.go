@@ -2,6 +2,7 @@ package api
 
 import (
 	"net/http"
+	"os"
 	"reflect"
 
 	"github.com/gin-gonic/gin"
@@ -30,8 +31,10 @@ type Route struct {
 	Tags    []string
 	Access  Access
 	// Quiet routes (probes, scrapes) log successes at debug level.
-	Quiet   bool
-	Handler Handler
+	Quiet bool
+	// MaxBodyBytes overrides the router's body limit (uploads).
+	MaxBodyBytes int64
+	Handler      Handler
 }
 
 // Handler is an endpoint's body together with the types it reads and writes.
@@ -42,6 +45,7 @@ type Handler struct {
 	serve       func(*gin.Context) (*reply, error)
 	request     reflect.Type
 	response    reflect.Type
+	uploadTypes []string
 	status      int
 	contentType string
 }
@@ -49,6 +53,12 @@ type Handler struct {
 type reply struct {
 	status int
 	body   any
+
+	// a spooled download
+	file        *os.File
+	size        int64
+	filename    string
+	contentType string
 }
 
 // JSON adapts a handler that takes a JSON body: the body is decoded strictly
@@ -116,6 +126,10 @@ func Raw(status int, contentType string, h http.Handler) Handler {
 
 func (r *reply) write(c *gin.Context) {
 	if r == nil {
+		return
+	}
+	if r.file != nil {
+		r.writeFile(c)
 		return
 	}
 	if r.body == nil {

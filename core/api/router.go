@@ -33,6 +33,9 @@ type Router struct {
 	auth    Authenticator
 	uow     kernel.Transactor
 
+	maxBody int64
+	limits  map[string]int64 // method and route template -> body limit
+
 	mu     sync.Mutex
 	routes []Route
 	doc    []byte // cached OpenAPI JSON; nil when routes changed
@@ -54,8 +57,9 @@ func NewRouter(o RouterOptions) *Router {
 		withTracing(o.Tracer),
 		observe(o.Logger, newHTTPMetrics(o.Registerer)),
 		recovery(),
-		limitBody(o.MaxBodyBytes),
 	)
+	r := &Router{engine: e, version: o.Version, auth: o.Auth, uow: o.UnitOfWork, maxBody: o.MaxBodyBytes, limits: map[string]int64{}}
+	e.Use(limitBody(r.bodyLimit))
 	e.NoRoute(func(c *gin.Context) {
 		writeError(c, kernel.E(kernel.KindNotFound, "no route for %s %s", c.Request.Method, c.Request.URL.Path))
 	})
@@ -65,7 +69,7 @@ func NewRouter(o RouterOptions) *Router {
 		p.Status, p.Title = http.StatusMethodNotAllowed, http.StatusText(http.StatusMethodNotAllowed)
 		renderProblem(c, p, err)
 	})
-	return &Router{engine: e, version: o.Version, auth: o.Auth, uow: o.UnitOfWork}
+	return r
 }
 
 // Handle mounts routes. Call it before serving; the OpenAPI document is
@@ -77,6 +81,9 @@ func (r *Router) Handle(routes ...Route) {
 		if rt.Access != Public && (r.auth == nil || r.uow == nil) {
 			panic("api: route " + rt.Path + " needs an authenticator and a unit of work")
 		}
+		if rt.MaxBodyBytes > 0 {
+			r.limits[rt.Method+" "+rt.Path] = rt.MaxBodyBytes
+		}
 		r.engine.Handle(rt.Method, rt.Path, func(c *gin.Context) {
 			if rt.Quiet {
 				c.Set(ctxQuiet, true)
@@ -86,6 +93,15 @@ func (r *Router) Handle(routes ...Route) {
 		r.routes = append(r.routes, rt)
 	}
 	r.doc = nil
+}
+
+// bodyLimit is the route's own body limit, else the router's. The map is
+// written only while routes are mounted, before serving.
+func (r *Router) bodyLimit(c *gin.Context) int64 {
+	if n, ok := r.limits[c.Request.Method+" "+c.FullPath()]; ok {
+		return n
+	}
+	return r.maxBody
 }
 
 // ServeHTTP implements http.Handler.

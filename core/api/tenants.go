@@ -1,6 +1,7 @@
 package api
 
 import (
+	"io"
 	"net/http"
 	"time"
 
@@ -133,11 +134,54 @@ func TenantRoutes(svc *tenancy.Service) []Route {
 			}),
 		},
 		{
+			Method: http.MethodPost, Path: "/api/v1/tenants/:slug/backup",
+			Summary: "Back up a tenant's schema (data and migration state) as a .tar.gz archive",
+			Tags:    tags, Access: Operator,
+			Handler: Download("application/gzip", func(c *gin.Context, w io.Writer) (string, error) {
+				slug := c.Param("slug")
+				if err := svc.Backup(c.Request.Context(), slug, w); err != nil {
+					return "", err
+				}
+				return slug + "-" + time.Now().UTC().Format("20060102T150405Z") + ".atrium-backup.tar.gz", nil
+			}),
+		},
+		{
+			Method: http.MethodPost, Path: "/api/v1/tenants/:slug/restore",
+			Summary: "Restore a backup archive into a new tenant, or with ?replace=true over an existing one's data",
+			Tags:    tags, Access: Operator, MaxBodyBytes: MaxBackupBytes,
+			Handler: Upload(http.StatusOK, []string{"application/gzip", "application/octet-stream"},
+				func(c *gin.Context, body io.Reader) (TenantResponse, error) {
+					replace, err := boolQuery(c, "replace")
+					if err != nil {
+						return TenantResponse{}, err
+					}
+					t, err := svc.Restore(c.Request.Context(), c.Param("slug"), body, replace)
+					if err != nil {
+						return TenantResponse{}, err
+					}
+					return tenantResponse(t), nil
+				}),
+		},
+		{
 			Method: http.MethodDelete, Path: "/api/v1/tenants/:slug", Summary: "Delete a tenant, its schema, role and data",
 			Tags: tags, Access: Operator,
 			Handler: NoContent(func(c *gin.Context) error { return svc.Delete(c.Request.Context(), c.Param("slug")) }),
 		},
 	}
+}
+
+// MaxBackupBytes bounds a restore upload.
+const MaxBackupBytes = 10 << 30
+
+func boolQuery(c *gin.Context, name string) (bool, error) {
+	switch c.Query(name) {
+	case "", "false", "0":
+		return false, nil
+	case "true", "1":
+		return true, nil
+	}
+	return false, (&kernel.Error{Kind: kernel.KindBadRequest, Message: name + " must be true or false",
+		Fields: []kernel.FieldError{{Field: name, Message: "must be true or false"}}}).WithCode("invalid_query")
 }
 
 // prefixField names the admin's password field as the client sent it: the

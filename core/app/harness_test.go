@@ -119,3 +119,5 @@ func problemCode(t *testing.T, raw []byte) string {
 	require.NoError(t, json.Unmarshal(raw, &p), string(raw))
 	return p.Code
 }
+
+func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }

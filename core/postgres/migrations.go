@@ -76,9 +76,14 @@ type execer interface {
 // has scoped to the tenant inside a transaction, and returns the version
 // reached. The caller's transaction makes the run all or nothing.
 func (m *MigrationSet) applyAfter(ctx context.Context, conn execer, from uint) (uint, error) {
+	return m.applyRange(ctx, conn, from, m.Latest())
+}
+
+// applyRange runs the migrations newer than from, up to and including upTo.
+func (m *MigrationSet) applyRange(ctx context.Context, conn execer, from, upTo uint) (uint, error) {
 	to := from
 	for _, v := range m.versions {
-		if v <= from {
+		if v <= from || v > upTo {
 			continue
 		}
 		// No arguments: the simple protocol runs multi-statement files.

@@ -2,6 +2,7 @@ package tenancy
 
 import (
 	"context"
+	"io"
 	"maps"
 	"slices"
 	"strings"
@@ -32,6 +33,11 @@ type Store interface {
 	List(ctx context.Context, s spec.Spec) ([]*Tenant, error)
 	// Secret is the installation's secret, from which cursor keys derive.
 	Secret(ctx context.Context) ([]byte, error)
+	// Export writes a backup of the tenant's schema: data and migration state.
+	Export(ctx context.Context, t *Tenant, w io.Writer) error
+	// Restore loads a backup into target's slug, creating the tenant from
+	// target when none exists, or replacing its data when replace is set.
+	Restore(ctx context.Context, target *Tenant, r io.Reader, replace bool) (*Tenant, error)
 	// Update loads the tenant, applies fn and saves the result in one
 	// transaction; fn's error aborts it.
 	Update(ctx context.Context, slug string, fn func(*Tenant) error) (*Tenant, error)
@@ -168,6 +174,33 @@ func (s *Service) Update(ctx context.Context, slug string, in UpdateInput) (*Ten
 		t.UpdatedAt = s.clock.Now()
 		return nil
 	})
+}
+
+// Backup writes the tenant's backup archive to w.
+func (s *Service) Backup(ctx context.Context, slug string, w io.Writer) error {
+	t, err := s.Get(ctx, slug)
+	if err != nil {
+		return err
+	}
+	return s.store.Export(ctx, t, w)
+}
+
+// Restore loads a backup archive into the tenant slug: a new tenant, or,
+// with replace, an existing one whose data the backup replaces.
+func (s *Service) Restore(ctx context.Context, slug string, r io.Reader, replace bool) (*Tenant, error) {
+	if err := CheckSlug(slug); err != nil {
+		return nil, err
+	}
+	inst, err := s.store.Installation(ctx)
+	if err != nil {
+		return nil, err
+	}
+	now := s.clock.Now()
+	target := &Tenant{
+		ID: kernel.NewID(), Slug: slug, Schema: SchemaName(slug), Role: RoleName(inst, slug),
+		Status: kernel.TenantActive, CreatedAt: now, UpdatedAt: now,
+	}
+	return s.store.Restore(ctx, target, r, replace)
 }
 
 // Delete removes a tenant, its schema, its role and all its data.
