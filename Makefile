@@ -6,7 +6,7 @@ GOLANGCI_VERSION := v2.15.0
 VERSION         ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS         := -s -w -X github.com/atriumhq/atrium/core/api.Version=$(VERSION)
 
-.PHONY: all build run test test-short lint fmt bench clean tools
+.PHONY: all build run test test-short lint fmt bench bench-tenancy clean tools
 
 all: build
 
@@ -39,6 +39,13 @@ fmt: $(GOLANGCI)
 ## bench: every go benchmark
 bench:
 	$(GO) run ./cmd/atrium dev with-postgres -- $(GO) test -run='^$$' -bench=. -benchmem ./...
+
+## bench-tenancy: tenant provisioning, scoping cost, and migration rollouts over 1,000 tenants
+## (provisioning them takes a minute; ATRIUM_BENCH_TENANTS=N for another count)
+ATRIUM_BENCH_TENANTS ?= 1000
+bench-tenancy:
+	ATRIUM_BENCH_TENANTS=$(ATRIUM_BENCH_TENANTS) $(GO) run ./cmd/atrium dev with-postgres -- $(GO) test -run='^$$' \
+		-bench='^Benchmark(ProvisionTenant|ScopedVsUnscopedLookup|RolloutNoop1000|RolloutOneTable1000)$$' -benchtime=2s -timeout=30m ./core/postgres
 
 tools: $(GOLANGCI)
 

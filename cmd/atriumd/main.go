@@ -4,6 +4,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -16,6 +17,10 @@ import (
 )
 
 func main() {
+	run := run
+	if len(os.Args) > 1 && os.Args[1] == "migrate" {
+		run = func() error { return migrate(os.Args[2:]) }
+	}
 	if err := run(); err != nil {
 		fmt.Fprintln(os.Stderr, "atriumd: "+err.Error())
 		os.Exit(1)
@@ -27,23 +32,16 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	log := app.NewLogger(cfg)
+	log := app.NewLogger(cfg, os.Stdout)
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 
-	if cfg.DatabaseURL == "" {
-		cluster, err := localpg.Start(ctx, filepath.Join(cfg.DataDir, "pg"), log)
-		if err != nil {
-			return err
-		}
-		defer func() {
-			if err := cluster.Stop(context.Background()); err != nil {
-				log.Error("stop private PostgreSQL cluster", "error", err)
-			}
-		}()
-		cfg.DatabaseURL = cluster.URL()
+	stopDB, err := ensureDatabase(ctx, &cfg, log)
+	if err != nil {
+		return err
 	}
+	defer stopDB()
 
 	a := app.New(cfg, log)
 	if err := a.Err(); err != nil {
@@ -66,4 +64,22 @@ func run() error {
 	stopCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer cancel()
 	return a.Stop(stopCtx)
+}
+
+// ensureDatabase starts the private cluster under DataDir when no
+// DATABASE_URL is set and points cfg at it; stop stops what it started.
+func ensureDatabase(ctx context.Context, cfg *config.Config, log *slog.Logger) (stop func(), err error) {
+	if cfg.DatabaseURL != "" {
+		return func() {}, nil
+	}
+	cluster, err := localpg.Start(ctx, filepath.Join(cfg.DataDir, "pg"), log)
+	if err != nil {
+		return nil, err
+	}
+	cfg.DatabaseURL = cluster.URL()
+	return func() {
+		if err := cluster.Stop(context.Background()); err != nil {
+			log.Error("stop private PostgreSQL cluster", "error", err)
+		}
+	}, nil
 }

@@ -5,8 +5,8 @@ package app
 
 import (
 	"context"
+	"io"
 	"log/slog"
-	"os"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"go.opentelemetry.io/otel/trace"
@@ -58,10 +58,10 @@ func New(cfg config.Config, log *slog.Logger) *fx.App {
 	return fx.New(Options(cfg, log))
 }
 
-// NewLogger is the process logger at cfg's level, JSON on stdout.
-func NewLogger(cfg config.Config) *slog.Logger {
+// NewLogger is the process logger at cfg's level, JSON on w.
+func NewLogger(cfg config.Config, w io.Writer) *slog.Logger {
 	level, _ := config.ParseLevel(cfg.LogLevel) // validated by config.Parse
-	return telemetry.NewLogger(os.Stdout, level)
+	return telemetry.NewLogger(w, level)
 }
 
 func newTracing(lc fx.Lifecycle) (trace.TracerProvider, error) {

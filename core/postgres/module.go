@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -29,7 +30,30 @@ var Module = fx.Module("postgres",
 		fx.Annotate(NewOperatorStore, fx.As(new(identity.OperatorStore))),
 		fx.Annotate(func() UserStore { return UserStore{} }, fx.As(new(identity.UserStore))),
 	),
+	fx.Invoke(rolloutOnStart),
 )
+
+// rolloutOnStart brings every tenant schema up to this binary's migrations
+// once the platform schema is migrated. A tenant that fails is logged and
+// counted (atrium_tenant_migrations_*), not fatal: one broken tenant must
+// not keep the others offline. `atriumd migrate` does the same on demand.
+func rolloutOnStart(lc fx.Lifecycle, pool *pgxpool.Pool, core *MigrationSet, reg *prometheus.Registry, log *slog.Logger) {
+	r := NewRollout(pool, []*MigrationSet{core}, RolloutOptions{Registerer: reg})
+	lc.Append(fx.StartHook(func(ctx context.Context) error {
+		sum, err := r.Run(ctx, nil)
+		if err != nil {
+			return fmt.Errorf("tenant migrations: %w", err)
+		}
+		for _, f := range sum.Failed {
+			log.Error("tenant migration failed", "tenant", f.Tenant, "component", f.Component, "error", f.Err)
+		}
+		if sum.Migrated > 0 || len(sum.Failed) > 0 || len(sum.Skipped) > 0 {
+			log.Info("tenant migrations", "tenants", sum.Tenants, "migrated", sum.Migrated, "failed", len(sum.Failed),
+				"skipped", len(sum.Skipped), "duration_ms", sum.Duration.Milliseconds())
+		}
+		return nil
+	}))
+}
 
 func readiness(pool *pgxpool.Pool) health.Check {
 	return health.Check{Name: "database", Probe: pool.Ping}

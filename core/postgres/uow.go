@@ -28,6 +28,7 @@ func NewUnitOfWork(pool *pgxpool.Pool) *UnitOfWork { return &UnitOfWork{pool: po
 type Tx struct {
 	conn   *pgxpool.Conn
 	tenant *kernel.Tenant
+	prefix string // "/* <schema> */ ": the statement cache key's tenant part
 }
 
 type txKey struct{}
@@ -78,7 +79,7 @@ func (u *UnitOfWork) InTenant(ctx context.Context, t *kernel.Tenant, fn func(con
 	}()
 
 	ctx, unit := kernel.WithUnit(ctx, t)
-	if err := fn(context.WithValue(ctx, txKey{}, &Tx{conn: conn, tenant: t})); err != nil {
+	if err := fn(context.WithValue(ctx, txKey{}, &Tx{conn: conn, tenant: t, prefix: "/* " + t.Schema + " */ "})); err != nil {
 		return err
 	}
 	tag, err := conn.Exec(ctx, "COMMIT")
@@ -104,27 +105,30 @@ func rollback(conn *pgxpool.Conn) {
 	}
 }
 
-// Statements inside a unit of work use the extended protocol without the
-// statement cache: a cached statement's result shape belongs to the schema
-// it was prepared in, and tenants can be at different migration versions.
-// One round trip either way (see TestStatementCacheAcrossTenantShapes).
-func withMode(args []any) []any {
-	return append([]any{pgx.QueryExecModeExec}, args...)
+// Statements inside a unit of work are prepared and cached per tenant: the
+// SQL text is keyed by the tenant's schema in a leading comment. pgx caches
+// prepared statements per connection by SQL text, and a statement prepared
+// under one tenant's search_path must not be reused under another's: when
+// their tables differ in shape (tenants at different migration versions)
+// PostgreSQL refuses it (see TestPgxStatementCacheWouldFailAcrossShapes).
+// With the key, each tenant reuses its own plans.
+func (tx *Tx) key(sql string) string {
+	return tx.prefix + sql
 }
 
 // Exec runs a statement in the unit of work.
 func (tx *Tx) Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
-	return tx.conn.Exec(ctx, sql, withMode(args)...)
+	return tx.conn.Exec(ctx, tx.key(sql), args...)
 }
 
 // Query runs a query in the unit of work.
 func (tx *Tx) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
-	return tx.conn.Query(ctx, sql, withMode(args)...)
+	return tx.conn.Query(ctx, tx.key(sql), args...)
 }
 
 // QueryRow runs a query returning at most one row in the unit of work.
 func (tx *Tx) QueryRow(ctx context.Context, sql string, args ...any) pgx.Row {
-	return tx.conn.QueryRow(ctx, sql, withMode(args)...)
+	return tx.conn.QueryRow(ctx, tx.key(sql), args...)
 }
 
 // Tenant is the tenant the unit of work is scoped to.

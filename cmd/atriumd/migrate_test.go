@@ -1,0 +1,89 @@
+package main
+
+import (
+	"context"
+	"log/slog"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/atriumhq/atrium/core/kernel"
+	"github.com/atriumhq/atrium/core/postgres"
+	"github.com/atriumhq/atrium/core/postgres/postgrestest"
+	"github.com/atriumhq/atrium/core/tenancy"
+	"github.com/atriumhq/atrium/migrations"
+)
+
+type fixedHasher struct{}
+
+func (fixedHasher) Hash(string) (string, error) { return "$2a$10$not-a-real-hash-for-tests", nil }
+
+// migrateRun runs `atriumd migrate` against url and returns its exit code,
+// stdout and stderr.
+func migrateRun(t *testing.T, url string) (int, string, string) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "migrate", "--parallelism", "2")
+	cmd.Env = append(os.Environ(), "ATRIUMD_TEST_RUN_MAIN=1", "DATABASE_URL="+url, "ATRIUM_LOG_LEVEL=error")
+	var stdout, stderr strings.Builder
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	var exit *exec.ExitError
+	if err != nil {
+		require.ErrorAs(t, err, &exit)
+		return exit.ExitCode(), stdout.String(), stderr.String()
+	}
+	return 0, stdout.String(), stderr.String()
+}
+
+// Two tenants made to look one migration behind: alpha can take it again,
+// bravo cannot (its table is still there), until bravo is fixed.
+func TestMigrateReportsFailedTenantsAndExitsNonZero(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs PostgreSQL")
+	}
+	ctx := context.Background()
+	url := postgrestest.NewDatabase(t)
+	pool, err := postgres.NewPool(url, postgres.PoolOptions{MaxConns: 4})
+	require.NoError(t, err)
+	defer pool.Close()
+	require.NoError(t, postgres.MigrateSchema(ctx, pool, migrations.Core, "core", postgres.PlatformSchema, slog.New(slog.DiscardHandler)))
+	set, err := postgres.LoadMigrations("core", migrations.Tenant, "tenant")
+	require.NoError(t, err)
+	svc := tenancy.NewService(postgres.NewTenantStore(pool, set), fixedHasher{}, kernel.SystemClock{})
+	for _, slug := range []string{"alpha", "bravo"} {
+		_, err := svc.Create(ctx, tenancy.CreateInput{Slug: slug, Name: slug, AdminEmail: "a@" + slug + ".test", AdminPassword: "correct horse battery"})
+		require.NoError(t, err)
+		t.Cleanup(func() { _ = svc.Delete(context.Background(), slug) }) // tenant roles outlive the database
+	}
+	_, err = pool.Exec(ctx, "UPDATE atrium.tenant_migrations SET version = 0; DROP TABLE t_alpha.users")
+	require.NoError(t, err)
+
+	code, stdout, stderr := migrateRun(t, url)
+	assert.Equal(t, 1, code, stderr)
+	assert.Contains(t, stderr, "2 tenants to migrate, 2 at a time\n")
+	assert.Contains(t, stderr, "tenant bravo failed")
+	assert.True(t, strings.HasSuffix(stderr, "atriumd: 1 of 2 tenants failed to migrate\n"), stderr)
+	assert.Contains(t, stdout, "migrated:    1\n")
+	assert.Contains(t, stdout, "failed:      1\n  bravo (core): core migration 1: ")
+	assert.Contains(t, stdout, `relation "users" already exists`)
+
+	_, err = pool.Exec(ctx, "DROP TABLE t_bravo.users")
+	require.NoError(t, err)
+	code, stdout, stderr = migrateRun(t, url)
+	assert.Equal(t, 0, code, stderr)
+	assert.Contains(t, stderr, "1 tenants to migrate")
+	assert.Contains(t, stdout, "migrated:    1\nup to date:  1\nfailed:      0\n")
+}
+
+func TestMigrateRejectsBadArguments(t *testing.T) {
+	cmd := exec.Command(os.Args[0], "migrate", "--parallelism", "-1")
+	cmd.Env = append(os.Environ(), "ATRIUMD_TEST_RUN_MAIN=1")
+	out, err := cmd.CombinedOutput()
+	var exit *exec.ExitError
+	require.ErrorAs(t, err, &exit)
+	assert.Equal(t, "atriumd: usage: atriumd migrate [--parallelism N]\n", string(out))
+}
