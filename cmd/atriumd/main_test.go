@@ -60,7 +60,7 @@ func TestServesThenExitsZeroOnSIGTERM(t *testing.T) {
 	if testing.Short() {
 		t.Skip("needs PostgreSQL")
 	}
-	cmd := atriumd(t, "DATABASE_URL="+postgrestest.NewDatabase(t), "ATRIUM_HTTP_ADDR=127.0.0.1:0")
+	cmd := atriumd(t, "DATABASE_URL="+postgrestest.NewDatabase(t), "ATRIUM_HTTP_ADDR=127.0.0.1:0", "ATRIUM_BLOB_URL=file://"+t.TempDir())
 	stdout, err := cmd.StdoutPipe()
 	require.NoError(t, err)
 	var stderr strings.Builder

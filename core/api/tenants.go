@@ -146,16 +146,35 @@ func TenantRoutes(svc *tenancy.Service) []Route {
 			}),
 		},
 		{
+			Method: http.MethodPost, Path: "/api/v1/tenants/:slug/backups",
+			Summary: "Back up a tenant into the blob store (ATRIUM_BLOB_URL)", Tags: tags, Access: Operator,
+			Handler: Output(func(c *gin.Context) (StoredBackup, error) {
+				ref, err := svc.BackupToStore(c.Request.Context(), c.Param("slug"))
+				return StoredBackup{Key: ref.Key, Size: ref.Size, SHA256: ref.SHA256}, err
+			}),
+		},
+		{
 			Method: http.MethodPost, Path: "/api/v1/tenants/:slug/restore",
-			Summary: "Restore a backup archive into a new tenant, or with ?replace=true over an existing one's data",
-			Tags:    tags, Access: Operator, MaxBodyBytes: MaxBackupBytes,
-			Handler: Upload(http.StatusOK, []string{"application/gzip", "application/octet-stream"},
+			Summary: "Restore a backup into a new tenant, or with ?replace=true over an existing one's data: " +
+				"the archive as the body, or {\"backup_key\"} of a stored backup",
+			Tags: tags, Access: Operator, MaxBodyBytes: MaxBackupBytes,
+			Handler: Upload(http.StatusOK, []string{"application/gzip", "application/octet-stream", "application/json"},
 				func(c *gin.Context, body io.Reader) (TenantResponse, error) {
 					replace, err := boolQuery(c, "replace")
 					if err != nil {
 						return TenantResponse{}, err
 					}
-					t, err := svc.Restore(c.Request.Context(), c.Param("slug"), body, replace)
+					ctx, slug := c.Request.Context(), c.Param("slug")
+					var t *tenancy.Tenant
+					if c.ContentType() == "application/json" {
+						var in RestoreRequest
+						if err := DecodeJSON(c.Request, &in); err != nil {
+							return TenantResponse{}, err
+						}
+						t, err = svc.RestoreFromStore(ctx, slug, in.BackupKey, replace)
+					} else {
+						t, err = svc.Restore(ctx, slug, body, replace)
+					}
 					if err != nil {
 						return TenantResponse{}, err
 					}
@@ -168,6 +187,18 @@ func TenantRoutes(svc *tenancy.Service) []Route {
 			Handler: NoContent(func(c *gin.Context) error { return svc.Delete(c.Request.Context(), c.Param("slug")) }),
 		},
 	}
+}
+
+// StoredBackup names a backup kept in the blob store.
+type StoredBackup struct {
+	Key    string `json:"key"`
+	Size   int64  `json:"size"`
+	SHA256 string `json:"sha256"`
+}
+
+// RestoreRequest restores a stored backup.
+type RestoreRequest struct {
+	BackupKey string `json:"backup_key" validate:"required,max=1024"`
 }
 
 // MaxBackupBytes bounds a restore upload.

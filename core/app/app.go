@@ -14,6 +14,7 @@ import (
 	"go.uber.org/fx/fxevent"
 
 	"github.com/atriumhq/atrium/core/api"
+	"github.com/atriumhq/atrium/core/blob"
 	"github.com/atriumhq/atrium/core/config"
 	"github.com/atriumhq/atrium/core/identity"
 	"github.com/atriumhq/atrium/core/postgres"
@@ -43,11 +44,13 @@ func Options(cfg config.Config, log *slog.Logger) fx.Option {
 		postgres.Module,
 		tenancy.Module,
 		identity.Module,
+		blob.Module,
 		// Contexts meet through interfaces; the wiring says who implements which.
 		fx.Provide(
 			fx.Annotate(func(a *identity.Authenticator) *identity.Authenticator { return a }, fx.As(new(api.Authenticator))),
 			fx.Annotate(func(r *tenancy.Resolver) *tenancy.Resolver { return r }, fx.As(new(identity.TenantResolver))),
 			fx.Annotate(func(p *identity.Passwords) *identity.Passwords { return p }, fx.As(new(tenancy.PasswordHasher))),
+			func(s blob.Store) tenancy.BackupStore { return backupStore{s} },
 		),
 		fx.Invoke(api.Serve), // last: see api.Serve
 	)

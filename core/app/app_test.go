@@ -30,6 +30,7 @@ func testConfig(t *testing.T, dbURL string) config.Config {
 		"DATABASE_URL":            dbURL,
 		"ATRIUM_SHUTDOWN_TIMEOUT": "5s",
 		"ATRIUM_BCRYPT_COST":      "10",
+		"ATRIUM_BLOB_URL":         "file://" + t.TempDir(),
 	})
 	require.NoError(t, err)
 	return cfg

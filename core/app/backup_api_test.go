@@ -63,11 +63,38 @@ func TestBackupAndRestoreThroughTheAPI(t *testing.T) {
 	resp, body = s.raw(http.MethodPost, "/api/v1/tenants/other/restore", op, "application/gzip", []byte("garbage"))
 	assert.Equal(t, http.StatusBadRequest, resp.StatusCode)
 	assert.Equal(t, "invalid_backup", problemCode(t, body))
-	resp, _ = s.raw(http.MethodPost, "/api/v1/tenants/other/restore", op, "application/json", archive)
+	resp, _ = s.raw(http.MethodPost, "/api/v1/tenants/other/restore", op, "text/plain", archive)
 	assert.Equal(t, http.StatusUnsupportedMediaType, resp.StatusCode)
 	status, _ = s.do(http.MethodGet, "/api/v1/tenants/other", op, nil, nil)
 	assert.Equal(t, http.StatusNotFound, status, "refused restores create nothing")
 
 	resp, _ = s.raw(http.MethodPost, "/api/v1/tenants/nope/backup", op, "", nil)
 	assert.Equal(t, http.StatusNotFound, resp.StatusCode)
+}
+
+func TestStoredBackupsRoundTrip(t *testing.T) {
+	s := startServer(t)
+	op := s.operatorToken()
+	s.createTenant(op, "acme")
+
+	var stored api.StoredBackup
+	status, raw := s.do(http.MethodPost, "/api/v1/tenants/acme/backups", op, nil, &stored)
+	require.Equal(t, http.StatusOK, status, string(raw))
+	assert.Regexp(t, `^backups/acme/\d{8}T\d{6}\.\d{3}Z\.tar\.gz$`, stored.Key)
+	assert.Positive(t, stored.Size)
+	assert.Len(t, stored.SHA256, 64)
+
+	var restored api.TenantResponse
+	status, raw = s.do(http.MethodPost, "/api/v1/tenants/acme-two/restore", op, map[string]string{"backup_key": stored.Key}, &restored)
+	require.Equal(t, http.StatusOK, status, string(raw))
+	status, _ = s.login("acme-two", "admin@acme.test", "tenant admin password")
+	assert.Equal(t, http.StatusOK, status)
+
+	for key, want := range map[string]int{
+		"backups/acme/missing.tar.gz": http.StatusNotFound,
+		"secrets/elsewhere":           http.StatusUnprocessableEntity,
+	} {
+		status, raw = s.do(http.MethodPost, "/api/v1/tenants/acme-three/restore", op, map[string]string{"backup_key": key}, nil)
+		assert.Equal(t, want, status, "%s: %s", key, raw)
+	}
 }

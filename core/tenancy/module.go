@@ -9,8 +9,8 @@ import (
 // Module provides the tenant lifecycle service and the tenant resolver.
 var Module = fx.Module("tenancy",
 	fx.Provide(
-		func(store Store, hasher PasswordHasher) *Service {
-			return NewService(store, hasher, kernel.SystemClock{})
+		func(store Store, hasher PasswordHasher, backups BackupStore) *Service {
+			return NewService(store, hasher, kernel.SystemClock{}).WithBackupStore(backups)
 		},
 		NewResolver,
 	),

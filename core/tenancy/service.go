@@ -45,6 +45,19 @@ type Store interface {
 	Delete(ctx context.Context, slug string) error
 }
 
+// BackupStore keeps backup archives in object storage.
+type BackupStore interface {
+	Save(ctx context.Context, key string, r io.Reader) (BackupRef, error)
+	Open(ctx context.Context, key string) (io.ReadCloser, error)
+}
+
+// BackupRef names a stored backup archive.
+type BackupRef struct {
+	Key    string
+	Size   int64
+	SHA256 string
+}
+
 // PasswordHasher turns a password into a stored hash, refusing weak ones.
 type PasswordHasher interface {
 	Hash(password string) (string, error)
@@ -56,6 +69,13 @@ type Service struct {
 	hasher  PasswordHasher
 	clock   kernel.Clock
 	cursors *spec.LazyCodec
+	backups BackupStore
+}
+
+// WithBackupStore lets the service keep backups in object storage.
+func (s *Service) WithBackupStore(b BackupStore) *Service {
+	s.backups = b
+	return s
 }
 
 // NewService returns a Service over store.
@@ -183,6 +203,43 @@ func (s *Service) Backup(ctx context.Context, slug string, w io.Writer) error {
 		return err
 	}
 	return s.store.Export(ctx, t, w)
+}
+
+// backupPrefix is where stored backups live; restores read nothing else.
+const backupPrefix = "backups/"
+
+// BackupToStore writes the tenant's backup into the backup store, streaming:
+// the store keeps nothing when the export fails.
+func (s *Service) BackupToStore(ctx context.Context, slug string) (BackupRef, error) {
+	if s.backups == nil {
+		return BackupRef{}, kernel.E(kernel.KindUnavailable, "no backup store is configured")
+	}
+	t, err := s.Get(ctx, slug)
+	if err != nil {
+		return BackupRef{}, err
+	}
+	key := backupPrefix + t.Slug + "/" + s.clock.Now().UTC().Format("20060102T150405.000Z") + ".tar.gz"
+	pr, pw := io.Pipe()
+	go func() { pw.CloseWithError(s.store.Export(ctx, t, pw)) }()
+	ref, err := s.backups.Save(ctx, key, pr)
+	_ = pr.CloseWithError(err) // unblock the exporter if saving stopped early
+	return ref, err
+}
+
+// RestoreFromStore restores a stored backup (by its key) into slug.
+func (s *Service) RestoreFromStore(ctx context.Context, slug, key string, replace bool) (*Tenant, error) {
+	if s.backups == nil {
+		return nil, kernel.E(kernel.KindUnavailable, "no backup store is configured")
+	}
+	if !strings.HasPrefix(key, backupPrefix) {
+		return nil, kernel.Invalid(kernel.FieldError{Field: "backup_key", Message: "must name a stored backup (backups/...)"})
+	}
+	r, err := s.backups.Open(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	return s.Restore(ctx, slug, r, replace)
 }
 
 // Restore loads a backup archive into the tenant slug: a new tenant, or,
