@@ -21,9 +21,10 @@ import (
 // query all share the connection: B sees only B, and afterwards the
 // connection is back at the baseline and the admin role.
 func TestOneConnectionSeesOnlyItsTenant(t *testing.T) {
-	e := newEnv(t, 2) // the pool's minimum; Acquire below pins one
+	e := newEnv(t, 1)
 	ctx := context.Background()
 	a, b := e.create(t, "alpha"), e.create(t, "bravo")
+	require.EqualValues(t, 1, e.pool.Stat().MaxConns(), "every step below shares the one connection")
 	var adminUser string
 	require.NoError(t, e.pool.QueryRow(ctx, "SELECT current_user").Scan(&adminUser))
 
@@ -92,7 +93,7 @@ func TestResetRoleInsideAUnitIsNotASandbox(t *testing.T) {
 }
 
 func TestCancelAndPanicRollBackAndLeaveTheConnectionClean(t *testing.T) {
-	e := newEnv(t, 2)
+	e := newEnv(t, 1)
 	ctx := context.Background()
 	a := e.create(t, "alpha")
 
@@ -128,7 +129,7 @@ func TestCancelAndPanicRollBackAndLeaveTheConnectionClean(t *testing.T) {
 	}))
 	assert.Equal(t, []string{"admin@alpha.test"}, seen, "nothing of the failed units was committed")
 
-	for range 4 { // every pooled connection is back at the baseline
+	for range 2 { // the one pooled connection is back at the baseline
 		var sp string
 		require.NoError(t, e.pool.QueryRow(ctx, "SHOW search_path").Scan(&sp))
 		assert.Equal(t, postgres.BaselineSchema, sp)
