@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"reflect"
+	"time"
 
 	"github.com/gin-gonic/gin"
 
@@ -53,6 +54,9 @@ func Upload[Out any](status int, mediaTypes []string, fn func(c *gin.Context, bo
 			if err != nil || !contains(mediaTypes, mt) {
 				return nil, kernel.E(kernel.KindUnsupported, "the request body must be one of %v", mediaTypes)
 			}
+			// Uploads may take longer than the server's read timeout allows
+			// other requests; their size is bounded by the route's body limit.
+			_ = http.NewResponseController(c.Writer).SetReadDeadline(time.Now().Add(uploadTimeout))
 			out, err := fn(c, c.Request.Body)
 			if err != nil {
 				return nil, err
@@ -64,6 +68,9 @@ func Upload[Out any](status int, mediaTypes []string, fn func(c *gin.Context, bo
 		status:      status,
 	}
 }
+
+// uploadTimeout bounds how long one upload may take to arrive.
+const uploadTimeout = time.Hour
 
 func contains(list []string, s string) bool {
 	for _, v := range list {

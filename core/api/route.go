@@ -38,7 +38,7 @@ type Route struct {
 }
 
 // Handler is an endpoint's body together with the types it reads and writes.
-// Build one with JSON, Output, NoContent or Raw.
+// Build one with JSON, Output, NoContent, Download, Upload or Raw.
 type Handler struct {
 	// serve runs the endpoint; a non-nil reply is written after the unit of
 	// work (if any) has committed.
@@ -48,6 +48,7 @@ type Handler struct {
 	uploadTypes []string
 	status      int
 	contentType string
+	direct      bool // writes the response itself, before any commit
 }
 
 type reply struct {
@@ -121,6 +122,7 @@ func Raw(status int, contentType string, h http.Handler) Handler {
 		},
 		status:      status,
 		contentType: contentType,
+		direct:      true,
 	}
 }
 

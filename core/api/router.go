@@ -81,6 +81,9 @@ func (r *Router) Handle(routes ...Route) {
 		if rt.Access != Public && (r.auth == nil || r.uow == nil) {
 			panic("api: route " + rt.Path + " needs an authenticator and a unit of work")
 		}
+		if rt.Access == Tenant && rt.Handler.direct {
+			panic("api: route " + rt.Path + ": a Raw handler would answer before its unit of work commits")
+		}
 		if rt.MaxBodyBytes > 0 {
 			r.limits[rt.Method+" "+rt.Path] = rt.MaxBodyBytes
 		}

@@ -259,3 +259,28 @@ func TestAccessLogLine(t *testing.T) {
 	assert.EqualValues(t, 200, line["status"])
 	assert.Contains(t, line, "duration_ms")
 }
+
+type nopAuth struct{}
+
+func (nopAuth) Operator(context.Context, string) (*kernel.Principal, error) { return nil, nil }
+func (nopAuth) TenantUser(context.Context, string) (*kernel.Principal, *kernel.Tenant, error) {
+	return nil, nil, nil
+}
+
+type nopUnit struct{}
+
+func (nopUnit) InTenant(ctx context.Context, _ *kernel.Tenant, fn func(context.Context) error) error {
+	return fn(ctx)
+}
+
+// A handler that writes its own response would answer before the unit of
+// work commits; the router refuses it on tenant routes.
+func TestRawHandlersAreRefusedOnTenantRoutes(t *testing.T) {
+	r := api.NewRouter(api.RouterOptions{
+		Logger: slog.New(slog.DiscardHandler), Registerer: prometheus.NewRegistry(), Tracer: noop.NewTracerProvider(),
+		MaxBodyBytes: 1024, Auth: nopAuth{}, UnitOfWork: nopUnit{},
+	})
+	raw := api.Raw(http.StatusOK, "text/plain", http.NotFoundHandler())
+	assert.Panics(t, func() { r.Handle(api.Route{Method: http.MethodGet, Path: "/t", Access: api.Tenant, Handler: raw}) })
+	assert.NotPanics(t, func() { r.Handle(api.Route{Method: http.MethodGet, Path: "/o", Access: api.Operator, Handler: raw}) })
+}

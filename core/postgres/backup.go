@@ -73,7 +73,7 @@ func (s *TenantStore) Export(ctx context.Context, t *tenancy.Tenant, w io.Writer
 		return unavailable(err)
 	}
 	defer tx.Rollback(context.Background()) //nolint:errcheck // read-only
-	if _, err := tx.Exec(ctx, scopeSQL(t.Scope())[len("BEGIN; "):]); err != nil {
+	if _, err := tx.Exec(ctx, scopeStatements(t.Scope())); err != nil {
 		return fmt.Errorf("backup: scope: %w", err)
 	}
 	tables, err := schemaTables(ctx, tx, t.Schema)

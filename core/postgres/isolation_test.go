@@ -29,13 +29,7 @@ func TestOneConnectionSeesOnlyItsTenant(t *testing.T) {
 	require.NoError(t, e.pool.QueryRow(ctx, "SELECT current_user").Scan(&adminUser))
 
 	require.NoError(t, e.uow.InTenant(ctx, a.Scope(), func(ctx context.Context) error { return insertMarker(ctx, "marker-a") }))
-	var seen []string
-	require.NoError(t, e.uow.InTenant(ctx, b.Scope(), func(ctx context.Context) error {
-		var err error
-		seen, err = emails(ctx)
-		return err
-	}))
-	assert.Equal(t, []string{"admin@bravo.test"}, seen, "B sees only B's rows")
+	assert.Equal(t, []string{"admin@bravo.test"}, e.emailsOf(t, b), "B sees only B's rows")
 
 	conn, err := e.pool.Acquire(ctx)
 	require.NoError(t, err)
@@ -121,13 +115,7 @@ func TestCancelAndPanicRollBackAndLeaveTheConnectionClean(t *testing.T) {
 	})
 	require.Error(t, err)
 
-	var seen []string
-	require.NoError(t, e.uow.InTenant(ctx, a.Scope(), func(ctx context.Context) error {
-		var err error
-		seen, err = emails(ctx)
-		return err
-	}))
-	assert.Equal(t, []string{"admin@alpha.test"}, seen, "nothing of the failed units was committed")
+	assert.Equal(t, []string{"admin@alpha.test"}, e.emailsOf(t, a), "nothing of the failed units was committed")
 
 	for range 2 { // the one pooled connection is back at the baseline
 		var sp string

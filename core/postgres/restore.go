@@ -49,7 +49,7 @@ func (s *TenantStore) Restore(ctx context.Context, target *tenancy.Tenant, r io.
 		if err != nil {
 			return err
 		}
-		if _, err := tx.Exec(ctx, scopeSQL(t.Scope())[len("BEGIN; "):]); err != nil {
+		if _, err := tx.Exec(ctx, scopeStatements(t.Scope())); err != nil {
 			return err
 		}
 		if _, err := s.migrations.applyRange(ctx, tx, 0, version); err != nil {

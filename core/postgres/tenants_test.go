@@ -177,3 +177,15 @@ func emails(ctx context.Context) ([]string, error) {
 	}
 	return pgx.CollectRows(rows, pgx.RowTo[string])
 }
+
+// emailsOf reads the tenant's user emails in a unit of work of its own.
+func (e *env) emailsOf(t *testing.T, tn *tenancy.Tenant) []string {
+	t.Helper()
+	var seen []string
+	require.NoError(t, e.uow.InTenant(context.Background(), tn.Scope(), func(ctx context.Context) error {
+		var err error
+		seen, err = emails(ctx)
+		return err
+	}))
+	return seen
+}

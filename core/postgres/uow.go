@@ -12,8 +12,10 @@ import (
 	"github.com/atriumhq/atrium/core/kernel"
 )
 
-// UnitOfWork begins tenant-scoped transactions on the shared pool. It is the
-// one place transactions begin for tenant data.
+// UnitOfWork begins tenant-scoped transactions on the shared pool: the one
+// place a request's transactions on tenant data begin. (Provisioning, backup,
+// restore and migration rollouts are lifecycle operations with their own
+// transactions, scoped with the same scopeStatements.)
 type UnitOfWork struct {
 	pool *pgxpool.Pool
 }
@@ -42,13 +44,16 @@ func TxFrom(ctx context.Context) (*Tx, error) {
 	return tx, nil
 }
 
-// scopeSQL begins the transaction and scopes it in one round trip. SET LOCAL
-// ends with the transaction, so nothing survives on the pooled connection.
-// The names come from the tenant registry and are quoted as identifiers.
-func scopeSQL(t *kernel.Tenant) string {
-	return "BEGIN; SET LOCAL ROLE " + pgx.Identifier{t.Role}.Sanitize() +
+// scopeStatements scope the current transaction to t. SET LOCAL ends with
+// the transaction, so nothing survives on the pooled connection. The names
+// come from the tenant registry and are quoted as identifiers.
+func scopeStatements(t *kernel.Tenant) string {
+	return "SET LOCAL ROLE " + pgx.Identifier{t.Role}.Sanitize() +
 		"; SET LOCAL search_path TO " + pgx.Identifier{t.Schema}.Sanitize()
 }
+
+// scopeSQL begins a transaction and scopes it in one round trip.
+func scopeSQL(t *kernel.Tenant) string { return "BEGIN; " + scopeStatements(t) }
 
 // InTenant runs fn in a transaction scoped to t and commits when fn returns
 // nil. A panic in fn rolls back and is re-raised.
