@@ -7,6 +7,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/atriumhq/atrium/core/access"
 	"github.com/atriumhq/atrium/core/kernel"
 )
 
@@ -15,6 +16,15 @@ import (
 type Authenticator interface {
 	Operator(ctx context.Context, token string) (*kernel.Principal, error)
 	TenantUser(ctx context.Context, token string) (*kernel.Principal, *kernel.Tenant, error)
+}
+
+// Authorizer decides whether the request's principal may act. It runs
+// inside the request's unit of work.
+type Authorizer interface {
+	// Authorize returns a KindForbidden error when the decision is deny.
+	Authorize(ctx context.Context, action string, res *access.Resource, req access.RequestInput) (access.Decision, error)
+	// Enrich loads the principal's roles and permissions.
+	Enrich(ctx context.Context) error
 }
 
 const headerTenant = "X-Tenant"
@@ -74,6 +84,9 @@ func (r *Router) serve(c *gin.Context, rt Route) (*reply, error) {
 		var rep *reply
 		err = r.uow.InTenant(ctx, t, func(ctx context.Context) error {
 			c.Request = c.Request.WithContext(ctx)
+			if err := r.authorize(c, rt.Permission); err != nil {
+				return err
+			}
 			var err error
 			rep, err = rt.Handler.serve(c)
 			return err
@@ -81,4 +94,33 @@ func (r *Router) serve(c *gin.Context, rt Route) (*reply, error) {
 		return rep, err
 	}
 	return nil, errors.New("route has an unknown access level")
+}
+
+// authorize checks the route's permission, or loads the principal's roles
+// for routes any signed-in user may call.
+func (r *Router) authorize(c *gin.Context, permission string) error {
+	if r.authz == nil {
+		return nil
+	}
+	ctx := c.Request.Context()
+	if permission == "" {
+		return r.authz.Enrich(ctx)
+	}
+	_, err := r.authz.Authorize(ctx, permission, nil, RequestInput(c))
+	return err
+}
+
+// RequestInput describes the request for policies.
+func RequestInput(c *gin.Context) access.RequestInput {
+	return access.RequestInput{Method: c.Request.Method, Path: c.Request.URL.Path, IP: c.ClientIP()}
+}
+
+// AuthorizeResource asks for a decision about one resource, from a handler
+// of a Tenant route (the route's own permission is already checked).
+func (r *Router) AuthorizeResource(c *gin.Context, action string, res access.Resource) error {
+	if r.authz == nil {
+		return errors.New("no authorizer configured")
+	}
+	_, err := r.authz.Authorize(c.Request.Context(), action, &res, RequestInput(c))
+	return err
 }

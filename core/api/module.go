@@ -21,6 +21,8 @@ var Module = fx.Module("api",
 		newServer,
 		fx.Annotate(TenantRoutes, fx.ResultTags(`group:"routes"`)),
 		fx.Annotate(LoginRoutes, fx.ResultTags(`group:"routes"`)),
+		fx.Annotate(UserRoutes, fx.ResultTags(`group:"routes"`)),
+		fx.Annotate(RoleRoutes, fx.ResultTags(`group:"routes"`)),
 	),
 	fx.Invoke(mountRoutes),
 )
@@ -44,12 +46,14 @@ type RouterParams struct {
 	Tracer     trace.TracerProvider
 	Auth       Authenticator
 	UnitOfWork kernel.Transactor
+	Authz      Authorizer
 }
 
 func newRouter(p RouterParams) *Router {
 	cfg, log, reg, tp := p.Config, p.Logger, p.Registry, p.Tracer
 	return NewRouter(RouterOptions{
 		Auth:         p.Auth,
+		Authz:        p.Authz,
 		UnitOfWork:   p.UnitOfWork,
 		Logger:       log,
 		Registerer:   reg,

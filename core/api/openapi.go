@@ -95,6 +95,9 @@ func operation(rt Route, schema func(reflect.Type) (*openapi3.SchemaRef, error))
 	if rt.Access != Public {
 		op.Security = &openapi3.SecurityRequirements{{"bearer": []string{}}}
 	}
+	if rt.Permission != "" {
+		op.Extensions = map[string]any{"x-atrium-permission": rt.Permission}
+	}
 	for _, m := range pathParam.FindAllStringSubmatch(rt.Path, -1) {
 		op.AddParameter(openapi3.NewPathParameter(m[1]).WithSchema(openapi3.NewStringSchema()))
 	}

@@ -30,6 +30,9 @@ type Route struct {
 	Summary string
 	Tags    []string
 	Access  Access
+	// Permission a Tenant route requires (a registry name); empty means any
+	// signed-in user of the tenant.
+	Permission string
 	// Quiet routes (probes, scrapes) log successes at debug level.
 	Quiet bool
 	// MaxBodyBytes overrides the router's body limit (uploads).

@@ -23,6 +23,8 @@ type RouterOptions struct {
 	// public routes only may leave them nil.
 	Auth       Authenticator
 	UnitOfWork kernel.Transactor
+	// Authz checks Tenant routes' permissions; nil allows every signed-in user.
+	Authz Authorizer
 }
 
 // Router is the HTTP handler of atriumd: gin underneath, plus the list of
@@ -32,6 +34,7 @@ type Router struct {
 	version string
 	auth    Authenticator
 	uow     kernel.Transactor
+	authz   Authorizer
 
 	maxBody int64
 	limits  map[string]int64 // method and route template -> body limit
@@ -58,7 +61,7 @@ func NewRouter(o RouterOptions) *Router {
 		observe(o.Logger, newHTTPMetrics(o.Registerer)),
 		recovery(),
 	)
-	r := &Router{engine: e, version: o.Version, auth: o.Auth, uow: o.UnitOfWork, maxBody: o.MaxBodyBytes, limits: map[string]int64{}}
+	r := &Router{engine: e, version: o.Version, auth: o.Auth, uow: o.UnitOfWork, authz: o.Authz, maxBody: o.MaxBodyBytes, limits: map[string]int64{}}
 	e.Use(limitBody(r.bodyLimit))
 	e.NoRoute(func(c *gin.Context) {
 		writeError(c, kernel.E(kernel.KindNotFound, "no route for %s %s", c.Request.Method, c.Request.URL.Path))

@@ -4,7 +4,11 @@ import (
 	"context"
 	"io"
 
+	"github.com/google/uuid"
+
+	"github.com/atriumhq/atrium/core/access"
 	"github.com/atriumhq/atrium/core/blob"
+	"github.com/atriumhq/atrium/core/postgres"
 	"github.com/atriumhq/atrium/core/tenancy"
 )
 
@@ -19,4 +23,19 @@ func (b backupStore) Save(ctx context.Context, key string, r io.Reader) (tenancy
 func (b backupStore) Open(ctx context.Context, key string) (io.ReadCloser, error) {
 	r, _, err := b.blobs.Get(ctx, key)
 	return r, err
+}
+
+// invalidateOnChange drops cached role resolutions when any replica changes
+// a tenant's roles or assignments (PostgreSQL notifications), and all of
+// them when notifications may have been missed.
+func invalidateOnChange(l *postgres.Listener, r *access.Resolver) {
+	l.On(postgres.AccessChannel, func(payload string) {
+		if payload == postgres.Missed {
+			r.InvalidateAll()
+			return
+		}
+		if id, err := uuid.Parse(payload); err == nil {
+			r.Invalidate(id)
+		}
+	})
 }

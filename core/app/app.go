@@ -13,10 +13,12 @@ import (
 	"go.uber.org/fx"
 	"go.uber.org/fx/fxevent"
 
+	"github.com/atriumhq/atrium/core/access"
 	"github.com/atriumhq/atrium/core/api"
 	"github.com/atriumhq/atrium/core/blob"
 	"github.com/atriumhq/atrium/core/config"
 	"github.com/atriumhq/atrium/core/identity"
+	"github.com/atriumhq/atrium/core/kernel"
 	"github.com/atriumhq/atrium/core/postgres"
 	"github.com/atriumhq/atrium/core/telemetry"
 	"github.com/atriumhq/atrium/core/tenancy"
@@ -44,6 +46,7 @@ func Options(cfg config.Config, log *slog.Logger) fx.Option {
 		postgres.Module,
 		tenancy.Module,
 		identity.Module,
+		access.Module,
 		blob.Module,
 		// Contexts meet through interfaces; the wiring says who implements which.
 		fx.Provide(
@@ -51,7 +54,14 @@ func Options(cfg config.Config, log *slog.Logger) fx.Option {
 			fx.Annotate(func(r *tenancy.Resolver) *tenancy.Resolver { return r }, fx.As(new(identity.TenantResolver))),
 			fx.Annotate(func(p *identity.Passwords) *identity.Passwords { return p }, fx.As(new(tenancy.PasswordHasher))),
 			func(s blob.Store) tenancy.BackupStore { return backupStore{s} },
+			fx.Annotate(func(a *access.Authorizer) *access.Authorizer { return a }, fx.As(new(api.Authorizer))),
+			fx.Annotate(func(r *access.Roles) *access.Roles { return r }, fx.As(new(identity.RoleChecker))),
+			fx.Annotate(func() access.RBAC { return access.RBAC{} }, fx.As(new(access.Decider))),
+			func(s identity.DirectoryStore, roles identity.RoleChecker, p *identity.Passwords, ts tenancy.Store) *identity.Directory {
+				return identity.NewDirectory(s, roles, p, kernel.SystemClock{}, ts.Secret)
+			},
 		),
+		fx.Invoke(invalidateOnChange),
 		fx.Invoke(api.Serve), // last: see api.Serve
 	)
 }

@@ -26,6 +26,7 @@ const (
 type server struct {
 	t    *testing.T
 	base string
+	db   string
 }
 
 func startServer(t *testing.T) *server {
@@ -33,12 +34,18 @@ func startServer(t *testing.T) *server {
 	if testing.Short() {
 		t.Skip("needs PostgreSQL")
 	}
-	cfg := testConfig(t, postgrestest.NewDatabase(t))
+	return startServerOn(t, postgrestest.NewDatabase(t))
+}
+
+// startServerOn starts a core on an existing database: a second replica.
+func startServerOn(t *testing.T, dbURL string) *server {
+	t.Helper()
+	cfg := testConfig(t, dbURL)
 	cfg.BootstrapOperatorEmail, cfg.BootstrapOperatorPassword = operatorEmail, operatorPassword
 	var srv *api.Server
 	a := fxtest.New(t, app.Options(cfg, slog.New(slog.DiscardHandler)), fx.Populate(&srv))
 	a.RequireStart()
-	s := &server{t: t, base: "http://" + srv.Addr()}
+	s := &server{t: t, base: "http://" + srv.Addr(), db: dbURL}
 	// Tenants own server-wide roles: delete them before the app stops.
 	t.Cleanup(func() {
 		tok := s.operatorToken()

@@ -9,6 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/fx"
 
+	"github.com/atriumhq/atrium/core/access"
 	"github.com/atriumhq/atrium/core/config"
 	"github.com/atriumhq/atrium/core/health"
 	"github.com/atriumhq/atrium/core/identity"
@@ -29,6 +30,9 @@ var Module = fx.Module("postgres",
 		fx.Annotate(NewKeyStore, fx.As(new(identity.KeyStore))),
 		fx.Annotate(NewOperatorStore, fx.As(new(identity.OperatorStore))),
 		fx.Annotate(func() UserStore { return UserStore{} }, fx.As(new(identity.UserStore))),
+		fx.Annotate(func() DirectoryStore { return DirectoryStore{} }, fx.As(new(identity.DirectoryStore))),
+		fx.Annotate(func() RoleStore { return RoleStore{} }, fx.As(new(access.RoleStore))),
+		newListener,
 	),
 	fx.Invoke(rolloutOnStart),
 )
@@ -53,6 +57,12 @@ func rolloutOnStart(lc fx.Lifecycle, pool *pgxpool.Pool, core *MigrationSet, reg
 		}
 		return nil
 	}))
+}
+
+func newListener(lc fx.Lifecycle, pool *pgxpool.Pool, log *slog.Logger) *Listener {
+	l := NewListener(pool, log)
+	lc.Append(fx.Hook{OnStart: l.Start, OnStop: l.Stop})
+	return l
 }
 
 func readiness(pool *pgxpool.Pool) health.Check {

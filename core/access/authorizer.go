@@ -1,0 +1,102 @@
+package access
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"slices"
+	"strings"
+
+	"github.com/atriumhq/atrium/core/kernel"
+)
+
+// RBAC decides from the subject's permissions alone: the decision the base
+// policy makes before tenant policies refine it. It serves until a policy
+// engine is wired, and in tests.
+type RBAC struct{}
+
+// Decide allows an action the subject holds.
+func (RBAC) Decide(_ context.Context, _ string, in Input) (Decision, error) {
+	if slices.Contains(in.Subject.Permissions, in.Action) {
+		return Decision{Allow: true, Reasons: []string{"role grants " + in.Action}, PolicyVersion: "rbac"}, nil
+	}
+	return Decision{Reasons: []string{"no role grants " + in.Action}, PolicyVersion: "rbac"}, nil
+}
+
+// Authorizer answers "may the request's principal do this?" for the HTTP
+// layer and for handlers asking about one resource.
+type Authorizer struct {
+	resolver *Resolver
+	decider  Decider
+	clock    kernel.Clock
+	log      *slog.Logger
+}
+
+// NewAuthorizer returns an authorizer.
+func NewAuthorizer(resolver *Resolver, decider Decider, clock kernel.Clock, log *slog.Logger) *Authorizer {
+	return &Authorizer{resolver: resolver, decider: decider, clock: clock, log: log}
+}
+
+// Enrich fills the request principal's roles and permissions.
+func (a *Authorizer) Enrich(ctx context.Context) error {
+	p, t, err := scope(ctx)
+	if err != nil {
+		return err
+	}
+	if p.Permissions != nil {
+		return nil
+	}
+	res, err := a.resolver.Resolve(ctx, t.ID, p.ID)
+	if err != nil {
+		if errors.Is(err, kernel.ErrNotFound) { // the user was deleted
+			return kernel.E(kernel.KindUnauthenticated, "the signed-in user no longer exists")
+		}
+		return err
+	}
+	p.Roles, p.Permissions = res.Roles, append([]string{}, res.Permissions...)
+	return nil
+}
+
+// Authorize decides whether the principal may perform action (on res, when
+// given). A deny is a KindForbidden error whose message carries the reasons.
+func (a *Authorizer) Authorize(ctx context.Context, action string, res *Resource, req RequestInput) (Decision, error) {
+	if err := a.Enrich(ctx); err != nil {
+		return Decision{}, err
+	}
+	p, t, _ := scope(ctx)
+	in := Input{
+		Subject: Subject{ID: p.ID.String(), Type: string(p.Type), Email: p.Email, Roles: p.Roles,
+			Permissions: p.Permissions, Attributes: map[string]any{}},
+		Action:  action,
+		Tenant:  TenantInput{ID: t.ID.String(), Slug: t.Slug, Settings: t.Settings},
+		Request: req,
+	}
+	if res != nil {
+		in.Resource = *res
+	}
+	if in.Resource.Attributes == nil {
+		in.Resource.Attributes = map[string]any{}
+	}
+	if in.Request.Time == "" {
+		in.Request.Time = RequestTime(a.clock.Now())
+	}
+	d, err := a.decider.Decide(ctx, t.ID.String(), in)
+	if err != nil {
+		// Fail closed, and say why in the log, not to the client.
+		a.log.ErrorContext(ctx, "policy evaluation failed; denying", "action", action, "error", err)
+		d = Decision{Reasons: []string{"the policy could not be evaluated"}, PolicyVersion: d.PolicyVersion}
+	}
+	if !d.Allow {
+		return d, kernel.E(kernel.KindForbidden, "%s is not allowed: %s", action, strings.Join(d.Reasons, "; "))
+	}
+	return d, nil
+}
+
+func scope(ctx context.Context) (*kernel.Principal, *kernel.Tenant, error) {
+	p, ok := kernel.PrincipalFrom(ctx)
+	t, ok2 := kernel.TenantFrom(ctx)
+	if !ok || !ok2 {
+		return nil, nil, errors.New("authorize: no principal or tenant in context")
+	}
+	return p, t, nil
+}

@@ -1,0 +1,2 @@
+ALTER TABLE users DROP COLUMN IF EXISTS tokens_valid_after;
+DROP TABLE IF EXISTS roles;
