@@ -87,6 +87,10 @@ func (a *Authorizer) Authorize(ctx context.Context, action string, res *Resource
 		d = Decision{Reasons: []string{"the policy could not be evaluated"}, PolicyVersion: d.PolicyVersion}
 	}
 	if !d.Allow {
+		// The audit log records denies durably once it exists; until then the
+		// structured log carries them.
+		a.log.InfoContext(ctx, "access denied", "action", action, "resource_type", in.Resource.Type,
+			"resource_id", in.Resource.ID, "reasons", d.Reasons, "policy_version", d.PolicyVersion)
 		return d, kernel.E(kernel.KindForbidden, "%s is not allowed: %s", action, strings.Join(d.Reasons, "; "))
 	}
 	return d, nil
