@@ -4,7 +4,7 @@ TOOLS           := $(CURDIR)/.tools
 GOLANGCI        := $(TOOLS)/golangci-lint
 GOLANGCI_VERSION := v2.15.0
 VERSION         ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
-LDFLAGS         := -s -w -X github.com/atriumhq/atrium/core/api.Version=$(VERSION)
+LDFLAGS         := -s -w -X github.com/atriumhq/atrium/core/buildinfo.Version=$(VERSION)
 
 .PHONY: all build run test test-short lint fmt bench bench-tenancy clean tools
 

@@ -11,7 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/atriumhq/atrium/core/api"
+	"github.com/atriumhq/atrium/core/buildinfo"
 )
 
 func main() {
@@ -37,7 +37,7 @@ func newRoot() *cobra.Command {
 			Use:   "version",
 			Short: "Print the version",
 			Run: func(cmd *cobra.Command, _ []string) {
-				fmt.Fprintln(cmd.OutOrStdout(), api.Version)
+				fmt.Fprintln(cmd.OutOrStdout(), buildinfo.Version)
 			},
 		},
 		newDevCommand(),

@@ -8,6 +8,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/fx"
 
+	"github.com/atriumhq/atrium/core/buildinfo"
 	"github.com/atriumhq/atrium/core/config"
 	"github.com/atriumhq/atrium/core/health"
 	"github.com/atriumhq/atrium/core/kernel"
@@ -59,7 +60,7 @@ func newRouter(p RouterParams) *Router {
 		Registerer:   reg,
 		Tracer:       tp,
 		MaxBodyBytes: cfg.MaxBodyBytes,
-		Version:      Version,
+		Version:      buildinfo.Version,
 	})
 }
 
@@ -80,6 +81,3 @@ func mountRoutes(p RoutesParams) {
 		p.Router.Handle(rs...)
 	}
 }
-
-// Version is the build's version, set by the linker (-X) in release builds.
-var Version = "dev"
