@@ -23,11 +23,19 @@ type LoginRequest struct {
 	Password string `json:"password" validate:"required,max=1024"`
 }
 
-// TokenResponse carries an access token.
+// RefreshRequest is the body of POST /api/v1/auth/refresh and
+// /api/v1/operator/refresh.
+type RefreshRequest struct {
+	RefreshToken string `json:"refresh_token" validate:"required,max=256"`
+}
+
+// TokenResponse carries an access token and the refresh token that renews
+// it; expires_in is the access token's lifetime in seconds.
 type TokenResponse struct {
-	AccessToken string `json:"access_token"`
-	TokenType   string `json:"token_type"`
-	ExpiresIn   int    `json:"expires_in"`
+	AccessToken  string `json:"access_token"`
+	RefreshToken string `json:"refresh_token"`
+	TokenType    string `json:"token_type"`
+	ExpiresIn    int    `json:"expires_in"`
 }
 
 // MeResponse is the signed-in tenant user.
@@ -50,25 +58,63 @@ type MeTenant struct {
 	Slug string    `json:"slug"`
 }
 
-func tokenResponse(p identity.TokenPair) TokenResponse {
-	return TokenResponse{AccessToken: p.AccessToken, TokenType: "Bearer", ExpiresIn: int(p.ExpiresIn.Seconds())}
+func tokenResponse(c *gin.Context, p identity.TokenPair) TokenResponse {
+	c.Header("Cache-Control", "no-store") // RFC 6749 5.1: tokens are never cached
+	return TokenResponse{AccessToken: p.AccessToken, RefreshToken: p.RefreshToken, TokenType: "Bearer", ExpiresIn: int(p.ExpiresIn.Seconds())}
 }
 
-// LoginRoutes are sign-in for operators and tenant users.
-func LoginRoutes(ops *identity.Operators, users *identity.Users) []Route {
-	return []Route{
+// LoginRoutes are sign-in, refresh and logout for operators and tenant
+// users, and the signing keys' routes.
+func LoginRoutes(ops *identity.Operators, users *identity.Users, tokens *identity.Tokens) []Route {
+	tags := []string{"auth"}
+	return append(keyRoutes(tokens), []Route{
 		{
-			Method: http.MethodPost, Path: "/api/v1/operator/login", Summary: "Sign in as a platform operator", Tags: []string{"auth"},
+			Method: http.MethodPost, Path: "/api/v1/operator/login", Summary: "Sign in as a platform operator", Tags: tags,
 			Handler: JSON(http.StatusOK, func(c *gin.Context, in *OperatorLoginRequest) (TokenResponse, error) {
 				p, err := ops.Login(c.Request.Context(), in.Email, in.Password)
-				return tokenResponse(p), err
+				return tokenResponse(c, p), err
 			}),
 		},
 		{
-			Method: http.MethodPost, Path: "/api/v1/auth/login", Summary: "Sign in as a tenant user", Tags: []string{"auth"},
+			Method: http.MethodPost, Path: "/api/v1/operator/refresh", Summary: "Spend an operator refresh token for a new token pair", Tags: tags,
+			Handler: JSON(http.StatusOK, func(c *gin.Context, in *RefreshRequest) (TokenResponse, error) {
+				p, err := ops.Refresh(c.Request.Context(), in.RefreshToken)
+				return tokenResponse(c, p), err
+			}),
+		},
+		{
+			Method: http.MethodPost, Path: "/api/v1/operator/logout", Summary: "Revoke the operator token's sign-in", Tags: tags, Access: Operator,
+			Handler: NoContent(func(c *gin.Context) error {
+				tok, err := bearer(c)
+				if err != nil {
+					return err
+				}
+				return ops.Logout(c.Request.Context(), tok)
+			}),
+		},
+		{
+			Method: http.MethodPost, Path: "/api/v1/auth/login", Summary: "Sign in as a tenant user", Tags: tags,
 			Handler: JSON(http.StatusOK, func(c *gin.Context, in *LoginRequest) (TokenResponse, error) {
 				p, err := users.Login(c.Request.Context(), in.Tenant, in.Email, in.Password)
-				return tokenResponse(p), err
+				return tokenResponse(c, p), err
+			}),
+		},
+		{
+			Method: http.MethodPost, Path: "/api/v1/auth/refresh",
+			Summary: "Spend a refresh token for a new token pair; reusing a spent one revokes its whole family", Tags: tags,
+			Handler: JSON(http.StatusOK, func(c *gin.Context, in *RefreshRequest) (TokenResponse, error) {
+				p, err := users.Refresh(c.Request.Context(), in.RefreshToken)
+				return tokenResponse(c, p), err
+			}),
+		},
+		{
+			Method: http.MethodPost, Path: "/api/v1/auth/logout", Summary: "Revoke the current token family", Tags: tags, Access: Tenant,
+			Handler: NoContent(func(c *gin.Context) error {
+				tok, err := bearer(c)
+				if err != nil {
+					return err
+				}
+				return users.Logout(c.Request.Context(), tok)
 			}),
 		},
 		{
@@ -87,5 +133,5 @@ func LoginRoutes(ops *identity.Operators, users *identity.Users) []Route {
 				}, nil
 			}),
 		},
-	}
+	}...)
 }

@@ -3,7 +3,10 @@ package api
 import (
 	"context"
 	"errors"
+	"math"
 	"net/http"
+	"strconv"
+	"time"
 
 	"github.com/gin-gonic/gin"
 
@@ -82,7 +85,20 @@ func ProblemFor(err error, requestID string) Problem {
 // writeError renders err as problem+json and records it on the gin context,
 // where the access log picks it up: an error is logged once, by the logger.
 func writeError(c *gin.Context, err error) {
+	if d, ok := retryAfter(err); ok {
+		c.Header("Retry-After", strconv.FormatInt(int64(math.Ceil(d.Seconds())), 10))
+	}
 	renderProblem(c, ProblemFor(err, requestID(c)), err)
+}
+
+// retryAfter is how long a rate-limited (or otherwise refused for now)
+// caller should wait, when the error says so (identity.RateLimitedError).
+func retryAfter(err error) (time.Duration, bool) {
+	var r interface{ RetryAfter() time.Duration }
+	if !errors.As(err, &r) || r.RetryAfter() <= 0 {
+		return 0, false
+	}
+	return max(r.RetryAfter(), time.Second), true
 }
 
 func renderProblem(c *gin.Context, p Problem, err error) {

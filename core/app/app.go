@@ -20,6 +20,7 @@ import (
 	"github.com/atriumhq/atrium/core/identity"
 	"github.com/atriumhq/atrium/core/kernel"
 	"github.com/atriumhq/atrium/core/postgres"
+	"github.com/atriumhq/atrium/core/redis"
 	"github.com/atriumhq/atrium/core/telemetry"
 	"github.com/atriumhq/atrium/core/tenancy"
 )
@@ -48,11 +49,14 @@ func Options(cfg config.Config, log *slog.Logger) fx.Option {
 		identity.Module,
 		access.Module,
 		blob.Module,
+		redis.Module,
 		// Contexts meet through interfaces; the wiring says who implements which.
 		fx.Provide(
 			fx.Annotate(func(a *identity.Authenticator) *identity.Authenticator { return a }, fx.As(new(api.Authenticator))),
 			fx.Annotate(func(r *tenancy.Resolver) *tenancy.Resolver { return r }, fx.As(new(identity.TenantResolver))),
 			fx.Annotate(func(p *identity.Passwords) *identity.Passwords { return p }, fx.As(new(tenancy.PasswordHasher))),
+			fx.Annotate(func() postgres.UserRefreshStore { return postgres.UserRefreshStore{} }, fx.As(new(identity.UserRefreshStore))),
+			fx.Annotate(postgres.NewOperatorRefreshStore, fx.As(new(identity.OperatorRefreshStore))),
 			func(s blob.Store) tenancy.BackupStore { return backupStore{s} },
 			fx.Annotate(func(a *access.Authorizer) *access.Authorizer { return a }, fx.As(new(api.Authorizer))),
 			fx.Annotate(func(r *access.Roles) *access.Roles { return r }, fx.As(new(identity.RoleChecker))),

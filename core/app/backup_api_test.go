@@ -52,13 +52,17 @@ func TestBackupAndRestoreThroughTheAPI(t *testing.T) {
 	assert.Equal(t, "acme-restored", restored.Slug)
 	assert.Equal(t, "acme Inc", restored.Name, "name and settings come from the backup")
 
-	status, _ := s.login("acme-restored", "admin@acme.test", "tenant admin password")
+	status, tok := s.login("acme-restored", "admin@acme.test", "tenant admin password")
 	assert.Equal(t, http.StatusOK, status, "the backup's users sign in to the restored tenant")
+	status, _ = s.do(http.MethodGet, "/api/v1/auth/me", tok, nil, nil)
+	require.Equal(t, http.StatusOK, status)
 
 	resp, body = s.raw(http.MethodPost, "/api/v1/tenants/acme-restored/restore", op, "application/gzip", archive)
 	assert.Equal(t, http.StatusConflict, resp.StatusCode, string(body))
 	resp, body = s.raw(http.MethodPost, "/api/v1/tenants/acme-restored/restore?replace=true", op, "application/gzip", archive)
 	assert.Equal(t, http.StatusOK, resp.StatusCode, string(body))
+	status, _ = s.do(http.MethodGet, "/api/v1/auth/me", tok, nil, nil)
+	assert.Equal(t, http.StatusUnauthorized, status, "a restore revokes the sessions it replaced")
 
 	resp, body = s.raw(http.MethodPost, "/api/v1/tenants/other/restore", op, "application/gzip", []byte("garbage"))
 	assert.Equal(t, http.StatusBadRequest, resp.StatusCode)

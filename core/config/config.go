@@ -36,6 +36,15 @@ type Config struct {
 
 	BcryptCost     int           `env:"ATRIUM_BCRYPT_COST" envDefault:"12"`
 	AccessTokenTTL time.Duration `env:"ATRIUM_ACCESS_TOKEN_TTL" envDefault:"15m"`
+	// RefreshTokenTTL is a refresh token's lifetime; each refresh starts it anew.
+	RefreshTokenTTL time.Duration `env:"ATRIUM_REFRESH_TOKEN_TTL" envDefault:"720h"`
+	// SigningKeyRotation is the signing key's age at which it is replaced;
+	// 0 rotates only when an operator asks.
+	SigningKeyRotation time.Duration `env:"ATRIUM_SIGNING_KEY_ROTATION" envDefault:"720h"`
+	// LoginRateLimit sign-in attempts are allowed per tenant and account in
+	// each LoginRateWindow.
+	LoginRateLimit  int           `env:"ATRIUM_LOGIN_RATE_LIMIT" envDefault:"10"`
+	LoginRateWindow time.Duration `env:"ATRIUM_LOGIN_RATE_WINDOW" envDefault:"15m"`
 
 	BootstrapOperatorEmail    string `env:"ATRIUM_BOOTSTRAP_OPERATOR_EMAIL"`
 	BootstrapOperatorPassword string `env:"ATRIUM_BOOTSTRAP_OPERATOR_PASSWORD"`
@@ -115,11 +124,30 @@ func (c Config) Validate() error {
 	if c.AccessTokenTTL < time.Minute || c.AccessTokenTTL > 24*time.Hour {
 		return fmt.Errorf("ATRIUM_ACCESS_TOKEN_TTL=%s: must be between 1m and 24h", c.AccessTokenTTL)
 	}
+	if err := c.validateAuth(); err != nil {
+		return err
+	}
 	if (c.BootstrapOperatorEmail == "") != (c.BootstrapOperatorPassword == "") {
 		return errors.New("ATRIUM_BOOTSTRAP_OPERATOR_EMAIL and ATRIUM_BOOTSTRAP_OPERATOR_PASSWORD must be set together")
 	}
 	if c.BootstrapOperatorEmail != "" && !strings.Contains(c.BootstrapOperatorEmail, "@") {
 		return fmt.Errorf("ATRIUM_BOOTSTRAP_OPERATOR_EMAIL=%q: not an email address", c.BootstrapOperatorEmail)
+	}
+	return nil
+}
+
+func (c Config) validateAuth() error {
+	if c.RefreshTokenTTL <= c.AccessTokenTTL || c.RefreshTokenTTL > 365*24*time.Hour {
+		return fmt.Errorf("ATRIUM_REFRESH_TOKEN_TTL=%s: must be longer than ATRIUM_ACCESS_TOKEN_TTL and at most 8760h", c.RefreshTokenTTL)
+	}
+	if c.SigningKeyRotation != 0 && c.SigningKeyRotation < time.Hour {
+		return fmt.Errorf("ATRIUM_SIGNING_KEY_ROTATION=%s: must be 0 (on demand only) or at least 1h", c.SigningKeyRotation)
+	}
+	if c.LoginRateLimit < 1 || c.LoginRateLimit > 10000 {
+		return fmt.Errorf("ATRIUM_LOGIN_RATE_LIMIT=%d: must be between 1 and 10000", c.LoginRateLimit)
+	}
+	if c.LoginRateWindow < time.Second || c.LoginRateWindow > 24*time.Hour {
+		return fmt.Errorf("ATRIUM_LOGIN_RATE_WINDOW=%s: must be between 1s and 24h", c.LoginRateWindow)
 	}
 	return nil
 }

@@ -78,7 +78,9 @@ func (d *Directory) List(ctx context.Context, q spec.Spec) ([]*User, string, err
 }
 
 // Get reads one user.
-func (d *Directory) Get(ctx context.Context, id uuid.UUID) (*User, error) { return d.store.ByID(ctx, id) }
+func (d *Directory) Get(ctx context.Context, id uuid.UUID) (*User, error) {
+	return d.store.ByID(ctx, id)
+}
 
 // NewUser is what an admin supplies for a user.
 type NewUser struct {
@@ -183,4 +185,3 @@ func normaliseRoles(r []string) []string {
 	slices.Sort(out)
 	return slices.Compact(out)
 }
-

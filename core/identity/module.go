@@ -12,16 +12,21 @@ import (
 )
 
 // Module provides passwords, tokens, operator and user sign-in, and the
-// authenticator; on start it creates the bootstrap operator if configured.
+// authenticator; on start it makes sure a signing key exists and creates
+// the bootstrap operator if configured. The stores and the Limiter come
+// from infrastructure.
 var Module = fx.Module("identity",
 	fx.Provide(
 		func(cfg config.Config) *Passwords { return NewPasswords(cfg.BcryptCost, runtime.GOMAXPROCS(0)) },
 		func(keys KeyStore, cfg config.Config) *Tokens {
-			return NewTokens(keys, "atrium", cfg.AccessTokenTTL, kernel.SystemClock{})
+			return NewTokens(keys, TokenOptions{
+				Issuer: "atrium", TTL: cfg.AccessTokenTTL, RotateAfter: cfg.SigningKeyRotation, Clock: kernel.SystemClock{},
+			})
 		},
-		func(s OperatorStore, p *Passwords, t *Tokens) *Operators {
-			return NewOperators(s, p, t, kernel.SystemClock{})
+		func(p *Passwords, t *Tokens, l Limiter, cfg config.Config, log *slog.Logger) SignIn {
+			return SignIn{Passwords: p, Tokens: t, Limiter: l, RefreshTTL: cfg.RefreshTokenTTL, Clock: kernel.SystemClock{}, Log: log}
 		},
+		NewOperators,
 		NewUsers,
 		NewAuthenticator,
 	),
@@ -30,7 +35,7 @@ var Module = fx.Module("identity",
 
 func bootstrap(lc fx.Lifecycle, cfg config.Config, ops *Operators, tokens *Tokens, log *slog.Logger) {
 	lc.Append(fx.StartHook(func(ctx context.Context) error {
-		if _, err := tokens.keys.Active(ctx); err != nil { // make sure a signing key exists
+		if _, err := tokens.signingKey(ctx); err != nil { // a key exists, young enough
 			return err
 		}
 		if err := tokens.Reload(ctx); err != nil {

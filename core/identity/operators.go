@@ -3,6 +3,7 @@ package identity
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"strings"
 	"time"
 
@@ -28,23 +29,33 @@ type OperatorStore interface {
 	Create(ctx context.Context, op *Operator) error
 }
 
-// TokenPair is what a successful login returns.
-type TokenPair struct {
-	AccessToken string
-	ExpiresIn   time.Duration
+// SignIn is what operator and tenant user sign-in share.
+type SignIn struct {
+	Passwords  *Passwords
+	Tokens     *Tokens
+	Limiter    Limiter
+	RefreshTTL time.Duration
+	Clock      kernel.Clock
+	Log        *slog.Logger
+}
+
+func (in SignIn) sessions(store RefreshStore, audience string) *sessions {
+	return &sessions{store: store, tokens: in.Tokens, ttl: in.RefreshTTL, clock: in.Clock, log: in.Log, audience: audience}
 }
 
 // Operators is operator sign-in and bootstrap.
 type Operators struct {
-	store     OperatorStore
-	passwords *Passwords
-	tokens    *Tokens
-	clock     kernel.Clock
+	store    OperatorStore
+	in       SignIn
+	sessions *sessions
 }
 
+// operatorScope starts operators' refresh tokens.
+const operatorScope = "op"
+
 // NewOperators returns the operator service.
-func NewOperators(store OperatorStore, passwords *Passwords, tokens *Tokens, clock kernel.Clock) *Operators {
-	return &Operators{store: store, passwords: passwords, tokens: tokens, clock: clock}
+func NewOperators(store OperatorStore, refresh OperatorRefreshStore, in SignIn) *Operators {
+	return &Operators{store: store, in: in, sessions: in.sessions(refresh, AudienceOperator)}
 }
 
 // errBadCredentials is the one answer for unknown accounts, wrong passwords
@@ -60,20 +71,25 @@ func (o *Operators) Bootstrap(ctx context.Context, email, password string) (crea
 	} else if !errors.Is(err, kernel.ErrNotFound) {
 		return false, err
 	}
-	hash, err := o.passwords.Hash(password)
+	hash, err := o.in.Passwords.Hash(password)
 	if err != nil {
 		return false, err
 	}
-	err = o.store.Create(ctx, &Operator{ID: kernel.NewID(), Email: email, PasswordHash: hash, CreatedAt: o.clock.Now()})
+	err = o.store.Create(ctx, &Operator{ID: kernel.NewID(), Email: email, PasswordHash: hash, CreatedAt: o.in.Clock.Now()})
 	if errors.Is(err, kernel.ErrConflict) { // another replica was first
 		return false, nil
 	}
 	return err == nil, err
 }
 
-// Login checks an operator's credentials and issues an operator token.
+// Login checks an operator's credentials and starts a token family.
 func (o *Operators) Login(ctx context.Context, email, password string) (TokenPair, error) {
-	op, err := o.store.ByEmail(ctx, normaliseEmail(email))
+	email = normaliseEmail(email)
+	key := attemptKey("operator", email)
+	if err := take(ctx, o.in.Limiter, key); err != nil {
+		return TokenPair{}, err
+	}
+	op, err := o.store.ByEmail(ctx, email)
 	hash := ""
 	switch {
 	case err == nil:
@@ -81,18 +97,28 @@ func (o *Operators) Login(ctx context.Context, email, password string) (TokenPai
 	case !errors.Is(err, kernel.ErrNotFound):
 		return TokenPair{}, err
 	}
-	ok, err := o.passwords.Verify(ctx, hash, password)
+	ok, err := o.in.Passwords.Verify(ctx, hash, password)
 	if err != nil {
 		return TokenPair{}, err
 	}
 	if !ok || op.Disabled {
 		return TokenPair{}, errBadCredentials
 	}
-	tok, ttl, err := o.tokens.Issue(ctx, &kernel.Principal{ID: op.ID, Type: kernel.PrincipalOperator, Email: op.Email}, AudienceOperator)
-	if err != nil {
-		return TokenPair{}, err
+	_ = o.in.Limiter.Reset(ctx, key) // best effort: the window ends anyway
+	return o.sessions.start(ctx, &kernel.Principal{ID: op.ID, Type: kernel.PrincipalOperator, Email: op.Email}, operatorScope)
+}
+
+// Refresh spends an operator's refresh token for a new pair.
+func (o *Operators) Refresh(ctx context.Context, refreshToken string) (TokenPair, error) {
+	if scope, err := refreshScope(refreshToken); err != nil || scope != operatorScope {
+		return TokenPair{}, errBadRefresh
 	}
-	return TokenPair{AccessToken: tok, ExpiresIn: ttl}, nil
+	return o.sessions.rotate(ctx, refreshToken, operatorScope, uuid.Nil)
+}
+
+// Logout revokes the family of the operator's access token.
+func (o *Operators) Logout(ctx context.Context, accessToken string) error {
+	return o.sessions.logout(ctx, accessToken)
 }
 
 func normaliseEmail(s string) string { return strings.ToLower(strings.TrimSpace(s)) }

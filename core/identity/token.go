@@ -2,9 +2,7 @@ package identity
 
 import (
 	"context"
-	"crypto/ed25519"
 	"errors"
-	"sync"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -21,18 +19,11 @@ const (
 	leeway           = 30 * time.Second
 )
 
-// SigningKey is an Ed25519 key with its key ID.
-type SigningKey struct {
-	ID      string
-	Private ed25519.PrivateKey
-}
-
-// KeyStore keeps the signing keys replicas share.
-type KeyStore interface {
-	// Active returns the key to sign with, creating one when there is none.
-	Active(ctx context.Context) (SigningKey, error)
-	// Verifying returns every key whose tokens may still be valid.
-	Verifying(ctx context.Context) ([]SigningKey, error)
+func init() {
+	// iat is compared with a user's tokens_valid_after, the instant of a
+	// password change. In whole seconds a token minted earlier in that same
+	// second would survive the change; milliseconds leave no such window.
+	jwt.TimePrecision = time.Millisecond
 }
 
 // Claims are an access token's claims.
@@ -40,28 +31,49 @@ type Claims struct {
 	jwt.RegisteredClaims
 	Email    string `json:"email,omitempty"`
 	TenantID string `json:"tid,omitempty"`
+	// SessionID is the refresh token family the token was issued with:
+	// revoking the family (logout, reuse) ends its access tokens too.
+	SessionID string `json:"sid"`
+}
+
+// Access is a verified access token.
+type Access struct {
+	Principal *kernel.Principal
+	Session   uuid.UUID
+	IssuedAt  time.Time
+}
+
+// TokenOptions configure Tokens.
+type TokenOptions struct {
+	Issuer string
+	TTL    time.Duration // access token lifetime
+	// RotateAfter is the signing key's age at which the next Issue retires
+	// it and signs with a new one; zero rotates only on demand.
+	RotateAfter time.Duration
+	Clock       kernel.Clock
 }
 
 // Tokens issues and verifies access tokens.
 type Tokens struct {
-	keys   KeyStore
-	issuer string
-	ttl    time.Duration
-	clock  kernel.Clock
-
-	mu        sync.RWMutex
-	verifying map[string]ed25519.PublicKey
-	loadedAt  time.Time
+	keys        KeyStore
+	issuer      string
+	ttl         time.Duration
+	rotateAfter time.Duration
+	clock       kernel.Clock
+	set         keySet
 }
 
-// NewTokens returns the token service; ttl is the access token lifetime.
-func NewTokens(keys KeyStore, issuer string, ttl time.Duration, clock kernel.Clock) *Tokens {
-	return &Tokens{keys: keys, issuer: issuer, ttl: ttl, clock: clock}
+// NewTokens returns the token service.
+func NewTokens(keys KeyStore, o TokenOptions) *Tokens {
+	t := &Tokens{keys: keys, issuer: o.Issuer, ttl: o.TTL, rotateAfter: o.RotateAfter, clock: o.Clock}
+	t.set.tokens = t
+	return t
 }
 
-// Issue signs an access token for p with the given audience.
-func (t *Tokens) Issue(ctx context.Context, p *kernel.Principal, audience string) (string, time.Duration, error) {
-	key, err := t.keys.Active(ctx)
+// Issue signs an access token for p with the given audience, bound to the
+// refresh token family session.
+func (t *Tokens) Issue(ctx context.Context, p *kernel.Principal, audience string, session uuid.UUID) (string, time.Duration, error) {
+	key, err := t.signingKey(ctx)
 	if err != nil {
 		return "", 0, err
 	}
@@ -76,7 +88,8 @@ func (t *Tokens) Issue(ctx context.Context, p *kernel.Principal, audience string
 			ExpiresAt: jwt.NewNumericDate(now.Add(t.ttl)),
 			ID:        kernel.NewID().String(),
 		},
-		Email: p.Email,
+		Email:     p.Email,
+		SessionID: session.String(),
 	}
 	if p.TenantID != uuid.Nil {
 		claims.TenantID = p.TenantID.String()
@@ -91,11 +104,16 @@ func (t *Tokens) Issue(ctx context.Context, p *kernel.Principal, audience string
 // maxTokenLen bounds the work an attacker can ask of the parser.
 const maxTokenLen = 4096
 
-var errBadToken = kernel.E(kernel.KindUnauthenticated, "the access token is missing, malformed, expired or not valid here")
+var (
+	errBadToken     = kernel.E(kernel.KindUnauthenticated, "the access token is missing, malformed, expired or not valid here")
+	errRevokedToken = kernel.E(kernel.KindUnauthenticated, "the access token has been revoked")
+	errUnknownKey   = errors.New("unknown key ID")
+)
 
-// Verify checks signature, algorithm, key ID, issuer, audience, type and
-// times, and returns the principal the token names.
-func (t *Tokens) Verify(ctx context.Context, raw, audience string) (*kernel.Principal, error) {
+// Verify checks signature, algorithm (EdDSA only), key ID (known keys
+// only), issuer, audience, type and times, and returns what the token says.
+// It does not ask whether the token was revoked since: Authenticator does.
+func (t *Tokens) Verify(ctx context.Context, raw, audience string) (*Access, error) {
 	if len(raw) > maxTokenLen {
 		return nil, errBadToken
 	}
@@ -107,6 +125,7 @@ func (t *Tokens) Verify(ctx context.Context, raw, audience string) (*kernel.Prin
 		jwt.WithExpirationRequired(),
 		jwt.WithIssuedAt(),
 		jwt.WithLeeway(leeway),
+		jwt.WithStrictDecoding(), // one encoding per signature: no malleable copies
 		jwt.WithTimeFunc(t.clock.Now),
 	)
 	_, err := parser.ParseWithClaims(raw, &claims, func(tok *jwt.Token) (any, error) {
@@ -114,13 +133,17 @@ func (t *Tokens) Verify(ctx context.Context, raw, audience string) (*kernel.Prin
 			return nil, errors.New("wrong token type")
 		}
 		kid, _ := tok.Header["kid"].(string)
-		return t.publicKey(ctx, kid)
+		return t.set.publicKey(ctx, kid)
 	})
 	if err != nil {
 		return nil, kernel.Wrap(kernel.KindUnauthenticated, err, "%s", errBadToken.Message)
 	}
-	id, err := uuid.Parse(claims.Subject)
-	if err != nil {
+	if claims.IssuedAt == nil { // WithIssuedAt checks iat only when present
+		return nil, errBadToken
+	}
+	id, err1 := uuid.Parse(claims.Subject)
+	sid, err2 := uuid.Parse(claims.SessionID)
+	if err1 != nil || err2 != nil {
 		return nil, errBadToken
 	}
 	p := &kernel.Principal{ID: id, Email: claims.Email, Type: kernel.PrincipalOperator}
@@ -130,47 +153,43 @@ func (t *Tokens) Verify(ctx context.Context, raw, audience string) (*kernel.Prin
 			return nil, errBadToken
 		}
 	}
-	return p, nil
+	return &Access{Principal: p, Session: sid, IssuedAt: claims.IssuedAt.Time}, nil
 }
 
-// publicKey maps a key ID through the known key set only; an unknown ID
-// reloads the set at most every reloadEvery (another replica may have rotated).
-func (t *Tokens) publicKey(ctx context.Context, kid string) (ed25519.PublicKey, error) {
-	t.mu.RLock()
-	k, ok := t.verifying[kid]
-	stale := t.clock.Now().Sub(t.loadedAt) > reloadEvery
-	t.mu.RUnlock()
-	if ok {
-		return k, nil
+// signingKey is the key to sign with, rotated first when it is too old.
+func (t *Tokens) signingKey(ctx context.Context) (SigningKey, error) {
+	key, err := t.keys.Active(ctx)
+	if err != nil || t.rotateAfter <= 0 || t.clock.Now().Sub(key.CreatedAt) < t.rotateAfter {
+		return key, err
 	}
-	if !stale && t.verifying != nil {
-		return nil, errors.New("unknown key ID")
-	}
-	if err := t.Reload(ctx); err != nil {
-		return nil, err
-	}
-	t.mu.RLock()
-	defer t.mu.RUnlock()
-	if k, ok := t.verifying[kid]; ok {
-		return k, nil
-	}
-	return nil, errors.New("unknown key ID")
+	return t.rotate(ctx, key.ID)
 }
 
-const reloadEvery = 10 * time.Second
+// Rotate retires the signing key and signs with a new one from now on.
+// Tokens signed with the old key verify until they expire. It returns the
+// new key's ID.
+func (t *Tokens) Rotate(ctx context.Context) (string, error) {
+	key, err := t.keys.Active(ctx)
+	if err != nil {
+		return "", err
+	}
+	key, err = t.rotate(ctx, key.ID)
+	return key.ID, err
+}
+
+func (t *Tokens) rotate(ctx context.Context, retire string) (SigningKey, error) {
+	key, err := t.keys.Rotate(ctx, retire)
+	if err != nil {
+		return SigningKey{}, err
+	}
+	// This replica verifies the new key's tokens at once; others reload
+	// when they meet its key ID.
+	return key, t.Reload(ctx)
+}
 
 // Reload reads the verifying keys from the store.
-func (t *Tokens) Reload(ctx context.Context) error {
-	keys, err := t.keys.Verifying(ctx)
-	if err != nil {
-		return err
-	}
-	m := make(map[string]ed25519.PublicKey, len(keys))
-	for _, k := range keys {
-		m[k.ID] = k.Private.Public().(ed25519.PublicKey)
-	}
-	t.mu.Lock()
-	t.verifying, t.loadedAt = m, t.clock.Now()
-	t.mu.Unlock()
-	return nil
-}
+func (t *Tokens) Reload(ctx context.Context) error { return t.set.load(ctx) }
+
+// grace is how long a retired key keeps verifying: until every token it
+// signed has expired.
+func (t *Tokens) grace() time.Duration { return t.ttl + leeway }

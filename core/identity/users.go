@@ -3,6 +3,7 @@ package identity
 import (
 	"context"
 	"errors"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -35,25 +36,29 @@ type TenantResolver interface {
 
 // Users is tenant user sign-in.
 type Users struct {
-	store     UserStore
-	tenants   TenantResolver
-	uow       kernel.Transactor
-	passwords *Passwords
-	tokens    *Tokens
+	store    UserStore
+	tenants  TenantResolver
+	uow      kernel.Transactor
+	in       SignIn
+	sessions *sessions
 }
 
 // NewUsers returns the tenant user service.
-func NewUsers(store UserStore, tenants TenantResolver, uow kernel.Transactor, passwords *Passwords, tokens *Tokens) *Users {
-	return &Users{store: store, tenants: tenants, uow: uow, passwords: passwords, tokens: tokens}
+func NewUsers(store UserStore, refresh UserRefreshStore, tenants TenantResolver, uow kernel.Transactor, in SignIn) *Users {
+	return &Users{store: store, tenants: tenants, uow: uow, in: in, sessions: in.sessions(refresh, AudienceTenant)}
 }
 
-// Login checks a tenant user's credentials and issues a tenant token. An
+// Login checks a tenant user's credentials and starts a token family. An
 // unknown tenant, unknown user or wrong password get the same answer after
-// the same work.
+// the same work. Attempts are limited per tenant and account.
 func (u *Users) Login(ctx context.Context, tenantSlug, email, password string) (TokenPair, error) {
+	email = normaliseEmail(email)
 	t, err := u.tenants.BySlug(ctx, tenantSlug)
 	if errors.Is(err, kernel.ErrNotFound) {
-		_, _ = u.passwords.Verify(ctx, "", password)
+		if err := take(ctx, u.in.Limiter, attemptKey("user", strings.ToLower(tenantSlug), email)); err != nil {
+			return TokenPair{}, err
+		}
+		_, _ = u.in.Passwords.Verify(ctx, "", password)
 		return TokenPair{}, errBadCredentials
 	}
 	if err != nil {
@@ -62,9 +67,13 @@ func (u *Users) Login(ctx context.Context, tenantSlug, email, password string) (
 	if err := CheckActive(t); err != nil {
 		return TokenPair{}, err
 	}
+	key := attemptKey("user", t.ID.String(), email)
+	if err := take(ctx, u.in.Limiter, key); err != nil {
+		return TokenPair{}, err
+	}
 	var user *User
 	err = u.uow.InTenant(ctx, t, func(ctx context.Context) error {
-		user, err = u.store.ByEmail(ctx, normaliseEmail(email))
+		user, err = u.store.ByEmail(ctx, email)
 		return err
 	})
 	hash := ""
@@ -74,19 +83,66 @@ func (u *Users) Login(ctx context.Context, tenantSlug, email, password string) (
 	case !errors.Is(err, kernel.ErrNotFound):
 		return TokenPair{}, err
 	}
-	ok, err := u.passwords.Verify(ctx, hash, password)
+	// bcrypt runs outside the unit of work: no transaction waits on it.
+	ok, err := u.in.Passwords.Verify(ctx, hash, password)
 	if err != nil {
 		return TokenPair{}, err
 	}
-	if !ok || user.Status != "active" {
+	if !ok || user.Status != StatusActive {
 		return TokenPair{}, errBadCredentials
 	}
+	_ = u.in.Limiter.Reset(ctx, key) // best effort: the window ends anyway
 	p := &kernel.Principal{ID: user.ID, Type: kernel.PrincipalUser, Email: user.Email, TenantID: t.ID}
-	tok, ttl, err := u.tokens.Issue(ctx, p, AudienceTenant)
+	var pair TokenPair
+	err = u.uow.InTenant(ctx, t, func(ctx context.Context) error {
+		pair, err = u.sessions.start(ctx, p, t.ID.String())
+		return err
+	})
+	return pair, err
+}
+
+// Refresh spends a tenant user's refresh token for a new pair. The token
+// names its tenant, which must still exist and be active.
+func (u *Users) Refresh(ctx context.Context, refreshToken string) (TokenPair, error) {
+	scope, err := refreshScope(refreshToken)
 	if err != nil {
 		return TokenPair{}, err
 	}
-	return TokenPair{AccessToken: tok, ExpiresIn: ttl}, nil
+	id, err := uuid.Parse(scope)
+	if err != nil {
+		return TokenPair{}, errBadRefresh
+	}
+	t, err := u.tenants.ByID(ctx, id)
+	if errors.Is(err, kernel.ErrNotFound) {
+		return TokenPair{}, errBadRefresh
+	}
+	if err != nil {
+		return TokenPair{}, err
+	}
+	if err := CheckActive(t); err != nil {
+		return TokenPair{}, err
+	}
+	var pair TokenPair
+	var denied error
+	err = u.uow.InTenant(ctx, t, func(ctx context.Context) error {
+		var err error
+		pair, err = u.sessions.rotate(ctx, refreshToken, t.ID.String(), t.ID)
+		if errors.Is(err, kernel.ErrUnauthenticated) {
+			denied = err // commit: a reuse's revocation must hold
+			return nil
+		}
+		return err
+	})
+	if err == nil {
+		err = denied
+	}
+	return pair, err
+}
+
+// Logout revokes the family of the user's access token. It runs in the
+// request's unit of work.
+func (u *Users) Logout(ctx context.Context, accessToken string) error {
+	return u.sessions.logout(ctx, accessToken)
 }
 
 // Me returns the signed-in user, read in the request's unit of work.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
@@ -11,6 +12,11 @@ import (
 )
 
 func bytesReader(b []byte) *bytes.Reader { return bytes.NewReader(b) }
+
+// sessionTables hold sign-in sessions, not the tenant's data: a backup
+// leaves them out, so restoring can never bring back a session revoked
+// after the backup was taken.
+var sessionTables = []string{"refresh_families", "refresh_tokens"}
 
 func columnList(cols []string) string {
 	q := make([]string, len(cols))
@@ -40,6 +46,7 @@ func schemaTables(ctx context.Context, tx pgx.Tx, schema string) ([]backupTable,
 	if err != nil {
 		return nil, fmt.Errorf("backup: list tables: %w", err)
 	}
+	tables = slices.DeleteFunc(tables, func(t backupTable) bool { return slices.Contains(sessionTables, t.Name) })
 	return orderByDependencies(ctx, tx, schema, tables)
 }
 
@@ -72,6 +79,12 @@ func orderByDependencies(ctx context.Context, tx pgx.Tx, schema string, tables [
 		pending[t.Name] = 0
 	}
 	for _, e := range deps {
+		if _, ok := byName[e.child]; !ok {
+			continue // a table the backup leaves out
+		}
+		if _, ok := byName[e.parent]; !ok {
+			continue
+		}
 		pending[e.child]++
 		children[e.parent] = append(children[e.parent], e.child)
 	}

@@ -27,6 +27,14 @@ var backupMigrations = fstest.MapFS{
 	"tenant/000002_projects.down.sql": {Data: []byte("DROP TABLE tasks; DROP TABLE projects;")},
 }
 
+// newerMigrations is a schema from a future Atrium: version 999.
+var newerMigrations = fstest.MapFS{
+	"tenant/000001_users.up.sql":    backupMigrations["tenant/000001_users.up.sql"],
+	"tenant/000001_users.down.sql":  backupMigrations["tenant/000001_users.down.sql"],
+	"tenant/000999_future.up.sql":   {Data: []byte("CREATE TABLE future (id int)")},
+	"tenant/000999_future.down.sql": {Data: []byte("DROP TABLE future")},
+}
+
 func must(b []byte, err error) []byte {
 	if err != nil {
 		panic(err)
@@ -136,7 +144,7 @@ func TestRestoreRefusesWhatItCannotUse(t *testing.T) {
 	assert.ErrorIs(t, err, kernel.ErrNotFound, "a refused restore leaves nothing behind")
 
 	// A backup from a newer schema than this binary knows is refused.
-	newer, err := postgres.LoadMigrations("core", backupMigrations, "tenant")
+	newer, err := postgres.LoadMigrations("core", newerMigrations, "tenant")
 	require.NoError(t, err)
 	newSvc := tenancy.NewService(postgres.NewTenantStore(e.pool, newer), fixedHasher{}, kernel.SystemClock{})
 	_, err = newSvc.Create(ctx, tenancy.CreateInput{Slug: "modern", Name: "m", AdminEmail: "a@m.test", AdminPassword: "x"})
@@ -145,5 +153,5 @@ func TestRestoreRefusesWhatItCannotUse(t *testing.T) {
 	require.NoError(t, newSvc.Backup(ctx, "modern", &modern))
 	_, err = e.svc.Restore(ctx, "target", bytes.NewReader(modern.Bytes()), false)
 	require.Error(t, err)
-	assert.Contains(t, err.Error(), "newer than this core's 1")
+	assert.Contains(t, err.Error(), "migration 999, newer than this core's")
 }

@@ -4,7 +4,9 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
+	"errors"
 	"fmt"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -22,30 +24,66 @@ var _ identity.KeyStore = (*KeyStore)(nil)
 // NewKeyStore returns the key store.
 func NewKeyStore(pool *pgxpool.Pool) *KeyStore { return &KeyStore{pool: pool} }
 
-// Active returns the newest unretired key, generating the first one under an
-// advisory lock so replicas starting together agree on it.
+const keyColumns = "kid, private_key, created_at, retired_at"
+
+func scanKey(row pgx.Row) (identity.SigningKey, error) {
+	var k identity.SigningKey
+	var seed []byte
+	var retired *time.Time
+	if err := row.Scan(&k.ID, &seed, &k.CreatedAt, &retired); err != nil {
+		return k, err
+	}
+	if len(seed) != ed25519.SeedSize {
+		return k, fmt.Errorf("signing key %s: stored seed has %d bytes", k.ID, len(seed))
+	}
+	k.Private = ed25519.NewKeyFromSeed(seed)
+	if retired != nil {
+		k.RetiredAt = *retired
+	}
+	return k, nil
+}
+
+// Active returns the newest unretired key; the very first one is generated
+// by Rotate, under its lock, so replicas starting together agree on it.
 func (s *KeyStore) Active(ctx context.Context) (identity.SigningKey, error) {
+	key, err := scanKey(s.pool.QueryRow(ctx, "SELECT "+keyColumns+
+		" FROM atrium.signing_keys WHERE retired_at IS NULL ORDER BY created_at DESC LIMIT 1"))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return s.Rotate(ctx, "")
+	}
+	if err != nil {
+		return identity.SigningKey{}, fmt.Errorf("signing key: %w", unavailable(err))
+	}
+	return key, nil
+}
+
+// Rotate retires the active key if its ID is retire and generates its
+// successor. The advisory lock makes replicas that rotate together agree:
+// the later ones find a new active key and return it.
+func (s *KeyStore) Rotate(ctx context.Context, retire string) (identity.SigningKey, error) {
 	var key identity.SigningKey
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", lockKey("signing-keys")); err != nil {
 			return err
 		}
-		var seed []byte
-		err := tx.QueryRow(ctx, `SELECT kid, private_key FROM atrium.signing_keys
-			WHERE retired_at IS NULL ORDER BY created_at DESC LIMIT 1`).Scan(&key.ID, &seed)
-		if err == nil {
-			key.Private = ed25519.NewKeyFromSeed(seed)
-			return nil
+		var err error
+		key, err = scanKey(tx.QueryRow(ctx, "SELECT "+keyColumns+
+			" FROM atrium.signing_keys WHERE retired_at IS NULL ORDER BY created_at DESC LIMIT 1"))
+		switch {
+		case err == nil && key.ID != retire:
+			return nil // already rotated (or retire was "" and a key exists)
+		case err != nil && !errors.Is(err, pgx.ErrNoRows):
+			return err
 		}
-		if err != pgx.ErrNoRows { //nolint:errorlint // pgx returns the sentinel itself
+		if _, err := tx.Exec(ctx, "UPDATE atrium.signing_keys SET retired_at = now() WHERE retired_at IS NULL"); err != nil {
 			return err
 		}
 		_, priv, err := ed25519.GenerateKey(rand.Reader)
 		if err != nil {
 			return err
 		}
-		key = identity.SigningKey{ID: kernel.NewID().String(), Private: priv}
-		_, err = tx.Exec(ctx, "INSERT INTO atrium.signing_keys (kid, algorithm, private_key) VALUES ($1, 'EdDSA', $2)", key.ID, priv.Seed())
+		key, err = scanKey(tx.QueryRow(ctx, `INSERT INTO atrium.signing_keys (kid, algorithm, private_key)
+			VALUES ($1, 'EdDSA', $2) RETURNING `+keyColumns, kernel.NewID().String(), priv.Seed()))
 		return err
 	})
 	if err != nil {
@@ -54,23 +92,19 @@ func (s *KeyStore) Active(ctx context.Context) (identity.SigningKey, error) {
 	return key, nil
 }
 
-// Verifying returns every key not retired, or retired recently enough that
-// tokens it signed may not have expired.
-func (s *KeyStore) Verifying(ctx context.Context) ([]identity.SigningKey, error) {
-	rows, err := s.pool.Query(ctx, `SELECT kid, private_key FROM atrium.signing_keys
-		WHERE retired_at IS NULL OR retired_at > now() - interval '1 day'`)
+// Verifying returns the active key and every key retired after since:
+// tokens they signed may not have expired yet.
+func (s *KeyStore) Verifying(ctx context.Context, since time.Time) ([]identity.SigningKey, error) {
+	rows, err := s.pool.Query(ctx, "SELECT "+keyColumns+
+		" FROM atrium.signing_keys WHERE retired_at IS NULL OR retired_at > $1", since)
 	if err != nil {
 		return nil, unavailable(err)
 	}
-	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (identity.SigningKey, error) {
-		var k identity.SigningKey
-		var seed []byte
-		if err := r.Scan(&k.ID, &seed); err != nil {
-			return k, err
-		}
-		k.Private = ed25519.NewKeyFromSeed(seed)
-		return k, nil
-	})
+	keys, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (identity.SigningKey, error) { return scanKey(r) })
+	if err != nil {
+		return nil, unavailable(err)
+	}
+	return keys, nil
 }
 
 // OperatorStore keeps platform operators in atrium.operators.

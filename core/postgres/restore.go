@@ -62,6 +62,9 @@ func (s *TenantStore) Restore(ctx context.Context, target *tenancy.Tenant, r io.
 		if err != nil {
 			return fmt.Errorf("restore: migrate forward: %w", err)
 		}
+		if err := revokeSessions(ctx, tx); err != nil {
+			return err
+		}
 		_, err = tx.Exec(ctx, "RESET ROLE; SET LOCAL search_path TO "+pgx.Identifier{BaselineSchema}.Sanitize())
 		if err != nil {
 			return err
@@ -140,7 +143,9 @@ func loadData(ctx context.Context, tx pgx.Tx, schema string, m *backupManifest, 
 		for i, t := range present {
 			names[i] = pgx.Identifier{t.Name}.Sanitize()
 		}
-		if _, err := tx.Exec(ctx, "TRUNCATE "+strings.Join(names, ", ")); err != nil {
+		// CASCADE empties the session tables too (they reference users and
+		// are never in a backup): no session survives a restore.
+		if _, err := tx.Exec(ctx, "TRUNCATE "+strings.Join(names, ", ")+" CASCADE"); err != nil {
 			return fmt.Errorf("restore: empty tables: %w", err)
 		}
 	}
@@ -174,6 +179,19 @@ func loadData(ctx context.Context, tx pgx.Tx, schema string, m *backupManifest, 
 		}
 	}
 	return nil
+}
+
+// revokeSessions makes every token issued before the restore stop working:
+// the restored users' sessions belong to another point in time.
+func revokeSessions(ctx context.Context, tx pgx.Tx) error {
+	var has bool
+	err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM information_schema.columns
+		WHERE table_schema = current_schema() AND table_name = 'users' AND column_name = 'tokens_valid_after')`).Scan(&has)
+	if err != nil || !has {
+		return err
+	}
+	_, err = tx.Exec(ctx, "UPDATE users SET tokens_valid_after = now()")
+	return err
 }
 
 func keys(m map[string]uint) []string {

@@ -91,7 +91,9 @@ func TestProvisionCreatesSchemaRoleTablesAndAdmin(t *testing.T) {
 
 	var version int
 	require.NoError(t, e.pool.QueryRow(ctx, "SELECT version FROM atrium.tenant_migrations WHERE tenant_id = $1 AND component = 'core'", tn.ID).Scan(&version))
-	assert.Equal(t, 1, version)
+	core, err := postgres.LoadMigrations("core", migrations.Tenant, "tenant")
+	require.NoError(t, err)
+	assert.EqualValues(t, core.Latest(), version)
 }
 
 func TestProvisioningIsAllOrNothingAndRetryable(t *testing.T) {

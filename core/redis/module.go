@@ -1,0 +1,66 @@
+package redis
+
+import (
+	"context"
+	"log/slog"
+
+	goredis "github.com/redis/go-redis/v9"
+	"go.uber.org/fx"
+
+	"github.com/atriumhq/atrium/core/config"
+	"github.com/atriumhq/atrium/core/health"
+	"github.com/atriumhq/atrium/core/identity"
+	"github.com/atriumhq/atrium/core/kernel"
+)
+
+// Module provides the Redis client when REDIS_URL is set (nil otherwise:
+// its users keep their state in process), its readiness check, and the
+// sign-in Limiter: over Redis when configured, in process otherwise.
+var Module = fx.Module("redis",
+	fx.Provide(
+		newClient,
+		fx.Annotate(readiness, fx.ResultTags(`group:"readiness,flatten"`)),
+		fx.Annotate(newLimiter, fx.As(new(identity.Limiter))),
+	),
+)
+
+// keyPrefix namespaces Atrium's keys in a shared Redis.
+const keyPrefix = "atrium:"
+
+func newClient(lc fx.Lifecycle, cfg config.Config, log *slog.Logger) (*goredis.Client, error) {
+	if cfg.RedisURL == "" {
+		return nil, nil
+	}
+	routeLogs(log)
+	c, err := New(cfg.RedisURL)
+	if err != nil {
+		return nil, err
+	}
+	lc.Append(fx.Hook{
+		OnStart: func(ctx context.Context) error {
+			if err := Ping(ctx, c); err != nil {
+				_ = c.Close() // fx runs no OnStop for a hook whose OnStart failed
+				return err
+			}
+			return nil
+		},
+		OnStop: func(context.Context) error { return c.Close() },
+	})
+	return c, nil
+}
+
+// readiness reports Redis only where it is configured.
+func readiness(c *goredis.Client) []health.Check {
+	if c == nil {
+		return nil
+	}
+	return []health.Check{{Name: "redis", Probe: func(ctx context.Context) error { return c.Ping(ctx).Err() }}}
+}
+
+func newLimiter(c *goredis.Client, cfg config.Config, log *slog.Logger) identity.Limiter {
+	local := identity.NewMemoryLimiter(cfg.LoginRateLimit, cfg.LoginRateWindow, kernel.SystemClock{})
+	if c == nil {
+		return local
+	}
+	return NewLimiter(c, keyPrefix+"ratelimit:", cfg.LoginRateLimit, cfg.LoginRateWindow, local, log)
+}
