@@ -16,6 +16,9 @@ import (
 type Authenticator interface {
 	Operator(ctx context.Context, token string) (*kernel.Principal, error)
 	TenantUser(ctx context.Context, token string) (*kernel.Principal, *kernel.Tenant, error)
+	// Standing checks, inside the request's unit of work, that the tenant
+	// user's account and session still stand.
+	Standing(ctx context.Context) error
 }
 
 // Authorizer decides whether the request's principal may act. It runs
@@ -84,6 +87,9 @@ func (r *Router) serve(c *gin.Context, rt Route) (*reply, error) {
 		var rep *reply
 		err = r.uow.InTenant(ctx, t, func(ctx context.Context) error {
 			c.Request = c.Request.WithContext(ctx)
+			if err := r.auth.Standing(ctx); err != nil {
+				return err
+			}
 			if err := r.authorize(c, rt.Permission); err != nil {
 				return err
 			}

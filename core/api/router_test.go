@@ -266,6 +266,7 @@ func (nopAuth) Operator(context.Context, string) (*kernel.Principal, error) { re
 func (nopAuth) TenantUser(context.Context, string) (*kernel.Principal, *kernel.Tenant, error) {
 	return nil, nil, nil
 }
+func (nopAuth) Standing(context.Context) error { return nil }
 
 type nopUnit struct{}
 

@@ -14,14 +14,13 @@ import (
 type Authenticator struct {
 	tokens    *Tokens
 	tenants   TenantResolver
-	uow       kernel.Transactor
 	users     UserRefreshStore
 	operators OperatorRefreshStore
 }
 
 // NewAuthenticator returns an authenticator.
-func NewAuthenticator(tokens *Tokens, tenants TenantResolver, uow kernel.Transactor, users UserRefreshStore, operators OperatorRefreshStore) *Authenticator {
-	return &Authenticator{tokens: tokens, tenants: tenants, uow: uow, users: users, operators: operators}
+func NewAuthenticator(tokens *Tokens, tenants TenantResolver, users UserRefreshStore, operators OperatorRefreshStore) *Authenticator {
+	return &Authenticator{tokens: tokens, tenants: tenants, users: users, operators: operators}
 }
 
 // Operator verifies an operator token.
@@ -53,11 +52,19 @@ func (a *Authenticator) TenantUser(ctx context.Context, token string) (*kernel.P
 	if err := CheckActive(t); err != nil {
 		return nil, nil, err
 	}
-	err = a.uow.InTenant(ctx, t, func(ctx context.Context) error { return checkStanding(ctx, a.users, acc) })
-	if err != nil {
-		return nil, nil, err
-	}
+	acc.Principal.Session, acc.Principal.IssuedAt = acc.Session, acc.IssuedAt
 	return acc.Principal, t, nil
+}
+
+// Standing checks, inside the request's unit of work, that the tenant user
+// is still active and that its token has not been revoked since it was
+// issued (logout, refresh-token reuse, password change, disable).
+func (a *Authenticator) Standing(ctx context.Context) error {
+	p, ok := kernel.PrincipalFrom(ctx)
+	if !ok {
+		return errRevokedToken
+	}
+	return checkStanding(ctx, a.users, &Access{Principal: p, Session: p.Session, IssuedAt: p.IssuedAt})
 }
 
 func checkStanding(ctx context.Context, store RefreshStore, acc *Access) error {

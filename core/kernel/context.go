@@ -2,6 +2,7 @@ package kernel
 
 import (
 	"context"
+	"time"
 
 	"github.com/google/uuid"
 )
@@ -23,6 +24,11 @@ type Principal struct {
 	TenantID    uuid.UUID // uuid.Nil for operators
 	Roles       []string
 	Permissions []string
+
+	// The token that authenticated it: its session (refresh family) and when
+	// it was issued, checked against revocations inside the unit of work.
+	Session  uuid.UUID
+	IssuedAt time.Time
 }
 
 // TenantStatus is the lifecycle state of a tenant.

@@ -205,7 +205,7 @@ func TestDisabledOperatorsTokensStopWorking(t *testing.T) {
 	}
 	refresh := postgres.NewOperatorRefreshStore(e.pool)
 	ops := identity.NewOperators(postgres.NewOperatorStore(e.pool), refresh, in)
-	auth := identity.NewAuthenticator(tokens, nil, e.uow, postgres.UserRefreshStore{}, refresh)
+	auth := identity.NewAuthenticator(tokens, nil, postgres.UserRefreshStore{}, refresh)
 	_, err := ops.Bootstrap(ctx, "ops@x.test", "operator password")
 	require.NoError(t, err)
 
