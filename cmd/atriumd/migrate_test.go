@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"os"
 	"os/exec"
@@ -59,7 +60,11 @@ func TestMigrateReportsFailedTenantsAndExitsNonZero(t *testing.T) {
 		require.NoError(t, err)
 		t.Cleanup(func() { _ = svc.Delete(context.Background(), slug) }) // tenant roles outlive the database
 	}
-	_, err = pool.Exec(ctx, "UPDATE atrium.tenant_migrations SET version = 0; DROP TABLE t_alpha.users")
+	// Both look one migration behind (the newest, 000004, creates the refresh
+	// tables); alpha really is, bravo still has the tables.
+	latest := set.Latest()
+	_, err = pool.Exec(ctx, fmt.Sprintf(`UPDATE atrium.tenant_migrations SET version = %d;
+		DROP TABLE t_alpha.refresh_tokens, t_alpha.refresh_families`, latest-1))
 	require.NoError(t, err)
 
 	code, stdout, stderr := migrateRun(t, url)
@@ -68,10 +73,10 @@ func TestMigrateReportsFailedTenantsAndExitsNonZero(t *testing.T) {
 	assert.Contains(t, stderr, "tenant bravo failed")
 	assert.True(t, strings.HasSuffix(stderr, "atriumd: 1 of 2 tenants failed to migrate\n"), stderr)
 	assert.Contains(t, stdout, "migrated:    1\n")
-	assert.Contains(t, stdout, "failed:      1\n  bravo (core): core migration 1: ")
-	assert.Contains(t, stdout, `relation "users" already exists`)
+	assert.Contains(t, stdout, fmt.Sprintf("failed:      1\n  bravo (core): core migration %d: ", latest))
+	assert.Contains(t, stdout, `relation "refresh_families" already exists`)
 
-	_, err = pool.Exec(ctx, "DROP TABLE t_bravo.users")
+	_, err = pool.Exec(ctx, "DROP TABLE t_bravo.refresh_tokens, t_bravo.refresh_families")
 	require.NoError(t, err)
 	code, stdout, stderr = migrateRun(t, url)
 	assert.Equal(t, 0, code, stderr)

@@ -24,6 +24,7 @@ var Module = fx.Module("api",
 		fx.Annotate(LoginRoutes, fx.ResultTags(`group:"routes"`)),
 		fx.Annotate(UserRoutes, fx.ResultTags(`group:"routes"`)),
 		fx.Annotate(RoleRoutes, fx.ResultTags(`group:"routes"`)),
+		fx.Annotate(PolicyRoutes, fx.ResultTags(`group:"routes"`)),
 	),
 	fx.Invoke(mountRoutes),
 )

@@ -8,6 +8,7 @@ import (
 
 	"github.com/atriumhq/atrium/core/access"
 	"github.com/atriumhq/atrium/core/blob"
+	"github.com/atriumhq/atrium/core/opa"
 	"github.com/atriumhq/atrium/core/postgres"
 	"github.com/atriumhq/atrium/core/tenancy"
 )
@@ -37,5 +38,18 @@ func invalidateOnChange(l *postgres.Listener, r *access.Resolver) {
 		if id, err := uuid.Parse(payload); err == nil {
 			r.Invalidate(id)
 		}
+	})
+}
+
+// invalidatePoliciesOnChange drops a tenant's compiled policy when any
+// replica changes its modules, and every compiled policy when notifications
+// may have been missed.
+func invalidatePoliciesOnChange(l *postgres.Listener, e *opa.Engine) {
+	l.On(postgres.PolicyChannel, func(payload string) {
+		if payload == postgres.Missed {
+			e.InvalidateAll()
+			return
+		}
+		e.Invalidate(payload)
 	})
 }

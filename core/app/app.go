@@ -19,6 +19,8 @@ import (
 	"github.com/atriumhq/atrium/core/config"
 	"github.com/atriumhq/atrium/core/identity"
 	"github.com/atriumhq/atrium/core/kernel"
+	"github.com/atriumhq/atrium/core/opa"
+	"github.com/atriumhq/atrium/core/policy"
 	"github.com/atriumhq/atrium/core/postgres"
 	"github.com/atriumhq/atrium/core/redis"
 	"github.com/atriumhq/atrium/core/telemetry"
@@ -60,12 +62,17 @@ func Options(cfg config.Config, log *slog.Logger) fx.Option {
 			func(s blob.Store) tenancy.BackupStore { return backupStore{s} },
 			fx.Annotate(func(a *access.Authorizer) *access.Authorizer { return a }, fx.As(new(api.Authorizer))),
 			fx.Annotate(func(r *access.Roles) *access.Roles { return r }, fx.As(new(identity.RoleChecker))),
-			fx.Annotate(func() access.RBAC { return access.RBAC{} }, fx.As(new(access.Decider))),
+			func() (*opa.Engine, error) { return opa.New(opa.Options{}) },
+			func(e *opa.Engine, uow kernel.Transactor) *policy.Service {
+				return policy.NewService(postgres.PolicyStore{}, e, uow, kernel.SystemClock{})
+			},
+			// Every decision: the base policy's RBAC refined by the tenant's Rego.
+			func(e *opa.Engine, s *policy.Service) access.Decider { return opa.NewDecider(e, s) },
 			func(s identity.DirectoryStore, roles identity.RoleChecker, p *identity.Passwords, ts tenancy.Store) *identity.Directory {
 				return identity.NewDirectory(s, roles, p, kernel.SystemClock{}, ts.Secret)
 			},
 		),
-		fx.Invoke(invalidateOnChange),
+		fx.Invoke(invalidateOnChange, invalidatePoliciesOnChange),
 		fx.Invoke(api.Serve), // last: see api.Serve
 	)
 }

@@ -1,0 +1,201 @@
+package api
+
+import (
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/atriumhq/atrium/core/access"
+	"github.com/atriumhq/atrium/core/kernel"
+	"github.com/atriumhq/atrium/core/policy"
+)
+
+// PolicyModule is one version of a tenant policy module.
+type PolicyModule struct {
+	Name      string    `json:"name"`
+	Version   int       `json:"version"`
+	Rego      string    `json:"rego"`
+	Tests     string    `json:"tests,omitempty"`
+	Active    bool      `json:"active"`
+	CreatedAt time.Time `json:"created_at"`
+	CreatedBy string    `json:"created_by,omitempty"`
+}
+
+// PolicyList lists policy modules or versions.
+type PolicyList struct {
+	Items []PolicyModule `json:"items"`
+}
+
+// PutPolicyRequest is the body of PUT /api/v1/policies/{name}.
+type PutPolicyRequest struct {
+	Rego  string `json:"rego" validate:"required"`
+	Tests string `json:"tests"`
+}
+
+// RollbackRequest is the body of POST /api/v1/policies/{name}/rollback.
+type RollbackRequest struct {
+	Version int `json:"version" validate:"required,min=1"`
+}
+
+// EvaluateRequest is a dry run: a subject (the caller when absent), an
+// action and optionally a resource.
+type EvaluateRequest struct {
+	Subject  *EvaluateSubject `json:"subject"`
+	Action   string           `json:"action" validate:"required,max=128"`
+	Resource *access.Resource `json:"resource"`
+	Explain  bool             `json:"explain"`
+}
+
+// EvaluateSubject describes a hypothetical subject; permissions default to
+// what its roles hold in this tenant.
+type EvaluateSubject struct {
+	ID          string         `json:"id"`
+	Email       string         `json:"email"`
+	Roles       []string       `json:"roles" validate:"max=20"`
+	Permissions []string       `json:"permissions" validate:"max=1000"`
+	Attributes  map[string]any `json:"attributes"`
+}
+
+// EvaluateResponse is the dry run's decision.
+type EvaluateResponse struct {
+	Allow         bool     `json:"allow"`
+	Reasons       []string `json:"reasons"`
+	PolicyVersion string   `json:"policy_version"`
+	Explanation   []string `json:"explanation,omitempty"`
+}
+
+func policyModule(m policy.Module) PolicyModule {
+	return PolicyModule{Name: m.Name, Version: m.Version, Rego: m.Rego, Tests: m.Tests, Active: m.Active, CreatedAt: m.CreatedAt, CreatedBy: m.CreatedBy}
+}
+
+func policyList(ms []policy.Module) PolicyList {
+	out := PolicyList{Items: make([]PolicyModule, 0, len(ms))}
+	for _, m := range ms {
+		out.Items = append(out.Items, policyModule(m))
+	}
+	return out
+}
+
+func tenantOf(c *gin.Context) *kernel.Tenant {
+	t, _ := kernel.TenantFrom(c.Request.Context())
+	return t
+}
+
+// PolicyRoutes are the tenant policy API for security teams.
+func PolicyRoutes(svc *policy.Service, roles *access.Roles, authz *access.Authorizer) []Route {
+	tags := []string{"policies"}
+	return []Route{
+		{
+			Method: http.MethodGet, Path: "/api/v1/policies", Summary: "The tenant's policy modules, active version of each", Tags: tags,
+			Access: Tenant, Permission: "access.policy.read",
+			Handler: Output(func(c *gin.Context) (PolicyList, error) {
+				ms, err := svc.List(c.Request.Context(), tenantOf(c))
+				return policyList(ms), err
+			}),
+		},
+		{
+			Method: http.MethodPut, Path: "/api/v1/policies/:name",
+			Summary: "Upload a new version: compiled with the base, its tests run, then activated (422 policy_invalid otherwise)",
+			Tags:    tags, Access: Tenant, Permission: "access.policy.write",
+			Handler: JSON(http.StatusOK, func(c *gin.Context, in *PutPolicyRequest) (PolicyModule, error) {
+				m, err := svc.Upload(c.Request.Context(), tenantOf(c), c.Param("name"), in.Rego, in.Tests)
+				return policyModule(m), err
+			}),
+		},
+		{
+			Method: http.MethodGet, Path: "/api/v1/policies/:name/versions", Summary: "Every version of a module", Tags: tags,
+			Access: Tenant, Permission: "access.policy.read",
+			Handler: Output(func(c *gin.Context) (PolicyList, error) {
+				ms, err := svc.Versions(c.Request.Context(), tenantOf(c), c.Param("name"))
+				return policyList(ms), err
+			}),
+		},
+		{
+			Method: http.MethodPost, Path: "/api/v1/policies/:name/rollback", Summary: "Activate an earlier version", Tags: tags,
+			Access: Tenant, Permission: "access.policy.write",
+			Handler: JSON(http.StatusOK, func(c *gin.Context, in *RollbackRequest) (PolicyModule, error) {
+				m, err := svc.Rollback(c.Request.Context(), tenantOf(c), c.Param("name"), in.Version)
+				return policyModule(m), err
+			}),
+		},
+		{
+			Method: http.MethodDelete, Path: "/api/v1/policies/:name", Summary: "Remove a module (its versions stay as history)", Tags: tags,
+			Access: Tenant, Permission: "access.policy.write",
+			Handler: NoContent(func(c *gin.Context) error { return svc.Delete(c.Request.Context(), tenantOf(c), c.Param("name")) }),
+		},
+		{
+			Method: http.MethodPost, Path: "/api/v1/policies/evaluate", Summary: "Dry run: the decision and its reasons, without performing anything",
+			Tags: tags, Access: Tenant, Permission: "access.policy.evaluate",
+			Handler: JSON(http.StatusOK, func(c *gin.Context, in *EvaluateRequest) (EvaluateResponse, error) {
+				ctx := c.Request.Context()
+				t := tenantOf(c)
+				input, err := evaluationInput(c, in, roles, authz)
+				if err != nil {
+					return EvaluateResponse{}, err
+				}
+				input.Tenant = access.TenantInput{ID: t.ID.String(), Slug: t.Slug, Settings: t.Settings}
+				d, err := svc.Evaluate(ctx, t, input, in.Explain)
+				if err != nil {
+					return EvaluateResponse{}, err
+				}
+				return EvaluateResponse{Allow: d.Allow, Reasons: nonNil(d.Reasons), PolicyVersion: d.PolicyVersion, Explanation: d.Explanation}, nil
+			}),
+		},
+	}
+}
+
+// evaluationInput builds the dry run's input: the caller as subject unless
+// one is given, whose permissions default to what its roles hold.
+func evaluationInput(c *gin.Context, in *EvaluateRequest, roles *access.Roles, authz *access.Authorizer) (access.Input, error) {
+	ctx := c.Request.Context()
+	input := access.Input{Action: in.Action, Request: RequestInput(c)}
+	input.Request.Time = access.RequestTime(time.Now())
+	if in.Resource != nil {
+		input.Resource = *in.Resource
+	}
+	if input.Resource.Attributes == nil {
+		input.Resource.Attributes = map[string]any{}
+	}
+	if in.Subject == nil {
+		if err := authz.Enrich(ctx); err != nil {
+			return input, err
+		}
+		p, _ := kernel.PrincipalFrom(ctx)
+		input.Subject = access.Subject{ID: p.ID.String(), Type: string(p.Type), Email: p.Email, Roles: p.Roles, Permissions: p.Permissions, Attributes: map[string]any{}}
+		return input, nil
+	}
+	s := in.Subject
+	input.Subject = access.Subject{ID: s.ID, Type: string(kernel.PrincipalUser), Email: s.Email, Roles: nonNil(s.Roles), Permissions: s.Permissions, Attributes: s.Attributes}
+	if input.Subject.Attributes == nil {
+		input.Subject.Attributes = map[string]any{}
+	}
+	if s.Permissions == nil {
+		all, err := roles.List(ctx)
+		if err != nil {
+			return input, err
+		}
+		perms := []string{}
+		for i, name := range s.Roles {
+			found := false
+			for _, r := range all {
+				if r.Name == name {
+					perms, found = append(perms, r.Permissions...), true
+				}
+			}
+			if !found {
+				return input, kernel.Invalid(kernel.FieldError{Field: "subject.roles[" + strconv.Itoa(i) + "]", Message: "unknown role " + name})
+			}
+		}
+		input.Subject.Permissions = perms
+	}
+	return input, nil
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}

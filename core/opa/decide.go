@@ -1,0 +1,187 @@
+package opa
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/open-policy-agent/opa/v1/ast"
+	"github.com/open-policy-agent/opa/v1/topdown"
+
+	"github.com/atriumhq/atrium/core/access"
+	"github.com/atriumhq/atrium/core/policy"
+)
+
+// baseResult is what the base policy decided.
+type baseResult struct {
+	allow, grantable bool
+	deny             []string
+}
+
+// tenantResult is every deny and allow reason the tenant's rules produced.
+type tenantResult struct{ deny, allow []string }
+
+// combine is the decision rule of the tenant policy contract:
+//
+//	allowed = (base allows, or a tenant allow fired and the action is grantable)
+//	          and no deny fired (the base's or the tenant's)
+//
+// Base and tenant are evaluated apart and meet only here, so nothing a
+// tenant module does (`with` on input or data included) changes what the
+// base decided; at most it adds reasons to the two sets the contract gives
+// it. Grantable is the base's word and access.Permission.IsReserved's, both.
+func combine(action string, b baseResult, t tenantResult) (bool, []string) {
+	grantable := b.grantable && grantableAction(action)
+	switch {
+	case len(b.deny)+len(t.deny) > 0:
+		return false, append(append([]string{}, b.deny...), t.deny...)
+	case b.allow:
+		return true, append([]string{"a role of the subject holds " + action}, t.allow...)
+	case len(t.allow) > 0 && grantable:
+		return true, t.allow
+	case len(t.allow) > 0:
+		return false, []string{action + " is reserved: tenant policies cannot grant it"}
+	}
+	return false, []string{"no role of the subject holds " + action}
+}
+
+func grantableAction(action string) bool {
+	return strings.Count(action, ".") == 2 && !access.Permission{Name: action}.IsReserved()
+}
+
+// decide evaluates the base and the tenant policy on in under the deadline
+// and combines them. It fails closed: on an error, a timeout or an
+// undefined result the decision is a deny, returned with the error.
+func (e *Engine) decide(ctx context.Context, tp *tenantPolicy, in access.Input, explain bool) (d access.Decision, err error) {
+	d.PolicyVersion = e.version(tp.revision)
+	deny := func(reason string, err error) (access.Decision, error) {
+		d.Allow, d.Reasons = false, []string{reason}
+		return d, err
+	}
+	if tp.err != nil {
+		return deny("the tenant policy does not compile", fmt.Errorf("tenant policy at revision %d: %w", tp.revision, tp.err))
+	}
+	input, ierr := inputValue(in)
+	if ierr != nil {
+		return deny("the decision input is not valid", ierr)
+	}
+
+	ctx, cancel := context.WithTimeout(ctx, e.opts.Deadline)
+	defer cancel()
+	// One cancel for both evaluations, set when ctx ends: topdown checks it
+	// as it goes, and so do the built-ins that could run long.
+	c := topdown.NewCancel()
+	defer context.AfterFunc(ctx, c.Cancel)()
+	var baseTrace, tenantTrace *topdown.BufferTracer
+	if explain {
+		baseTrace, tenantTrace = topdown.NewBufferTracer(), topdown.NewBufferTracer()
+		defer func() { d.Explanation = explanation(baseTrace, tenantTrace, tp.query != nil) }()
+	}
+
+	b, err := evalBase(ctx, e.base.query, ast.NewTerm(input), c, tracer(baseTrace))
+	if err != nil {
+		return deny(failure(ctx, "base"), err)
+	}
+	var t tenantResult
+	if tp.query != nil {
+		if t, err = evalTenant(ctx, tp.query, ast.NewTerm(input), c, tracer(tenantTrace)); err != nil {
+			return deny(failure(ctx, "tenant"), err)
+		}
+	}
+	d.Allow, d.Reasons = combine(in.Action, b, t)
+	return d, nil
+}
+
+// tracer avoids a typed nil in the interface.
+func tracer(t *topdown.BufferTracer) topdown.QueryTracer {
+	if t == nil {
+		return nil
+	}
+	return t
+}
+
+func failure(ctx context.Context, which string) string {
+	if ctx.Err() != nil {
+		return "the " + which + " policy did not finish in time"
+	}
+	return "the " + which + " policy could not be evaluated"
+}
+
+var errUndefined = errors.New("policy result is undefined")
+
+var (
+	allowVar     = ast.Var("allow")
+	grantableVar = ast.Var("grantable")
+	denyVar      = ast.Var("deny")
+)
+
+func evalBase(ctx context.Context, q *query, input *ast.Term, c topdown.Cancel, t topdown.QueryTracer) (baseResult, error) {
+	r, err := q.eval(ctx, input, c, t)
+	if err != nil {
+		return baseResult{}, fmt.Errorf("base policy: %w", err)
+	}
+	allow, ok1 := r[allowVar].Value.(ast.Boolean)
+	grantable, ok2 := r[grantableVar].Value.(ast.Boolean)
+	deny, ok3 := r[denyVar].Value.(ast.Set)
+	if !ok1 || !ok2 || !ok3 {
+		return baseResult{}, fmt.Errorf("base policy: allow %v, grantable %v, deny %v: want two booleans and a set",
+			r[allowVar], r[grantableVar], r[denyVar])
+	}
+	return baseResult{allow: bool(allow), grantable: bool(grantable), deny: reasons(nil, deny)}, nil
+}
+
+func evalTenant(ctx context.Context, q *query, input *ast.Term, c topdown.Cancel, t topdown.QueryTracer) (tenantResult, error) {
+	r, err := q.eval(ctx, input, c, t)
+	if err != nil {
+		return tenantResult{}, fmt.Errorf("tenant policy: %w", err)
+	}
+	return tenantResult{deny: flatten(r[denyVar]), allow: flatten(r[allowVar])}, nil
+}
+
+// flatten turns the query's array of reason sets into one list of reasons.
+func flatten(t *ast.Term) []string {
+	arr, _ := t.Value.(*ast.Array)
+	if arr == nil {
+		return nil
+	}
+	var out []string
+	arr.Foreach(func(s *ast.Term) {
+		if set, ok := s.Value.(ast.Set); ok {
+			out = reasons(out, set)
+		}
+	})
+	return out
+}
+
+// reasons appends a set's reasons, in order: strings as they are, anything
+// else a rule put in the set in its Rego (JSON-like) form.
+func reasons(out []string, set ast.Set) []string {
+	set.Sorted().Foreach(func(r *ast.Term) {
+		if s, ok := r.Value.(ast.String); ok {
+			out = append(out, string(s))
+		} else {
+			out = append(out, r.String())
+		}
+	})
+	return out
+}
+
+// Decider answers access questions for the request path: it implements
+// access.Decider over an engine and the source of tenants' policies.
+type Decider struct {
+	engine *Engine
+	src    policy.Source
+}
+
+var _ access.Decider = (*Decider)(nil)
+
+// NewDecider returns the decider; src is usually the *policy.Service.
+func NewDecider(engine *Engine, src policy.Source) *Decider {
+	return &Decider{engine: engine, src: src}
+}
+
+// Decide evaluates in under the base policy and the tenant's.
+func (d *Decider) Decide(ctx context.Context, tenantID string, in access.Input) (access.Decision, error) {
+	return d.engine.Evaluate(ctx, tenantID, d.src, in, false)
+}

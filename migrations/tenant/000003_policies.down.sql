@@ -1,0 +1,2 @@
+DROP TABLE IF EXISTS policy_revision;
+DROP TABLE IF EXISTS policy_modules;
