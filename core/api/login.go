@@ -50,6 +50,9 @@ type MeUser struct {
 	Email string    `json:"email"`
 	Name  string    `json:"name"`
 	Roles []string  `json:"roles"`
+	// Permissions are what the roles hold (before tenant policies refine
+	// individual decisions).
+	Permissions []string `json:"permissions"`
 }
 
 // MeTenant is the tenant part of MeResponse.
@@ -128,7 +131,7 @@ func LoginRoutes(ops *identity.Operators, users *identity.Users, tokens *identit
 					return MeResponse{}, err
 				}
 				return MeResponse{
-					User:   MeUser{ID: u.ID, Email: u.Email, Name: u.Name, Roles: u.Roles},
+					User:   MeUser{ID: u.ID, Email: u.Email, Name: u.Name, Roles: u.Roles, Permissions: nonNil(p.Permissions)},
 					Tenant: MeTenant{ID: t.ID, Slug: t.Slug},
 				}, nil
 			}),

@@ -95,6 +95,8 @@ func TestTenantUsersSignInAndSuspension(t *testing.T) {
 	require.Equal(t, http.StatusOK, status, string(raw))
 	assert.Equal(t, "admin@acme.test", me.User.Email)
 	assert.Equal(t, []string{"admin"}, me.User.Roles)
+	assert.Contains(t, me.User.Permissions, "identity.user.create", "admin holds every permission")
+	assert.Contains(t, me.User.Permissions, "audit.log.read")
 	assert.Equal(t, acme.ID, me.Tenant.ID)
 
 	// The token's tenant is authoritative: naming another is refused.
