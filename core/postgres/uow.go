@@ -28,9 +28,10 @@ func NewUnitOfWork(pool *pgxpool.Pool) *UnitOfWork { return &UnitOfWork{pool: po
 // Tx is a unit of work's transaction as repositories use it. Its statements
 // run as the tenant's role with search_path at the tenant's schema.
 type Tx struct {
-	conn   *pgxpool.Conn
-	tenant *kernel.Tenant
-	prefix string // "/* <schema> */ ": the statement cache key's tenant part
+	conn    *pgxpool.Conn
+	tenant  *kernel.Tenant
+	prefix  string // "/* <schema> */ ": the statement cache key's tenant part
+	pending bool   // BEGIN and the scope not sent yet
 }
 
 type txKey struct{}
@@ -57,6 +58,11 @@ func scopeSQL(t *kernel.Tenant) string { return "BEGIN; " + scopeStatements(t) }
 
 // InTenant runs fn in a transaction scoped to t and commits when fn returns
 // nil. A panic in fn rolls back and is re-raised.
+//
+// The transaction begins lazily, with fn's first statement: BEGIN, the two
+// SET LOCALs and that statement travel in one pipelined batch, so a unit of
+// work costs no round trip more than an unscoped transaction (one fewer when
+// its first statement takes arguments).
 func (u *UnitOfWork) InTenant(ctx context.Context, t *kernel.Tenant, fn func(context.Context) error) (err error) {
 	if cur, ok := ctx.Value(txKey{}).(*Tx); ok {
 		if cur.tenant.ID != t.ID {
@@ -73,19 +79,22 @@ func (u *UnitOfWork) InTenant(ctx context.Context, t *kernel.Tenant, fn func(con
 	}
 	// A connection released mid-transaction is closed by pgxpool, never reused.
 	defer conn.Release()
-	if _, err := conn.Exec(ctx, scopeSQL(t)); err != nil {
-		return unavailable(err)
-	}
+	tx := &Tx{conn: conn, tenant: t, prefix: "/* " + t.Schema + " */ ", pending: true}
 	done := false
 	defer func() {
-		if !done {
+		if !done && !tx.pending {
 			rollback(conn)
 		}
 	}()
 
 	ctx, unit := kernel.WithUnit(ctx, t)
-	if err := fn(context.WithValue(ctx, txKey{}, &Tx{conn: conn, tenant: t, prefix: "/* " + t.Schema + " */ "})); err != nil {
+	if err := fn(context.WithValue(ctx, txKey{}, tx)); err != nil {
 		return err
+	}
+	if tx.pending { // fn ran no statement: there is nothing to commit
+		done = true
+		unit.Committed()
+		return nil
 	}
 	tag, err := conn.Exec(ctx, "COMMIT")
 	if err != nil {
@@ -123,18 +132,129 @@ func (tx *Tx) key(sql string) string {
 
 // Exec runs a statement in the unit of work.
 func (tx *Tx) Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
+	if tx.pending && len(args) > 0 {
+		br, err := tx.beginWith(ctx, sql, args)
+		if err == nil {
+			tag, err := br.Exec()
+			return tag, closeBatch(br, err)
+		}
+		if !tx.pending {
+			return pgconn.CommandTag{}, err
+		}
+	}
+	if err := tx.begin(ctx); err != nil {
+		return pgconn.CommandTag{}, err
+	}
 	return tx.conn.Exec(ctx, tx.key(sql), args...)
 }
 
 // Query runs a query in the unit of work.
 func (tx *Tx) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
+	if tx.pending && len(args) > 0 {
+		br, err := tx.beginWith(ctx, sql, args)
+		if err == nil {
+			rows, err := br.Query()
+			if err != nil {
+				return nil, closeBatch(br, err)
+			}
+			return &batchRows{Rows: rows, br: br}, nil
+		}
+		if !tx.pending {
+			return nil, err
+		}
+	}
+	if err := tx.begin(ctx); err != nil {
+		return nil, err
+	}
 	return tx.conn.Query(ctx, tx.key(sql), args...)
 }
 
 // QueryRow runs a query returning at most one row in the unit of work.
 func (tx *Tx) QueryRow(ctx context.Context, sql string, args ...any) pgx.Row {
+	if tx.pending && len(args) > 0 {
+		br, err := tx.beginWith(ctx, sql, args)
+		if err == nil {
+			return batchRow{row: br.QueryRow(), br: br}
+		}
+		if !tx.pending {
+			return errRow{err}
+		}
+	}
+	if err := tx.begin(ctx); err != nil {
+		return errRow{err}
+	}
 	return tx.conn.QueryRow(ctx, tx.key(sql), args...)
 }
+
+// begin sends BEGIN and the scope on their own (multi-statement SQL without
+// arguments cannot join a pipelined batch).
+func (tx *Tx) begin(ctx context.Context) error {
+	if !tx.pending {
+		return nil
+	}
+	if _, err := tx.conn.Exec(ctx, scopeSQL(tx.tenant)); err != nil {
+		return unavailable(err)
+	}
+	tx.pending = false
+	return nil
+}
+
+// beginWith sends BEGIN, the scope and the first statement in one batch and
+// returns the batch positioned at that statement's result.
+//
+// pgx prepares a batch's new statements before running any of it, so a
+// statement this connection has not prepared for this tenant yet fails to
+// prepare outside the scope. Nothing has run then (the connection is still
+// idle): tx stays pending and the caller begins eagerly instead, which
+// prepares the statement in scope for the next time.
+func (tx *Tx) beginWith(ctx context.Context, sql string, args []any) (pgx.BatchResults, error) {
+	b := &pgx.Batch{}
+	b.Queue("BEGIN")
+	b.Queue("SET LOCAL ROLE " + pgx.Identifier{tx.tenant.Role}.Sanitize())
+	b.Queue("SET LOCAL search_path TO " + pgx.Identifier{tx.tenant.Schema}.Sanitize())
+	b.Queue(tx.key(sql), args...)
+	br := tx.conn.SendBatch(ctx, b)
+	tx.pending = false
+	for range 3 {
+		if _, err := br.Exec(); err != nil {
+			err = closeBatch(br, err)
+			if tx.conn.Conn().PgConn().TxStatus() == 'I' {
+				tx.pending = true // nothing ran
+			}
+			return nil, unavailable(err)
+		}
+	}
+	return br, nil
+}
+
+func closeBatch(br pgx.BatchResults, err error) error {
+	if cerr := br.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// batchRows closes the batch with the rows, so the connection is free again.
+type batchRows struct {
+	pgx.Rows
+	br pgx.BatchResults
+}
+
+func (r *batchRows) Close() {
+	r.Rows.Close()
+	_ = r.br.Close()
+}
+
+type batchRow struct {
+	row pgx.Row
+	br  pgx.BatchResults
+}
+
+func (r batchRow) Scan(dest ...any) error { return closeBatch(r.br, r.row.Scan(dest...)) }
+
+type errRow struct{ err error }
+
+func (r errRow) Scan(...any) error { return r.err }
 
 // Tenant is the tenant the unit of work is scoped to.
 func (tx *Tx) Tenant() *kernel.Tenant { return tx.tenant }
