@@ -7,7 +7,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"io"
-	"log/slog"
 	"net/http"
 	"os"
 	"strconv"
@@ -18,11 +17,8 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"go.uber.org/fx"
-	"go.uber.org/fx/fxtest"
 
 	"github.com/atriumhq/atrium/core/api"
-	"github.com/atriumhq/atrium/core/app"
 	"github.com/atriumhq/atrium/core/config"
 	"github.com/atriumhq/atrium/core/identity"
 	"github.com/atriumhq/atrium/core/postgres/postgrestest"
@@ -43,26 +39,8 @@ func startServerWith(t *testing.T, change func(*config.Config)) *authServer {
 	if testing.Short() {
 		t.Skip("needs PostgreSQL")
 	}
-	db := postgrestest.NewDatabase(t)
-	cfg := testConfig(t, db)
-	cfg.BootstrapOperatorEmail, cfg.BootstrapOperatorPassword = operatorEmail, operatorPassword
-	if change != nil {
-		change(&cfg)
-	}
-	var srv *api.Server
 	var keys identity.KeyStore
-	a := fxtest.New(t, app.Options(cfg, slog.New(slog.DiscardHandler)), fx.Populate(&srv, &keys))
-	a.RequireStart()
-	s := &server{t: t, base: "http://" + srv.Addr(), db: db}
-	t.Cleanup(func() {
-		tok := s.operatorToken()
-		var list api.TenantList
-		s.do(http.MethodGet, "/api/v1/tenants", tok, nil, &list)
-		for _, tn := range list.Items {
-			s.do(http.MethodDelete, "/api/v1/tenants/"+tn.Slug, tok, nil, nil)
-		}
-		a.RequireStop()
-	})
+	s := startCore(t, postgrestest.NewDatabase(t), change, &keys)
 	return &authServer{server: s, keys: keys}
 }
 

@@ -14,6 +14,7 @@ import (
 
 	"github.com/atriumhq/atrium/core/api"
 	"github.com/atriumhq/atrium/core/app"
+	"github.com/atriumhq/atrium/core/config"
 	"github.com/atriumhq/atrium/core/postgres/postgrestest"
 )
 
@@ -40,10 +41,20 @@ func startServer(t *testing.T) *server {
 // startServerOn starts a core on an existing database: a second replica.
 func startServerOn(t *testing.T, dbURL string) *server {
 	t.Helper()
+	return startCore(t, dbURL, nil)
+}
+
+// startCore starts the whole core on dbURL, with the configuration changed
+// by change (when not nil) and populate filled from the graph.
+func startCore(t *testing.T, dbURL string, change func(*config.Config), populate ...any) *server {
+	t.Helper()
 	cfg := testConfig(t, dbURL)
 	cfg.BootstrapOperatorEmail, cfg.BootstrapOperatorPassword = operatorEmail, operatorPassword
+	if change != nil {
+		change(&cfg)
+	}
 	var srv *api.Server
-	a := fxtest.New(t, app.Options(cfg, slog.New(slog.DiscardHandler)), fx.Populate(&srv))
+	a := fxtest.New(t, app.Options(cfg, slog.New(slog.DiscardHandler)), fx.Populate(append([]any{&srv}, populate...)...))
 	a.RequireStart()
 	s := &server{t: t, base: "http://" + srv.Addr(), db: dbURL}
 	// Tenants own server-wide roles: delete them before the app stops.
