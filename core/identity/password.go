@@ -75,7 +75,12 @@ func (p *Passwords) Verify(ctx context.Context, hash, password string) (bool, er
 	}
 	defer func() { <-p.slots }()
 	h := []byte(hash)
-	if hash == "" {
+	// bcrypt's comparison reads only the first 72 bytes: a longer password
+	// would match any stored one that is its prefix. No stored password is
+	// longer (Hash refuses them), so such a password never matches; it still
+	// spends a full comparison, against the dummy, to answer in the same time.
+	tooLong := len(password) > MaxPasswordLen
+	if hash == "" || tooLong {
 		p.dummyOnce.Do(func() {
 			p.dummy, _ = bcrypt.GenerateFromPassword([]byte("atrium-dummy-password"), p.cost)
 		})
@@ -84,7 +89,7 @@ func (p *Passwords) Verify(ctx context.Context, hash, password string) (bool, er
 	err := bcrypt.CompareHashAndPassword(h, []byte(password))
 	switch {
 	case err == nil:
-		return hash != "", nil
+		return hash != "" && !tooLong, nil
 	case errors.Is(err, bcrypt.ErrMismatchedHashAndPassword), errors.Is(err, bcrypt.ErrPasswordTooLong):
 		return false, nil
 	}
