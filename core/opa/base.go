@@ -5,7 +5,11 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io/fs"
+	"slices"
+	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 
 	"github.com/open-policy-agent/opa/v1/ast"
 )
@@ -15,6 +19,7 @@ import (
 type basePolicy struct {
 	version string // first 8 hex digits of the modules' SHA-256
 	query   *query
+	memo    *baseMemo // nil when the base reads more of the input
 }
 
 // baseQuery reads everything the combination needs in one evaluation.
@@ -39,6 +44,9 @@ func loadBase(fsys fs.FS) (*basePolicy, error) {
 		}
 		mods[f.name] = m
 	}
+	// Checked on the modules as written: the compiler's rewriting binds
+	// input to local variables.
+	memo := memoisable(mods)
 	c := ast.NewCompiler().WithDefaultRegoVersion(ast.RegoV1).WithEnablePrintStatements(false)
 	if c.Compile(mods); c.Failed() {
 		return nil, fmt.Errorf("base policy: %w", c.Errors)
@@ -47,7 +55,12 @@ func loadBase(fsys fs.FS) (*basePolicy, error) {
 	if err != nil {
 		return nil, fmt.Errorf("base policy: %w", err)
 	}
-	return &basePolicy{version: hex.EncodeToString(h.Sum(nil))[:8], query: q}, nil
+	q.uncached = true
+	bp := &basePolicy{version: hex.EncodeToString(h.Sum(nil))[:8], query: q}
+	if memo {
+		bp.memo = &baseMemo{}
+	}
+	return bp, nil
 }
 
 type regoFile struct{ name, text string }
@@ -74,4 +87,145 @@ func regoFiles(fsys fs.FS, tests bool) ([]regoFile, error) {
 		return nil, fmt.Errorf("read policy files: %w", err)
 	}
 	return out, nil
+}
+
+// The base's results are memoised when the base provably reads nothing but
+// input.action and input.subject.permissions (checked on its modules when
+// it is loaded): they are then a function of those two, and
+// the base (rules, data) never changes in a process. Most decisions repeat
+// a few (action, permissions) pairs; a hit saves the base's evaluation.
+var (
+	baseKeyPaths = []ast.Ref{ast.MustParseRef("input.action"), ast.MustParseRef("input.subject.permissions")}
+	inputVar     = ast.InputRootDocument.Value
+)
+
+// maxBaseMemoBytes bounds the memo's keys; beyond it, results are not kept.
+const maxBaseMemoBytes = 8 << 20
+
+type baseMemo struct {
+	m     sync.Map // key -> baseResult
+	bytes atomic.Int64
+}
+
+// memoisable tells whether every use of input in the compiled modules is
+// one of baseKeyPaths, with no `with` (which could replace input) and no
+// non-deterministic built-in.
+func memoisable(mods map[string]*ast.Module) bool {
+	ok := true
+	var vis *ast.GenericVisitor
+	vis = ast.NewGenericVisitor(func(x any) bool {
+		switch x := x.(type) {
+		case *ast.Expr:
+			if len(x.With) > 0 {
+				ok = false
+			}
+			if x.IsCall() {
+				if b, found := ast.BuiltinMap[x.Operator().String()]; found && b.Nondeterministic {
+					ok = false
+				}
+				if ops := x.Operands(); readsInputAction(x.Operator(), ops) {
+					for _, t := range ops[1:] { // input itself reads only its action
+						vis.Walk(t)
+					}
+					return true
+				}
+			}
+		case *ast.Term:
+			switch v := x.Value.(type) {
+			case ast.Call:
+				if b, found := ast.BuiltinMap[v[0].String()]; found && b.Nondeterministic {
+					ok = false
+				}
+				if op, isRef := v[0].Value.(ast.Ref); isRef && readsInputAction(op, v[1:]) {
+					for _, t := range v[2:] {
+						vis.Walk(t)
+					}
+					return true
+				}
+			case ast.Ref:
+				if v[0].Value.Compare(inputVar) == 0 {
+					if !slices.ContainsFunc(baseKeyPaths, func(r ast.Ref) bool { return r.Equal(v) }) {
+						ok = false
+					}
+					for _, t := range v[1:] {
+						vis.Walk(t)
+					}
+					return true
+				}
+			case ast.Var:
+				if v.Equal(inputVar) {
+					ok = false // input as a whole
+				}
+			}
+		}
+		return !ok
+	})
+	for _, m := range mods {
+		for _, imp := range m.Imports {
+			vis.Walk(imp)
+		}
+		for _, r := range m.Rules {
+			vis.Walk(r)
+		}
+	}
+	return ok
+}
+
+// readsInputAction tells whether a call is object.get(input, "action", ...),
+// which reads input.action only.
+func readsInputAction(op ast.Ref, args []*ast.Term) bool {
+	return op.Equal(objectGet) && len(args) >= 3 &&
+		isInput(args[0]) && args[1].Value.Compare(actionKey) == 0
+}
+
+// isInput tells whether t is the input document as a whole, which the
+// parser gives as the variable or as a one-term ref.
+func isInput(t *ast.Term) bool {
+	switch v := t.Value.(type) {
+	case ast.Var:
+		return v.Equal(inputVar)
+	case ast.Ref:
+		return len(v) == 1 && v[0].Value.Compare(inputVar) == 0
+	}
+	return false
+}
+
+var (
+	objectGet = ast.MustParseRef("object.get")
+	actionKey = ast.String("action")
+)
+
+// baseKey encodes the action and permissions unambiguously.
+func baseKey(action string, perms []string) string {
+	n := 2 + len(action)
+	for _, p := range perms {
+		n += 2 + len(p)
+	}
+	b := make([]byte, 0, n+8*(len(perms)+1))
+	b = strconv.AppendInt(b, int64(len(action)), 10)
+	b = append(b, ':')
+	b = append(b, action...)
+	for _, p := range perms {
+		b = strconv.AppendInt(b, int64(len(p)), 10)
+		b = append(b, ':')
+		b = append(b, p...)
+	}
+	return string(b)
+}
+
+func (m *baseMemo) get(key string) (baseResult, bool) {
+	v, ok := m.m.Load(key)
+	if !ok {
+		return baseResult{}, false
+	}
+	return v.(baseResult), true
+}
+
+func (m *baseMemo) put(key string, r baseResult) {
+	if m.bytes.Load() >= maxBaseMemoBytes {
+		return
+	}
+	if _, loaded := m.m.LoadOrStore(key, r); !loaded {
+		m.bytes.Add(int64(len(key)))
+	}
 }

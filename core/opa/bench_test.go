@@ -185,3 +185,24 @@ func BenchmarkMemoryPerTenant(b *testing.B) {
 		runtime.KeepAlive(e)
 	}
 }
+
+// BenchmarkDecisionNoTenantPolicy: one decision for a tenant without
+// policy modules: the base's alone.
+func BenchmarkDecisionNoTenantPolicy(b *testing.B) {
+	e := newEngine(b, opa.Options{})
+	src := &source{sets: map[string]policy.Set{"t1": {Revision: 1}}}
+	req := in("projects.task.read")
+	if d, err := e.Evaluate(context.Background(), "t1", src, req, false); err != nil || !d.Allow {
+		b.Fatal(d, err)
+	}
+	durations := make([]time.Duration, 0, b.N)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		start := time.Now()
+		_, _ = e.Evaluate(context.Background(), "t1", src, req, false)
+		durations = append(durations, time.Since(start))
+	}
+	b.StopTimer()
+	reportLatency(b, durations)
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/open-policy-agent/opa/v1/ast"
 	"github.com/open-policy-agent/opa/v1/topdown"
@@ -54,7 +55,10 @@ func grantableAction(action string) bool {
 // and combines them. It fails closed: on an error, a timeout or an
 // undefined result the decision is a deny, returned with the error.
 func (e *Engine) decide(ctx context.Context, tp *tenantPolicy, in access.Input, explain bool) (d access.Decision, err error) {
-	d.PolicyVersion = e.version(tp.revision)
+	d.PolicyVersion = tp.version
+	if d.PolicyVersion == "" { // not built by tenantPolicy
+		d.PolicyVersion = e.version(tp.revision)
+	}
 	deny := func(reason string, err error) (access.Decision, error) {
 		d.Allow, d.Reasons = false, []string{reason}
 		return d, err
@@ -62,31 +66,57 @@ func (e *Engine) decide(ctx context.Context, tp *tenantPolicy, in access.Input, 
 	if tp.err != nil {
 		return deny("the tenant policy does not compile", fmt.Errorf("tenant policy at revision %d: %w", tp.revision, tp.err))
 	}
-	input, ierr := inputValue(in)
+	attrs, ierr := inputAttributes(in) // invalid input denies, memo or not
 	if ierr != nil {
 		return deny("the decision input is not valid", ierr)
 	}
 
-	ctx, cancel := context.WithTimeout(ctx, e.opts.Deadline)
-	defer cancel()
-	// One cancel for both evaluations, set when ctx ends: topdown checks it
-	// as it goes, and so do the built-ins that could run long.
+	// The base's result for this action and these permissions, when the
+	// base is memoisable and has decided them before (never when
+	// explaining: the explanation shows its evaluation).
+	var key string
+	var b baseResult
+	cached := false
+	if e.base.memo != nil && !explain {
+		key = baseKey(in.Action, in.Subject.Permissions)
+		b, cached = e.base.memo.get(key)
+	}
+	if cached && tp.query == nil {
+		d.Allow, d.Reasons = combine(in.Action, b, tenantResult{})
+		return d, nil
+	}
+
+	input := attrs.input(in)
+
+	// One cancel for both evaluations, set at the deadline or when ctx
+	// ends: topdown checks it as it goes, and so do the built-ins that could
+	// run long (they read the cancel, not the context). A timer and, only
+	// when ctx can end at all, an AfterFunc: cheaper than a context with a
+	// timeout and an AfterFunc on it, per decision.
 	c := topdown.NewCancel()
-	defer context.AfterFunc(ctx, c.Cancel)()
+	timer := time.AfterFunc(e.opts.Deadline, c.Cancel)
+	defer timer.Stop()
+	if ctx.Done() != nil {
+		defer context.AfterFunc(ctx, c.Cancel)()
+	}
 	var baseTrace, tenantTrace *topdown.BufferTracer
 	if explain {
 		baseTrace, tenantTrace = topdown.NewBufferTracer(), topdown.NewBufferTracer()
 		defer func() { d.Explanation = explanation(baseTrace, tenantTrace, tp.query != nil) }()
 	}
 
-	b, err := evalBase(ctx, e.base.query, ast.NewTerm(input), c, tracer(baseTrace))
-	if err != nil {
-		return deny(failure(ctx, "base"), err)
+	if !cached {
+		if b, err = evalBase(ctx, e.base.query, ast.NewTerm(input), c, tracer(baseTrace)); err != nil {
+			return deny(failure(ctx, c, "base"), err)
+		}
+		if key != "" {
+			e.base.memo.put(key, b)
+		}
 	}
 	var t tenantResult
 	if tp.query != nil {
 		if t, err = evalTenant(ctx, tp.query, ast.NewTerm(input), c, tracer(tenantTrace)); err != nil {
-			return deny(failure(ctx, "tenant"), err)
+			return deny(failure(ctx, c, "tenant"), err)
 		}
 	}
 	d.Allow, d.Reasons = combine(in.Action, b, t)
@@ -101,8 +131,8 @@ func tracer(t *topdown.BufferTracer) topdown.QueryTracer {
 	return t
 }
 
-func failure(ctx context.Context, which string) string {
-	if ctx.Err() != nil {
+func failure(ctx context.Context, c topdown.Cancel, which string) string {
+	if c.Cancelled() || ctx.Err() != nil {
 		return "the " + which + " policy did not finish in time"
 	}
 	return "the " + which + " policy could not be evaluated"
@@ -157,13 +187,20 @@ func flatten(t *ast.Term) []string {
 // reasons appends a set's reasons, in order: strings as they are, anything
 // else a rule put in the set in its Rego (JSON-like) form.
 func reasons(out []string, set ast.Set) []string {
-	set.Sorted().Foreach(func(r *ast.Term) {
+	add := func(r *ast.Term) {
 		if s, ok := r.Value.(ast.String); ok {
 			out = append(out, string(s))
 		} else {
 			out = append(out, r.String())
 		}
-	})
+	}
+	switch set.Len() {
+	case 0:
+	case 1: // in order already: no sorted copy
+		set.Foreach(add)
+	default:
+		set.Sorted().Foreach(add)
+	}
 	return out
 }
 

@@ -2,7 +2,8 @@
 // access from the base policy (policies/base) and each tenant's modules.
 //
 // The base is compiled and its query prepared once, when the engine is
-// built. Each tenant's modules are compiled in a compiler of their own,
+// built; when it reads only input.action and input.subject.permissions (as
+// checked then), its results are memoised by those two. Each tenant's modules are compiled in a compiler of their own,
 // lazily on the tenant's first decision, and kept in an LRU cache by tenant
 // and policy revision; Invalidate drops a tenant's entry when its policy
 // changes. Base and tenant are evaluated apart and combined in Go (see

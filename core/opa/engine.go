@@ -166,7 +166,7 @@ func (e *Engine) tenantPolicy(ctx context.Context, tenantID string, src policy.S
 		if err != nil {
 			return nil, fmt.Errorf("tenant policy: %w", err)
 		}
-		tp := &tenantPolicy{revision: set.Revision, epoch: epoch}
+		tp := &tenantPolicy{revision: set.Revision, version: e.version(set.Revision), epoch: epoch}
 		tp.query, tp.err = compileTenant(set.Modules)
 		if tp.err != nil && !errors.Is(tp.err, policy.ErrInvalid) {
 			return nil, tp.err // the engine's failure, not the policy's: not cached

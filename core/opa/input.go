@@ -10,23 +10,29 @@ import (
 	"github.com/atriumhq/atrium/core/access"
 )
 
-// inputValue builds the input document as an ast.Value directly: the rego
-// package would otherwise turn the struct into JSON and back on every
-// decision, its largest avoidable cost. The shape is access.Input's JSON
+// inputAttrs are the input's free-form parts, converted: the only ones
+// that can make an input invalid.
+type inputAttrs struct{ subject, resource, settings *ast.Term }
+
+func inputAttributes(in access.Input) (a inputAttrs, err error) {
+	if a.subject, err = attributes(in.Subject.Attributes); err != nil {
+		return a, fmt.Errorf("input.subject.attributes: %w", err)
+	}
+	if a.resource, err = attributes(in.Resource.Attributes); err != nil {
+		return a, fmt.Errorf("input.resource.attributes: %w", err)
+	}
+	if a.settings, err = attributes(in.Tenant.Settings); err != nil {
+		return a, fmt.Errorf("input.tenant.settings: %w", err)
+	}
+	return a, nil
+}
+
+// input builds the input document as an ast.Value directly, around the
+// converted attributes: the rego package would otherwise turn the struct
+// into JSON and back on every decision, its largest avoidable cost. The shape is access.Input's JSON
 // (nil lists are [] and nil attribute maps {}, so rules need not test them).
-func inputValue(in access.Input) (ast.Value, error) {
-	subjectAttrs, err := attributes(in.Subject.Attributes)
-	if err != nil {
-		return nil, fmt.Errorf("input.subject.attributes: %w", err)
-	}
-	resourceAttrs, err := attributes(in.Resource.Attributes)
-	if err != nil {
-		return nil, fmt.Errorf("input.resource.attributes: %w", err)
-	}
-	settings, err := attributes(in.Tenant.Settings)
-	if err != nil {
-		return nil, fmt.Errorf("input.tenant.settings: %w", err)
-	}
+func (a inputAttrs) input(in access.Input) ast.Value {
+	subjectAttrs, resourceAttrs, settings := a.subject, a.resource, a.settings
 	return ast.NewObject(
 		[2]*ast.Term{keySubject, object(
 			[2]*ast.Term{keyID, str(in.Subject.ID)},
@@ -54,7 +60,7 @@ func inputValue(in access.Input) (ast.Value, error) {
 			[2]*ast.Term{keyIP, str(in.Request.IP)},
 			[2]*ast.Term{keyTime, str(in.Request.Time)},
 		)},
-	), nil
+	)
 }
 
 // The input's keys, built once: evaluation never modifies a term, so every

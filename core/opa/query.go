@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/open-policy-agent/opa/v1/ast"
+	"github.com/open-policy-agent/opa/v1/metrics"
 	"github.com/open-policy-agent/opa/v1/storage"
 	"github.com/open-policy-agent/opa/v1/storage/inmem"
 	"github.com/open-policy-agent/opa/v1/topdown"
@@ -19,6 +20,13 @@ type query struct {
 	qc       ast.QueryCompiler
 	body     ast.Body
 	store    storage.Store // empty: policies get data from rules only
+	// uncached skips topdown's per-evaluation cache of rule values: for
+	// the base only, whose rules are each read once per evaluation, so the
+	// cache costs allocations and saves nothing (results are the same
+	// either way; a base that read a rule many times would only be slower).
+	// Tenant rules keep it: a rule read many times must not be evaluated as
+	// often, whatever a tenant writes.
+	uncached bool
 }
 
 func prepareQuery(c *ast.Compiler, text string) (*query, error) {
@@ -48,7 +56,11 @@ func (q *query) eval(ctx context.Context, input *ast.Term, cancel topdown.Cancel
 		WithStore(q.store).
 		WithTransaction(txn).
 		WithInput(input).
-		WithCancel(cancel)
+		WithCancel(cancel).
+		WithMetrics(metrics.NoOp()) // never read: the default allocates timers per evaluation
+	if q.uncached {
+		tq = tq.WithVirtualCache(noVirtualCache{})
+	}
 	if tracer != nil {
 		tq = tq.WithQueryTracer(tracer)
 	}
@@ -68,3 +80,13 @@ func (q *query) eval(ctx context.Context, input *ast.Term, cancel topdown.Cancel
 	}
 	return result, nil
 }
+
+// noVirtualCache is a topdown.VirtualCache that keeps nothing: every lookup
+// misses, so each rule is evaluated when it is referenced (see uncached).
+type noVirtualCache struct{}
+
+func (noVirtualCache) Push()                         {}
+func (noVirtualCache) Pop()                          {}
+func (noVirtualCache) Get(ast.Ref) (*ast.Term, bool) { return nil, false }
+func (noVirtualCache) Put(ast.Ref, *ast.Term)        {}
+func (noVirtualCache) Keys() []ast.Ref               { return nil }

@@ -15,7 +15,8 @@ import (
 // tenantPolicy is one tenant's compiled policy at one revision.
 type tenantPolicy struct {
 	revision int64
-	epoch    epoch // the tenant's invalidation epoch when it was loaded
+	version  string // the decisions' policy version, built once
+	epoch    epoch  // the tenant's invalidation epoch when it was loaded
 	// query collects every deny and allow set; nil when the tenant has no
 	// modules (or when err is set).
 	query *query
