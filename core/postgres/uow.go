@@ -210,12 +210,13 @@ func (tx *Tx) begin(ctx context.Context) error {
 func (tx *Tx) beginWith(ctx context.Context, sql string, args []any) (pgx.BatchResults, error) {
 	b := &pgx.Batch{}
 	b.Queue("BEGIN")
-	b.Queue("SET LOCAL ROLE " + pgx.Identifier{tx.tenant.Role}.Sanitize())
-	b.Queue("SET LOCAL search_path TO " + pgx.Identifier{tx.tenant.Schema}.Sanitize())
+	// One statement, the same for every tenant: prepared once per connection.
+	b.Queue("SELECT set_config('role', $1, true), set_config('search_path', $2, true)",
+		tx.tenant.Role, pgx.Identifier{tx.tenant.Schema}.Sanitize())
 	b.Queue(tx.key(sql), args...)
 	br := tx.conn.SendBatch(ctx, b)
 	tx.pending = false
-	for range 3 {
+	for range 2 {
 		if _, err := br.Exec(); err != nil {
 			err = closeBatch(br, err)
 			if tx.conn.Conn().PgConn().TxStatus() == 'I' {
