@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -201,4 +202,66 @@ func BenchmarkScopedVsUnscopedLookup(b *testing.B) {
 			return tx.QueryRow(ctx, `SELECT email FROM "t_acme".users WHERE id = $1`, id).Scan(&email)
 		})
 	}))
+}
+
+// BenchmarkScopingOverhead measures the latency cost of the tenant scoping:
+// the two kinds of transaction interleaved in every goroutine, so both meet
+// the same machine conditions (on a shared machine, separate runs drift more
+// than the effect). It reports each kind's time per operation and the
+// scoped one's overhead. Under CPU saturation the scoped transactions' extra
+// server work slows both kinds alike, so this is not the throughput cost:
+// BenchmarkScopedVsUnscopedLookup measures that.
+func BenchmarkScopingOverhead(b *testing.B) {
+	e := benchEnv(b, 16)
+	ctx := context.Background()
+	require.NoError(b, provision(ctx, e, "acme"))
+	tn, err := e.svc.Get(ctx, "acme")
+	require.NoError(b, err)
+	scope := tn.Scope()
+	var id uuid.UUID
+	require.NoError(b, e.pool.QueryRow(ctx, "SELECT id FROM t_acme.users").Scan(&id))
+
+	scoped := func() error {
+		var email string
+		return e.uow.InTenant(ctx, scope, func(ctx context.Context) error {
+			tx, err := postgres.TxFrom(ctx)
+			if err != nil {
+				return err
+			}
+			return tx.QueryRow(ctx, "SELECT email FROM users WHERE id = $1", id).Scan(&email)
+		})
+	}
+	unscoped := func() error {
+		var email string
+		return pgx.BeginFunc(ctx, e.pool, func(tx pgx.Tx) error {
+			return tx.QueryRow(ctx, `SELECT email FROM "t_acme".users WHERE id = $1`, id).Scan(&email)
+		})
+	}
+	var scopedNs, unscopedNs atomic.Int64
+	b.SetParallelism(4)
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for i := 0; pb.Next(); i++ {
+			first, second, firstNs, secondNs := scoped, unscoped, &scopedNs, &unscopedNs
+			if i%2 == 1 { // alternate the order too
+				first, second, firstNs, secondNs = unscoped, scoped, &unscopedNs, &scopedNs
+			}
+			start := time.Now()
+			if err := first(); err != nil {
+				b.Error(err)
+				return
+			}
+			mid := time.Now()
+			if err := second(); err != nil {
+				b.Error(err)
+				return
+			}
+			firstNs.Add(int64(mid.Sub(start)))
+			secondNs.Add(int64(time.Since(mid)))
+		}
+	})
+	s, u := float64(scopedNs.Load()), float64(unscopedNs.Load())
+	b.ReportMetric(s/float64(b.N), "scoped-ns/op")
+	b.ReportMetric(u/float64(b.N), "unscoped-ns/op")
+	b.ReportMetric(100*(s/u-1), "scoping-overhead-%")
 }
