@@ -22,6 +22,7 @@ import (
 	"github.com/atriumhq/atrium/core/config"
 	"github.com/atriumhq/atrium/core/identity"
 	"github.com/atriumhq/atrium/core/postgres/postgrestest"
+	"github.com/atriumhq/atrium/core/redis"
 )
 
 const adminPassword = "tenant admin password"
@@ -289,6 +290,13 @@ func TestLoginRateLimitInRedis(t *testing.T) {
 	url := os.Getenv("REDIS_TEST_URL")
 	if url == "" {
 		url = "redis://127.0.0.1:6379/0"
+		c, err := redis.New(url)
+		require.NoError(t, err)
+		up := redis.Ping(context.Background(), c) == nil
+		_ = c.Close()
+		if !up {
+			t.Skip("no Redis at 127.0.0.1:6379 and REDIS_TEST_URL unset")
+		}
 	}
 	s := startServerWith(t, func(c *config.Config) {
 		c.LoginRateLimit, c.LoginRateWindow, c.RedisURL = 3, time.Minute, url

@@ -35,7 +35,14 @@ func newClient(t *testing.T) *goredis.Client {
 	c, err := redis.New(testURL())
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = c.Close() })
-	require.NoError(t, redis.Ping(context.Background(), c), "set REDIS_TEST_URL")
+	if err := redis.Ping(context.Background(), c); err != nil {
+		// Configured means required (CI sets it); otherwise Redis is optional
+		// on a developer's machine.
+		if os.Getenv("REDIS_TEST_URL") == "" {
+			t.Skip("no Redis at 127.0.0.1:6379 and REDIS_TEST_URL unset")
+		}
+		require.NoError(t, err, "REDIS_TEST_URL does not answer")
+	}
 	return c
 }
 
