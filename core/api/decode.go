@@ -75,7 +75,7 @@ func decodeError(err error) error {
 	)
 	switch {
 	case errors.As(err, &tooLarge):
-		return kernel.E(kernel.KindTooLarge, "the request body is larger than %d bytes", tooLarge.Limit)
+		return bodyTooLarge(tooLarge.Limit)
 	case errors.Is(err, io.EOF):
 		return malformed("the request body is empty; a JSON object is required")
 	case errors.Is(err, io.ErrUnexpectedEOF):

@@ -1,7 +1,6 @@
 package api
 
 import (
-	"fmt"
 	"io"
 	"mime"
 	"net/http"
@@ -91,7 +90,7 @@ func (r *reply) writeFile(c *gin.Context) {
 	c.DataFromReader(r.status, r.size, r.contentType, r.file, extra)
 }
 
-// tooLarge is the problem for a body past a route's limit.
-func tooLarge(limit int64) error {
-	return kernel.E(kernel.KindTooLarge, "%s", fmt.Sprintf("the request body is larger than %d bytes", limit))
+// bodyTooLarge is the problem for a body past a route's limit.
+func bodyTooLarge(limit int64) error {
+	return kernel.E(kernel.KindTooLarge, "the request body is larger than %d bytes", limit)
 }

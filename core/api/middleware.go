@@ -172,7 +172,7 @@ func limitBody(limitOf func(*gin.Context) int64) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		max := limitOf(c)
 		if c.Request.ContentLength > max {
-			writeError(c, tooLarge(max))
+			writeError(c, bodyTooLarge(max))
 			return
 		}
 		c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, max)

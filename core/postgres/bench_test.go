@@ -158,14 +158,8 @@ func BenchmarkRolloutOneTable1000(b *testing.B) {
 // search_path in one round trip; lookup; COMMIT) against a plain
 // transaction doing the same lookup schema-qualified.
 func BenchmarkScopedVsUnscopedLookup(b *testing.B) {
-	e := benchEnv(b, 16)
+	e, scope, id := lookupFixture(b)
 	ctx := context.Background()
-	require.NoError(b, provision(ctx, e, "acme"))
-	tn, err := e.svc.Get(ctx, "acme")
-	require.NoError(b, err)
-	scope := tn.Scope()
-	var id uuid.UUID
-	require.NoError(b, e.pool.QueryRow(ctx, "SELECT id FROM t_acme.users").Scan(&id))
 
 	var opsPerSec [2]float64
 	run := func(i int, lookup func(context.Context) error) func(*testing.B) {
@@ -212,14 +206,8 @@ func BenchmarkScopedVsUnscopedLookup(b *testing.B) {
 // server work slows both kinds alike, so this is not the throughput cost:
 // BenchmarkScopedVsUnscopedLookup measures that.
 func BenchmarkScopingOverhead(b *testing.B) {
-	e := benchEnv(b, 16)
+	e, scope, id := lookupFixture(b)
 	ctx := context.Background()
-	require.NoError(b, provision(ctx, e, "acme"))
-	tn, err := e.svc.Get(ctx, "acme")
-	require.NoError(b, err)
-	scope := tn.Scope()
-	var id uuid.UUID
-	require.NoError(b, e.pool.QueryRow(ctx, "SELECT id FROM t_acme.users").Scan(&id))
 
 	scoped := func() error {
 		var email string
@@ -264,4 +252,16 @@ func BenchmarkScopingOverhead(b *testing.B) {
 	b.ReportMetric(s/float64(b.N), "scoped-ns/op")
 	b.ReportMetric(u/float64(b.N), "unscoped-ns/op")
 	b.ReportMetric(100*(s/u-1), "scoping-overhead-%")
+}
+
+// lookupFixture is one tenant, its scope and its admin's ID, for lookups.
+func lookupFixture(b *testing.B) (*env, *kernel.Tenant, uuid.UUID) {
+	e := benchEnv(b, 16)
+	ctx := context.Background()
+	require.NoError(b, provision(ctx, e, "acme"))
+	tn, err := e.svc.Get(ctx, "acme")
+	require.NoError(b, err)
+	var id uuid.UUID
+	require.NoError(b, e.pool.QueryRow(ctx, "SELECT id FROM t_acme.users").Scan(&id))
+	return e, tn.Scope(), id
 }

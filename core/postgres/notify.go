@@ -105,3 +105,11 @@ func (l *Listener) listen(ctx context.Context, missed bool) error {
 		}
 	}
 }
+
+// notifyTenant queues "the unit of work's tenant changed" on channel;
+// PostgreSQL delivers it only if the unit of work commits, to every
+// listening replica including this one.
+func notifyTenant(ctx context.Context, tx *Tx, channel string) error {
+	_, err := tx.Exec(ctx, "SELECT pg_notify($1, $2)", channel, tx.Tenant().ID.String())
+	return err
+}

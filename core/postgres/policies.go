@@ -152,6 +152,5 @@ func bump(ctx context.Context, tx *Tx) error {
 	if _, err := tx.Exec(ctx, "UPDATE policy_revision SET revision = revision + 1"); err != nil {
 		return err
 	}
-	_, err := tx.Exec(ctx, "SELECT pg_notify($1, $2)", PolicyChannel, tx.Tenant().ID.String())
-	return err
+	return notifyTenant(ctx, tx, PolicyChannel)
 }

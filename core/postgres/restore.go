@@ -100,19 +100,10 @@ func (s *TenantStore) restoreTarget(ctx context.Context, tx pgx.Tx, target *tena
 	if t.Name == "" {
 		t.Name = t.Slug
 	}
-	_, err = tx.Exec(ctx, `INSERT INTO atrium.tenants
-		(id, slug, name, schema_name, role_name, status, settings, plugins, created_at, updated_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
-		t.ID, t.Slug, t.Name, t.Schema, t.Role, t.Status, t.Settings, t.Plugins, t.CreatedAt, t.UpdatedAt)
-	if err != nil {
+	if err := createTenant(ctx, tx, &t); err != nil {
 		return nil, err
 	}
-	role, schema := pgx.Identifier{t.Role}.Sanitize(), pgx.Identifier{t.Schema}.Sanitize()
-	_, err = tx.Exec(ctx, "CREATE ROLE "+role+" NOLOGIN; GRANT "+role+" TO CURRENT_USER; CREATE SCHEMA "+schema+" AUTHORIZATION "+role)
-	if isCode(err, codeDuplicateObject, codeDuplicateSchema) {
-		return nil, kernel.E(kernel.KindConflict, "tenant %q already exists", t.Slug)
-	}
-	return &t, err
+	return &t, nil
 }
 
 func readManifest(archive *tar.Reader) (*backupManifest, error) {

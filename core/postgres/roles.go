@@ -110,9 +110,4 @@ func (RoleStore) UserRoles(ctx context.Context, user uuid.UUID) ([]string, error
 	return roles, nil
 }
 
-// notifyAccess queues a change notification; PostgreSQL delivers it only if
-// the unit of work commits, to every listening replica including this one.
-func notifyAccess(ctx context.Context, tx *Tx) error {
-	_, err := tx.Exec(ctx, "SELECT pg_notify($1, $2)", AccessChannel, tx.Tenant().ID.String())
-	return err
-}
+func notifyAccess(ctx context.Context, tx *Tx) error { return notifyTenant(ctx, tx, AccessChannel) }

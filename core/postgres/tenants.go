@@ -57,26 +57,11 @@ func (s *TenantStore) Provision(ctx context.Context, t *tenancy.Tenant, admin te
 	}
 	defer tx.Rollback(context.Background()) //nolint:errcheck // no-op after commit
 
-	_, err = tx.Exec(ctx, `INSERT INTO atrium.tenants
-		(id, slug, name, schema_name, role_name, status, settings, plugins, created_at, updated_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
-		t.ID, t.Slug, t.Name, t.Schema, t.Role, t.Status, t.Settings, t.Plugins, t.CreatedAt, t.UpdatedAt)
-	if isCode(err, codeUniqueViolation) {
-		return kernel.E(kernel.KindConflict, "tenant %q already exists", t.Slug)
+	if err := createTenant(ctx, tx, t); err != nil {
+		return err
 	}
-	if err != nil {
-		return fmt.Errorf("register tenant: %w", err)
-	}
-
-	role, schema := pgx.Identifier{t.Role}.Sanitize(), pgx.Identifier{t.Schema}.Sanitize()
-	_, err = tx.Exec(ctx, "CREATE ROLE "+role+" NOLOGIN; GRANT "+role+" TO CURRENT_USER; "+
-		"CREATE SCHEMA "+schema+" AUTHORIZATION "+role+"; "+
-		"SET LOCAL ROLE "+role+"; SET LOCAL search_path TO "+schema)
-	if isCode(err, codeDuplicateObject, codeDuplicateSchema) {
-		return kernel.E(kernel.KindConflict, "tenant %q already exists", t.Slug)
-	}
-	if err != nil {
-		return fmt.Errorf("create tenant schema: %w", err)
+	if _, err := tx.Exec(ctx, scopeStatements(t.Scope())); err != nil {
+		return fmt.Errorf("enter tenant scope: %w", err)
 	}
 	version, err := s.migrations.applyAfter(ctx, tx, 0)
 	if err != nil {
@@ -98,6 +83,32 @@ func (s *TenantStore) Provision(ctx context.Context, t *tenancy.Tenant, admin te
 	}
 	if err := tx.Commit(ctx); err != nil {
 		return unavailable(err)
+	}
+	return nil
+}
+
+// createTenant registers t and creates its NOLOGIN role and the schema the
+// role owns, inside the caller's transaction. A taken slug, schema or role
+// is a KindConflict error.
+func createTenant(ctx context.Context, tx pgx.Tx, t *tenancy.Tenant) error {
+	_, err := tx.Exec(ctx, `INSERT INTO atrium.tenants
+		(id, slug, name, schema_name, role_name, status, settings, plugins, created_at, updated_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+		t.ID, t.Slug, t.Name, t.Schema, t.Role, t.Status, t.Settings, t.Plugins, t.CreatedAt, t.UpdatedAt)
+	if isCode(err, codeUniqueViolation) {
+		return kernel.E(kernel.KindConflict, "tenant %q already exists", t.Slug)
+	}
+	if err != nil {
+		return fmt.Errorf("register tenant: %w", err)
+	}
+	role, schema := pgx.Identifier{t.Role}.Sanitize(), pgx.Identifier{t.Schema}.Sanitize()
+	_, err = tx.Exec(ctx, "CREATE ROLE "+role+" NOLOGIN; GRANT "+role+" TO CURRENT_USER; "+
+		"CREATE SCHEMA "+schema+" AUTHORIZATION "+role)
+	if isCode(err, codeDuplicateObject, codeDuplicateSchema) {
+		return kernel.E(kernel.KindConflict, "tenant %q already exists", t.Slug)
+	}
+	if err != nil {
+		return fmt.Errorf("create tenant schema: %w", err)
 	}
 	return nil
 }
