@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/atriumhq/atrium/core/audit"
 	"github.com/atriumhq/atrium/core/kernel"
 )
 
@@ -86,9 +87,11 @@ func (a *Authorizer) Authorize(ctx context.Context, action string, res *Resource
 		a.log.ErrorContext(ctx, "policy evaluation failed; denying", "action", action, "error", err)
 		d = Decision{Reasons: []string{"the policy could not be evaluated"}, PolicyVersion: d.PolicyVersion}
 	}
+	// The request's audit record says what was decided: a refusal is
+	// recorded with its reasons even though the request's work rolls back.
+	audit.NoteDecision(ctx, audit.Decision{Action: action, Resource: audit.Resource{Type: in.Resource.Type, ID: in.Resource.ID},
+		Allow: d.Allow, Reasons: d.Reasons, PolicyVersion: d.PolicyVersion})
 	if !d.Allow {
-		// The audit log records denies durably once it exists; until then the
-		// structured log carries them.
 		a.log.InfoContext(ctx, "access denied", "action", action, "resource_type", in.Resource.Type,
 			"resource_id", in.Resource.ID, "reasons", d.Reasons, "policy_version", d.PolicyVersion)
 		return d, kernel.E(kernel.KindForbidden, "%s is not allowed: %s", action, strings.Join(d.Reasons, "; "))

@@ -8,6 +8,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/atriumhq/atrium/core/access"
+	"github.com/atriumhq/atrium/core/audit"
 	"github.com/atriumhq/atrium/core/kernel"
 )
 
@@ -67,8 +68,12 @@ func (r *Router) serve(c *gin.Context, rt Route) (*reply, error) {
 		if err != nil {
 			return nil, err
 		}
-		c.Request = c.Request.WithContext(kernel.WithPrincipal(c.Request.Context(), p))
-		return rt.Handler.serve(c)
+		ctx, note := audit.WithNote(kernel.WithPrincipal(c.Request.Context(), p))
+		audit.Describe(ctx, audit.Resource{Type: rt.resourceType()}, nil)
+		c.Request = c.Request.WithContext(ctx)
+		rep, err := rt.Handler.serve(c)
+		r.auditOperator(ctx, c, rt, note, err)
+		return rep, err
 	case Tenant:
 		tok, err := bearer(c)
 		if err != nil {
@@ -83,7 +88,8 @@ func (r *Router) serve(c *gin.Context, rt Route) (*reply, error) {
 		if named := c.GetHeader(headerTenant); named != "" && named != t.Slug {
 			return nil, kernel.E(kernel.KindForbidden, "the %s header names another tenant than the token", headerTenant).WithCode("tenant_mismatch")
 		}
-		ctx := kernel.WithTenant(kernel.WithPrincipal(c.Request.Context(), p), t)
+		ctx, note := audit.WithNote(kernel.WithTenant(kernel.WithPrincipal(c.Request.Context(), p), t))
+		audit.Describe(ctx, audit.Resource{Type: rt.resourceType(), ID: lastParam(c)}, nil)
 		var rep *reply
 		err = r.uow.InTenant(ctx, t, func(ctx context.Context) error {
 			c.Request = c.Request.WithContext(ctx)
@@ -94,9 +100,18 @@ func (r *Router) serve(c *gin.Context, rt Route) (*reply, error) {
 				return err
 			}
 			var err error
-			rep, err = rt.Handler.serve(c)
-			return err
+			if rep, err = rt.Handler.serve(c); err != nil {
+				return err
+			}
+			// The change and its record commit together, or neither does.
+			return r.auditSuccess(ctx, rt, note)
 		})
+		if err != nil {
+			// ctx is outside the unit of work, which has rolled back.
+			if aerr := r.auditFailure(ctx, t, rt, note, err); aerr != nil {
+				return nil, aerr
+			}
+		}
 		return rep, err
 	}
 	return nil, errors.New("route has an unknown access level")

@@ -13,20 +13,20 @@ import (
 // OperatorLoginRequest is the body of POST /api/v1/operator/login.
 type OperatorLoginRequest struct {
 	Email    string `json:"email" validate:"required,max=254"`
-	Password string `json:"password" validate:"required,max=1024"`
+	Password string `json:"password" validate:"required,max=1024" audit:"secret"`
 }
 
 // LoginRequest is the body of POST /api/v1/auth/login.
 type LoginRequest struct {
 	Tenant   string `json:"tenant" validate:"required,max=64"`
 	Email    string `json:"email" validate:"required,max=254"`
-	Password string `json:"password" validate:"required,max=1024"`
+	Password string `json:"password" validate:"required,max=1024" audit:"secret"`
 }
 
 // RefreshRequest is the body of POST /api/v1/auth/refresh and
 // /api/v1/operator/refresh.
 type RefreshRequest struct {
-	RefreshToken string `json:"refresh_token" validate:"required,max=256"`
+	RefreshToken string `json:"refresh_token" validate:"required,max=256" audit:"secret"`
 }
 
 // TokenResponse carries an access token and the refresh token that renews
@@ -111,7 +111,7 @@ func LoginRoutes(ops *identity.Operators, users *identity.Users, tokens *identit
 			}),
 		},
 		{
-			Method: http.MethodPost, Path: "/api/v1/auth/logout", Summary: "Revoke the current token family", Tags: tags, Access: Tenant,
+			Method: http.MethodPost, Path: "/api/v1/auth/logout", Summary: "Revoke the current token family", Tags: tags, Access: Tenant, Action: identity.ActionLogout,
 			Handler: NoContent(func(c *gin.Context) error {
 				tok, err := bearer(c)
 				if err != nil {

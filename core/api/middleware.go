@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strings"
 	"runtime/debug"
 	"strconv"
 	"time"
@@ -40,10 +41,21 @@ func withRequestID() gin.HandlerFunc {
 		c.Set(ctxRequestID, id)
 		c.Header(headerRequestID, id)
 		ctx := kernel.WithRequestID(c.Request.Context(), id)
+		ctx = kernel.WithRequestMeta(ctx, kernel.RequestMeta{IP: c.ClientIP(), UserAgent: truncate(c.Request.UserAgent(), maxUserAgent)})
 		ctx = telemetry.WithAttrs(ctx, slog.String("method", c.Request.Method), slog.String("route", routeOf(c)))
 		c.Request = c.Request.WithContext(ctx)
 		c.Next()
 	}
+}
+
+// maxUserAgent bounds what a client's User-Agent adds to an audit record.
+const maxUserAgent = 512
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return strings.ToValidUTF8(s[:n], "")
 }
 
 // validRequestID accepts short IDs of token characters only, so a client

@@ -8,6 +8,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/fx"
 
+	"github.com/atriumhq/atrium/core/audit"
 	"github.com/atriumhq/atrium/core/buildinfo"
 	"github.com/atriumhq/atrium/core/config"
 	"github.com/atriumhq/atrium/core/health"
@@ -25,6 +26,7 @@ var Module = fx.Module("api",
 		fx.Annotate(UserRoutes, fx.ResultTags(`group:"routes"`)),
 		fx.Annotate(RoleRoutes, fx.ResultTags(`group:"routes"`)),
 		fx.Annotate(PolicyRoutes, fx.ResultTags(`group:"routes"`)),
+		fx.Annotate(AuditRoutes, fx.ResultTags(`group:"routes"`)),
 	),
 	fx.Invoke(mountRoutes),
 )
@@ -49,6 +51,8 @@ type RouterParams struct {
 	Auth       Authenticator
 	UnitOfWork kernel.Transactor
 	Authz      Authorizer
+	Audit       audit.Recorder `optional:"true"`
+	TenantAudit TenantAudit    `optional:"true"`
 }
 
 func newRouter(p RouterParams) *Router {
@@ -56,6 +60,8 @@ func newRouter(p RouterParams) *Router {
 	return NewRouter(RouterOptions{
 		Auth:         p.Auth,
 		Authz:        p.Authz,
+		Audit:        p.Audit,
+		TenantAudit:  p.TenantAudit,
 		UnitOfWork:   p.UnitOfWork,
 		Logger:       log,
 		Registerer:   reg,

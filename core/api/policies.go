@@ -127,7 +127,7 @@ func PolicyRoutes(svc *policy.Service, roles *access.Roles, authz *access.Author
 		},
 		{
 			Method: http.MethodPost, Path: "/api/v1/policies/evaluate", Summary: "Dry run: the decision and its reasons, without performing anything",
-			Tags: tags, Access: Tenant, Permission: "access.policy.evaluate",
+			Tags: tags, Access: Tenant, Permission: "access.policy.evaluate", ReadOnly: true,
 			Handler: JSON(http.StatusOK, func(c *gin.Context, in *EvaluateRequest) (EvaluateResponse, error) {
 				ctx := c.Request.Context()
 				t := tenantOf(c)

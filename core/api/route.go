@@ -6,6 +6,8 @@ import (
 	"reflect"
 
 	"github.com/gin-gonic/gin"
+
+	"github.com/atriumhq/atrium/core/audit"
 )
 
 // Access says who may call a route and in which scope its handler runs.
@@ -33,6 +35,12 @@ type Route struct {
 	// Permission a Tenant route requires (a registry name); empty means any
 	// signed-in user of the tenant.
 	Permission string
+	// Action names what the route does in the audit log when it has no
+	// Permission (the permission is the action otherwise).
+	Action string
+	// ReadOnly marks a POST that changes nothing (a dry run): it is not
+	// recorded as a mutation.
+	ReadOnly bool
 	// Quiet routes (probes, scrapes) log successes at debug level.
 	Quiet bool
 	// MaxBodyBytes overrides the router's body limit (uploads).
@@ -74,10 +82,13 @@ func JSON[In, Out any](status int, fn func(c *gin.Context, in *In) (Out, error))
 			if err := DecodeJSON(c.Request, in); err != nil {
 				return nil, err
 			}
+			ctx := c.Request.Context()
+			audit.Describe(ctx, audit.Resource{}, inputDetails(in))
 			out, err := fn(c, in)
 			if err != nil {
 				return nil, err
 			}
+			audit.Describe(ctx, audit.Resource{ID: outputID(out)}, nil)
 			return &reply{status: status, body: out}, nil
 		},
 		request:  reflect.TypeFor[In](),

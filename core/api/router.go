@@ -9,6 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/atriumhq/atrium/core/audit"
 	"github.com/atriumhq/atrium/core/kernel"
 )
 
@@ -25,6 +26,11 @@ type RouterOptions struct {
 	UnitOfWork kernel.Transactor
 	// Authz checks Tenant routes' permissions; nil allows every signed-in user.
 	Authz Authorizer
+	// Audit records mutations, refusals and failures of Tenant routes; nil
+	// records nothing (tests of the router alone).
+	Audit audit.Recorder
+	// TenantAudit records operators' changes to tenants in their logs.
+	TenantAudit TenantAudit
 }
 
 // Router is the HTTP handler of atriumd: gin underneath, plus the list of
@@ -35,6 +41,10 @@ type Router struct {
 	auth    Authenticator
 	uow     kernel.Transactor
 	authz   Authorizer
+	audit   audit.Recorder
+	// tenantAudit records operator routes' changes to tenants
+	tenantAudit TenantAudit
+	log         *slog.Logger
 
 	maxBody int64
 	limits  map[string]int64 // method and route template -> body limit
@@ -61,7 +71,7 @@ func NewRouter(o RouterOptions) *Router {
 		observe(o.Logger, newHTTPMetrics(o.Registerer)),
 		recovery(),
 	)
-	r := &Router{engine: e, version: o.Version, auth: o.Auth, uow: o.UnitOfWork, authz: o.Authz, maxBody: o.MaxBodyBytes, limits: map[string]int64{}}
+	r := &Router{engine: e, version: o.Version, auth: o.Auth, uow: o.UnitOfWork, authz: o.Authz, audit: o.Audit, tenantAudit: o.TenantAudit, log: o.Logger, maxBody: o.MaxBodyBytes, limits: map[string]int64{}}
 	e.Use(limitBody(r.bodyLimit))
 	e.NoRoute(func(c *gin.Context) {
 		writeError(c, kernel.E(kernel.KindNotFound, "no route for %s %s", c.Request.Method, c.Request.URL.Path))

@@ -25,7 +25,7 @@ type CreateTenantRequest struct {
 // AdminRequest is a new tenant's first admin user.
 type AdminRequest struct {
 	Email    string `json:"email" validate:"required,email,max=254"`
-	Password string `json:"password" validate:"required"`
+	Password string `json:"password" validate:"required" audit:"secret"`
 }
 
 // UpdateTenantRequest is the body of PATCH /api/v1/tenants/{slug}; absent

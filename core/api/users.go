@@ -31,7 +31,7 @@ type UserList struct {
 // CreateUserRequest is the body of POST /api/v1/users.
 type CreateUserRequest struct {
 	Email    string   `json:"email" validate:"required,email,max=254"`
-	Password string   `json:"password" validate:"required"`
+	Password string   `json:"password" validate:"required" audit:"secret"`
 	Name     string   `json:"name" validate:"max=200"`
 	Roles    []string `json:"roles" validate:"max=20,dive,min=1,max=63"`
 }
@@ -39,7 +39,7 @@ type CreateUserRequest struct {
 // UpdateUserRequest is the body of PATCH /api/v1/users/{id}.
 type UpdateUserRequest struct {
 	Name     *string   `json:"name" validate:"omitempty,max=200"`
-	Password *string   `json:"password"`
+	Password *string   `json:"password" audit:"secret"`
 	Status   *string   `json:"status" validate:"omitempty,oneof=active disabled"`
 	Roles    *[]string `json:"roles" validate:"omitempty,max=20,dive,min=1,max=63"`
 }

@@ -1,12 +1,14 @@
 package app
 
 import (
+	"bytes"
 	"context"
 	"io"
 
 	"github.com/google/uuid"
 
 	"github.com/atriumhq/atrium/core/access"
+	"github.com/atriumhq/atrium/core/audit"
 	"github.com/atriumhq/atrium/core/blob"
 	"github.com/atriumhq/atrium/core/opa"
 	"github.com/atriumhq/atrium/core/postgres"
@@ -24,6 +26,46 @@ func (b backupStore) Save(ctx context.Context, key string, r io.Reader) (tenancy
 func (b backupStore) Open(ctx context.Context, key string) (io.ReadCloser, error) {
 	r, _, err := b.blobs.Get(ctx, key)
 	return r, err
+}
+
+// checkpointStore keeps signed audit checkpoints in the blob store.
+type checkpointStore struct{ blobs blob.Store }
+
+func (c checkpointStore) Put(ctx context.Context, key string, data []byte) error {
+	_, err := c.blobs.Put(ctx, key, bytes.NewReader(data), "application/jwt")
+	return err
+}
+
+func (c checkpointStore) Get(ctx context.Context, key string) ([]byte, error) {
+	r, _, err := c.blobs.Get(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	return io.ReadAll(io.LimitReader(r, 64<<10))
+}
+
+func (c checkpointStore) List(ctx context.Context, prefix string) ([]string, error) {
+	infos, err := c.blobs.List(ctx, prefix)
+	keys := make([]string, len(infos))
+	for i, in := range infos {
+		keys[i] = in.Key
+	}
+	return keys, err
+}
+
+// tenantAudit records operators' changes to a tenant in its own log.
+type tenantAudit struct {
+	tenants *tenancy.Resolver
+	log     *audit.Log
+}
+
+func (a tenantAudit) RecordForTenant(ctx context.Context, slug string, e audit.Entry) error {
+	t, err := a.tenants.BySlug(ctx, slug)
+	if err != nil {
+		return err
+	}
+	return a.log.RecordAlone(ctx, t, e)
 }
 
 // invalidateOnChange drops cached role resolutions when any replica changes

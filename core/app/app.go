@@ -15,6 +15,7 @@ import (
 
 	"github.com/atriumhq/atrium/core/access"
 	"github.com/atriumhq/atrium/core/api"
+	"github.com/atriumhq/atrium/core/audit"
 	"github.com/atriumhq/atrium/core/blob"
 	"github.com/atriumhq/atrium/core/config"
 	"github.com/atriumhq/atrium/core/identity"
@@ -50,6 +51,7 @@ func Options(cfg config.Config, log *slog.Logger) fx.Option {
 		tenancy.Module,
 		identity.Module,
 		access.Module,
+		audit.Module,
 		blob.Module,
 		redis.Module,
 		// Contexts meet through interfaces; the wiring says who implements which.
@@ -60,6 +62,13 @@ func Options(cfg config.Config, log *slog.Logger) fx.Option {
 			fx.Annotate(func() postgres.UserRefreshStore { return postgres.UserRefreshStore{} }, fx.As(new(identity.UserRefreshStore))),
 			fx.Annotate(postgres.NewOperatorRefreshStore, fx.As(new(identity.OperatorRefreshStore))),
 			func(s blob.Store) tenancy.BackupStore { return backupStore{s} },
+			func(s blob.Store) audit.CheckpointStore { return checkpointStore{s} },
+			func(ts *postgres.TenantStore) audit.TenantLister { return ts.Scopes },
+			func(ts *postgres.TenantStore) audit.Secret { return ts.Secret },
+			func(r *prometheus.Registry) audit.Registerer { return r },
+			fx.Annotate(func(t *identity.Tokens) *identity.Tokens { return t }, fx.As(new(audit.Signer))),
+			func(r *tenancy.Resolver, l *audit.Log) api.TenantAudit { return tenantAudit{r, l} },
+			fx.Annotate(func(r *tenancy.Resolver) *tenancy.Resolver { return r }, fx.As(new(api.AuditTenants))),
 			fx.Annotate(func(a *access.Authorizer) *access.Authorizer { return a }, fx.As(new(api.Authorizer))),
 			fx.Annotate(func(r *access.Roles) *access.Roles { return r }, fx.As(new(identity.RoleChecker))),
 			func() (*opa.Engine, error) { return opa.New(opa.Options{}) },

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"os"
 	"net/http"
 	"testing"
 
@@ -54,7 +55,7 @@ func startCore(t *testing.T, dbURL string, change func(*config.Config), populate
 		change(&cfg)
 	}
 	var srv *api.Server
-	a := fxtest.New(t, app.Options(cfg, slog.New(slog.DiscardHandler)), fx.Populate(append([]any{&srv}, populate...)...))
+	a := fxtest.New(t, app.Options(cfg, testLogger()), fx.Populate(append([]any{&srv}, populate...)...))
 	a.RequireStart()
 	s := &server{t: t, base: "http://" + srv.Addr(), db: dbURL}
 	// Tenants own server-wide roles: delete them before the app stops.
@@ -139,3 +140,11 @@ func problemCode(t *testing.T, raw []byte) string {
 }
 
 func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }
+
+// testLogger discards logs unless ATRIUM_TEST_LOG is set (debugging).
+func testLogger() *slog.Logger {
+	if os.Getenv("ATRIUM_TEST_LOG") != "" {
+		return slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	return slog.New(slog.DiscardHandler)
+}

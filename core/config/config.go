@@ -46,6 +46,10 @@ type Config struct {
 	LoginRateLimit  int           `env:"ATRIUM_LOGIN_RATE_LIMIT" envDefault:"10"`
 	LoginRateWindow time.Duration `env:"ATRIUM_LOGIN_RATE_WINDOW" envDefault:"15m"`
 
+	// AuditCheckpointInterval is how often each tenant's audit chain head
+	// is signed and exported to the blob store; 0 turns it off.
+	AuditCheckpointInterval time.Duration `env:"ATRIUM_AUDIT_CHECKPOINT_INTERVAL" envDefault:"15m"`
+
 	BootstrapOperatorEmail    string `env:"ATRIUM_BOOTSTRAP_OPERATOR_EMAIL"`
 	BootstrapOperatorPassword string `env:"ATRIUM_BOOTSTRAP_OPERATOR_PASSWORD"`
 }

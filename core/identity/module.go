@@ -7,6 +7,7 @@ import (
 
 	"go.uber.org/fx"
 
+	"github.com/atriumhq/atrium/core/audit"
 	"github.com/atriumhq/atrium/core/config"
 	"github.com/atriumhq/atrium/core/kernel"
 )
@@ -23,8 +24,8 @@ var Module = fx.Module("identity",
 				Issuer: "atrium", TTL: cfg.AccessTokenTTL, RotateAfter: cfg.SigningKeyRotation, Clock: kernel.SystemClock{},
 			})
 		},
-		func(p *Passwords, t *Tokens, l Limiter, cfg config.Config, log *slog.Logger) SignIn {
-			return SignIn{Passwords: p, Tokens: t, Limiter: l, RefreshTTL: cfg.RefreshTokenTTL, Clock: kernel.SystemClock{}, Log: log}
+		func(p *Passwords, t *Tokens, l Limiter, cfg config.Config, log *slog.Logger, rec audit.Recorder) SignIn {
+			return SignIn{Passwords: p, Tokens: t, Limiter: l, RefreshTTL: cfg.RefreshTokenTTL, Clock: kernel.SystemClock{}, Log: log, Audit: rec}
 		},
 		NewOperators,
 		NewUsers,

@@ -9,6 +9,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/atriumhq/atrium/core/audit"
 	"github.com/atriumhq/atrium/core/kernel"
 )
 
@@ -37,10 +38,17 @@ type SignIn struct {
 	RefreshTTL time.Duration
 	Clock      kernel.Clock
 	Log        *slog.Logger
+	// Audit records tenant users' sign-ins, refreshes and refusals
+	// (operators have no tenant log; their events go to the structured log).
+	Audit audit.Recorder
 }
 
 func (in SignIn) sessions(store RefreshStore, audience string) *sessions {
-	return &sessions{store: store, tokens: in.Tokens, ttl: in.RefreshTTL, clock: in.Clock, log: in.Log, audience: audience}
+	s := &sessions{store: store, tokens: in.Tokens, ttl: in.RefreshTTL, clock: in.Clock, log: in.Log, audience: audience}
+	if audience == AudienceTenant {
+		s.audit = in.Audit
+	}
+	return s
 }
 
 // Operators is operator sign-in and bootstrap.

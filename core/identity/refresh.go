@@ -12,6 +12,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/atriumhq/atrium/core/audit"
 	"github.com/atriumhq/atrium/core/kernel"
 )
 
@@ -108,6 +109,27 @@ type sessions struct {
 	clock    kernel.Clock
 	log      *slog.Logger
 	audience string
+	audit    audit.Recorder // nil: not recorded
+}
+
+// Sign-in events as the audit log names them.
+const (
+	ActionLogin   = "identity.session.login"
+	ActionRefresh = "identity.session.refresh"
+	ActionLogout  = "identity.session.logout"
+)
+
+// record writes a sign-in event in the unit of work in ctx.
+func (s *sessions) record(ctx context.Context, action string, p *kernel.Principal, outcome audit.Outcome, reasons ...string) error {
+	if s.audit == nil {
+		return nil
+	}
+	actor := &audit.Actor{Type: audit.ActorAnonymous}
+	if p != nil {
+		actor = &audit.Actor{Type: string(p.Type), ID: p.ID.String(), Email: p.Email}
+	}
+	return s.audit.Record(ctx, audit.Entry{Action: action, Resource: audit.Resource{Type: "session"},
+		Outcome: outcome, Reasons: reasons, Actor: actor})
 }
 
 // start signs p in: a new family and its first token pair.
@@ -120,6 +142,9 @@ func (s *sessions) start(ctx context.Context, p *kernel.Principal, scope string)
 	fam := Family{ID: kernel.NewID(), Subject: p.ID, CreatedAt: now, ExpiresAt: tok.ExpiresAt}
 	tok.Family = fam.ID
 	if err := s.store.Start(ctx, fam, tok); err != nil {
+		return TokenPair{}, err
+	}
+	if err := s.record(ctx, ActionLogin, p, audit.Success); err != nil {
 		return TokenPair{}, err
 	}
 	return s.pair(ctx, p, fam.ID, raw)
@@ -136,7 +161,7 @@ func (s *sessions) rotate(ctx context.Context, raw, scope string, tenant uuid.UU
 	}
 	found, err := s.store.Use(ctx, hashToken(raw), next)
 	if errors.Is(err, kernel.ErrNotFound) {
-		return TokenPair{}, errBadRefresh
+		return TokenPair{}, s.refused(ctx, nil, "the refresh token is unknown")
 	}
 	if err != nil {
 		return TokenPair{}, err
@@ -145,13 +170,18 @@ func (s *sessions) rotate(ctx context.Context, raw, scope string, tenant uuid.UU
 	switch {
 	case found.Rotated:
 	case fam.Revoked, found.SpentAt.IsZero(): // revoked or expired
-		return TokenPair{}, errBadRefresh
+		return TokenPair{}, s.refused(ctx, &kernel.Principal{ID: fam.Subject, Type: s.principalType(tenant)},
+			"the refresh token is revoked or expired")
 	default:
 		if err := s.store.Revoke(ctx, fam.ID, now, "reuse"); err != nil {
 			return TokenPair{}, err
 		}
 		s.log.WarnContext(ctx, "refresh token reused: family revoked", "audience", s.audience,
 			"tenant_id", tenant, "subject", fam.Subject, "family", fam.ID, "spent_at", found.SpentAt)
+		if err := s.record(ctx, ActionRefresh, &kernel.Principal{ID: fam.Subject, Type: s.principalType(tenant)},
+			audit.Deny, "a spent refresh token was reused: its whole family is revoked"); err != nil {
+			return TokenPair{}, err
+		}
 		return TokenPair{}, ErrRefreshReused
 	}
 	st, err := s.store.Standing(ctx, fam.Subject, fam.ID)
@@ -161,17 +191,33 @@ func (s *sessions) rotate(ctx context.Context, raw, scope string, tenant uuid.UU
 	if err != nil {
 		return TokenPair{}, err
 	}
+	p := &kernel.Principal{ID: fam.Subject, Type: s.principalType(tenant), Email: st.Email, TenantID: tenant}
 	if !st.allows(fam.CreatedAt) { // disabled, or signed in before a password change
 		if err := s.store.Revoke(ctx, fam.ID, now, "standing"); err != nil {
 			return TokenPair{}, err
 		}
-		return TokenPair{}, errBadRefresh
+		return TokenPair{}, s.refused(ctx, p, "the account is disabled or its password changed since sign-in")
 	}
-	p := &kernel.Principal{ID: fam.Subject, Type: kernel.PrincipalOperator, Email: st.Email, TenantID: tenant}
-	if tenant != uuid.Nil {
-		p.Type = kernel.PrincipalUser
+	if err := s.record(ctx, ActionRefresh, p, audit.Success); err != nil {
+		return TokenPair{}, err
 	}
 	return s.pair(ctx, p, fam.ID, nextRaw)
+}
+
+func (s *sessions) principalType(tenant uuid.UUID) kernel.PrincipalType {
+	if tenant == uuid.Nil {
+		return kernel.PrincipalOperator
+	}
+	return kernel.PrincipalUser
+}
+
+// refused records a refused refresh and returns the one answer every
+// refusal gets. The caller commits (see Users.Refresh), so the record holds.
+func (s *sessions) refused(ctx context.Context, p *kernel.Principal, reason string) error {
+	if err := s.record(ctx, ActionRefresh, p, audit.Deny, reason); err != nil {
+		return err
+	}
+	return errBadRefresh
 }
 
 // logout revokes the family the access token raw was issued with.

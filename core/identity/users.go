@@ -8,6 +8,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/atriumhq/atrium/core/audit"
 	"github.com/atriumhq/atrium/core/kernel"
 )
 
@@ -65,7 +66,7 @@ func (u *Users) Login(ctx context.Context, tenantSlug, email, password string) (
 		return TokenPair{}, err
 	}
 	if err := CheckActive(t); err != nil {
-		return TokenPair{}, err
+		return TokenPair{}, u.refuseLogin(ctx, t, email, nil, err, "the tenant is suspended")
 	}
 	key := attemptKey("user", t.ID.String(), email)
 	if err := take(ctx, u.in.Limiter, key); err != nil {
@@ -89,7 +90,7 @@ func (u *Users) Login(ctx context.Context, tenantSlug, email, password string) (
 		return TokenPair{}, err
 	}
 	if !ok || user.Status != StatusActive {
-		return TokenPair{}, errBadCredentials
+		return TokenPair{}, u.refuseLogin(ctx, t, email, user, errBadCredentials, loginRefusal(user, ok))
 	}
 	_ = u.in.Limiter.Reset(ctx, key) // best effort: the window ends anyway
 	p := &kernel.Principal{ID: user.ID, Type: kernel.PrincipalUser, Email: user.Email, TenantID: t.ID}
@@ -99,6 +100,36 @@ func (u *Users) Login(ctx context.Context, tenantSlug, email, password string) (
 		return err
 	})
 	return pair, err
+}
+
+// refuseLogin records a refused sign-in and returns refusal, or the audit
+// log's error when the record cannot be written: a sign-in attempt is never
+// left unrecorded.
+func (u *Users) refuseLogin(ctx context.Context, t *kernel.Tenant, email string, user *User, refusal error, reason string) error {
+	if u.in.Audit == nil {
+		return refusal
+	}
+	e := audit.Entry{Action: ActionLogin, Outcome: audit.Deny, Reasons: []string{reason},
+		Actor: &audit.Actor{Type: audit.ActorAnonymous, Email: email}, Resource: audit.Resource{Type: "user"}}
+	if user != nil {
+		e.Resource.ID = user.ID.String()
+	}
+	if err := u.in.Audit.RecordAlone(ctx, t, e); err != nil {
+		return err
+	}
+	return refusal
+}
+
+// loginRefusal says in the audit log (never to the client) why a sign-in
+// failed.
+func loginRefusal(user *User, passwordOK bool) string {
+	switch {
+	case user == nil:
+		return "no user has this email"
+	case !passwordOK:
+		return "wrong password"
+	}
+	return "the user is disabled"
 }
 
 // Refresh spends a tenant user's refresh token for a new pair. The token

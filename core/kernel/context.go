@@ -90,3 +90,22 @@ func RequestIDFrom(ctx context.Context) string {
 	id, _ := ctx.Value(requestIDKey{}).(string)
 	return id
 }
+
+// RequestMeta is where a request came from, for the audit log.
+type RequestMeta struct {
+	IP        string
+	UserAgent string
+}
+
+type requestMetaKey struct{}
+
+// WithRequestMeta returns a context carrying m.
+func WithRequestMeta(ctx context.Context, m RequestMeta) context.Context {
+	return context.WithValue(ctx, requestMetaKey{}, m)
+}
+
+// RequestMetaFrom returns the request's origin; zero outside a request.
+func RequestMetaFrom(ctx context.Context) RequestMeta {
+	m, _ := ctx.Value(requestMetaKey{}).(RequestMeta)
+	return m
+}

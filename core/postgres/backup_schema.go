@@ -18,6 +18,10 @@ func bytesReader(b []byte) *bytes.Reader { return bytes.NewReader(b) }
 // after the backup was taken.
 var sessionTables = []string{"refresh_families", "refresh_tokens"}
 
+// appendOnlyTables refuse UPDATE, DELETE and TRUNCATE (migration
+// 000005_audit).
+var appendOnlyTables = []string{"audit_log", "audit_head"}
+
 func columnList(cols []string) string {
 	q := make([]string, len(cols))
 	for i, c := range cols {

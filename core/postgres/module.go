@@ -12,6 +12,7 @@ import (
 	"github.com/atriumhq/atrium/core/access"
 	"github.com/atriumhq/atrium/core/config"
 	"github.com/atriumhq/atrium/core/health"
+	"github.com/atriumhq/atrium/core/audit"
 	"github.com/atriumhq/atrium/core/identity"
 	"github.com/atriumhq/atrium/core/kernel"
 	"github.com/atriumhq/atrium/core/tenancy"
@@ -26,7 +27,8 @@ var Module = fx.Module("postgres",
 		fx.Annotate(readiness, fx.ResultTags(`group:"readiness"`)),
 		fx.Annotate(NewUnitOfWork, fx.As(fx.Self()), fx.As(new(kernel.Transactor))),
 		func() (*MigrationSet, error) { return LoadMigrations("core", migrations.Tenant, "tenant") },
-		fx.Annotate(NewTenantStore, fx.As(new(tenancy.Store))),
+		fx.Annotate(NewTenantStore, fx.As(fx.Self()), fx.As(new(tenancy.Store))),
+		fx.Annotate(NewAuditStore, fx.As(new(audit.Store))),
 		fx.Annotate(NewKeyStore, fx.As(new(identity.KeyStore))),
 		fx.Annotate(NewOperatorStore, fx.As(new(identity.OperatorStore))),
 		fx.Annotate(func() UserStore { return UserStore{} }, fx.As(new(identity.UserStore))),

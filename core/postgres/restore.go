@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
@@ -55,7 +56,16 @@ func (s *TenantStore) Restore(ctx context.Context, target *tenancy.Tenant, r io.
 		if _, err := s.migrations.applyRange(ctx, tx, 0, version); err != nil {
 			return fmt.Errorf("restore: migrate to the backup's version: %w", err)
 		}
+		// The data goes in as the pool's own user, who owns the audit tables
+		// (the tenant role may not write sealed records) and may load them
+		// while atrium.audit_restore is on, for this transaction only.
+		if _, err := tx.Exec(ctx, "RESET ROLE; SET LOCAL atrium.audit_restore = 'on'"); err != nil {
+			return err
+		}
 		if err := loadData(ctx, tx, t.Schema, m, archive); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, "SET LOCAL atrium.audit_restore = 'off'; "+scopeStatements(t.Scope())); err != nil {
 			return err
 		}
 		latest, err := s.migrations.applyAfter(ctx, tx, version)
@@ -89,6 +99,9 @@ func (s *TenantStore) restoreTarget(ctx context.Context, tx pgx.Tx, target *tena
 	case err == nil && !replace:
 		return nil, kernel.E(kernel.KindConflict, "tenant %q exists; restore with replace=true to replace its data", target.Slug)
 	case err == nil:
+		if err := lockAudit(ctx, tx, existing.Schema); err != nil {
+			return nil, err
+		}
 		schema, role := pgx.Identifier{existing.Schema}.Sanitize(), pgx.Identifier{existing.Role}.Sanitize()
 		_, err = tx.Exec(ctx, "DROP SCHEMA "+schema+" CASCADE; CREATE SCHEMA "+schema+" AUTHORIZATION "+role)
 		return existing, err
@@ -129,6 +142,9 @@ func loadData(ctx context.Context, tx pgx.Tx, schema string, m *backupManifest, 
 	if err != nil {
 		return err
 	}
+	// The append-only audit tables refuse TRUNCATE; in the fresh schema a
+	// restore loads into, no migration has put rows in them.
+	present = slices.DeleteFunc(present, func(t backupTable) bool { return slices.Contains(appendOnlyTables, t.Name) })
 	if len(present) > 0 {
 		names := make([]string, len(present))
 		for i, t := range present {

@@ -201,6 +201,9 @@ func (s *TenantStore) Delete(ctx context.Context, slug string) error {
 		if err != nil {
 			return err
 		}
+		if err := lockAudit(ctx, tx, schema); err != nil {
+			return err
+		}
 		r := pgx.Identifier{role}.Sanitize()
 		_, err = tx.Exec(ctx, "DROP SCHEMA IF EXISTS "+pgx.Identifier{schema}.Sanitize()+" CASCADE; "+
 			"DROP OWNED BY "+r+"; DROP ROLE "+r)
@@ -210,4 +213,24 @@ func (s *TenantStore) Delete(ctx context.Context, slug string) error {
 		_, err = tx.Exec(ctx, "DELETE FROM atrium.tenants WHERE id = $1", id)
 		return err
 	})
+}
+
+// Scopes lists every tenant's scope, for background work that visits them
+// all (the audit sealer's sweep, checkpoints).
+func (s *TenantStore) Scopes(ctx context.Context) ([]*kernel.Tenant, error) {
+	rows, err := s.pool.Query(ctx, "SELECT "+tenantColumns+" FROM atrium.tenants ORDER BY id")
+	if err != nil {
+		return nil, unavailable(err)
+	}
+	ts, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (*kernel.Tenant, error) {
+		t, err := scanTenant(r)
+		if err != nil {
+			return nil, err
+		}
+		return t.Scope(), nil
+	})
+	if err != nil {
+		return nil, unavailable(err)
+	}
+	return ts, nil
 }

@@ -1,0 +1,5 @@
+SELECT set_config('atrium.tenant_role', current_user, true);
+RESET ROLE;
+DROP TABLE audit_head, audit_log;
+DROP FUNCTION audit_head_guard(), audit_log_guard();
+SELECT set_config('role', current_setting('atrium.tenant_role'), true);
