@@ -60,11 +60,11 @@ func TestMigrateReportsFailedTenantsAndExitsNonZero(t *testing.T) {
 		require.NoError(t, err)
 		t.Cleanup(func() { _ = svc.Delete(context.Background(), slug) }) // tenant roles outlive the database
 	}
-	// Both look one migration behind (the newest, 000004, creates the refresh
+	// Both look one migration behind (the newest, 000005, creates the audit
 	// tables); alpha really is, bravo still has the tables.
 	latest := set.Latest()
 	_, err = pool.Exec(ctx, fmt.Sprintf(`UPDATE atrium.tenant_migrations SET version = %d;
-		DROP TABLE t_alpha.refresh_tokens, t_alpha.refresh_families`, latest-1))
+		%s`, latest-1, dropAudit("t_alpha")))
 	require.NoError(t, err)
 
 	code, stdout, stderr := migrateRun(t, url)
@@ -74,14 +74,19 @@ func TestMigrateReportsFailedTenantsAndExitsNonZero(t *testing.T) {
 	assert.True(t, strings.HasSuffix(stderr, "atriumd: 1 of 2 tenants failed to migrate\n"), stderr)
 	assert.Contains(t, stdout, "migrated:    1\n")
 	assert.Contains(t, stdout, fmt.Sprintf("failed:      1\n  bravo (core): core migration %d: ", latest))
-	assert.Contains(t, stdout, `relation "refresh_families" already exists`)
+	assert.Contains(t, stdout, `relation "audit_log" already exists`)
 
-	_, err = pool.Exec(ctx, "DROP TABLE t_bravo.refresh_tokens, t_bravo.refresh_families")
+	_, err = pool.Exec(ctx, dropAudit("t_bravo"))
 	require.NoError(t, err)
 	code, stdout, stderr = migrateRun(t, url)
 	assert.Equal(t, 0, code, stderr)
 	assert.Contains(t, stderr, "1 tenants to migrate")
 	assert.Contains(t, stdout, "migrated:    1\nup to date:  1\nfailed:      0\n")
+}
+
+// dropAudit undoes migration 000005 in schema.
+func dropAudit(schema string) string {
+	return fmt.Sprintf("DROP TABLE %[1]s.audit_head, %[1]s.audit_log; DROP FUNCTION %[1]s.audit_head_guard(), %[1]s.audit_log_guard()", schema)
 }
 
 func TestMigrateRejectsBadArguments(t *testing.T) {

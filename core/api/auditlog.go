@@ -107,7 +107,7 @@ func AuditRoutes(log *audit.Log, tenants AuditTenants, cps *audit.Checkpoints) [
 		{
 			Method: http.MethodPost, Path: "/api/v1/tenants/:slug/audit/checkpoint",
 			Summary: "Sign the tenant's chain head with the platform key and store it in the blob store",
-			Tags: tags, Access: Operator, Action: "audit.checkpoint.create",
+			Tags:    tags, Access: Operator, Action: "audit.checkpoint.create",
 			Handler: Output(func(c *gin.Context) (CheckpointResponse, error) {
 				t, err := tenantOf(c)
 				if err != nil {

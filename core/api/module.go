@@ -44,13 +44,13 @@ type RoutesParams struct {
 // RouterParams are the router's dependencies.
 type RouterParams struct {
 	fx.In
-	Config     config.Config
-	Logger     *slog.Logger
-	Registry   *prometheus.Registry
-	Tracer     trace.TracerProvider
-	Auth       Authenticator
-	UnitOfWork kernel.Transactor
-	Authz      Authorizer
+	Config      config.Config
+	Logger      *slog.Logger
+	Registry    *prometheus.Registry
+	Tracer      trace.TracerProvider
+	Auth        Authenticator
+	UnitOfWork  kernel.Transactor
+	Authz       Authorizer
 	Audit       audit.Recorder `optional:"true"`
 	TenantAudit TenantAudit    `optional:"true"`
 }

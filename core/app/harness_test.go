@@ -5,8 +5,8 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
-	"os"
 	"net/http"
+	"os"
 	"testing"
 
 	"github.com/stretchr/testify/require"

@@ -6,6 +6,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"fmt"
 	"net/url"
 	"os"
 	"testing"
@@ -78,4 +79,34 @@ func redact(raw string) string {
 		return "(unparseable URL)"
 	}
 	return u.Redacted()
+}
+
+// Exec runs sql on the database at dbURL as its admin user, for tests that
+// arrange a fault behind the application's back. It returns the first
+// column of the first row, if any, as text.
+func Exec(tb testing.TB, dbURL, sql string, args ...any) string {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, dbURL)
+	if err != nil {
+		tb.Fatalf("postgrestest: connect: %v", err)
+	}
+	defer conn.Close(context.Background())
+	rows, err := conn.Query(ctx, sql, args...)
+	if err != nil {
+		tb.Fatalf("postgrestest: %s: %v", sql, err)
+	}
+	defer rows.Close()
+	var out string
+	if rows.Next() {
+		if vals, err := rows.Values(); err == nil && len(vals) > 0 {
+			out = fmt.Sprint(vals[0])
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		tb.Fatalf("postgrestest: %s: %v", sql, err)
+	}
+	return out
 }
