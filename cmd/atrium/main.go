@@ -1,6 +1,5 @@
-// Command atrium is the operator and security-team CLI. Today it carries the
-// developer commands; tenant, policy and audit commands join it as those
-// contexts land.
+// Command atrium is the operator and security-team CLI: audit verification
+// and the developer commands so far; tenant and policy commands join it.
 package main
 
 import (
@@ -19,6 +18,9 @@ func main() {
 		var exit *exec.ExitError
 		if errors.As(err, &exit) {
 			os.Exit(exit.ExitCode())
+		}
+		if errors.Is(err, errBroken) { // already reported on stdout
+			os.Exit(1)
 		}
 		fmt.Fprintln(os.Stderr, "atrium: "+err.Error())
 		os.Exit(1)
@@ -41,6 +43,7 @@ func newRoot() *cobra.Command {
 			},
 		},
 		newDevCommand(),
+		newAuditCommand(),
 	)
 	return root
 }

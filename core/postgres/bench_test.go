@@ -28,6 +28,12 @@ import (
 // everything they owned), instead of deleting tenants one by one.
 func benchEnv(b *testing.B, maxConns int32) *env {
 	b.Helper()
+	return benchEnvAt(b, maxConns, tenantSet(b, "core"))
+}
+
+// benchEnvAt is benchEnv with tenants provisioned at set's migrations.
+func benchEnvAt(b *testing.B, maxConns int32, set *postgres.MigrationSet) *env {
+	b.Helper()
 	if testing.Short() {
 		b.Skip("needs PostgreSQL")
 	}
@@ -38,7 +44,7 @@ func benchEnv(b *testing.B, maxConns int32) *env {
 	require.NoError(b, err)
 	b.Cleanup(pool.Close)
 	require.NoError(b, postgres.MigrateSchema(ctx, pool, migrations.Core, "core", postgres.PlatformSchema, slog.New(slog.DiscardHandler)))
-	store := postgres.NewTenantStore(pool, tenantSet(b, "core"))
+	store := postgres.NewTenantStore(pool, set)
 	inst, err = store.Installation(ctx)
 	require.NoError(b, err)
 	return &env{pool: pool, store: store, svc: tenancy.NewService(store, fixedHasher{}, kernel.SystemClock{}), uow: postgres.NewUnitOfWork(pool)}
