@@ -86,7 +86,8 @@ func TestMigrateReportsFailedTenantsAndExitsNonZero(t *testing.T) {
 
 // dropAudit undoes migration 000005 in schema.
 func dropAudit(schema string) string {
-	return fmt.Sprintf("DROP TABLE %[1]s.audit_head, %[1]s.audit_log; DROP FUNCTION %[1]s.audit_head_guard(), %[1]s.audit_log_guard()", schema)
+	return fmt.Sprintf("DROP TABLE %[1]s.audit_head, %[1]s.audit_chain, %[1]s.audit_pending, %[1]s.audit_log; "+
+		"DROP FUNCTION %[1]s.audit_head_forward(), %[1]s.audit_append_only()", schema)
 }
 
 func TestMigrateRejectsBadArguments(t *testing.T) {

@@ -27,7 +27,7 @@ func walk(recs []*Record, head Head, cps ...Checkpoint) Verification {
 			break
 		}
 	}
-	return w.finish(head, 0)
+	return w.finish(State{Head: head})
 }
 
 func TestChainHashCoversEveryField(t *testing.T) {

@@ -67,12 +67,13 @@ func checkpointPrefix(t uuid.UUID) string { return "audit/" + t.String() + "/che
 // Write signs t's current head and stores it. The zero Checkpoint and no
 // error mean there was nothing new to sign.
 func (c *Checkpoints) Write(ctx context.Context, t *kernel.Tenant) (Checkpoint, error) {
-	var head Head
+	var st State
 	err := c.uow.InTenant(ctx, t, func(ctx context.Context) error {
 		var err error
-		head, _, err = c.chain.Head(ctx)
+		st, err = c.chain.State(ctx)
 		return err
 	})
+	head := st.Head
 	if err != nil || head.Seq == 0 {
 		return Checkpoint{}, err
 	}

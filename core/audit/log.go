@@ -13,22 +13,37 @@ import (
 
 // Store keeps the tenants' audit records.
 type Store interface {
-	// Append inserts r, unsealed, in the unit of work in ctx.
-	Append(ctx context.Context, r *Record) error
+	// Append writes r, unsealed, in the unit of work in ctx. It may hold
+	// the write back until the unit of work commits; if the write then
+	// fails, the commit fails with the error fail returns, and the change
+	// rolls back with it.
+	Append(ctx context.Context, r *Record, fail func(error) error) error
 	// Seal locks t's chain head, hands it and up to max unsealed records
-	// (in insertion order) to seal, and stores the records' chain fields and
-	// the new head. It runs in a transaction of its own, outside the tenant
-	// role, which may not update records. It returns how many it sealed.
+	// (in insertion order) to seal, and stores their places in the chain
+	// and the new head. It runs in a transaction of its own, outside the
+	// tenant role, which may not write the chain. It returns how many it
+	// sealed.
 	Seal(ctx context.Context, t *kernel.Tenant, max int, seal func(Head, []*Record) Head) (int, error)
 	// List reads a page of records, newest first unless q sorts otherwise,
 	// in the unit of work in ctx. Zero since/until leave that end open.
 	List(ctx context.Context, q spec.Spec, since, until time.Time) ([]*Record, error)
-	// Chain reads up to limit sealed records after seq, in chain order, in
-	// the unit of work in ctx.
+	// Chain reads up to limit chain entries after seq, in chain order, with
+	// their records, in the unit of work in ctx. An entry whose record is
+	// gone comes with an empty record.
 	Chain(ctx context.Context, after int64, limit int) ([]*Record, error)
-	// Head reads the chain head and the number of unsealed records, in the
-	// unit of work in ctx.
-	Head(ctx context.Context) (Head, int64, error)
+	// State reads the chain head and counts the records outside the chain,
+	// in the unit of work in ctx.
+	State(ctx context.Context) (State, error)
+}
+
+// State is where a tenant's chain stands.
+type State struct {
+	Head Head
+	// Unsealed records wait for the sealer.
+	Unsealed int64
+	// Orphans are records neither in the chain nor waiting for it: their
+	// queue entry was removed behind Atrium's back.
+	Orphans int64
 }
 
 // Entry is what a caller records; Log fills in who, when and from where.
@@ -86,9 +101,13 @@ func NewLog(o LogOptions) *Log {
 		cursors: spec.NewLazyCodec(o.Secret), log: o.Logger, metrics: o.Sealer.metrics}
 }
 
-// ErrUnwritable is the error a request gets when its audit record cannot be
-// written: the request fails rather than go unrecorded.
-var ErrUnwritable = kernel.E(kernel.KindUnavailable, "the audit log cannot be written; nothing was changed").WithCode("audit_unavailable")
+// ErrUnwritable matches (errors.Is) the error of a request whose audit
+// record cannot be written: the request fails rather than go unrecorded.
+var ErrUnwritable = &kernel.Error{Kind: kernel.KindUnavailable, Code: "audit_unavailable"}
+
+func unwritable(err error) error {
+	return kernel.Wrap(kernel.KindUnavailable, err, "the audit log cannot be written; nothing was changed").WithCode(ErrUnwritable.Code)
+}
 
 // Record writes e in the unit of work in ctx.
 func (l *Log) Record(ctx context.Context, e Entry) error {
@@ -100,10 +119,13 @@ func (l *Log) Record(ctx context.Context, e Entry) error {
 	if err != nil {
 		return err
 	}
-	if err := l.store.Append(ctx, r); err != nil {
+	fail := func(err error) error {
 		l.metrics.failed(e.Outcome)
 		l.log.ErrorContext(ctx, "audit record not written", "action", e.Action, "outcome", e.Outcome, "error", err)
-		return kernel.Wrap(kernel.KindUnavailable, err, "%s", ErrUnwritable.Message).WithCode(ErrUnwritable.Code)
+		return unwritable(err)
+	}
+	if err := l.store.Append(ctx, r, fail); err != nil {
+		return fail(err)
 	}
 	t := u.Tenant
 	kernel.AfterCommit(ctx, func() {
@@ -217,11 +239,11 @@ func (l *Log) Verify(ctx context.Context, t *kernel.Tenant) (Verification, error
 				break
 			}
 		}
-		head, unsealed, err := l.store.Head(ctx)
+		st, err := l.store.State(ctx)
 		if err != nil {
 			return err
 		}
-		out = w.finish(head, unsealed)
+		out = w.finish(st)
 		return nil
 	})
 	if !out.OK && err == nil {

@@ -60,17 +60,20 @@ func (w *walker) next(r *Record) bool {
 }
 
 // finish compares the end of the walk with the head and the checkpoints.
-func (w *walker) finish(head Head, unsealed int64) Verification {
-	w.v.Unsealed = unsealed
+func (w *walker) finish(st State) Verification {
+	w.v.Unsealed = st.Unsealed
 	if w.v.FirstBrokenSeq != 0 {
 		return w.v
 	}
+	head := st.Head
 	switch {
 	case head.Seq != w.seq:
 		// Records removed from the end (or a head moved by hand).
 		w.broken(min(head.Seq, w.seq)+1, "the chain ends at record %d but its head says %d", w.seq, head.Seq)
 	case w.seq > 0 && !bytes.Equal(head.Hash, w.prev):
 		w.broken(w.seq, "the chain head does not match record %d", w.seq)
+	case st.Orphans > 0:
+		w.broken(w.seq+1, "%d records are neither in the chain nor waiting to be sealed: their queue entries were removed", st.Orphans)
 	default:
 		for seq := range w.checkpoints {
 			if seq > w.seq {

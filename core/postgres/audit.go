@@ -16,8 +16,10 @@ import (
 )
 
 // AuditStore keeps tenants' audit logs in their schemas (migration
-// 000005_audit). Records are written and read in the unit of work, as the
-// tenant role; sealing runs as the pool's own user, the tables' owner.
+// 000005_audit): records in audit_log, the sealer's queue in audit_pending,
+// the hash chain in audit_chain and its head in audit_head. Records are
+// written and read in the unit of work, as the tenant role; sealing runs as
+// the pool's own user, the tables' owner.
 type AuditStore struct {
 	pool *pgxpool.Pool
 }
@@ -27,43 +29,56 @@ var _ audit.Store = (*AuditStore)(nil)
 // NewAuditStore returns the audit store.
 func NewAuditStore(pool *pgxpool.Pool) *AuditStore { return &AuditStore{pool: pool} }
 
-const auditColumns = `id, coalesce(seq, 0), at, actor_type, actor_id, actor_email, action, resource_type, resource_id,
-	outcome, reasons, policy_version, request_id, ip, user_agent, details, coalesce(prev_hash, ''), coalesce(hash, '')`
+const recordColumns = `l.id, l.at, l.actor_type, l.actor_id, l.actor_email, l.action, l.resource_type, l.resource_id,
+	l.outcome, l.reasons, l.policy_version, l.request_id, l.ip, l.user_agent, l.details`
 
-func scanRecord(row pgx.Row) (*audit.Record, error) {
+// chainedColumns read a record with its place in the chain, from audit_log
+// l LEFT JOIN audit_chain c (or the other way round: a chain entry whose
+// record is gone reads as an empty record, which its hash exposes).
+const chainedColumns = `coalesce(l.id, c.record_id), coalesce(l.at, 'epoch'), coalesce(l.actor_type, ''),
+	coalesce(l.actor_id, ''), coalesce(l.actor_email, ''), coalesce(l.action, ''), coalesce(l.resource_type, ''),
+	coalesce(l.resource_id, ''), coalesce(l.outcome, ''), coalesce(l.reasons, '{}'), coalesce(l.policy_version, ''),
+	coalesce(l.request_id, ''), coalesce(l.ip, ''), coalesce(l.user_agent, ''), coalesce(l.details::text, ''),
+	coalesce(c.seq, 0), c.prev_hash, c.hash`
+
+func scanChained(row pgx.Row) (*audit.Record, error) {
 	var r audit.Record
-	err := row.Scan(&r.ID, &r.Seq, &r.At, &r.Actor.Type, &r.Actor.ID, &r.Actor.Email, &r.Action, &r.Resource.Type,
-		&r.Resource.ID, &r.Outcome, &r.Reasons, &r.PolicyVersion, &r.RequestID, &r.IP, &r.UserAgent, &r.Details,
-		&r.PrevHash, &r.Hash)
-	if len(r.PrevHash) == 0 {
-		r.PrevHash = nil
-	}
-	if len(r.Hash) == 0 {
-		r.Hash = nil
-	}
+	var details string
+	err := row.Scan(&r.ID, &r.At, &r.Actor.Type, &r.Actor.ID, &r.Actor.Email, &r.Action, &r.Resource.Type,
+		&r.Resource.ID, &r.Outcome, &r.Reasons, &r.PolicyVersion, &r.RequestID, &r.IP, &r.UserAgent, &details,
+		&r.Seq, &r.PrevHash, &r.Hash)
+	r.Details = []byte(details)
 	return &r, err
 }
 
-// Append inserts r unsealed.
-func (*AuditStore) Append(ctx context.Context, r *audit.Record) error {
+// insertRecord writes a record and queues it for the sealer, in one
+// statement.
+const insertRecord = `WITH r AS (
+	INSERT INTO audit_log (at, actor_type, actor_id, actor_email, action, resource_type, resource_id, outcome,
+		reasons, policy_version, request_id, ip, user_agent, details)
+	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) RETURNING id)
+INSERT INTO audit_pending (record_id) SELECT id FROM r`
+
+// Append queues r's insert to travel with the unit of work's COMMIT, so an
+// audited mutation costs no round trip more than an unaudited one. If the
+// insert fails, the commit fails with fail's error and everything rolls
+// back.
+func (*AuditStore) Append(ctx context.Context, r *audit.Record, fail func(error) error) error {
 	tx, err := TxFrom(ctx)
 	if err != nil {
 		return err
 	}
-	return tx.QueryRow(ctx, `INSERT INTO audit_log (at, actor_type, actor_id, actor_email, action, resource_type,
-		resource_id, outcome, reasons, policy_version, request_id, ip, user_agent, details)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) RETURNING id`,
-		r.At, r.Actor.Type, r.Actor.ID, r.Actor.Email, r.Action, r.Resource.Type, r.Resource.ID, string(r.Outcome),
-		r.Reasons, r.PolicyVersion, r.RequestID, r.IP, r.UserAgent, string(r.Details)).Scan(&r.ID)
+	tx.deferUntilCommit(insertRecord, []any{r.At, r.Actor.Type, r.Actor.ID, r.Actor.Email, r.Action, r.Resource.Type,
+		r.Resource.ID, string(r.Outcome), r.Reasons, r.PolicyVersion, r.RequestID, r.IP, r.UserAgent, string(r.Details)}, fail)
+	return nil
 }
 
-// Seal seals up to max pending records of t. Table names are qualified by
-// schema, so each tenant's statements are prepared and cached apart.
+// Seal seals up to limit pending records of t. Table names are qualified
+// by schema, so each tenant's statements are prepared and cached apart.
 func (s *AuditStore) Seal(ctx context.Context, t *kernel.Tenant, limit int, seal func(audit.Head, []*audit.Record) audit.Head) (int, error) {
-	logTable := pgx.Identifier{t.Schema, "audit_log"}.Sanitize()
-	headTable := pgx.Identifier{t.Schema, "audit_head"}.Sanitize()
+	table := func(name string) string { return pgx.Identifier{t.Schema, name}.Sanitize() }
 	var pending bool
-	err := s.pool.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM "+logTable+" WHERE seq IS NULL)").Scan(&pending)
+	err := s.pool.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM "+table("audit_pending")+")").Scan(&pending)
 	if err != nil || !pending {
 		return 0, err
 	}
@@ -74,32 +89,42 @@ func (s *AuditStore) Seal(ctx context.Context, t *kernel.Tenant, limit int, seal
 		if _, err := tx.Exec(ctx, sealLockTimeout); err != nil {
 			return err
 		}
-		head, err := lockHead(ctx, tx, headTable)
+		head, err := lockHead(ctx, tx, table("audit_head"))
 		if err != nil {
 			return err
 		}
-		rows, err := tx.Query(ctx, "SELECT "+auditColumns+" FROM "+logTable+" WHERE seq IS NULL ORDER BY id LIMIT $1", limit)
+		rows, err := tx.Query(ctx, "DELETE FROM "+table("audit_pending")+" WHERE record_id IN (SELECT record_id FROM "+
+			table("audit_pending")+" ORDER BY record_id LIMIT $1) RETURNING record_id", limit)
 		if err != nil {
 			return err
 		}
-		pending, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (*audit.Record, error) { return scanRecord(r) })
-		if err != nil || len(pending) == 0 {
+		ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+		if err != nil || len(ids) == 0 {
 			return err
 		}
-		head = seal(head, pending)
-		ids, seqs := make([]int64, len(pending)), make([]int64, len(pending))
-		prevs, hashes := make([][]byte, len(pending)), make([][]byte, len(pending))
-		for i, r := range pending {
-			ids[i], seqs[i], prevs[i], hashes[i] = r.ID, r.Seq, r.PrevHash, r.Hash
-		}
-		_, err = tx.Exec(ctx, "UPDATE "+logTable+` AS a SET seq = u.seq, prev_hash = u.prev, hash = u.hash
-			FROM unnest($1::bigint[], $2::bigint[], $3::bytea[], $4::bytea[]) AS u (id, seq, prev, hash) WHERE a.id = u.id`,
-			ids, seqs, prevs, hashes)
+		// A queued id without a record (only a forged queue entry) is dropped.
+		rows, err = tx.Query(ctx, "SELECT "+chainedColumns+" FROM "+table("audit_log")+
+			" l LEFT JOIN "+table("audit_chain")+" c ON c.record_id = l.id WHERE l.id = ANY($1) AND c.seq IS NULL ORDER BY l.id", ids)
 		if err != nil {
 			return err
 		}
-		_, err = tx.Exec(ctx, "UPDATE "+headTable+" SET seq = $1, hash = $2", head.Seq, head.Hash)
-		n = len(pending)
+		recs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (*audit.Record, error) { return scanChained(r) })
+		if err != nil || len(recs) == 0 {
+			return err
+		}
+		head = seal(head, recs)
+		seqs, recIDs := make([]int64, len(recs)), make([]int64, len(recs))
+		prevs, hashes := make([][]byte, len(recs)), make([][]byte, len(recs))
+		for i, r := range recs {
+			seqs[i], recIDs[i], prevs[i], hashes[i] = r.Seq, r.ID, r.PrevHash, r.Hash
+		}
+		_, err = tx.Exec(ctx, "INSERT INTO "+table("audit_chain")+` (seq, record_id, prev_hash, hash)
+			SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bytea[], $4::bytea[])`, seqs, recIDs, prevs, hashes)
+		if err != nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, "UPDATE "+table("audit_head")+" SET seq = $1, hash = $2", head.Seq, head.Hash)
+		n = len(recs)
 		return err
 	})
 	if err != nil {
@@ -108,16 +133,16 @@ func (s *AuditStore) Seal(ctx context.Context, t *kernel.Tenant, limit int, seal
 	return n, nil
 }
 
-// lockAudit takes the audit tables' locks, in the sealer's order (head,
-// then log), before their schema is dropped: DROP SCHEMA locks objects in
-// an order of its own and could otherwise deadlock with a sealing pass.
+// lockAudit takes the chain head's lock before the audit tables' schema is
+// dropped: DROP SCHEMA locks objects in an order of its own and could
+// otherwise deadlock with a sealing pass, which locks the head first.
 func lockAudit(ctx context.Context, tx pgx.Tx, schema string) error {
-	head, log := pgx.Identifier{schema, "audit_head"}.Sanitize(), pgx.Identifier{schema, "audit_log"}.Sanitize()
+	head := pgx.Identifier{schema, "audit_head"}.Sanitize()
 	var exists bool
 	if err := tx.QueryRow(ctx, "SELECT to_regclass($1) IS NOT NULL", head).Scan(&exists); err != nil || !exists {
 		return err
 	}
-	_, err := tx.Exec(ctx, "LOCK TABLE "+head+", "+log+" IN ACCESS EXCLUSIVE MODE")
+	_, err := tx.Exec(ctx, "LOCK TABLE "+head+" IN ACCESS EXCLUSIVE MODE")
 	return err
 }
 
@@ -139,54 +164,58 @@ func lockHead(ctx context.Context, tx pgx.Tx, table string) (audit.Head, error) 
 	return h, err
 }
 
-// List reads a page of records.
+// List reads a page of records with their places in the chain.
 func (*AuditStore) List(ctx context.Context, q spec.Spec, since, until time.Time) ([]*audit.Record, error) {
 	tx, err := TxFrom(ctx)
 	if err != nil {
 		return nil, err
 	}
-	c, err := SpecSQL(q, audit.Fields, "", 0)
+	c, err := SpecSQL(q, audit.Fields, "l", 0)
 	if err != nil {
 		return nil, err
 	}
 	where, args := c.Where, c.Args
 	if !since.IsZero() {
 		args = append(args, since)
-		where += " AND at >= $" + strconv.Itoa(len(args))
+		where += " AND l.at >= $" + strconv.Itoa(len(args))
 	}
 	if !until.IsZero() {
 		args = append(args, until)
-		where += " AND at < $" + strconv.Itoa(len(args))
+		where += " AND l.at < $" + strconv.Itoa(len(args))
 	}
-	rows, err := tx.Query(ctx, "SELECT "+auditColumns+" FROM audit_log WHERE "+where+" "+c.OrderLimit, args...)
+	rows, err := tx.Query(ctx, "SELECT "+chainedColumns+" FROM audit_log l LEFT JOIN audit_chain c ON c.record_id = l.id WHERE "+
+		where+" "+c.OrderLimit, args...)
 	if err != nil {
 		return nil, err
 	}
-	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (*audit.Record, error) { return scanRecord(r) })
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (*audit.Record, error) { return scanChained(r) })
 }
 
-// Chain reads sealed records after seq, in chain order.
+// Chain reads chain entries after seq, in chain order, with their records.
 func (*AuditStore) Chain(ctx context.Context, after int64, limit int) ([]*audit.Record, error) {
 	tx, err := TxFrom(ctx)
 	if err != nil {
 		return nil, err
 	}
-	rows, err := tx.Query(ctx, "SELECT "+auditColumns+" FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT $2", after, limit)
+	rows, err := tx.Query(ctx, "SELECT "+chainedColumns+` FROM audit_chain c LEFT JOIN audit_log l ON l.id = c.record_id
+		WHERE c.seq > $1 ORDER BY c.seq LIMIT $2`, after, limit)
 	if err != nil {
 		return nil, err
 	}
-	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (*audit.Record, error) { return scanRecord(r) })
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (*audit.Record, error) { return scanChained(r) })
 }
 
-// Head reads the chain head and counts the unsealed records.
-func (*AuditStore) Head(ctx context.Context) (audit.Head, int64, error) {
+// State reads the chain head and counts the records outside the chain.
+func (*AuditStore) State(ctx context.Context) (audit.State, error) {
 	tx, err := TxFrom(ctx)
 	if err != nil {
-		return audit.Head{}, 0, err
+		return audit.State{}, err
 	}
-	var h audit.Head
-	var unsealed int64
+	var s audit.State
 	err = tx.QueryRow(ctx, `SELECT coalesce((SELECT seq FROM audit_head), 0), coalesce((SELECT hash FROM audit_head), ''),
-		(SELECT count(*) FROM audit_log WHERE seq IS NULL)`).Scan(&h.Seq, &h.Hash, &unsealed)
-	return h, unsealed, err
+		(SELECT count(*) FROM audit_pending),
+		(SELECT count(*) FROM audit_log l WHERE NOT EXISTS (SELECT 1 FROM audit_chain c WHERE c.record_id = l.id)
+			AND NOT EXISTS (SELECT 1 FROM audit_pending p WHERE p.record_id = l.id))`).
+		Scan(&s.Head.Seq, &s.Head.Hash, &s.Unsealed, &s.Orphans)
+	return s, err
 }

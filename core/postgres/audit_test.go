@@ -98,10 +98,12 @@ func TestTenantRoleCanOnlyInsertAndReadAuditRecords(t *testing.T) {
 
 	for name, sql := range map[string]string{
 		"update":        "UPDATE audit_log SET action = 'forged'",
-		"update seal":   "UPDATE audit_log SET hash = '\\x00'",
 		"delete":        "DELETE FROM audit_log",
 		"truncate":      "TRUNCATE audit_log",
-		"sealed insert": "INSERT INTO audit_log (at, actor_type, action, outcome, seq, prev_hash, hash) VALUES (now(), 'user', 'x', 'success', 99, '\\x00', '\\x00')",
+		"choose the id": "INSERT INTO audit_log (id, at, actor_type, action, outcome) OVERRIDING SYSTEM VALUE VALUES (99, now(), 'user', 'x', 'success')",
+		"write chain":   "INSERT INTO audit_chain VALUES (99, 1, '\\x00', '\\x00')",
+		"edit chain":    "UPDATE audit_chain SET hash = '\\x00'",
+		"drop queue":    "DELETE FROM audit_pending",
 		"move the head": "UPDATE audit_head SET seq = 0",
 		"disable":       "ALTER TABLE audit_log DISABLE TRIGGER USER",
 		"grant itself":  "GRANT UPDATE ON audit_log TO CURRENT_USER; UPDATE audit_log SET action = 'forged'",
@@ -126,13 +128,16 @@ func TestAuditTriggersHoldForTheTablesOwner(t *testing.T) {
 	e.write(t, tn, 2)
 	require.NoError(t, e.log.Seal(context.Background(), tn.Scope()))
 	ctx := context.Background()
-	table := pgx.Identifier{tn.Schema, "audit_log"}.Sanitize()
+	table := func(name string) string { return pgx.Identifier{tn.Schema, name}.Sanitize() }
 	for _, sql := range []string{
-		"UPDATE " + table + " SET action = 'forged'",
-		"UPDATE " + table + " SET seq = seq + 10",
-		"DELETE FROM " + table,
-		"TRUNCATE " + table,
-		"DELETE FROM " + pgx.Identifier{tn.Schema, "audit_head"}.Sanitize(),
+		"UPDATE " + table("audit_log") + " SET action = 'forged'",
+		"DELETE FROM " + table("audit_log"),
+		"TRUNCATE " + table("audit_log"),
+		"UPDATE " + table("audit_chain") + " SET seq = seq + 10",
+		"DELETE FROM " + table("audit_chain"),
+		"TRUNCATE " + table("audit_chain"),
+		"DELETE FROM " + table("audit_head"),
+		"UPDATE " + table("audit_head") + " SET seq = 1",
 	} {
 		_, err := e.pool.Exec(ctx, sql)
 		require.Error(t, err, sql)
@@ -185,12 +190,15 @@ func TestTamperingIsDetected(t *testing.T) {
 		sql    string
 		broken int64
 	}{
-		{"edit", "UPDATE audit_log SET action = 'test.thing.read' WHERE seq = 4", 4},
-		{"edit details", `UPDATE audit_log SET details = '{"n": 99}' WHERE seq = 2`, 2},
-		{"delete", "DELETE FROM audit_log WHERE seq = 5", 5},
-		{"delete the newest", "DELETE FROM audit_log WHERE seq = 8", 8},
-		{"reorder", "UPDATE audit_log SET seq = -1 WHERE seq = 3; UPDATE audit_log SET seq = 3 WHERE seq = 6; UPDATE audit_log SET seq = 6 WHERE seq = -1", 3},
-		{"forge a hash", "UPDATE audit_log SET hash = sha256(hash) WHERE seq = 7", 7},
+		{"edit", "UPDATE audit_log SET action = 'test.thing.read' WHERE id = " + recordAt(4), 4},
+		{"edit details", `UPDATE audit_log SET details = '{"n": 99}' WHERE id = ` + recordAt(2), 2},
+		{"delete a record", "DELETE FROM audit_log WHERE id = " + recordAt(5), 5},
+		{"delete a chain entry", "DELETE FROM audit_chain WHERE seq = 5", 5},
+		{"delete the newest", "DELETE FROM audit_log WHERE id = " + recordAt(8) + "; DELETE FROM audit_chain WHERE seq = 8", 8},
+		{"reorder", "UPDATE audit_chain SET record_id = -record_id WHERE seq IN (3, 6); " +
+			"UPDATE audit_chain c SET record_id = -(SELECT record_id FROM audit_chain WHERE seq = 9 - c.seq) WHERE seq IN (3, 6)", 3},
+		{"forge a hash", "UPDATE audit_chain SET hash = sha256(hash) WHERE seq = 7", 7},
+		{"drop a record before it is sealed", "unsealed", 9},
 	}
 	for i, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -200,7 +208,12 @@ func TestTamperingIsDetected(t *testing.T) {
 			require.True(t, v.OK, v.Problem)
 			require.EqualValues(t, 8, v.RecordsChecked)
 
-			e.asSuperuser(t, tn, c.sql)
+			if c.sql == "unsealed" { // a ninth record, taken out of the queue before the sealer saw it
+				e.writeUnsealed(t, tn)
+				e.asSuperuser(t, tn, "DELETE FROM audit_pending")
+			} else {
+				e.asSuperuser(t, tn, c.sql)
+			}
 			v = e.verify(t, tn)
 			assert.False(t, v.OK)
 			assert.Equal(t, c.broken, v.FirstBrokenSeq, v.Problem)
@@ -222,7 +235,7 @@ func TestCheckpointsExposeARewrittenOrTruncatedChain(t *testing.T) {
 		require.NoError(t, err)
 		require.EqualValues(t, 6, cp.Seq)
 
-		e.rewriteFrom(t, tn, 3, "UPDATE audit_log SET action = 'test.thing.read' WHERE seq = 3")
+		e.rewriteFrom(t, tn, 3, "UPDATE audit_log SET action = 'test.thing.read' WHERE id = "+recordAt(3))
 		v := e.verify(t, tn)
 		assert.False(t, v.OK)
 		assert.EqualValues(t, 6, v.FirstBrokenSeq, v.Problem)
@@ -235,7 +248,8 @@ func TestCheckpointsExposeARewrittenOrTruncatedChain(t *testing.T) {
 		_, err := e.cps.Write(ctx, tn.Scope())
 		require.NoError(t, err)
 
-		e.rewriteFrom(t, tn, 5, "DELETE FROM audit_log WHERE seq >= 5")
+		e.asSuperuser(t, tn, "DELETE FROM audit_log WHERE id IN (SELECT record_id FROM audit_chain WHERE seq >= 5); "+
+			"DELETE FROM audit_chain WHERE seq >= 5; UPDATE audit_head SET seq = 4, hash = (SELECT hash FROM audit_chain WHERE seq = 4)")
 		v := e.verify(t, tn)
 		assert.False(t, v.OK)
 		assert.EqualValues(t, 5, v.FirstBrokenSeq, v.Problem)
@@ -254,6 +268,22 @@ func TestCheckpointsExposeARewrittenOrTruncatedChain(t *testing.T) {
 		require.Error(t, err)
 		assert.ErrorContains(t, err, "not genuine")
 	})
+}
+
+// recordAt is SQL for the id of the record at position seq of the chain.
+func recordAt(seq int) string {
+	return fmt.Sprintf("(SELECT record_id FROM audit_chain WHERE seq = %d)", seq)
+}
+
+// writeUnsealed writes a record while no sealer runs.
+func (e *auditEnv) writeUnsealed(t *testing.T, tn *tenancy.Tenant) {
+	t.Helper()
+	quiet := audit.NewLog(audit.LogOptions{Store: e.store, UnitOfWork: e.uow, Clock: kernel.SystemClock{},
+		Sealer: audit.NewSealer(audit.SealerOptions{Store: e.store, Logger: slog.New(slog.DiscardHandler)}),
+		Logger: slog.New(slog.DiscardHandler)})
+	require.NoError(t, e.uow.InTenant(context.Background(), tn.Scope(), func(ctx context.Context) error {
+		return quiet.Record(ctx, audit.Entry{Action: "test.thing.delete", Outcome: audit.Success})
+	}))
 }
 
 // rewriteFrom tampers with sql, then recomputes every hash from seq on and
@@ -277,8 +307,9 @@ func (e *auditEnv) rewriteFrom(t *testing.T, tn *tenancy.Tenant, seq int64, sql 
 	require.NoError(t, err)
 	slices.SortFunc(recs, func(a, b *audit.Record) int { return int(a.Seq - b.Seq) })
 	head := audit.Seal(prev, recs)
+	e.asSuperuser(t, tn, "DELETE FROM audit_chain WHERE seq >= $1", seq)
 	for _, r := range recs {
-		e.asSuperuser(t, tn, "UPDATE audit_log SET seq = $1, prev_hash = $2, hash = $3 WHERE id = $4", r.Seq, r.PrevHash, r.Hash, r.ID)
+		e.asSuperuser(t, tn, "INSERT INTO audit_chain (seq, record_id, prev_hash, hash) VALUES ($1, $2, $3, $4)", r.Seq, r.ID, r.PrevHash, r.Hash)
 	}
 	e.asSuperuser(t, tn, "UPDATE audit_head SET seq = $1, hash = $2", head.Seq, head.Hash)
 }

@@ -20,7 +20,7 @@ var sessionTables = []string{"refresh_families", "refresh_tokens"}
 
 // appendOnlyTables refuse UPDATE, DELETE and TRUNCATE (migration
 // 000005_audit).
-var appendOnlyTables = []string{"audit_log", "audit_head"}
+var appendOnlyTables = []string{"audit_log", "audit_chain", "audit_head"}
 
 func columnList(cols []string) string {
 	q := make([]string, len(cols))

@@ -57,15 +57,14 @@ func (s *TenantStore) Restore(ctx context.Context, target *tenancy.Tenant, r io.
 			return fmt.Errorf("restore: migrate to the backup's version: %w", err)
 		}
 		// The data goes in as the pool's own user, who owns the audit tables
-		// (the tenant role may not write sealed records) and may load them
-		// while atrium.audit_restore is on, for this transaction only.
-		if _, err := tx.Exec(ctx, "RESET ROLE; SET LOCAL atrium.audit_restore = 'on'"); err != nil {
+		// (the tenant role may not write the chain).
+		if _, err := tx.Exec(ctx, "RESET ROLE"); err != nil {
 			return err
 		}
 		if err := loadData(ctx, tx, t.Schema, m, archive); err != nil {
 			return err
 		}
-		if _, err := tx.Exec(ctx, "SET LOCAL atrium.audit_restore = 'off'; "+scopeStatements(t.Scope())); err != nil {
+		if _, err := tx.Exec(ctx, scopeStatements(t.Scope())); err != nil {
 			return err
 		}
 		latest, err := s.migrations.applyAfter(ctx, tx, version)

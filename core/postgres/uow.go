@@ -32,6 +32,22 @@ type Tx struct {
 	tenant  *kernel.Tenant
 	prefix  string // "/* <schema> */ ": the statement cache key's tenant part
 	pending bool   // BEGIN and the scope not sent yet
+	// deferred statements travel with COMMIT, in its round trip
+	deferred []deferred
+}
+
+type deferred struct {
+	sql  string
+	args []any
+	fail func(error) error
+}
+
+// deferUntilCommit queues a statement whose result nothing waits for (an
+// audit record) to be sent with COMMIT in one pipelined batch. If it fails,
+// COMMIT does not run, the transaction rolls back, and the unit of work
+// returns fail's error.
+func (tx *Tx) deferUntilCommit(sql string, args []any, fail func(error) error) {
+	tx.deferred = append(tx.deferred, deferred{sql: sql, args: args, fail: fail})
 }
 
 type txKey struct{}
@@ -91,14 +107,14 @@ func (u *UnitOfWork) InTenant(ctx context.Context, t *kernel.Tenant, fn func(con
 	if err := fn(context.WithValue(ctx, txKey{}, tx)); err != nil {
 		return err
 	}
-	if tx.pending { // fn ran no statement: there is nothing to commit
+	if tx.pending && len(tx.deferred) == 0 { // fn ran no statement: there is nothing to commit
 		done = true
 		unit.Committed()
 		return nil
 	}
-	tag, err := conn.Exec(ctx, "COMMIT")
+	tag, err := tx.commit(ctx)
 	if err != nil {
-		return unavailable(err)
+		return err
 	}
 	done = true
 	if tag.String() == "ROLLBACK" {
@@ -107,6 +123,37 @@ func (u *UnitOfWork) InTenant(ctx context.Context, t *kernel.Tenant, fn func(con
 	}
 	unit.Committed()
 	return nil
+}
+
+// commit sends the deferred statements and COMMIT in one batch. A failed
+// statement stops the batch before COMMIT: the caller rolls back.
+func (tx *Tx) commit(ctx context.Context) (pgconn.CommandTag, error) {
+	if len(tx.deferred) == 0 {
+		tag, err := tx.conn.Exec(ctx, "COMMIT")
+		if err != nil {
+			return tag, unavailable(err)
+		}
+		return tag, nil
+	}
+	if err := tx.begin(ctx); err != nil {
+		return pgconn.CommandTag{}, err
+	}
+	b := &pgx.Batch{}
+	for _, d := range tx.deferred {
+		b.Queue(tx.key(d.sql), d.args...)
+	}
+	b.Queue("COMMIT")
+	br := tx.conn.SendBatch(ctx, b)
+	for _, d := range tx.deferred {
+		if _, err := br.Exec(); err != nil {
+			return pgconn.CommandTag{}, d.fail(closeBatch(br, err))
+		}
+	}
+	tag, err := br.Exec()
+	if err = closeBatch(br, err); err != nil {
+		return pgconn.CommandTag{}, unavailable(err)
+	}
+	return tag, nil
 }
 
 func rollback(conn *pgxpool.Conn) {

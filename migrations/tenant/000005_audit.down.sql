@@ -1,5 +1,5 @@
 SELECT set_config('atrium.tenant_role', current_user, true);
 RESET ROLE;
-DROP TABLE audit_head, audit_log;
-DROP FUNCTION audit_head_guard(), audit_log_guard();
+DROP TABLE audit_head, audit_chain, audit_pending, audit_log;
+DROP FUNCTION audit_head_forward(), audit_append_only();
 SELECT set_config('role', current_setting('atrium.tenant_role'), true);
