@@ -29,9 +29,6 @@ var _ audit.Store = (*AuditStore)(nil)
 // NewAuditStore returns the audit store.
 func NewAuditStore(pool *pgxpool.Pool) *AuditStore { return &AuditStore{pool: pool} }
 
-const recordColumns = `l.id, l.at, l.actor_type, l.actor_id, l.actor_email, l.action, l.resource_type, l.resource_id,
-	l.outcome, l.reasons, l.policy_version, l.request_id, l.ip, l.user_agent, l.details`
-
 // chainedColumns read a record with its place in the chain, from audit_log
 // l LEFT JOIN audit_chain c (or the other way round: a chain entry whose
 // record is gone reads as an empty record, which its hash exposes).
