@@ -6,7 +6,7 @@ GOLANGCI_VERSION := v2.15.0
 VERSION         ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS         := -s -w -X github.com/atriumhq/atrium/core/buildinfo.Version=$(VERSION)
 
-.PHONY: all build run test test-short lint fmt bench bench-tenancy clean tools
+.PHONY: all build run test test-short lint fmt bench bench-tenancy clean tools proto
 
 all: build
 
@@ -46,6 +46,23 @@ ATRIUM_BENCH_TENANTS ?= 1000
 bench-tenancy:
 	ATRIUM_BENCH_TENANTS=$(ATRIUM_BENCH_TENANTS) $(GO) run ./cmd/atrium dev with-postgres -- $(GO) test -run='^$$' \
 		-bench='^Benchmark(ProvisionTenant|ScopedVsUnscopedLookup|RolloutNoop1000|RolloutOneTable1000)$$' -benchtime=2s -timeout=30m ./core/postgres
+
+## proto: regenerate the plugin wire protocol (sdk/internal/wire) from its .proto
+## (protoc from Debian's protobuf-compiler; the Go plugins from the module proxy into .tools)
+PROTOC_GEN_GO_VERSION      := v1.36.12
+PROTOC_GEN_GO_GRPC_VERSION := v1.5.1
+proto: $(TOOLS)/protoc-gen-go $(TOOLS)/protoc-gen-go-grpc
+	@command -v protoc >/dev/null || { echo "protoc missing: apt-get install -y protobuf-compiler"; exit 1; }
+	PATH=$(TOOLS):$$PATH protoc -I sdk/internal/wire \
+		--go_out=sdk/internal/wire --go_opt=paths=source_relative \
+		--go-grpc_out=sdk/internal/wire --go-grpc_opt=paths=source_relative \
+		sdk/internal/wire/atrium.proto
+
+$(TOOLS)/protoc-gen-go:
+	GOBIN=$(TOOLS) $(GO) install google.golang.org/protobuf/cmd/protoc-gen-go@$(PROTOC_GEN_GO_VERSION)
+
+$(TOOLS)/protoc-gen-go-grpc:
+	GOBIN=$(TOOLS) $(GO) install google.golang.org/grpc/cmd/protoc-gen-go-grpc@$(PROTOC_GEN_GO_GRPC_VERSION)
 
 tools: $(GOLANGCI)
 

@@ -1,0 +1,137 @@
+package sdk
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"runtime/debug"
+	"sync"
+
+	"go.opentelemetry.io/otel/propagation"
+	"google.golang.org/grpc"
+
+	"github.com/atriumhq/atrium/sdk/internal/bridge"
+	"github.com/atriumhq/atrium/sdk/internal/wire"
+)
+
+// server is the plugin side of the protocol: it answers the host's calls and
+// holds the one connection back to the host's services.
+type server struct {
+	wire.UnimplementedPluginServer
+
+	plugin   Plugin
+	manifest *wire.Manifest
+	settings map[string]bool
+	logger   *slog.Logger
+	dial     bridge.HostDialer
+
+	mu       sync.RWMutex
+	host     wire.HostClient
+	hostConn *grpc.ClientConn
+}
+
+func newServer(p Plugin, logger *slog.Logger, dial bridge.HostDialer) (*server, error) {
+	m, err := p.Manifest()
+	if err != nil {
+		return nil, err
+	}
+	s := &server{
+		plugin:   p,
+		manifest: m.toWire(),
+		settings: make(map[string]bool, len(m.Settings)),
+		logger:   logger,
+		dial:     dial,
+	}
+	for _, st := range m.Settings {
+		s.settings[st.Key] = true
+	}
+	return s, nil
+}
+
+// GetManifest connects to the host service the host announces, once per
+// connection, so no request ever pays for a broker dial.
+func (s *server) GetManifest(ctx context.Context, req *wire.ManifestRequest) (*wire.Manifest, error) {
+	if req.HostProtocol != wire.ProtocolVersion {
+		return nil, fmt.Errorf("host speaks protocol %d, plugin %d", req.HostProtocol, wire.ProtocolVersion)
+	}
+	conn, err := s.dial(ctx, req.HostService)
+	if err != nil {
+		return nil, fmt.Errorf("dial host service: %w", err)
+	}
+	s.mu.Lock()
+	old := s.hostConn
+	s.host, s.hostConn = wire.NewHostClient(conn), conn
+	s.mu.Unlock()
+	if old != nil {
+		_ = old.Close()
+	}
+	return s.manifest, nil
+}
+
+// Handle runs the route's handler. A handler's failure, panic included, is
+// an answer, not a gRPC error: gRPC errors mean the transport failed.
+func (s *server) Handle(ctx context.Context, req *wire.HandleRequest) (*wire.HandleResponse, error) {
+	i := int(req.Route)
+	if i < 0 || i >= len(s.plugin.Routes) {
+		err := Internal(nil, "route %d does not exist; the plugin has %d", i, len(s.plugin.Routes))
+		return &wire.HandleResponse{Error: errorToWire(err, wire.Source_SOURCE_PLUGIN)}, nil
+	}
+	if req.Traceparent != "" {
+		ctx = propagation.TraceContext{}.Extract(ctx, traceCarrier{req})
+	}
+	s.mu.RLock()
+	host := s.host
+	s.mu.RUnlock()
+
+	c := &Context{ctx: ctx, req: req, srv: s, route: &s.plugin.Routes[i]}
+	c.call = call{id: req.CallId, host: host}
+	c.db.call, c.cache.call, c.blobs.call = &c.call, &c.call, &c.call
+
+	if err := s.run(c); err != nil {
+		return &wire.HandleResponse{Error: errorToWire(err, wire.Source_SOURCE_PLUGIN)}, nil
+	}
+	if !c.written {
+		c.status = http.StatusNoContent
+	}
+	return &wire.HandleResponse{Status: c.status, Headers: c.header, Body: c.body}, nil
+}
+
+// run calls the handler, turning a panic into an internal error so one bad
+// request never takes the plugin down.
+func (s *server) run(c *Context) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			c.Logger().Error("handler panicked", "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+			err = &Error{Kind: KindInternal, Message: fmt.Sprintf("handler panicked: %v", r)}
+		}
+	}()
+	return c.route.Handler(c)
+}
+
+// Close drops the connection to the host service.
+func (s *server) Close() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.hostConn != nil {
+		_ = s.hostConn.Close()
+		s.host, s.hostConn = nil, nil
+	}
+}
+
+// traceCarrier reads W3C trace context from the request.
+type traceCarrier struct{ req *wire.HandleRequest }
+
+func (t traceCarrier) Get(key string) string {
+	switch key {
+	case "traceparent":
+		return t.req.Traceparent
+	case "tracestate":
+		return t.req.Tracestate
+	}
+	return ""
+}
+
+func (t traceCarrier) Set(string, string) {}
+
+func (t traceCarrier) Keys() []string { return []string{"traceparent", "tracestate"} }

@@ -1,0 +1,203 @@
+package transport
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sync"
+	"sync/atomic"
+
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/atriumhq/atrium/sdk"
+	"github.com/atriumhq/atrium/sdk/internal/bridge"
+	"github.com/atriumhq/atrium/sdk/internal/wire"
+)
+
+// Conn is a connection to one running plugin. It is safe for concurrent use.
+type Conn struct {
+	name     string
+	manifest sdk.Manifest
+	settings map[string]bool
+	plugin   wire.PluginClient
+	logger   *slog.Logger
+
+	nextID atomic.Uint64
+	mu     sync.Mutex
+	calls  map[uint64]inflight
+
+	proc process
+}
+
+// process is what differs between a launched and an attached plugin.
+type process interface {
+	exited() bool
+	kill()
+	close() error
+	pid() int
+}
+
+// inflight is a request in progress, found again by its call ID when the
+// plugin calls back into the host.
+type inflight struct {
+	ctx context.Context
+	svc Services
+}
+
+func newConn(name string, plugin wire.PluginClient, logger *slog.Logger) *Conn {
+	return &Conn{name: name, plugin: plugin, logger: logger, calls: make(map[uint64]inflight)}
+}
+
+// Manifest returns the manifest the plugin sent when it started.
+func (c *Conn) Manifest() sdk.Manifest { return c.manifest }
+
+// Exited reports whether the plugin process has exited.
+func (c *Conn) Exited() bool { return c.proc.exited() }
+
+// Kill ends the plugin process at once, failing its requests in flight with
+// an ErrUnavailable error; use it on a plugin that hangs.
+func (c *Conn) Kill() { c.proc.kill() }
+
+// Close stops the plugin gracefully: requests in flight may finish for a
+// short while before the process is killed.
+func (c *Conn) Close() error { return c.proc.close() }
+
+// Pid returns the plugin's process ID (this process's, for an attached
+// plugin).
+func (c *Conn) Pid() int { return c.proc.pid() }
+
+// Handle forwards one request to the plugin and returns its response. The
+// plugin's host service calls for this request are served by svc until
+// Handle returns; ctx's deadline is the plugin's deadline.
+//
+// A failed request returns an *sdk.Error: the plugin's own error with its
+// kind and SourcePlugin, or, when the plugin could not answer, ErrTimeout
+// (deadline passed) or ErrUnavailable (the plugin crashed or is gone).
+func (c *Conn) Handle(ctx context.Context, req *Request, svc Services) (*Response, error) {
+	if req.Route < 0 || req.Route >= len(c.manifest.Routes) {
+		return nil, sdk.Internal(nil, "plugin %s has no route %d", c.name, req.Route)
+	}
+	wreq, err := c.wireRequest(req)
+	if err != nil {
+		return nil, err
+	}
+	wreq.CallId = c.nextID.Add(1)
+	if sc := trace.SpanContextFromContext(ctx); sc.IsValid() {
+		propagation.TraceContext{}.Inject(ctx, traceCarrier{wreq})
+	}
+
+	c.mu.Lock()
+	c.calls[wreq.CallId] = inflight{ctx: ctx, svc: svc}
+	c.mu.Unlock()
+	defer func() {
+		c.mu.Lock()
+		delete(c.calls, wreq.CallId)
+		c.mu.Unlock()
+	}()
+
+	resp, err := c.plugin.Handle(ctx, wreq)
+	if err != nil {
+		return nil, c.callError(ctx, err)
+	}
+	if resp.Error != nil {
+		return nil, bridge.ErrorFromWire(resp.Error)
+	}
+	out := &Response{Status: int(resp.Status), Body: resp.Body}
+	if len(resp.Headers) > 0 {
+		out.Header = make(http.Header, len(resp.Headers))
+		for _, p := range resp.Headers {
+			out.Header.Add(p.Key, p.Value)
+		}
+	}
+	return out, nil
+}
+
+func (c *Conn) wireRequest(req *Request) (*wire.HandleRequest, error) {
+	w := &wire.HandleRequest{
+		Route:     int32(req.Route), //nolint:gosec // bounded by the manifest's routes
+		Method:    req.Method,
+		Path:      req.Path,
+		Body:      req.Body,
+		RequestId: req.RequestID,
+		Principal: &wire.Principal{
+			Id: req.Principal.ID, Type: req.Principal.Type, Email: req.Principal.Email,
+			Roles: req.Principal.Roles, Permissions: req.Principal.Permissions,
+		},
+		Tenant: &wire.Tenant{Id: req.Tenant.ID, Slug: req.Tenant.Slug},
+	}
+	if len(req.Params) > 0 {
+		w.Params = make([]*wire.Pair, 0, len(req.Params))
+		for k, v := range req.Params {
+			w.Params = append(w.Params, &wire.Pair{Key: k, Value: v})
+		}
+	}
+	w.Query = pairs(req.Query)
+	w.Headers = pairs(req.Header)
+	for k, v := range req.Tenant.Settings {
+		if !c.settings[k] {
+			continue
+		}
+		raw, err := json.Marshal(v)
+		if err != nil {
+			return nil, sdk.Internal(err, "encode tenant setting %q", k)
+		}
+		if w.Tenant.Settings == nil {
+			w.Tenant.Settings = make(map[string][]byte)
+		}
+		w.Tenant.Settings[k] = raw
+	}
+	return w, nil
+}
+
+func pairs[M ~map[string][]string](m M) []*wire.Pair {
+	if len(m) == 0 {
+		return nil
+	}
+	out := make([]*wire.Pair, 0, len(m))
+	for k, vs := range m {
+		for _, v := range vs {
+			out = append(out, &wire.Pair{Key: k, Value: v})
+		}
+	}
+	return out
+}
+
+// callError classifies a Handle call that got no answer from the plugin.
+func (c *Conn) callError(ctx context.Context, err error) error {
+	code := status.Code(err)
+	switch {
+	case errors.Is(ctx.Err(), context.DeadlineExceeded) || code == codes.DeadlineExceeded:
+		return &sdk.Error{Kind: sdk.KindTimeout, Source: sdk.SourcePlugin, Err: err,
+			Message: fmt.Sprintf("plugin %s did not answer in time", c.name)}
+	case errors.Is(ctx.Err(), context.Canceled):
+		return &sdk.Error{Kind: sdk.KindUnavailable, Source: sdk.SourcePlugin, Err: err,
+			Message: "request canceled"}
+	case code == codes.ResourceExhausted:
+		return &sdk.Error{Kind: sdk.KindTooLarge, Source: sdk.SourcePlugin, Err: err,
+			Message: fmt.Sprintf("message to or from plugin %s is too large", c.name)}
+	}
+	return &sdk.Error{Kind: sdk.KindUnavailable, Source: sdk.SourcePlugin, Err: err,
+		Message: fmt.Sprintf("plugin %s is unavailable", c.name)}
+}
+
+// traceCarrier writes W3C trace context into the request.
+type traceCarrier struct{ req *wire.HandleRequest }
+
+func (t traceCarrier) Get(string) string { return "" }
+
+func (t traceCarrier) Set(key, value string) {
+	switch key {
+	case "traceparent":
+		t.req.Traceparent = value
+	case "tracestate":
+		t.req.Tracestate = value
+	}
+}
+
+func (t traceCarrier) Keys() []string { return []string{"traceparent", "tracestate"} }

@@ -1,0 +1,220 @@
+package transport
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"google.golang.org/grpc"
+
+	"github.com/atriumhq/atrium/sdk"
+	"github.com/atriumhq/atrium/sdk/internal/bridge"
+	"github.com/atriumhq/atrium/sdk/internal/wire"
+)
+
+// hostServer serves the plugin's host service calls, one server per plugin
+// connection, dispatching each call to the Services of its request.
+type hostServer struct {
+	wire.UnimplementedHostServer
+	conn *Conn
+}
+
+// newGRPCServer builds the gRPC server of the host service; go-plugin's
+// broker passes the TLS options of the connection.
+func (c *Conn) newGRPCServer(opts []grpc.ServerOption) *grpc.Server {
+	s := grpc.NewServer(append(opts, wire.ServerOptions()...)...)
+	wire.RegisterHostServer(s, &hostServer{conn: c})
+	return s
+}
+
+// begin finds the request a host call belongs to. The returned context
+// carries the request's values (trace, logger, unit of work) and ends when
+// either the request or the plugin's call ends.
+func (h *hostServer) begin(ctx context.Context, id uint64) (context.Context, Services, func(), *wire.Error) {
+	h.conn.mu.Lock()
+	call, ok := h.conn.calls[id]
+	h.conn.mu.Unlock()
+	if !ok || call.svc == nil {
+		err := &sdk.Error{Kind: sdk.KindUnavailable, Message: "the request is over or has no host services"}
+		return nil, nil, nil, bridge.ErrorToWire(err, wire.Source_SOURCE_HOST)
+	}
+	merged, cancel := context.WithCancel(call.ctx)
+	stop := context.AfterFunc(ctx, cancel)
+	return merged, call.svc, func() { stop(); cancel() }, nil
+}
+
+// fail converts a Services error for the plugin. An *sdk.Error keeps its
+// kind; an internal or unclassified error is logged here, once, and the
+// plugin learns only that the host failed, never the database's text.
+func (h *hostServer) fail(op string, err error) *wire.Error {
+	var e *sdk.Error
+	classified := errors.As(err, &e) && e.Kind != sdk.KindInternal
+	if !classified && !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) {
+		h.conn.logger.Error("host service failed", "op", op, "error", err)
+		err = &sdk.Error{Kind: sdk.KindInternal, Message: op + ": host service failed"}
+	}
+	return bridge.ErrorToWire(err, wire.Source_SOURCE_HOST)
+}
+
+func (h *hostServer) Query(ctx context.Context, req *wire.StatementRequest) (*wire.QueryResponse, error) {
+	ctx, svc, done, werr := h.begin(ctx, req.CallId)
+	if werr != nil {
+		return &wire.QueryResponse{Error: werr}, nil
+	}
+	defer done()
+	rs, err := svc.Query(ctx, req.Statement.GetSql(), wire.GoValues(req.Statement.GetArgs()))
+	if err != nil {
+		return &wire.QueryResponse{Error: h.fail("query", err)}, nil
+	}
+	out, err := resultToWire(rs)
+	if err != nil {
+		return &wire.QueryResponse{Error: h.fail("query", err)}, nil
+	}
+	return &wire.QueryResponse{Result: out}, nil
+}
+
+func (h *hostServer) Exec(ctx context.Context, req *wire.StatementRequest) (*wire.ExecResponse, error) {
+	ctx, svc, done, werr := h.begin(ctx, req.CallId)
+	if werr != nil {
+		return &wire.ExecResponse{Error: werr}, nil
+	}
+	defer done()
+	n, err := svc.Exec(ctx, req.Statement.GetSql(), wire.GoValues(req.Statement.GetArgs()))
+	if err != nil {
+		return &wire.ExecResponse{Error: h.fail("exec", err)}, nil
+	}
+	return &wire.ExecResponse{RowsAffected: n}, nil
+}
+
+func (h *hostServer) Batch(ctx context.Context, req *wire.BatchRequest) (*wire.BatchResponse, error) {
+	ctx, svc, done, werr := h.begin(ctx, req.CallId)
+	if werr != nil {
+		return &wire.BatchResponse{Error: werr}, nil
+	}
+	defer done()
+	stmts := make([]Statement, len(req.Statements))
+	for i, s := range req.Statements {
+		stmts[i] = Statement{SQL: s.GetSql(), Args: wire.GoValues(s.GetArgs())}
+	}
+	results, err := svc.Batch(ctx, stmts)
+	if err != nil {
+		return &wire.BatchResponse{Error: h.fail("batch", err)}, nil
+	}
+	out := &wire.BatchResponse{Results: make([]*wire.ResultSet, len(results))}
+	for i, rs := range results {
+		if out.Results[i], err = resultToWire(rs); err != nil {
+			return &wire.BatchResponse{Error: h.fail("batch", fmt.Errorf("statement %d: %w", i, err))}, nil
+		}
+	}
+	return out, nil
+}
+
+// resultToWire converts a result set, naming the cell it cannot convert.
+func resultToWire(rs *ResultSet) (*wire.ResultSet, error) {
+	if rs == nil {
+		return &wire.ResultSet{}, nil
+	}
+	out := &wire.ResultSet{Columns: rs.Columns, RowsAffected: rs.RowsAffected, Rows: make([]*wire.Row, len(rs.Rows))}
+	for i, row := range rs.Rows {
+		values, err := wire.Values(row)
+		if err != nil {
+			return nil, fmt.Errorf("row %d: %w", i, err)
+		}
+		out.Rows[i] = &wire.Row{Values: values}
+	}
+	return out, nil
+}
+
+func (h *hostServer) CacheGet(ctx context.Context, req *wire.KeyRequest) (*wire.CacheGetResponse, error) {
+	ctx, svc, done, werr := h.begin(ctx, req.CallId)
+	if werr != nil {
+		return &wire.CacheGetResponse{Error: werr}, nil
+	}
+	defer done()
+	value, found, err := svc.CacheGet(ctx, req.Key)
+	if err != nil {
+		return &wire.CacheGetResponse{Error: h.fail("cache get", err)}, nil
+	}
+	return &wire.CacheGetResponse{Found: found, Value: value}, nil
+}
+
+func (h *hostServer) CacheSet(ctx context.Context, req *wire.CacheSetRequest) (*wire.Ack, error) {
+	return h.ack(ctx, req.CallId, "cache set", func(ctx context.Context, svc Services) error {
+		return svc.CacheSet(ctx, req.Key, req.Value, time.Duration(req.TtlMillis)*time.Millisecond)
+	})
+}
+
+func (h *hostServer) CacheDelete(ctx context.Context, req *wire.KeyRequest) (*wire.Ack, error) {
+	return h.ack(ctx, req.CallId, "cache delete", func(ctx context.Context, svc Services) error {
+		return svc.CacheDelete(ctx, req.Key)
+	})
+}
+
+func (h *hostServer) BlobPut(ctx context.Context, req *wire.BlobPutRequest) (*wire.Ack, error) {
+	return h.ack(ctx, req.CallId, "blob put", func(ctx context.Context, svc Services) error {
+		return svc.BlobPut(ctx, req.Key, req.ContentType, req.Data)
+	})
+}
+
+func (h *hostServer) BlobGet(ctx context.Context, req *wire.KeyRequest) (*wire.BlobGetResponse, error) {
+	ctx, svc, done, werr := h.begin(ctx, req.CallId)
+	if werr != nil {
+		return &wire.BlobGetResponse{Error: werr}, nil
+	}
+	defer done()
+	data, contentType, err := svc.BlobGet(ctx, req.Key)
+	if err != nil {
+		return &wire.BlobGetResponse{Error: h.fail("blob get", err)}, nil
+	}
+	return &wire.BlobGetResponse{ContentType: contentType, Data: data}, nil
+}
+
+func (h *hostServer) BlobDelete(ctx context.Context, req *wire.KeyRequest) (*wire.Ack, error) {
+	return h.ack(ctx, req.CallId, "blob delete", func(ctx context.Context, svc Services) error {
+		return svc.BlobDelete(ctx, req.Key)
+	})
+}
+
+func (h *hostServer) Authorize(ctx context.Context, req *wire.AuthorizeRequest) (*wire.AuthorizeResponse, error) {
+	ctx, svc, done, werr := h.begin(ctx, req.CallId)
+	if werr != nil {
+		return &wire.AuthorizeResponse{Error: werr}, nil
+	}
+	defer done()
+	res := sdk.Resource{Type: req.Resource.GetType(), ID: req.Resource.GetId(), Owner: req.Resource.GetOwner()}
+	if raw := req.Resource.GetAttributes(); len(raw) > 0 {
+		if err := json.Unmarshal(raw, &res.Attributes); err != nil {
+			return &wire.AuthorizeResponse{Error: h.fail("authorize", sdk.Internal(err, "decode resource attributes"))}, nil
+		}
+	}
+	allowed, err := svc.Authorize(ctx, req.Action, res)
+	if err != nil {
+		return &wire.AuthorizeResponse{Error: h.fail("authorize", err)}, nil
+	}
+	return &wire.AuthorizeResponse{Allowed: allowed}, nil
+}
+
+func (h *hostServer) Audit(ctx context.Context, req *wire.AuditRequest) (*wire.Ack, error) {
+	return h.ack(ctx, req.CallId, "audit", func(ctx context.Context, svc Services) error {
+		var detail map[string]any
+		if err := json.Unmarshal(req.Detail, &detail); err != nil {
+			return sdk.Internal(err, "decode audit detail")
+		}
+		return svc.Audit(ctx, detail)
+	})
+}
+
+// ack runs a host call that returns nothing but its error.
+func (h *hostServer) ack(ctx context.Context, id uint64, op string, f func(context.Context, Services) error) (*wire.Ack, error) {
+	ctx, svc, done, werr := h.begin(ctx, id)
+	if werr != nil {
+		return &wire.Ack{Error: werr}, nil
+	}
+	defer done()
+	if err := f(ctx, svc); err != nil {
+		return &wire.Ack{Error: h.fail(op, err)}, nil
+	}
+	return &wire.Ack{}, nil
+}
