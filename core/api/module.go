@@ -13,6 +13,7 @@ import (
 	"github.com/atriumhq/atrium/core/config"
 	"github.com/atriumhq/atrium/core/health"
 	"github.com/atriumhq/atrium/core/kernel"
+	"github.com/atriumhq/atrium/core/pluginhost"
 )
 
 // Module provides the router and the HTTP server, and mounts every route
@@ -27,6 +28,7 @@ var Module = fx.Module("api",
 		fx.Annotate(RoleRoutes, fx.ResultTags(`group:"routes"`)),
 		fx.Annotate(PolicyRoutes, fx.ResultTags(`group:"routes"`)),
 		fx.Annotate(AuditRoutes, fx.ResultTags(`group:"routes"`)),
+		fx.Annotate(PluginRoutes, fx.ResultTags(`group:"routes"`)),
 	),
 	fx.Invoke(mountRoutes),
 )
@@ -44,30 +46,34 @@ type RoutesParams struct {
 // RouterParams are the router's dependencies.
 type RouterParams struct {
 	fx.In
-	Config      config.Config
-	Logger      *slog.Logger
-	Registry    *prometheus.Registry
-	Tracer      trace.TracerProvider
-	Auth        Authenticator
-	UnitOfWork  kernel.Transactor
-	Authz       Authorizer
-	Audit       audit.Recorder `optional:"true"`
-	TenantAudit TenantAudit    `optional:"true"`
+	Config         config.Config
+	Logger         *slog.Logger
+	Registry       *prometheus.Registry
+	Tracer         trace.TracerProvider
+	Auth           Authenticator
+	UnitOfWork     kernel.Transactor
+	Authz          Authorizer
+	Audit          audit.Recorder `optional:"true"`
+	TenantAudit    TenantAudit    `optional:"true"`
+	Plugins        Plugins        `optional:"true"`
+	PluginServices pluginhost.Services
 }
 
 func newRouter(p RouterParams) *Router {
 	cfg, log, reg, tp := p.Config, p.Logger, p.Registry, p.Tracer
 	return NewRouter(RouterOptions{
-		Auth:         p.Auth,
-		Authz:        p.Authz,
-		Audit:        p.Audit,
-		TenantAudit:  p.TenantAudit,
-		UnitOfWork:   p.UnitOfWork,
-		Logger:       log,
-		Registerer:   reg,
-		Tracer:       tp,
-		MaxBodyBytes: cfg.MaxBodyBytes,
-		Version:      buildinfo.Version,
+		Auth:           p.Auth,
+		Authz:          p.Authz,
+		Audit:          p.Audit,
+		TenantAudit:    p.TenantAudit,
+		Plugins:        p.Plugins,
+		PluginServices: p.PluginServices,
+		UnitOfWork:     p.UnitOfWork,
+		Logger:         log,
+		Registerer:     reg,
+		Tracer:         tp,
+		MaxBodyBytes:   cfg.MaxBodyBytes,
+		Version:        buildinfo.Version,
 	})
 }
 

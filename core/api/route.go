@@ -66,6 +66,10 @@ type reply struct {
 	status int
 	body   any
 
+	// a plugin's response, as it wrote it
+	raw    []byte
+	header http.Header
+
 	// a spooled download
 	file        *os.File
 	size        int64
@@ -148,10 +152,34 @@ func (r *reply) write(c *gin.Context) {
 		r.writeFile(c)
 		return
 	}
+	if r.header != nil || r.raw != nil {
+		r.writeRaw(c)
+		return
+	}
 	if r.body == nil {
 		c.Status(r.status)
 		c.Writer.WriteHeaderNow()
 		return
 	}
 	c.JSON(r.status, r.body)
+}
+
+// writeRaw writes a plugin's response: its status, its content headers and
+// its body.
+func (r *reply) writeRaw(c *gin.Context) {
+	for _, h := range []string{"Content-Type", "Location", "ETag", "Cache-Control", "Last-Modified"} {
+		if v := r.header.Get(h); v != "" {
+			c.Header(h, v)
+		}
+	}
+	if len(r.raw) == 0 || r.status == http.StatusNoContent {
+		c.Status(r.status)
+		c.Writer.WriteHeaderNow()
+		return
+	}
+	ct := r.header.Get("Content-Type")
+	if ct == "" {
+		ct = "application/json"
+	}
+	c.Data(r.status, ct, r.raw)
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/atriumhq/atrium/core/audit"
 	"github.com/atriumhq/atrium/core/kernel"
+	"github.com/atriumhq/atrium/core/pluginhost"
 )
 
 // RouterOptions configure a Router.
@@ -31,6 +32,10 @@ type RouterOptions struct {
 	Audit audit.Recorder
 	// TenantAudit records operators' changes to tenants in their logs.
 	TenantAudit TenantAudit
+	// Plugins routes /api/v1/<plugin>/... to running plugins, which the
+	// services serve; nil mounts no plugin routes.
+	Plugins        Plugins
+	PluginServices pluginhost.Services
 }
 
 // Router is the HTTP handler of atriumd: gin underneath, plus the list of
@@ -45,6 +50,9 @@ type Router struct {
 	// tenantAudit records operator routes' changes to tenants
 	tenantAudit TenantAudit
 	log         *slog.Logger
+
+	plugins        Plugins
+	pluginServices pluginhost.Services
 
 	maxBody int64
 	limits  map[string]int64 // method and route template -> body limit
@@ -71,9 +79,12 @@ func NewRouter(o RouterOptions) *Router {
 		observe(o.Logger, newHTTPMetrics(o.Registerer)),
 		recovery(),
 	)
-	r := &Router{engine: e, version: o.Version, auth: o.Auth, uow: o.UnitOfWork, authz: o.Authz, audit: o.Audit, tenantAudit: o.TenantAudit, log: o.Logger, maxBody: o.MaxBodyBytes, limits: map[string]int64{}}
+	r := &Router{engine: e, version: o.Version, auth: o.Auth, uow: o.UnitOfWork, authz: o.Authz, audit: o.Audit, tenantAudit: o.TenantAudit, log: o.Logger, plugins: o.Plugins, pluginServices: o.PluginServices, maxBody: o.MaxBodyBytes, limits: map[string]int64{}}
 	e.Use(limitBody(r.bodyLimit))
 	e.NoRoute(func(c *gin.Context) {
+		if r.servePlugin(c) {
+			return
+		}
 		writeError(c, kernel.E(kernel.KindNotFound, "no route for %s %s", c.Request.Method, c.Request.URL.Path))
 	})
 	e.NoMethod(func(c *gin.Context) {

@@ -10,9 +10,11 @@ import (
 	"github.com/atriumhq/atrium/core/access"
 	"github.com/atriumhq/atrium/core/audit"
 	"github.com/atriumhq/atrium/core/blob"
+	"github.com/atriumhq/atrium/core/kernel"
 	"github.com/atriumhq/atrium/core/opa"
 	"github.com/atriumhq/atrium/core/postgres"
 	"github.com/atriumhq/atrium/core/tenancy"
+	"github.com/atriumhq/atrium/sdk"
 )
 
 // backupStore keeps tenant backups in the blob store.
@@ -67,6 +69,51 @@ func (a tenantAudit) RecordForTenant(ctx context.Context, slug string, e audit.E
 	}
 	return a.log.RecordAlone(ctx, t, e)
 }
+
+// pluginPermissions declares plugins' permissions in the registry; the
+// built-in roles' resolved permissions change with it.
+type pluginPermissions struct {
+	reg *access.Registry
+	res *access.Resolver
+}
+
+func (p pluginPermissions) Declare(plugin string, perms []sdk.Permission) error {
+	out := make([]access.Permission, len(perms))
+	for i, pm := range perms {
+		out[i] = access.Permission{Name: pm.Name, Description: pm.Description, Roles: pm.Roles}
+	}
+	if err := p.reg.Register(plugin, out...); err != nil {
+		return err
+	}
+	p.res.InvalidateAll()
+	return nil
+}
+
+// pluginBlobs is the blob store as plugins use it (whole objects, bounded).
+type pluginBlobs struct{ blobs blob.Store }
+
+// maxPluginBlob bounds an object a plugin reads in one call.
+const maxPluginBlob = 32 << 20
+
+func (b pluginBlobs) Put(ctx context.Context, key, contentType string, data []byte) error {
+	_, err := b.blobs.Put(ctx, key, bytes.NewReader(data), contentType)
+	return err
+}
+
+func (b pluginBlobs) Get(ctx context.Context, key string) ([]byte, string, error) {
+	r, info, err := b.blobs.Get(ctx, key)
+	if err != nil {
+		return nil, "", err
+	}
+	defer r.Close()
+	data, err := io.ReadAll(io.LimitReader(r, maxPluginBlob+1))
+	if err == nil && len(data) > maxPluginBlob {
+		err = kernel.E(kernel.KindTooLarge, "the object is larger than %d bytes", maxPluginBlob)
+	}
+	return data, info.ContentType, err
+}
+
+func (b pluginBlobs) Delete(ctx context.Context, key string) error { return b.blobs.Delete(ctx, key) }
 
 // invalidateOnChange drops cached role resolutions when any replica changes
 // a tenant's roles or assignments (PostgreSQL notifications), and all of

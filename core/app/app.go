@@ -21,11 +21,13 @@ import (
 	"github.com/atriumhq/atrium/core/identity"
 	"github.com/atriumhq/atrium/core/kernel"
 	"github.com/atriumhq/atrium/core/opa"
+	"github.com/atriumhq/atrium/core/pluginhost"
 	"github.com/atriumhq/atrium/core/policy"
 	"github.com/atriumhq/atrium/core/postgres"
 	"github.com/atriumhq/atrium/core/redis"
 	"github.com/atriumhq/atrium/core/telemetry"
 	"github.com/atriumhq/atrium/core/tenancy"
+	"github.com/atriumhq/atrium/sdk"
 )
 
 // Options is the whole graph for cfg, logging to log. Tests add
@@ -52,6 +54,7 @@ func Options(cfg config.Config, log *slog.Logger) fx.Option {
 		identity.Module,
 		access.Module,
 		audit.Module,
+		pluginhost.Module,
 		blob.Module,
 		redis.Module,
 		// Contexts meet through interfaces; the wiring says who implements which.
@@ -65,10 +68,19 @@ func Options(cfg config.Config, log *slog.Logger) fx.Option {
 			func(s blob.Store) audit.CheckpointStore { return checkpointStore{s} },
 			func(ts *postgres.TenantStore) audit.TenantLister { return ts.Scopes },
 			func(ts *postgres.TenantStore) audit.Secret { return ts.Secret },
-			func(r *prometheus.Registry) audit.Registerer { return r },
+			// audit.Registerer and pluginhost.Registerer are this one type.
+			func(r *prometheus.Registry) prometheus.Registerer { return r },
 			fx.Annotate(func(t *identity.Tokens) *identity.Tokens { return t }, fx.As(new(audit.Signer))),
 			func(r *tenancy.Resolver, l *audit.Log) api.TenantAudit { return tenantAudit{r, l} },
 			fx.Annotate(func(r *tenancy.Resolver) *tenancy.Resolver { return r }, fx.As(new(api.AuditTenants))),
+			fx.Annotate(postgres.NewPluginCatalog, fx.As(new(pluginhost.Catalog))),
+			fx.Annotate(postgres.NewPluginMigrator, fx.As(new(pluginhost.Migrator))),
+			func() pluginhost.SQL { return postgres.PluginSQL{} },
+			func(reg *access.Registry, res *access.Resolver) pluginhost.Permissions {
+				return pluginPermissions{reg, res}
+			},
+			func(s blob.Store) pluginhost.Blobs { return pluginBlobs{s} },
+			fx.Annotate(func(h *pluginhost.Host) *pluginhost.Host { return h }, fx.As(new(api.Plugins))),
 			fx.Annotate(func(a *access.Authorizer) *access.Authorizer { return a }, fx.As(new(api.Authorizer))),
 			fx.Annotate(func(r *access.Roles) *access.Roles { return r }, fx.As(new(identity.RoleChecker))),
 			func() (*opa.Engine, error) { return opa.New(opa.Options{}) },
@@ -81,6 +93,8 @@ func Options(cfg config.Config, log *slog.Logger) fx.Option {
 				return identity.NewDirectory(s, roles, p, kernel.SystemClock{}, ts.Secret)
 			},
 		),
+		// Tenants that enable a plugin get its migrations.
+		fx.Decorate(func(s *tenancy.Service, h *pluginhost.Host) *tenancy.Service { return s.WithPlugins(h) }),
 		fx.Invoke(invalidateOnChange, invalidatePoliciesOnChange),
 		fx.Invoke(api.Serve), // last: see api.Serve
 	)
@@ -89,6 +103,17 @@ func Options(cfg config.Config, log *slog.Logger) fx.Option {
 // New builds the application for cfg.
 func New(cfg config.Config, log *slog.Logger) *fx.App {
 	return fx.New(Options(cfg, log))
+}
+
+// Harness builds the whole core for cfg with plugins run in-process, for
+// test harnesses (sdk/plugintest): start and stop it with the app's Start
+// and Stop; the server says where it listens once started.
+func Harness(cfg config.Config, log *slog.Logger, plugins ...sdk.Plugin) (*fx.App, *api.Server, error) {
+	var srv *api.Server
+	a := fx.New(Options(cfg, log),
+		fx.Provide(fx.Annotate(func() pluginhost.AttachedPlugins { return plugins }, fx.ResultTags(`group:"attached_plugins"`))),
+		fx.Populate(&srv))
+	return a, srv, a.Err()
 }
 
 // NewLogger is the process logger at cfg's level, JSON on w.

@@ -33,6 +33,10 @@ type Config struct {
 	RedisURL  string `env:"REDIS_URL"`
 	BlobURL   string `env:"ATRIUM_BLOB_URL" envDefault:"file://./.atrium/blobs"`
 	PluginDir string `env:"ATRIUM_PLUGIN_DIR" envDefault:"./bin/plugins"`
+	// PluginTimeout bounds every plugin call; a plugin that exceeds it is
+	// killed and restarted. PluginStartTimeout bounds a launch.
+	PluginTimeout      time.Duration `env:"ATRIUM_PLUGIN_TIMEOUT" envDefault:"10s"`
+	PluginStartTimeout time.Duration `env:"ATRIUM_PLUGIN_START_TIMEOUT" envDefault:"10s"`
 
 	BcryptCost     int           `env:"ATRIUM_BCRYPT_COST" envDefault:"12"`
 	AccessTokenTTL time.Duration `env:"ATRIUM_ACCESS_TOKEN_TTL" envDefault:"15m"`
@@ -130,6 +134,13 @@ func (c Config) Validate() error {
 	}
 	if err := c.validateAuth(); err != nil {
 		return err
+	}
+	if c.PluginTimeout < 100*time.Millisecond || c.PluginStartTimeout < time.Second {
+		return fmt.Errorf("ATRIUM_PLUGIN_TIMEOUT=%s, ATRIUM_PLUGIN_START_TIMEOUT=%s: must be at least 100ms and 1s",
+			c.PluginTimeout, c.PluginStartTimeout)
+	}
+	if c.AuditCheckpointInterval < 0 {
+		return fmt.Errorf("ATRIUM_AUDIT_CHECKPOINT_INTERVAL=%s: must be 0 (off) or positive", c.AuditCheckpointInterval)
 	}
 	if (c.BootstrapOperatorEmail == "") != (c.BootstrapOperatorPassword == "") {
 		return errors.New("ATRIUM_BOOTSTRAP_OPERATOR_EMAIL and ATRIUM_BOOTSTRAP_OPERATOR_PASSWORD must be set together")

@@ -50,6 +50,7 @@ type Tenant struct {
 	Role     string
 	Status   TenantStatus
 	Settings map[string]any
+	Plugins  []string // the plugins it enabled
 }
 
 type (

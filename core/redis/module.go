@@ -11,16 +11,19 @@ import (
 	"github.com/atriumhq/atrium/core/health"
 	"github.com/atriumhq/atrium/core/identity"
 	"github.com/atriumhq/atrium/core/kernel"
+	"github.com/atriumhq/atrium/core/pluginhost"
 )
 
 // Module provides the Redis client when REDIS_URL is set (nil otherwise:
 // its users keep their state in process), its readiness check, and the
-// sign-in Limiter: over Redis when configured, in process otherwise.
+// sign-in Limiter and the plugins' cache: over Redis when configured, in
+// process otherwise.
 var Module = fx.Module("redis",
 	fx.Provide(
 		newClient,
 		fx.Annotate(readiness, fx.ResultTags(`group:"readiness,flatten"`)),
 		fx.Annotate(newLimiter, fx.As(new(identity.Limiter))),
+		fx.Annotate(newCache, fx.As(new(pluginhost.Cache))),
 	),
 )
 
@@ -55,6 +58,15 @@ func readiness(c *goredis.Client) []health.Check {
 		return nil
 	}
 	return []health.Check{{Name: "redis", Probe: func(ctx context.Context) error { return c.Ping(ctx).Err() }}}
+}
+
+// newCache is the plugins' cache: in Redis when configured, in process
+// otherwise.
+func newCache(c *goredis.Client) pluginhost.Cache {
+	if c == nil {
+		return pluginhost.NewMemoryCache(100_000)
+	}
+	return NewCache(c, keyPrefix+"cache:")
 }
 
 func newLimiter(c *goredis.Client, cfg config.Config, log *slog.Logger) identity.Limiter {

@@ -2,6 +2,7 @@ package tenancy
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"maps"
 	"slices"
@@ -70,6 +71,45 @@ type Service struct {
 	clock   kernel.Clock
 	cursors *spec.LazyCodec
 	backups BackupStore
+	plugins Plugins
+}
+
+// Plugins is the plugin host as tenancy uses it.
+type Plugins interface {
+	// Known reports whether a plugin is registered.
+	Known(name string) bool
+	// EnabledIn applies the plugins' tenant migrations to the tenants that
+	// enabled them.
+	EnabledIn(ctx context.Context, plugins []string) error
+}
+
+// WithPlugins checks the plugins tenants enable against the host and
+// migrates their schemas when they do.
+func (s *Service) WithPlugins(p Plugins) *Service {
+	s.plugins = p
+	return s
+}
+
+func (s *Service) checkPlugins(names []string) error {
+	if s.plugins == nil {
+		return nil
+	}
+	for _, n := range names {
+		if !s.plugins.Known(n) {
+			return kernel.Invalid(kernel.FieldError{Field: "plugins", Message: fmt.Sprintf("no plugin %q is registered", n)})
+		}
+	}
+	return nil
+}
+
+func (s *Service) enable(ctx context.Context, t *Tenant) error {
+	if s.plugins == nil || len(t.Plugins) == 0 {
+		return nil
+	}
+	if err := s.plugins.EnabledIn(ctx, t.Plugins); err != nil {
+		return fmt.Errorf("tenant %s: plugin migrations: %w", t.Slug, err)
+	}
+	return nil
 }
 
 // WithBackupStore lets the service keep backups in object storage.
@@ -98,6 +138,9 @@ func (s *Service) Create(ctx context.Context, in CreateInput) (*Tenant, error) {
 	if err := CheckSlug(in.Slug); err != nil {
 		return nil, err
 	}
+	if err := s.checkPlugins(in.Plugins); err != nil {
+		return nil, err
+	}
 	hash, err := s.hasher.Hash(in.AdminPassword)
 	if err != nil {
 		return nil, err
@@ -123,7 +166,7 @@ func (s *Service) Create(ctx context.Context, in CreateInput) (*Tenant, error) {
 	if err := s.store.Provision(ctx, t, admin); err != nil {
 		return nil, err
 	}
-	return t, nil
+	return t, s.enable(ctx, t)
 }
 
 // Get reads one tenant by slug.
@@ -178,7 +221,12 @@ func (s *Service) Update(ctx context.Context, slug string, in UpdateInput) (*Ten
 	if in.Status != nil && *in.Status != kernel.TenantActive && *in.Status != kernel.TenantSuspended {
 		return nil, kernel.Invalid(kernel.FieldError{Field: "status", Message: "must be one of: active, suspended"})
 	}
-	return s.store.Update(ctx, slug, func(t *Tenant) error {
+	if in.Plugins != nil {
+		if err := s.checkPlugins(*in.Plugins); err != nil {
+			return nil, err
+		}
+	}
+	t, err := s.store.Update(ctx, slug, func(t *Tenant) error {
 		if in.Name != nil {
 			t.Name = strings.TrimSpace(*in.Name)
 		}
@@ -194,6 +242,10 @@ func (s *Service) Update(ctx context.Context, slug string, in UpdateInput) (*Ten
 		t.UpdatedAt = s.clock.Now()
 		return nil
 	})
+	if err != nil || in.Plugins == nil {
+		return t, err
+	}
+	return t, s.enable(ctx, t)
 }
 
 // Backup writes the tenant's backup archive to w.

@@ -30,7 +30,7 @@ type Tenant struct {
 
 // Scope is the tenant as a request carries it.
 func (t *Tenant) Scope() *kernel.Tenant {
-	return &kernel.Tenant{ID: t.ID, Slug: t.Slug, Schema: t.Schema, Role: t.Role, Status: t.Status, Settings: t.Settings}
+	return &kernel.Tenant{ID: t.ID, Slug: t.Slug, Schema: t.Schema, Role: t.Role, Status: t.Status, Settings: t.Settings, Plugins: t.Plugins}
 }
 
 var slugPattern = regexp.MustCompile(`^[a-z][a-z0-9-]{1,30}[a-z0-9]$`)

@@ -1,0 +1,187 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/atriumhq/atrium/core/access"
+	"github.com/atriumhq/atrium/core/kernel"
+	"github.com/atriumhq/atrium/core/pluginhost"
+	"github.com/atriumhq/atrium/sdk"
+	"github.com/atriumhq/atrium/sdk/transport"
+)
+
+// Plugins is the plugin host as the HTTP layer uses it.
+type Plugins interface {
+	Match(method, path string) (pluginhost.Match, pluginhost.Found)
+	Call(ctx context.Context, m pluginhost.Match, req *transport.Request, svc transport.Services) (*transport.Response, error)
+	Manifests() []sdk.Manifest
+}
+
+// forwardedHeaders are the request headers a plugin sees.
+var forwardedHeaders = []string{"Accept", "Accept-Language", "Content-Type", "If-Match", "If-None-Match"}
+
+// servePlugin answers a request under a registered plugin's path with the
+// pipeline of every Tenant route (token, tenant, unit of work, audit)
+// around a call to the plugin. It reports false for other paths.
+func (r *Router) servePlugin(c *gin.Context) bool {
+	if r.plugins == nil {
+		return false
+	}
+	m, found := r.plugins.Match(c.Request.Method, c.Request.URL.Path)
+	if found == pluginhost.NotPlugin {
+		return false
+	}
+	rt := Route{
+		Method: c.Request.Method, Path: m.Template, Access: Tenant, Action: m.Route.Permission,
+		ReadOnly: !m.Route.Mutates, Handler: r.pluginHandler(m, found),
+	}
+	c.Params = c.Params[:0]
+	for k, v := range m.Params {
+		c.Params = append(c.Params, gin.Param{Key: k, Value: v})
+	}
+	r.run(c, rt)
+	return true
+}
+
+// pluginHandler checks that the tenant enabled the plugin (404 otherwise,
+// as if its routes did not exist), then the route's permission, then calls
+// the plugin; the response is written after the unit of work commits.
+func (r *Router) pluginHandler(m pluginhost.Match, found pluginhost.Found) Handler {
+	return Handler{serve: func(c *gin.Context) (*reply, error) {
+		ctx := c.Request.Context()
+		t, _ := kernel.TenantFrom(ctx)
+		switch {
+		case !slices.Contains(t.Plugins, m.Plugin), found == pluginhost.NoRoute:
+			return nil, kernel.E(kernel.KindNotFound, "no route for %s %s", c.Request.Method, c.Request.URL.Path)
+		case found == pluginhost.WrongMethod:
+			return nil, errMethodNotAllowed(c.Request.Method)
+		case found == pluginhost.Unknown:
+			return nil, kernel.E(kernel.KindUnavailable, "plugin %s is not running; retry later", m.Plugin).WithCode(pluginhost.ErrUnavailable.Code)
+		}
+		if err := r.authorize(c, m.Route.Permission); err != nil {
+			return nil, err
+		}
+		body, err := io.ReadAll(c.Request.Body)
+		if err != nil {
+			return nil, err
+		}
+		req := &transport.Request{
+			Method: c.Request.Method, Path: c.Request.URL.Path, Params: m.Params, Query: c.Request.URL.Query(),
+			Header: http.Header{}, Body: body, RequestID: requestID(c),
+			Tenant: sdk.Tenant{ID: t.ID.String(), Slug: t.Slug, Settings: t.Settings},
+		}
+		for _, h := range forwardedHeaders {
+			if v := c.Request.Header.Values(h); len(v) > 0 {
+				req.Header[h] = v
+			}
+		}
+		if p, ok := kernel.PrincipalFrom(ctx); ok {
+			req.Principal = sdk.Principal{ID: p.ID.String(), Type: string(p.Type), Email: p.Email, Roles: p.Roles, Permissions: p.Permissions}
+		}
+		input := RequestInput(c)
+		svc := r.pluginServices.For(m.Plugin, t, func(ctx context.Context, action string, res sdk.Resource) (bool, error) {
+			_, err := r.authz.Authorize(ctx, action, &access.Resource{Type: res.Type, ID: res.ID, OwnerID: res.Owner, Attributes: res.Attributes}, input)
+			if errors.Is(err, kernel.ErrForbidden) {
+				return false, nil
+			}
+			return err == nil, err
+		})
+		resp, err := r.plugins.Call(ctx, m, req, svc)
+		if err != nil {
+			return nil, err
+		}
+		return &reply{status: resp.Status, raw: resp.Body, header: resp.Header}, nil
+	}}
+}
+
+func errMethodNotAllowed(method string) error {
+	return kernel.E(kernel.KindBadRequest, "method %s is not allowed here", method).WithCode("method_not_allowed")
+}
+
+// PluginStatus is a plugin as GET /api/v1/plugins shows it.
+type PluginStatus struct {
+	Name        string           `json:"name"`
+	Version     string           `json:"version"`
+	State       string           `json:"state"`
+	Required    bool             `json:"required"`
+	Restarts    int              `json:"restarts"`
+	LastError   string           `json:"last_error,omitempty"`
+	PID         int              `json:"pid,omitempty"`
+	Routes      []PluginRoute    `json:"routes"`
+	Permissions []sdk.Permission `json:"permissions"`
+}
+
+// PluginRoute is one of a plugin's routes.
+type PluginRoute struct {
+	Method     string `json:"method"`
+	Path       string `json:"path"`
+	Permission string `json:"permission"`
+	Mutates    bool   `json:"mutates"`
+}
+
+// PluginList is every registered plugin.
+type PluginList struct {
+	Items []PluginStatus `json:"items"`
+}
+
+// RegisterPluginRequest registers a plugin binary, or upgrades one.
+type RegisterPluginRequest struct {
+	Name string `json:"name" validate:"required,max=31"`
+	// File is the binary's name in ATRIUM_PLUGIN_DIR; its checksum is
+	// recorded in the catalog and checked at every launch.
+	File     string `json:"file" validate:"required,max=255"`
+	Required bool   `json:"required"`
+}
+
+func pluginStatus(s pluginhost.Status) PluginStatus {
+	out := PluginStatus{Name: s.Name, Version: s.Version, State: string(s.State), Required: s.Required,
+		Restarts: s.Restarts, LastError: s.LastError, PID: s.PID, Routes: []PluginRoute{}, Permissions: s.Permissions}
+	for _, r := range s.Routes {
+		out.Routes = append(out.Routes, PluginRoute{Method: r.Method, Path: pluginhost.Prefix + s.Name + r.Path, Permission: r.Permission, Mutates: r.Mutates})
+	}
+	if out.Permissions == nil {
+		out.Permissions = []sdk.Permission{}
+	}
+	return out
+}
+
+// PluginRoutes are the operator's plugin API.
+func PluginRoutes(h *pluginhost.Host) []Route {
+	tags := []string{"plugins"}
+	return []Route{
+		{
+			Method: http.MethodGet, Path: "/api/v1/plugins", Summary: "Every plugin with its state, restarts, routes and permissions",
+			Tags: tags, Access: Operator,
+			Handler: Output(func(*gin.Context) (PluginList, error) {
+				out := PluginList{Items: []PluginStatus{}}
+				for _, s := range h.Statuses() {
+					out.Items = append(out.Items, pluginStatus(s))
+				}
+				return out, nil
+			}),
+		},
+		{
+			Method: http.MethodPost, Path: "/api/v1/plugins", Summary: "Register a plugin binary from the plugin directory, or upgrade one",
+			Tags: tags, Access: Operator, Action: "platform.plugin.register",
+			Handler: JSON(http.StatusOK, func(c *gin.Context, in *RegisterPluginRequest) (PluginStatus, error) {
+				ctx, cancel := context.WithTimeout(c.Request.Context(), time.Minute)
+				defer cancel()
+				s, err := h.Register(ctx, strings.TrimSpace(in.Name), in.File, in.Required)
+				return pluginStatus(s), err
+			}),
+		},
+		{
+			Method: http.MethodDelete, Path: "/api/v1/plugins/:name", Summary: "Stop a plugin and remove it from the catalog (tenants' data stays)",
+			Tags: tags, Access: Operator, Action: "platform.plugin.unregister",
+			Handler: NoContent(func(c *gin.Context) error { return h.Unregister(c.Request.Context(), c.Param("name")) }),
+		},
+	}
+}

@@ -1,0 +1,150 @@
+package pluginhost
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/atriumhq/atrium/core/kernel"
+	"github.com/atriumhq/atrium/sdk"
+	"github.com/atriumhq/atrium/sdk/transport"
+)
+
+// Found says what Match found.
+type Found uint8
+
+// What Match finds.
+const (
+	NotPlugin   Found = iota // the path is no registered plugin's
+	Matched                  // a route
+	NoRoute                  // the plugin's path, but none of its routes
+	WrongMethod              // a route's path, under another method
+	Unknown                  // the plugin has not started yet: its routes are unknown
+)
+
+// Match finds the plugin route for a request.
+func (h *Host) Match(method, path string) (Match, Found) {
+	name := pluginOf(path)
+	p, ok := h.get(name)
+	if !ok {
+		return Match{}, NotPlugin
+	}
+	p.mu.RLock()
+	routes := p.routes
+	p.mu.RUnlock()
+	if routes == nil {
+		return Match{Plugin: name}, Unknown
+	}
+	m, found, pathFound := routes.match(method, path)
+	m.Plugin = name
+	switch {
+	case found:
+		return m, Matched
+	case pathFound:
+		return m, WrongMethod
+	}
+	return m, NoRoute
+}
+
+// ErrUnavailable matches (errors.Is) the error of a request whose plugin is
+// not running or crashed while handling it.
+var ErrUnavailable = &kernel.Error{Kind: kernel.KindUnavailable, Code: "plugin_unavailable"}
+
+func errNotRunning(name string, s State) error {
+	return kernel.E(kernel.KindUnavailable, "plugin %s is not running (%s); retry later", name, s).WithCode(ErrUnavailable.Code)
+}
+
+// Call sends a request to the plugin under the call deadline, with svc
+// serving its host calls. A plugin that does not answer in time is killed
+// (and restarted by its supervisor); a crash costs only the requests in
+// flight. Errors are kernel errors: the plugin's own keep their kind.
+func (h *Host) Call(ctx context.Context, m Match, req *transport.Request, svc transport.Services) (*transport.Response, error) {
+	p, ok := h.get(m.Plugin)
+	if !ok {
+		return nil, kernel.NotFound("plugin")
+	}
+	conn, err := p.current()
+	if err != nil {
+		h.metrics.call(m.Plugin, "unavailable", 0)
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, h.o.CallTimeout)
+	defer cancel()
+	req.Route = m.Index
+	start := time.Now()
+	resp, err := conn.Handle(ctx, req, svc)
+	took := time.Since(start)
+	if err == nil {
+		h.metrics.call(m.Plugin, "ok", took)
+		return resp, nil
+	}
+	var se *sdk.Error
+	if !errors.As(err, &se) {
+		se = &sdk.Error{Kind: sdk.KindInternal, Message: err.Error()}
+	}
+	outcome := "error"
+	switch {
+	case se.Kind == sdk.KindTimeout && se.Source != sdk.SourcePlugin && errors.Is(ctx.Err(), context.DeadlineExceeded):
+		outcome = "timeout"
+		p.kill(conn)
+		h.metrics.call(m.Plugin, outcome, took)
+		return nil, kernel.E(kernel.KindTimeout, "plugin %s did not answer within %s", m.Plugin, h.o.CallTimeout).WithCode("plugin_timeout")
+	case se.Kind == sdk.KindUnavailable && se.Source != sdk.SourcePlugin:
+		outcome = "unavailable"
+		h.metrics.call(m.Plugin, outcome, took)
+		return nil, kernel.Wrap(kernel.KindUnavailable, err, "plugin %s stopped while handling the request; retry later", m.Plugin).WithCode(ErrUnavailable.Code)
+	}
+	h.metrics.call(m.Plugin, outcome, took)
+	return nil, toKernel(m.Plugin, se)
+}
+
+// toKernel turns an error the plugin returned into the kernel's kind, so
+// the one HTTP mapping applies. A plugin's internal error keeps its text for
+// the log only.
+func toKernel(plugin string, se *sdk.Error) error {
+	kind, ok := kinds[se.Kind]
+	if !ok || kind == kernel.KindInternal {
+		return fmt.Errorf("plugin %s (%s): %w", plugin, se.Source, se)
+	}
+	e := &kernel.Error{Kind: kind, Message: se.Message, Err: se}
+	for _, f := range se.Fields {
+		e.Fields = append(e.Fields, kernel.FieldError{Field: f.Field, Message: f.Message})
+	}
+	return e
+}
+
+var kinds = map[sdk.Kind]kernel.Kind{
+	sdk.KindInternal:        kernel.KindInternal,
+	sdk.KindInvalid:         kernel.KindInvalid,
+	sdk.KindUnauthenticated: kernel.KindUnauthenticated,
+	sdk.KindForbidden:       kernel.KindForbidden,
+	sdk.KindNotFound:        kernel.KindNotFound,
+	sdk.KindConflict:        kernel.KindConflict,
+	sdk.KindTooLarge:        kernel.KindTooLarge,
+	sdk.KindUnavailable:     kernel.KindUnavailable,
+	sdk.KindTimeout:         kernel.KindTimeout,
+}
+
+// ToSDK turns a host-side error into the sdk error the plugin receives:
+// kinds the plugin can act on are kept, with their client-safe message;
+// anything else is internal, its text kept out of the plugin.
+func ToSDK(err error) error {
+	var se *sdk.Error
+	if errors.As(err, &se) {
+		return se
+	}
+	var ke *kernel.Error
+	if errors.As(err, &ke) {
+		for sk, kk := range kinds {
+			if kk == ke.Kind && kk != kernel.KindInternal {
+				out := &sdk.Error{Kind: sk, Message: ke.Message, Err: err}
+				for _, f := range ke.Fields {
+					out.Fields = append(out.Fields, sdk.FieldError{Field: f.Field, Message: f.Message})
+				}
+				return out
+			}
+		}
+	}
+	return err
+}

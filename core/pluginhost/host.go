@@ -1,0 +1,292 @@
+package pluginhost
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/atriumhq/atrium/core/kernel"
+	"github.com/atriumhq/atrium/sdk"
+	"github.com/atriumhq/atrium/sdk/transport"
+)
+
+// Permissions is the permission registry as the host feeds it.
+type Permissions interface {
+	// Declare registers a plugin's permissions; a clash is an error.
+	Declare(plugin string, perms []sdk.Permission) error
+}
+
+// Migrator applies plugins' tenant migrations to the tenants that enabled
+// them.
+type Migrator interface {
+	Migrate(ctx context.Context, plugins []sdk.Manifest) error
+}
+
+// Options configure a Host.
+type Options struct {
+	Catalog     Catalog
+	Permissions Permissions
+	Migrator    Migrator
+	// Dir holds the plugin binaries the catalog names.
+	Dir string
+	// Env is every plugin's whole environment (the core's is never passed).
+	Env []string
+	// StartTimeout bounds a launch; CallTimeout every request.
+	StartTimeout, CallTimeout time.Duration
+	Supervision               Supervision
+	Logger                    *slog.Logger
+	Metrics                   Registerer
+	// Attached plugins run in this process instead of being launched from
+	// Dir: sdk/plugintest and tests use them. They need no catalog entry.
+	Attached []AttachedPlugin
+}
+
+// AttachedPlugin is a plugin run in the core's process.
+type AttachedPlugin = sdk.Plugin
+
+// AttachedPlugins is what a test contributes to the attached_plugins group.
+type AttachedPlugins []AttachedPlugin
+
+// Host runs the plugins. Its methods are safe for concurrent use.
+type Host struct {
+	o       Options
+	log     *slog.Logger
+	metrics *metrics
+
+	mu      sync.RWMutex
+	plugins map[string]*supervised
+	ctx     context.Context
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+}
+
+// New returns a host; Start launches the catalog's plugins.
+func New(o Options) *Host {
+	if o.CallTimeout <= 0 {
+		o.CallTimeout = 10 * time.Second
+	}
+	if o.Supervision == (Supervision{}) {
+		o.Supervision = DefaultSupervision
+	}
+	return &Host{o: o, log: o.Logger, metrics: newMetrics(o.Metrics), plugins: map[string]*supervised{}}
+}
+
+// Start launches every registered and attached plugin and waits until each
+// has started or failed to. A plugin that fails is restarted in the
+// background and reported; it never stops the core from starting. The
+// tenant migrations of the plugins that started are applied before Start
+// returns.
+func (h *Host) Start(ctx context.Context) error {
+	entries, err := h.o.Catalog.List(ctx)
+	if err != nil {
+		return fmt.Errorf("read the plugin catalog: %w", err)
+	}
+	h.mu.Lock()
+	h.ctx, h.cancel = context.WithCancel(context.Background())
+	h.mu.Unlock()
+	for _, e := range entries {
+		h.supervise(e, h.binaryLauncher(e))
+	}
+	for _, p := range h.o.Attached {
+		e := Entry{Name: p.Name, Version: p.Version, Required: true, RegisteredAt: time.Now()}
+		h.supervise(e, func(ctx context.Context) (*transport.Conn, error) { return transport.Attach(ctx, p, h.log) })
+	}
+	var manifests []sdk.Manifest
+	for _, p := range h.all() {
+		select {
+		case <-p.started:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		if m, ok := p.runningManifest(); ok {
+			manifests = append(manifests, m)
+		}
+	}
+	if len(manifests) > 0 {
+		if err := h.o.Migrator.Migrate(ctx, manifests); err != nil {
+			h.log.Error("plugin tenant migrations", "error", err)
+		}
+	}
+	return nil
+}
+
+// Stop stops every plugin process.
+func (h *Host) Stop(context.Context) error {
+	h.mu.Lock()
+	cancel := h.cancel
+	h.mu.Unlock()
+	if cancel != nil {
+		cancel()
+	}
+	h.wg.Wait()
+	return nil
+}
+
+func (h *Host) supervise(e Entry, launch launcher) *supervised {
+	p := newSupervised(e, launch, h.o.Supervision, h.log, h)
+	ctx, cancel := context.WithCancel(h.ctx)
+	p.stop = cancel
+	h.mu.Lock()
+	h.plugins[e.Name] = p
+	h.mu.Unlock()
+	h.wg.Go(func() { p.run(ctx) })
+	return p
+}
+
+func (h *Host) binaryLauncher(e Entry) launcher {
+	return func(ctx context.Context) (*transport.Conn, error) {
+		return transport.Launch(ctx, transport.Config{
+			Name: e.Name, Path: filepath.Join(h.o.Dir, e.File), SHA256: e.SHA256,
+			Logger: h.log, StartTimeout: h.o.StartTimeout, Env: h.o.Env,
+		})
+	}
+}
+
+func (h *Host) get(name string) (*supervised, bool) {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	p, ok := h.plugins[name]
+	return p, ok
+}
+
+func (h *Host) all() []*supervised {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	out := make([]*supervised, 0, len(h.plugins))
+	for _, p := range h.plugins {
+		out = append(out, p)
+	}
+	slices.SortFunc(out, func(a, b *supervised) int { return strings.Compare(a.entry.Name, b.entry.Name) })
+	return out
+}
+
+// started checks a fresh process's manifest against its catalog entry and
+// declares its permissions.
+func (h *Host) started(p *supervised, m sdk.Manifest) error {
+	if m.Name != p.entry.Name {
+		return fmt.Errorf("the binary is plugin %q, the catalog says %q", m.Name, p.entry.Name)
+	}
+	if p.entry.Version != "" && m.Version != p.entry.Version {
+		return fmt.Errorf("the binary is version %s, the catalog says %s: register the upgrade", m.Version, p.entry.Version)
+	}
+	if err := h.o.Permissions.Declare(m.Name, m.Permissions); err != nil {
+		return fmt.Errorf("declare permissions: %w", err)
+	}
+	return nil
+}
+
+func (h *Host) restarted(name string)             { h.metrics.restarts.WithLabelValues(name).Inc() }
+func (h *Host) stateChanged(name string, s State) { h.metrics.setState(name, s) }
+func (p *supervised) runningManifest() (sdk.Manifest, bool) {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	return p.manifest, p.conn != nil
+}
+
+// Register adds a plugin binary to the catalog, or upgrades one: the binary
+// in the plugin directory is checksummed, launched and validated first, and
+// the catalog changes only if it runs. Its tenant migrations are applied to
+// the tenants that enabled it.
+func (h *Host) Register(ctx context.Context, name, file string, required bool) (Status, error) {
+	if file == "" || filepath.Base(file) != file {
+		return Status{}, kernel.Invalid(kernel.FieldError{Field: "file", Message: "must be a file name in the plugin directory"})
+	}
+	sum, err := checksum(filepath.Join(h.o.Dir, file))
+	if err != nil {
+		return Status{}, kernel.Invalid(kernel.FieldError{Field: "file", Message: err.Error()})
+	}
+	e := Entry{Name: name, File: file, SHA256: sum, Required: required, RegisteredAt: time.Now().UTC()}
+	trial, err := h.binaryLauncher(e)(ctx)
+	if err != nil {
+		return Status{}, kernel.Wrap(kernel.KindInvalid, err, "the plugin did not start: %v", err).WithCode("plugin_invalid")
+	}
+	m := trial.Manifest()
+	_ = trial.Close() // the supervisor starts its own process
+	if m.Name != name {
+		return Status{}, kernel.E(kernel.KindInvalid, "the binary is plugin %q, not %q", m.Name, name).WithCode("plugin_invalid")
+	}
+	e.Version = m.Version
+	if err := h.o.Permissions.Declare(m.Name, m.Permissions); err != nil {
+		return Status{}, kernel.Wrap(kernel.KindInvalid, err, "%v", err).WithCode("plugin_invalid")
+	}
+	if err := h.o.Catalog.Put(ctx, e); err != nil {
+		return Status{}, err
+	}
+	if old, ok := h.get(name); ok {
+		old.stop()
+		<-old.done
+	}
+	p := h.supervise(e, h.binaryLauncher(e))
+	select {
+	case <-p.started:
+	case <-ctx.Done():
+		return Status{}, ctx.Err()
+	}
+	if err := h.o.Migrator.Migrate(ctx, []sdk.Manifest{m}); err != nil {
+		h.log.Error("plugin tenant migrations", "plugin", name, "error", err)
+	}
+	return p.status(), nil
+}
+
+// Unregister stops a plugin and removes it from the catalog. Tenants' data
+// stays in their schemas.
+func (h *Host) Unregister(ctx context.Context, name string) error {
+	if err := h.o.Catalog.Delete(ctx, name); err != nil {
+		return err
+	}
+	if p, ok := h.get(name); ok {
+		p.stop()
+		<-p.done
+		h.mu.Lock()
+		delete(h.plugins, name)
+		h.mu.Unlock()
+	}
+	return nil
+}
+
+// EnabledIn applies the tenant migrations of plugins, for a tenant that
+// has just enabled them. Unknown names are kernel.KindInvalid.
+func (h *Host) EnabledIn(ctx context.Context, plugins []string) error {
+	var ms []sdk.Manifest
+	for _, name := range plugins {
+		p, ok := h.get(name)
+		if !ok {
+			return kernel.Invalid(kernel.FieldError{Field: "plugins", Message: fmt.Sprintf("no plugin %q is registered", name)})
+		}
+		if m, ok := p.runningManifest(); ok {
+			ms = append(ms, m)
+		}
+	}
+	if len(ms) == 0 {
+		return nil
+	}
+	return h.o.Migrator.Migrate(ctx, ms)
+}
+
+// Known reports whether a plugin is registered.
+func (h *Host) Known(name string) bool {
+	_, ok := h.get(name)
+	return ok
+}
+
+func checksum(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, errors.New("no such file in the plugin directory")
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return nil, err
+	}
+	return h.Sum(nil), nil
+}

@@ -1,0 +1,51 @@
+package pluginhost
+
+import (
+	"context"
+	"log/slog"
+
+	"go.uber.org/fx"
+
+	"github.com/atriumhq/atrium/core/config"
+	"github.com/atriumhq/atrium/core/health"
+)
+
+// ModuleParams are the host's dependencies; Attached plugins (tests,
+// sdk/plugintest) are optional.
+type ModuleParams struct {
+	fx.In
+	Config      config.Config
+	Catalog     Catalog
+	Permissions Permissions
+	Migrator    Migrator
+	Logger      *slog.Logger
+	Metrics     Registerer
+	Attached    []AttachedPlugins `group:"attached_plugins"`
+}
+
+// Module provides the plugin host and its readiness check; the host starts
+// its plugins on start (after the database is migrated) and stops them on
+// stop.
+var Module = fx.Module("pluginhost",
+	fx.Provide(
+		newHost,
+		fx.Annotate(func(h *Host) health.Check { return h.Readiness() }, fx.ResultTags(`group:"readiness"`)),
+		func(sql SQL, cache Cache, blobs Blobs) Services {
+			return Services{SQL: sql, Cache: cache, Blobs: blobs}
+		},
+	),
+)
+
+func newHost(lc fx.Lifecycle, p ModuleParams) *Host {
+	var attached []AttachedPlugin
+	for _, a := range p.Attached {
+		attached = append(attached, a...)
+	}
+	h := New(Options{
+		Catalog: p.Catalog, Permissions: p.Permissions, Migrator: p.Migrator, Dir: p.Config.PluginDir,
+		StartTimeout: p.Config.PluginStartTimeout, CallTimeout: p.Config.PluginTimeout,
+		Logger: p.Logger, Metrics: p.Metrics, Attached: attached,
+	})
+	lc.Append(fx.Hook{OnStart: h.Start, OnStop: func(ctx context.Context) error { return h.Stop(ctx) }})
+	return h
+}

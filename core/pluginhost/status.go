@@ -1,0 +1,72 @@
+package pluginhost
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/atriumhq/atrium/core/health"
+	"github.com/atriumhq/atrium/sdk"
+)
+
+// Status is a plugin as operators see it.
+type Status struct {
+	Name        string
+	Version     string
+	State       State
+	Required    bool
+	Restarts    int
+	LastError   string
+	PID         int
+	Routes      []sdk.RouteSpec
+	Permissions []sdk.Permission
+}
+
+func (p *supervised) status() Status {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	s := Status{Name: p.entry.Name, Version: p.entry.Version, State: p.state, Required: p.entry.Required,
+		Restarts: p.restarts, LastError: p.lastErr, Routes: p.manifest.Routes, Permissions: p.manifest.Permissions}
+	if p.manifest.Version != "" {
+		s.Version = p.manifest.Version
+	}
+	if p.conn != nil {
+		s.PID = p.conn.Pid()
+	}
+	return s
+}
+
+// Statuses lists every plugin, by name.
+func (h *Host) Statuses() []Status {
+	ps := h.all()
+	out := make([]Status, len(ps))
+	for i, p := range ps {
+		out[i] = p.status()
+	}
+	return out
+}
+
+// Manifests are the manifests of the running plugins, for the OpenAPI
+// document.
+func (h *Host) Manifests() []sdk.Manifest {
+	var out []sdk.Manifest
+	for _, p := range h.all() {
+		if m, ok := p.runningManifest(); ok {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// Readiness is /readyz's check: every required plugin running. Optional
+// plugins are reported, never failing readiness: a crash-looping add-on
+// must not take the whole core out of its load balancer.
+func (h *Host) Readiness() health.Check {
+	return health.Check{Name: "plugins", Probe: func(context.Context) error {
+		for _, s := range h.Statuses() {
+			if s.Required && s.State != StateRunning {
+				return fmt.Errorf("required plugin %s is %s", s.Name, s.State)
+			}
+		}
+		return nil
+	}}
+}

@@ -1,0 +1,217 @@
+package pluginhost
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/atriumhq/atrium/sdk"
+	"github.com/atriumhq/atrium/sdk/transport"
+)
+
+// State is where a plugin's process stands.
+type State string
+
+// States.
+const (
+	StateStarting   State = "starting"
+	StateRunning    State = "running"
+	StateRestarting State = "restarting" // crashed or killed; waiting out its backoff
+	StateFailed     State = "failed"     // the breaker is open: a crash loop, or it cannot start
+	StateStopped    State = "stopped"
+)
+
+// Supervision tunes restarts.
+type Supervision struct {
+	// MinBackoff and MaxBackoff bound the wait before a restart; it doubles
+	// with each crash and resets after StableAfter of running.
+	MinBackoff, MaxBackoff, StableAfter time.Duration
+	// BreakAfter crashes within BreakWindow open the breaker: no restart
+	// for Cooldown, then one attempt (half-open).
+	BreakAfter  int
+	BreakWindow time.Duration
+	Cooldown    time.Duration
+	// Poll is how often a running process is checked for an exit.
+	Poll time.Duration
+}
+
+// DefaultSupervision restarts fast, backs off to 30 s, and stops a crash
+// loop of five crashes in a minute for five minutes.
+var DefaultSupervision = Supervision{
+	MinBackoff: 100 * time.Millisecond, MaxBackoff: 30 * time.Second, StableAfter: time.Minute,
+	BreakAfter: 5, BreakWindow: time.Minute, Cooldown: 5 * time.Minute, Poll: 100 * time.Millisecond,
+}
+
+// launcher starts one process of a plugin.
+type launcher func(ctx context.Context) (*transport.Conn, error)
+
+// supervised is one plugin and its current process.
+type supervised struct {
+	entry  Entry
+	launch launcher
+	sup    Supervision
+	log    *slog.Logger
+	events hostEvents
+
+	mu       sync.RWMutex
+	conn     *transport.Conn
+	manifest sdk.Manifest
+	routes   *table
+	state    State
+	restarts int
+	lastErr  string
+	crashes  []time.Time
+	started  chan struct{} // closed once the first launch has succeeded or failed
+
+	stop context.CancelFunc
+	done chan struct{}
+}
+
+// hostEvents are what the host does when a plugin's process changes.
+type hostEvents interface {
+	started(p *supervised, m sdk.Manifest) error // validate against the catalog, register permissions
+	restarted(name string)
+	stateChanged(name string, s State)
+}
+
+func newSupervised(e Entry, launch launcher, sup Supervision, log *slog.Logger, ev hostEvents) *supervised {
+	return &supervised{entry: e, launch: launch, sup: sup, log: log.With("plugin", e.Name), events: ev,
+		state: StateStarting, started: make(chan struct{}), done: make(chan struct{})}
+}
+
+// run launches and relaunches the plugin until ctx ends.
+func (p *supervised) run(ctx context.Context) {
+	defer close(p.done)
+	backoff := p.sup.MinBackoff
+	first := true
+	for ctx.Err() == nil {
+		conn, err := p.start(ctx)
+		if first {
+			close(p.started)
+			first = false
+		}
+		if err == nil {
+			began := time.Now()
+			p.watch(ctx, conn)
+			if ctx.Err() != nil {
+				break
+			}
+			if time.Since(began) >= p.sup.StableAfter {
+				backoff = p.sup.MinBackoff
+			}
+			p.log.Error("plugin process exited; restarting", "backoff", backoff)
+			p.events.restarted(p.entry.Name)
+		} else {
+			if ctx.Err() != nil {
+				break
+			}
+			p.log.Error("plugin did not start", "error", err, "backoff", backoff)
+		}
+		wait := backoff
+		if p.crashed(time.Now()) {
+			p.setState(StateFailed, "crash loop: restarts paused")
+			p.log.Error("plugin is crash-looping; restarts paused", "cooldown", p.sup.Cooldown)
+			wait = p.sup.Cooldown
+		} else {
+			p.setState(StateRestarting, "")
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(wait):
+		}
+		backoff = min(backoff*2, p.sup.MaxBackoff)
+	}
+	p.mu.Lock()
+	conn := p.conn
+	p.conn = nil
+	p.mu.Unlock()
+	if conn != nil {
+		_ = conn.Close()
+	}
+	p.setState(StateStopped, "")
+}
+
+func (p *supervised) start(ctx context.Context) (*transport.Conn, error) {
+	conn, err := p.launch(ctx)
+	if err == nil {
+		if err = p.events.started(p, conn.Manifest()); err != nil {
+			conn.Kill()
+			conn = nil
+		}
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if err != nil {
+		p.lastErr = err.Error()
+		return nil, err
+	}
+	p.conn, p.manifest, p.routes = conn, conn.Manifest(), newTable(conn.Manifest())
+	p.state, p.lastErr = StateRunning, ""
+	p.events.stateChanged(p.entry.Name, StateRunning)
+	p.log.Info("plugin running", "version", p.manifest.Version, "pid", conn.Pid())
+	return conn, nil
+}
+
+// watch returns when the process exits (or ctx ends).
+func (p *supervised) watch(ctx context.Context, conn *transport.Conn) {
+	t := time.NewTicker(p.sup.Poll)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if conn.Exited() {
+				p.mu.Lock()
+				if p.conn == conn {
+					p.conn = nil
+				}
+				p.restarts++
+				p.mu.Unlock()
+				return
+			}
+		}
+	}
+}
+
+// crashed records a crash at now and reports whether the breaker opens.
+func (p *supervised) crashed(now time.Time) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.crashes = append(p.crashes, now)
+	for len(p.crashes) > 0 && now.Sub(p.crashes[0]) > p.sup.BreakWindow {
+		p.crashes = p.crashes[1:]
+	}
+	if len(p.crashes) >= p.sup.BreakAfter {
+		p.crashes = nil // half-open after the cooldown
+		return true
+	}
+	return false
+}
+
+func (p *supervised) setState(s State, why string) {
+	p.mu.Lock()
+	p.state = s
+	if why != "" {
+		p.lastErr = why
+	}
+	p.mu.Unlock()
+	p.events.stateChanged(p.entry.Name, s)
+}
+
+// current is the running process, or an unavailable error.
+func (p *supervised) current() (*transport.Conn, error) {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	if p.conn == nil || p.conn.Exited() {
+		return nil, errNotRunning(p.entry.Name, p.state)
+	}
+	return p.conn, nil
+}
+
+// kill ends a hung process; run restarts it.
+func (p *supervised) kill(conn *transport.Conn) {
+	p.log.Error("plugin did not answer in time; killing it", "pid", conn.Pid())
+	conn.Kill()
+}
