@@ -13,28 +13,98 @@ import (
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/getkin/kin-openapi/openapi3gen"
 	"github.com/google/uuid"
+
+	"github.com/atriumhq/atrium/core/pluginhost"
+	"github.com/atriumhq/atrium/sdk"
 )
 
 var pathParam = regexp.MustCompile(`[:*]([A-Za-z0-9_]+)`)
 
-// OpenAPI returns the OpenAPI 3 document of every mounted route, as JSON.
-// It is built from the routes' declared types on first use and cached.
+// OpenAPI returns the OpenAPI 3 document of every mounted route and every
+// running plugin's routes, as JSON. It is built on first use and cached
+// until a plugin starts, stops or changes version.
 func (r *Router) OpenAPI() ([]byte, error) {
+	var manifests []sdk.Manifest
+	if r.plugins != nil {
+		manifests = r.plugins.Manifests()
+	}
+	key := pluginsKey(manifests)
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.doc != nil {
+	if r.doc != nil && r.docKey == key {
 		return r.doc, nil
 	}
 	doc, err := buildOpenAPI(r.routes, r.version)
 	if err != nil {
 		return nil, err
 	}
+	for _, m := range manifests {
+		if err := addPluginOperations(doc, m); err != nil {
+			return nil, err
+		}
+	}
 	b, err := json.Marshal(doc)
 	if err != nil {
 		return nil, fmt.Errorf("encode openapi document: %w", err)
 	}
-	r.doc = b
+	r.doc, r.docKey = b, key
 	return b, nil
+}
+
+func pluginsKey(ms []sdk.Manifest) string {
+	var b strings.Builder
+	for _, m := range ms {
+		b.WriteString(m.Name + "@" + m.Version + " ")
+	}
+	return b.String()
+}
+
+// addPluginOperations describes a plugin's routes from its manifest: the
+// JSON Schemas the SDK generated from the author's example types.
+func addPluginOperations(doc *openapi3.T, m sdk.Manifest) error {
+	for _, rt := range m.Routes {
+		path := pluginhost.Prefix + m.Name + rt.Path
+		op := &openapi3.Operation{
+			OperationID: operationID(Route{Method: rt.Method, Path: pluginPathParam.ReplaceAllString(path, ":$1")}),
+			Summary:     rt.Summary,
+			Tags:        []string{m.Name},
+			Responses:   openapi3.NewResponses(),
+			Security:    &openapi3.SecurityRequirements{{"bearer": []string{}}},
+			Extensions:  map[string]any{"x-atrium-permission": rt.Permission, "x-atrium-plugin": m.Name},
+		}
+		for _, p := range pluginPathParam.FindAllStringSubmatch(path, -1) {
+			op.AddParameter(openapi3.NewPathParameter(p[1]).WithSchema(openapi3.NewStringSchema()))
+		}
+		if len(rt.RequestSchema) > 0 {
+			s, err := rawSchema(rt.RequestSchema)
+			if err != nil {
+				return fmt.Errorf("plugin %s: %s %s: request schema: %w", m.Name, rt.Method, path, err)
+			}
+			op.RequestBody = &openapi3.RequestBodyRef{Value: openapi3.NewRequestBody().WithRequired(true).WithJSONSchema(s)}
+		}
+		resp := openapi3.NewResponse().WithDescription("The plugin's answer")
+		if len(rt.ResponseSchema) > 0 {
+			s, err := rawSchema(rt.ResponseSchema)
+			if err != nil {
+				return fmt.Errorf("plugin %s: %s %s: response schema: %w", m.Name, rt.Method, path, err)
+			}
+			resp.WithJSONSchema(s)
+		}
+		op.Responses.Set("2XX", &openapi3.ResponseRef{Value: resp})
+		op.Responses.Set("default", &openapi3.ResponseRef{Ref: "#/components/responses/Problem"})
+		doc.AddOperation(path, rt.Method, op)
+	}
+	return nil
+}
+
+var pluginPathParam = regexp.MustCompile(`\{([A-Za-z0-9_]+)\}`)
+
+func rawSchema(raw json.RawMessage) (*openapi3.Schema, error) {
+	var s openapi3.Schema
+	if err := json.Unmarshal(raw, &s); err != nil {
+		return nil, err
+	}
+	return &s, nil
 }
 
 func buildOpenAPI(routes []Route, version string) (*openapi3.T, error) {
@@ -70,6 +140,7 @@ func buildOpenAPI(routes []Route, version string) (*openapi3.T, error) {
 	}
 	problemResponse := openapi3.NewResponse().WithDescription("A problem document").
 		WithContent(openapi3.Content{problemContentType: openapi3.NewMediaType().WithSchemaRef(problem)})
+	doc.Components.Responses = openapi3.ResponseBodies{"Problem": &openapi3.ResponseRef{Value: problemResponse}}
 
 	sorted := append([]Route(nil), routes...)
 	sort.SliceStable(sorted, func(i, j int) bool { return sorted[i].Path < sorted[j].Path })

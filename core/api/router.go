@@ -60,6 +60,7 @@ type Router struct {
 	mu     sync.Mutex
 	routes []Route
 	doc    []byte // cached OpenAPI JSON; nil when routes changed
+	docKey string // the plugins (name@version) doc describes
 }
 
 // NewRouter builds the engine with the middleware every route relies on.
