@@ -45,7 +45,7 @@ bench:
 ATRIUM_BENCH_TENANTS ?= 1000
 bench-tenancy:
 	ATRIUM_BENCH_TENANTS=$(ATRIUM_BENCH_TENANTS) $(GO) run ./cmd/atrium dev with-postgres -- $(GO) test -run='^$$' \
-		-bench='^Benchmark(ProvisionTenant|ScopedVsUnscopedLookup|RolloutNoop1000|RolloutOneTable1000)$$' -benchtime=2s -timeout=30m ./core/postgres
+		-bench='^Benchmark(ProvisionTenant|ScopedVsUnscopedLookup|ScopingCPU|RolloutNoop1000|RolloutOneTable1000)$$' -benchtime=2s -timeout=30m ./core/postgres
 
 ## proto: regenerate the plugin wire protocol (sdk/internal/wire) from its .proto
 ## (protoc from Debian's protobuf-compiler; the Go plugins from the module proxy into .tools)
