@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+	lru "github.com/hashicorp/golang-lru/v2"
 	"github.com/google/uuid"
 
 	"github.com/atriumhq/atrium/core/kernel"
@@ -61,11 +62,13 @@ type Tokens struct {
 	rotateAfter time.Duration
 	clock       kernel.Clock
 	set         keySet
+	verified    *lru.Cache[string, verifiedToken]
 }
 
 // NewTokens returns the token service.
 func NewTokens(keys KeyStore, o TokenOptions) *Tokens {
-	t := &Tokens{keys: keys, issuer: o.Issuer, ttl: o.TTL, rotateAfter: o.RotateAfter, clock: o.Clock}
+	verified, _ := lru.New[string, verifiedToken](verifiedTokens) // fails only for a size below 1
+	t := &Tokens{keys: keys, issuer: o.Issuer, ttl: o.TTL, rotateAfter: o.RotateAfter, clock: o.Clock, verified: verified}
 	t.set.tokens = t
 	return t
 }
@@ -113,10 +116,44 @@ var (
 // Verify checks signature, algorithm (EdDSA only), key ID (known keys
 // only), issuer, audience, type and times, and returns what the token says.
 // It does not ask whether the token was revoked since: Authenticator does.
+//
+// A verified token is remembered until it expires, so a client's next
+// requests skip the signature check (an Ed25519 verification is most of a
+// token's cost); the cache is keyed by the whole token and its audience.
 func (t *Tokens) Verify(ctx context.Context, raw, audience string) (*Access, error) {
 	if len(raw) > maxTokenLen {
 		return nil, errBadToken
 	}
+	key := audience + " " + raw
+	if v, ok := t.verified.Get(key); ok && t.clock.Now().Before(v.until) {
+		return v.access.clone(), nil
+	}
+	acc, until, err := t.verify(ctx, raw, audience)
+	if err != nil {
+		return nil, err
+	}
+	t.verified.Add(key, verifiedToken{access: acc, until: until})
+	return acc.clone(), nil
+}
+
+// verifiedToken is a cached verification.
+type verifiedToken struct {
+	access *Access
+	until  time.Time // expiry plus leeway
+}
+
+// clone copies the principal, which callers fill in (roles, permissions).
+func (a *Access) clone() *Access {
+	c := *a
+	p := *a.Principal
+	c.Principal = &p
+	return &c
+}
+
+// verifiedTokens bounds the cache of verified tokens.
+const verifiedTokens = 50_000
+
+func (t *Tokens) verify(ctx context.Context, raw, audience string) (*Access, time.Time, error) {
 	var claims Claims
 	parser := jwt.NewParser(
 		jwt.WithValidMethods([]string{jwt.SigningMethodEdDSA.Alg()}),
@@ -136,24 +173,24 @@ func (t *Tokens) Verify(ctx context.Context, raw, audience string) (*Access, err
 		return t.set.publicKey(ctx, kid)
 	})
 	if err != nil {
-		return nil, kernel.Wrap(kernel.KindUnauthenticated, err, "%s", errBadToken.Message)
+		return nil, time.Time{}, kernel.Wrap(kernel.KindUnauthenticated, err, "%s", errBadToken.Message)
 	}
 	if claims.IssuedAt == nil { // WithIssuedAt checks iat only when present
-		return nil, errBadToken
+		return nil, time.Time{}, errBadToken
 	}
 	id, err1 := uuid.Parse(claims.Subject)
 	sid, err2 := uuid.Parse(claims.SessionID)
 	if err1 != nil || err2 != nil {
-		return nil, errBadToken
+		return nil, time.Time{}, errBadToken
 	}
 	p := &kernel.Principal{ID: id, Email: claims.Email, Type: kernel.PrincipalOperator}
 	if audience == AudienceTenant {
 		p.Type = kernel.PrincipalUser
 		if p.TenantID, err = uuid.Parse(claims.TenantID); err != nil {
-			return nil, errBadToken
+			return nil, time.Time{}, errBadToken
 		}
 	}
-	return &Access{Principal: p, Session: sid, IssuedAt: claims.IssuedAt.Time}, nil
+	return &Access{Principal: p, Session: sid, IssuedAt: claims.IssuedAt.Time}, claims.ExpiresAt.Add(leeway), nil
 }
 
 // signingKey is the key to sign with, rotated first when it is too old.
