@@ -245,4 +245,3 @@ func baselineRoutes(r *api.Router) []api.Route {
 		}),
 	}}
 }
-
