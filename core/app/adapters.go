@@ -130,6 +130,21 @@ func invalidateOnChange(l *postgres.Listener, r *access.Resolver) {
 	})
 }
 
+// invalidateTenantsOnChange drops a tenant's cached registry entry when any
+// replica changes it (suspension included), and every entry when
+// notifications may have been missed.
+func invalidateTenantsOnChange(l *postgres.Listener, r *tenancy.Resolver) {
+	l.On(postgres.TenancyChannel, func(payload string) {
+		if payload == postgres.Missed {
+			r.InvalidateAll()
+			return
+		}
+		if id, err := uuid.Parse(payload); err == nil {
+			r.Invalidate(id)
+		}
+	})
+}
+
 // invalidatePoliciesOnChange drops a tenant's compiled policy when any
 // replica changes its modules, and every compiled policy when notifications
 // may have been missed.

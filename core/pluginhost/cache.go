@@ -4,13 +4,13 @@ import (
 	"context"
 	"time"
 
-	"github.com/hashicorp/golang-lru/v2/expirable"
+	lru "github.com/hashicorp/golang-lru/v2"
 )
 
 // MemoryCache is the in-process Cache used without Redis: bounded in
 // entries, each with its own expiry. Every replica has its own.
 type MemoryCache struct {
-	lru *expirable.LRU[string, entry]
+	lru *lru.Cache[string, entry]
 	now func() time.Time
 }
 
@@ -21,7 +21,8 @@ type entry struct {
 
 // NewMemoryCache holds up to size entries.
 func NewMemoryCache(size int) *MemoryCache {
-	return &MemoryCache{lru: expirable.NewLRU[string, entry](size, nil, 0), now: time.Now}
+	c, _ := lru.New[string, entry](size) // fails only for a size below 1
+	return &MemoryCache{lru: c, now: time.Now}
 }
 
 // Get returns a live entry.

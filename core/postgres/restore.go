@@ -101,6 +101,9 @@ func (s *TenantStore) restoreTarget(ctx context.Context, tx pgx.Tx, target *tena
 		if err := lockAudit(ctx, tx, existing.Schema); err != nil {
 			return nil, err
 		}
+		if err := notifyTenancy(ctx, tx, existing.ID); err != nil {
+			return nil, err
+		}
 		schema, role := pgx.Identifier{existing.Schema}.Sanitize(), pgx.Identifier{existing.Role}.Sanitize()
 		_, err = tx.Exec(ctx, "DROP SCHEMA "+schema+" CASCADE; CREATE SCHEMA "+schema+" AUTHORIZATION "+role)
 		return existing, err

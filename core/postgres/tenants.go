@@ -181,8 +181,11 @@ func (s *TenantStore) Update(ctx context.Context, slug string, fn func(*tenancy.
 		}
 		_, err = tx.Exec(ctx, `UPDATE atrium.tenants SET name = $2, status = $3, settings = $4, plugins = $5, updated_at = $6
 			WHERE id = $1`, t.ID, t.Name, t.Status, t.Settings, t.Plugins, t.UpdatedAt)
+		if err != nil {
+			return err
+		}
 		out = t
-		return err
+		return notifyTenancy(ctx, tx, t.ID)
 	})
 	return out, err
 }
@@ -210,8 +213,10 @@ func (s *TenantStore) Delete(ctx context.Context, slug string) error {
 		if err != nil {
 			return fmt.Errorf("drop tenant schema and role: %w", err)
 		}
-		_, err = tx.Exec(ctx, "DELETE FROM atrium.tenants WHERE id = $1", id)
-		return err
+		if _, err = tx.Exec(ctx, "DELETE FROM atrium.tenants WHERE id = $1", id); err != nil {
+			return err
+		}
+		return notifyTenancy(ctx, tx, id)
 	})
 }
 
@@ -233,4 +238,14 @@ func (s *TenantStore) Scopes(ctx context.Context) ([]*kernel.Tenant, error) {
 		return nil, unavailable(err)
 	}
 	return ts, nil
+}
+
+// TenancyChannel carries "this tenant's registry entry changed" (its ID)
+// to every replica, whose tenant caches drop it.
+const TenancyChannel = "atrium_tenancy"
+
+// notifyTenancy queues the notification; it is sent only if tx commits.
+func notifyTenancy(ctx context.Context, tx pgx.Tx, id uuid.UUID) error {
+	_, err := tx.Exec(ctx, "SELECT pg_notify($1, $2)", TenancyChannel, id.String())
+	return err
 }

@@ -7,8 +7,10 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/google/uuid"
+	lru "github.com/hashicorp/golang-lru/v2"
 
 	"github.com/atriumhq/atrium/core/kernel"
 	"github.com/atriumhq/atrium/core/spec"
@@ -72,6 +74,20 @@ type Service struct {
 	cursors *spec.LazyCodec
 	backups BackupStore
 	plugins Plugins
+	changed func(id uuid.UUID) // a tenant's registry entry changed; uuid.Nil: any
+}
+
+// OnChange calls f with a tenant's ID after it changed, or uuid.Nil after a
+// deletion (so caches drop what they hold).
+func (s *Service) OnChange(f func(id uuid.UUID)) *Service {
+	s.changed = f
+	return s
+}
+
+func (s *Service) notify(id uuid.UUID) {
+	if s.changed != nil {
+		s.changed(id)
+	}
 }
 
 // Plugins is the plugin host as tenancy uses it.
@@ -242,8 +258,12 @@ func (s *Service) Update(ctx context.Context, slug string, in UpdateInput) (*Ten
 		t.UpdatedAt = s.clock.Now()
 		return nil
 	})
-	if err != nil || in.Plugins == nil {
-		return t, err
+	if err != nil {
+		return nil, err
+	}
+	s.notify(t.ID)
+	if in.Plugins == nil {
+		return t, nil
 	}
 	return t, s.enable(ctx, t)
 }
@@ -309,7 +329,11 @@ func (s *Service) Restore(ctx context.Context, slug string, r io.Reader, replace
 		ID: kernel.NewID(), Slug: slug, Schema: SchemaName(slug), Role: RoleName(inst, slug),
 		Status: kernel.TenantActive, CreatedAt: now, UpdatedAt: now,
 	}
-	return s.store.Restore(ctx, target, r, replace)
+	t, err := s.store.Restore(ctx, target, r, replace)
+	if err == nil {
+		s.notify(t.ID)
+	}
+	return t, err
 }
 
 // Delete removes a tenant, its schema, its role and all its data.
@@ -317,7 +341,11 @@ func (s *Service) Delete(ctx context.Context, slug string) error {
 	if !ValidSlug(slug) {
 		return kernel.NotFound("tenant")
 	}
-	return s.store.Delete(ctx, slug)
+	if err := s.store.Delete(ctx, slug); err != nil {
+		return err
+	}
+	s.notify(uuid.Nil)
+	return nil
 }
 
 func orEmpty(m map[string]any) map[string]any {
@@ -333,11 +361,39 @@ func normalisePlugins(p []string) []string {
 	return slices.Compact(out)
 }
 
-// Resolver finds tenants as requests carry them.
-type Resolver struct{ store Store }
+// Resolver finds tenants as requests carry them. Every tenant request
+// resolves its token's tenant by ID, so those are cached for a short while;
+// a change to a tenant drops its entry at once on this replica and, through
+// the wiring's notifications, on the others.
+type Resolver struct {
+	store Store
+	byID  *lru.Cache[uuid.UUID, cachedTenant]
+	now   func() time.Time
+}
+
+type cachedTenant struct {
+	tenant *kernel.Tenant
+	at     time.Time
+}
+
+// Resolver cache bounds: a suspension reaches a replica that missed its
+// notification within resolverTTL.
+const (
+	resolverSize = 10_000
+	resolverTTL  = 30 * time.Second
+)
 
 // NewResolver returns a resolver over store.
-func NewResolver(store Store) *Resolver { return &Resolver{store: store} }
+func NewResolver(store Store) *Resolver {
+	byID, _ := lru.New[uuid.UUID, cachedTenant](resolverSize) // fails only for a size below 1
+	return &Resolver{store: store, byID: byID, now: time.Now}
+}
+
+// Invalidate drops a tenant's cached entry.
+func (r *Resolver) Invalidate(id uuid.UUID) { r.byID.Remove(id) }
+
+// InvalidateAll drops every cached tenant.
+func (r *Resolver) InvalidateAll() { r.byID.Purge() }
 
 // BySlug resolves a tenant by slug; malformed slugs are simply not found.
 func (r *Resolver) BySlug(ctx context.Context, slug string) (*kernel.Tenant, error) {
@@ -351,11 +407,18 @@ func (r *Resolver) BySlug(ctx context.Context, slug string) (*kernel.Tenant, err
 	return t.Scope(), nil
 }
 
-// ByID resolves a tenant by ID.
+// ByID resolves a tenant by ID. Callers get their own copy.
 func (r *Resolver) ByID(ctx context.Context, id uuid.UUID) (*kernel.Tenant, error) {
+	if e, ok := r.byID.Get(id); ok && r.now().Sub(e.at) < resolverTTL {
+		c := *e.tenant
+		return &c, nil
+	}
 	t, err := r.store.GetByID(ctx, id)
 	if err != nil {
 		return nil, err
 	}
-	return t.Scope(), nil
+	scope := t.Scope()
+	r.byID.Add(id, cachedTenant{tenant: scope, at: r.now()})
+	c := *scope
+	return &c, nil
 }
