@@ -25,6 +25,7 @@ const (
 	ctxRequestID    = "atrium.request_id"
 	ctxProblemCode  = "atrium.problem_code"
 	ctxQuiet        = "atrium.quiet"
+	ctxPluginRoute  = "atrium.plugin_route"
 	unmatchedRoute  = "unmatched"
 )
 
@@ -78,6 +79,9 @@ func routeOf(c *gin.Context) string {
 	if r := c.FullPath(); r != "" {
 		return r
 	}
+	if r := c.GetString(ctxPluginRoute); r != "" { // a plugin's route template
+		return r
+	}
 	return unmatchedRoute
 }
 
@@ -98,6 +102,10 @@ func withTracing(tp trace.TracerProvider) gin.HandlerFunc {
 		defer span.End()
 		c.Request = c.Request.WithContext(ctx)
 		c.Next()
+		if r := routeOf(c); r != route { // a plugin's route, known only now
+			span.SetName(c.Request.Method + " " + r)
+			span.SetAttributes(attribute.String("http.route", r))
+		}
 		status := c.Writer.Status()
 		span.SetAttributes(attribute.Int("http.response.status_code", status))
 		if status >= 500 {

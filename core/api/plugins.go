@@ -39,13 +39,18 @@ func (r *Router) servePlugin(c *gin.Context) bool {
 	if found == pluginhost.NotPlugin {
 		return false
 	}
+	path := m.Template
+	if path == "" { // none of its routes: one label for all such paths
+		path = pluginhost.Prefix + m.Plugin + "/*"
+	}
+	c.Set(ctxPluginRoute, path)
 	rt := Route{
-		Method: c.Request.Method, Path: m.Template, Access: Tenant, Action: m.Route.Permission,
+		Method: c.Request.Method, Path: path, Access: Tenant, Action: m.Route.Permission,
 		ReadOnly: !m.Route.Mutates, Handler: r.pluginHandler(m, found),
 	}
 	c.Params = c.Params[:0]
-	for k, v := range m.Params {
-		c.Params = append(c.Params, gin.Param{Key: k, Value: v})
+	for _, k := range m.Names { // in path order: the last names the resource
+		c.Params = append(c.Params, gin.Param{Key: k, Value: m.Params[k]})
 	}
 	r.run(c, rt)
 	return true

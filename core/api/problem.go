@@ -47,6 +47,10 @@ var problemStatus = map[kernel.Kind]struct {
 	kernel.KindTimeout:         {http.StatusGatewayTimeout, "timeout"},
 }
 
+// codeStatus refines a kind's status for the codes that have one of their
+// own.
+var codeStatus = map[string]int{"method_not_allowed": http.StatusMethodNotAllowed}
+
 // ProblemFor turns any error into the problem document a client sees.
 // Internal errors keep their details to the log: the client gets a generic
 // message and the request ID to quote.
@@ -65,6 +69,9 @@ func ProblemFor(err error, requestID string) Problem {
 	code := e.Code
 	if code == "" {
 		code = m.code
+	}
+	if s, ok := codeStatus[code]; ok {
+		m.status = s
 	}
 	detail := e.Message
 	if e.Kind == kernel.KindInternal {

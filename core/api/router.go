@@ -88,12 +88,7 @@ func NewRouter(o RouterOptions) *Router {
 		}
 		writeError(c, kernel.E(kernel.KindNotFound, "no route for %s %s", c.Request.Method, c.Request.URL.Path))
 	})
-	e.NoMethod(func(c *gin.Context) {
-		err := kernel.E(kernel.KindBadRequest, "method %s is not allowed here", c.Request.Method).WithCode("method_not_allowed")
-		p := ProblemFor(err, requestID(c))
-		p.Status, p.Title = http.StatusMethodNotAllowed, http.StatusText(http.StatusMethodNotAllowed)
-		renderProblem(c, p, err)
-	})
+	e.NoMethod(func(c *gin.Context) { writeError(c, errMethodNotAllowed(c.Request.Method)) })
 	return r
 }
 

@@ -92,8 +92,9 @@ func (p pluginPermissions) Declare(plugin string, perms []sdk.Permission) error 
 // pluginBlobs is the blob store as plugins use it (whole objects, bounded).
 type pluginBlobs struct{ blobs blob.Store }
 
-// maxPluginBlob bounds an object a plugin reads in one call.
-const maxPluginBlob = 32 << 20
+// maxPluginBlob bounds an object a plugin reads in one call: what the SDK
+// accepts.
+const maxPluginBlob = sdk.MaxBlobSize
 
 func (b pluginBlobs) Put(ctx context.Context, key, contentType string, data []byte) error {
 	_, err := b.blobs.Put(ctx, key, bytes.NewReader(data), contentType)

@@ -76,14 +76,17 @@ func NoteDecision(ctx context.Context, d Decision) {
 }
 
 // Entry is the record the note describes, for action and outcome. A refusal
-// the note holds makes it a deny with the refused action and its reasons.
+// the note holds makes a failed request's record a deny, with the refused
+// action and its reasons.
 func (n *Note) Entry(action string, outcome Outcome) Entry {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	e := Entry{Action: action, Resource: n.resource, Outcome: outcome, Details: maps.Clone(n.details)}
 	if d := n.decision; d != nil {
 		e.PolicyVersion = d.PolicyVersion
-		if !d.Allow {
+		// A refusal the request got past (a plugin asked, was told no, and
+		// carried on) does not turn its success into a deny.
+		if !d.Allow && outcome != Success {
 			e.Action, e.Outcome, e.Reasons = d.Action, Deny, d.Reasons
 			if d.Resource != (Resource{}) {
 				e.Resource = d.Resource

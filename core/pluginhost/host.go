@@ -172,6 +172,9 @@ func (h *Host) all() []*supervised {
 // started checks a fresh process's manifest against its catalog entry and
 // declares its permissions.
 func (h *Host) started(p *supervised, m sdk.Manifest) error {
+	if err := checkName(m.Name); err != nil {
+		return err
+	}
 	if m.Name != p.entry.Name {
 		return fmt.Errorf("the binary is plugin %q, the catalog says %q", m.Name, p.entry.Name)
 	}
@@ -197,6 +200,9 @@ func (p *supervised) runningManifest() (sdk.Manifest, bool) {
 // the catalog changes only if it runs. Its tenant migrations are applied to
 // the tenants that enabled it.
 func (h *Host) Register(ctx context.Context, name, file string, required bool) (Status, error) {
+	if err := checkName(name); err != nil {
+		return Status{}, kernel.Invalid(kernel.FieldError{Field: "name", Message: err.Error()})
+	}
 	if file == "" || filepath.Base(file) != file {
 		return Status{}, kernel.Invalid(kernel.FieldError{Field: "file", Message: "must be a file name in the plugin directory"})
 	}
@@ -289,4 +295,16 @@ func checksum(path string) ([]byte, error) {
 		return nil, err
 	}
 	return h.Sum(nil), nil
+}
+
+// reservedNames are the core's own paths under /api/v1: a plugin of that
+// name would have its routes shadowed by the core's.
+var reservedNames = []string{"auth", "audit", "operator", "permissions", "plugins", "policies", "roles",
+	"signing", "tenants", "users", "platform", "core"}
+
+func checkName(name string) error {
+	if slices.Contains(reservedNames, name) {
+		return fmt.Errorf("%q is a name the core's own API uses", name)
+	}
+	return nil
 }

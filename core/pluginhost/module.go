@@ -3,6 +3,8 @@ package pluginhost
 import (
 	"context"
 	"log/slog"
+	"os"
+	"strings"
 
 	"go.uber.org/fx"
 
@@ -42,10 +44,25 @@ func newHost(lc fx.Lifecycle, p ModuleParams) *Host {
 		attached = append(attached, a...)
 	}
 	h := New(Options{
+		Env:     pluginEnv(os.Environ()),
 		Catalog: p.Catalog, Permissions: p.Permissions, Migrator: p.Migrator, Dir: p.Config.PluginDir,
 		StartTimeout: p.Config.PluginStartTimeout, CallTimeout: p.Config.PluginTimeout,
 		Logger: p.Logger, Metrics: p.Metrics, Attached: attached,
 	})
 	lc.Append(fx.Hook{OnStart: h.Start, OnStop: func(ctx context.Context) error { return h.Stop(ctx) }})
 	return h
+}
+
+// pluginEnv is what plugins get of the core's environment: where to find
+// programs, the time zone and the OpenTelemetry settings (so their spans
+// reach the same collector); never the core's secrets.
+func pluginEnv(env []string) []string {
+	var out []string
+	for _, kv := range env {
+		name, _, _ := strings.Cut(kv, "=")
+		if name == "PATH" || name == "TZ" || strings.HasPrefix(name, "OTEL_") {
+			out = append(out, kv)
+		}
+	}
+	return out
 }

@@ -18,6 +18,7 @@ type Match struct {
 	// /api/v1/projects/{id}/tasks.
 	Template string
 	Params   map[string]string
+	Names    []string // the parameters in path order
 }
 
 // table matches request paths to a plugin's routes.
@@ -54,7 +55,7 @@ func (t *table) match(method, path string) (m Match, found, pathFound bool) {
 		}
 		pathFound = true
 		if r.spec.Method == method {
-			return Match{Index: r.index, Route: r.spec, Template: r.template, Params: params}, true, true
+			return Match{Index: r.index, Route: r.spec, Template: r.template, Params: params, Names: r.names()}, true, true
 		}
 	}
 	return Match{}, false, pathFound
@@ -81,6 +82,17 @@ func (r compiled) bind(segs []string) (map[string]string, bool) {
 		}
 	}
 	return params, true
+}
+
+// names are the route's parameters in path order.
+func (r compiled) names() []string {
+	var out []string
+	for _, s := range r.segments {
+		if name, ok := strings.CutPrefix(s, "{"); ok {
+			out = append(out, strings.TrimSuffix(name, "}"))
+		}
+	}
+	return out
 }
 
 // pluginOf is the plugin a path names: /api/v1/<plugin>/... .
