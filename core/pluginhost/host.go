@@ -178,6 +178,9 @@ func (h *Host) started(p *supervised, m sdk.Manifest) error {
 	if m.Name != p.entry.Name {
 		return fmt.Errorf("the binary is plugin %q, the catalog says %q", m.Name, p.entry.Name)
 	}
+	if err := checkMigrations(m); err != nil {
+		return err
+	}
 	if p.entry.Version != "" && m.Version != p.entry.Version {
 		return fmt.Errorf("the binary is version %s, the catalog says %s: register the upgrade", m.Version, p.entry.Version)
 	}
@@ -219,6 +222,9 @@ func (h *Host) Register(ctx context.Context, name, file string, required bool) (
 	_ = trial.Close() // the supervisor starts its own process
 	if m.Name != name {
 		return Status{}, kernel.E(kernel.KindInvalid, "the binary is plugin %q, not %q", m.Name, name).WithCode("plugin_invalid")
+	}
+	if err := checkMigrations(m); err != nil {
+		return Status{}, kernel.Wrap(kernel.KindInvalid, err, "%v", err).WithCode("plugin_invalid")
 	}
 	e.Version = m.Version
 	if err := h.o.Permissions.Declare(m.Name, m.Permissions); err != nil {
@@ -305,6 +311,17 @@ var reservedNames = []string{"auth", "audit", "operator", "permissions", "plugin
 func checkName(name string) error {
 	if slices.Contains(reservedNames, name) {
 		return fmt.Errorf("%q is a name the core's own API uses", name)
+	}
+	return nil
+}
+
+// checkMigrations refuses a plugin whose migrations would step outside its
+// own tables (they run as the tenant's role, which owns the schema).
+func checkMigrations(m sdk.Manifest) error {
+	for _, mg := range m.Migrations {
+		if err := CheckMigration(mg.Up); err != nil {
+			return fmt.Errorf("migration %d (%s): %w", mg.Version, mg.Name, err)
+		}
 	}
 	return nil
 }

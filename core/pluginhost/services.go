@@ -121,8 +121,23 @@ func (r *request) Authorize(ctx context.Context, action string, res sdk.Resource
 }
 
 // Audit adds the plugin's detail to the request's audit record, written
-// with the request's unit of work.
+// with the request's unit of work. The keys resource_type and resource_id,
+// when strings, name what the request acted on (a created resource's id,
+// which the core cannot know).
 func (r *request) Audit(ctx context.Context, detail map[string]any) error {
-	audit.Describe(ctx, audit.Resource{}, detail)
+	var res audit.Resource
+	rest := make(map[string]any, len(detail))
+	for k, v := range detail {
+		s, isString := v.(string)
+		switch {
+		case k == "resource_type" && isString:
+			res.Type = s
+		case k == "resource_id" && isString:
+			res.ID = s
+		default:
+			rest[k] = v
+		}
+	}
+	audit.Describe(ctx, res, rest)
 	return nil
 }

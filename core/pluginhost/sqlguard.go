@@ -14,28 +14,107 @@ import (
 // (or WITH, VALUES, TABLE), that neither changes the session (set_config,
 // session advisory locks) nor names one of the core's tables, which share the
 // tenant's schema. DDL comes only through the plugin's migrations.
+//
+// A refusal is the plugin's bug, not the client's: an internal error whose
+// message the plugin's author finds in the plugin's log.
+//
+// The check is lexical, so it is a second line: the tenant role is what
+// keeps a plugin in its tenant (see docs/plugins.md for its limits).
 func CheckSQL(sql string) error {
-	words, err := lex(sql)
+	stmts, err := lex(sql)
 	if err != nil {
-		return sdk.Errorf(sdk.KindInvalid, "SQL refused: %v", err)
+		return refused("%v", err)
 	}
-	if len(words) == 0 {
-		return sdk.Errorf(sdk.KindInvalid, "SQL refused: empty statement")
+	if len(stmts) != 1 || len(stmts[0]) == 0 {
+		return refused("one statement at a time")
 	}
-	if first := words[0]; !first.quoted && !slices.Contains(statementKinds, first.text) {
-		return sdk.Errorf(sdk.KindInvalid, "SQL refused: plugins run SELECT, INSERT, UPDATE and DELETE statements, not %s", strings.ToUpper(first.text))
+	words := stmts[0]
+	if first := words[0]; first.quoted || !slices.Contains(statementKinds, first.text) {
+		return refused("plugins run SELECT, INSERT, UPDATE and DELETE statements, not %s", strings.ToUpper(first.text))
 	}
-	for _, w := range words {
-		switch {
-		case !w.quoted && slices.Contains(forbiddenFunctions, w.text),
-			!w.quoted && strings.HasPrefix(w.text, "pg_advisory") && !strings.Contains(w.text, "_xact_"),
-			!w.quoted && strings.HasPrefix(w.text, "pg_try_advisory") && !strings.Contains(w.text, "_xact_"):
-			return sdk.Errorf(sdk.KindInvalid, "SQL refused: %s changes or leaves the session", w.text)
-		case slices.Contains(CoreTables, w.text):
-			return sdk.Errorf(sdk.KindInvalid, "SQL refused: %s is a core table; plugins reach core data through the host's services", w.text)
+	return checkWords(words)
+}
+
+// CheckMigration checks a plugin's migration: statements that create,
+// alter or drop its own tables, indexes, views, sequences and types, and
+// seed them; nothing that changes roles, privileges or the session, no
+// functions or procedures (their bodies would hide statements), and none of
+// the core's tables.
+func CheckMigration(sql string) error {
+	stmts, err := lex(sql)
+	if err != nil {
+		return fmt.Errorf("migration refused: %w", err)
+	}
+	for _, words := range stmts {
+		if len(words) == 0 {
+			continue
+		}
+		first := words[0]
+		if first.quoted || !slices.Contains(migrationKinds, first.text) {
+			return fmt.Errorf("migration refused: %s statements are not allowed in plugin migrations", strings.ToUpper(first.text))
+		}
+		if first.text == "create" || first.text == "alter" || first.text == "drop" {
+			if obj := object(words[1:]); !slices.Contains(migrationObjects, obj) {
+				return fmt.Errorf("migration refused: %s %s is not allowed in plugin migrations", strings.ToUpper(first.text), strings.ToUpper(obj))
+			}
+		}
+		for _, w := range words {
+			if !w.quoted && slices.Contains(migrationForbidden, w.text) {
+				return fmt.Errorf("migration refused: %s is not allowed in plugin migrations", strings.ToUpper(w.text))
+			}
+		}
+		if err := checkWords(words); err != nil {
+			return fmt.Errorf("migration %w", err)
 		}
 	}
 	return nil
+}
+
+// object is the kind of object a CREATE, ALTER or DROP names, past its
+// modifiers.
+func object(words []word) string {
+	for _, w := range words {
+		switch w.text {
+		case "unique", "or", "replace", "temporary", "temp", "unlogged", "materialized", "concurrently":
+			continue
+		}
+		return w.text
+	}
+	return ""
+}
+
+var (
+	migrationKinds     = []string{"create", "alter", "drop", "comment", "insert", "update", "delete"}
+	migrationObjects   = []string{"table", "index", "view", "sequence", "type"}
+	migrationForbidden = []string{"reset", "role", "authorization", "grant", "revoke", "owner", "security",
+		"definer", "function", "procedure", "trigger", "execute", "copy", "do", "call", "set_config"}
+)
+
+func checkWords(words []word) error {
+	for _, w := range words {
+		switch {
+		case w.unicode:
+			return refused("Unicode-escaped names and strings (U&) are not accepted")
+		case !w.quoted && (slices.Contains(forbiddenFunctions, w.text) || runsSQLText(w.text)),
+			!w.quoted && strings.HasPrefix(w.text, "pg_advisory") && !strings.Contains(w.text, "_xact_"),
+			!w.quoted && strings.HasPrefix(w.text, "pg_try_advisory") && !strings.Contains(w.text, "_xact_"):
+			return refused("%s changes or leaves the session, or runs SQL of its own", w.text)
+		case slices.Contains(CoreTables, w.text):
+			return refused("%s is a core table; plugins reach core data through the host's services", w.text)
+		}
+	}
+	return nil
+}
+
+// runsSQLText reports the built-ins that run a query given as text, which
+// would slip past a check of the statement's words.
+func runsSQLText(name string) bool {
+	return strings.HasSuffix(name, "_to_xml") || strings.HasSuffix(name, "_to_xmlschema") ||
+		strings.HasSuffix(name, "_to_xml_and_xmlschema") || name == "ts_stat" || name == "ts_rewrite"
+}
+
+func refused(format string, args ...any) error {
+	return sdk.Errorf(sdk.KindInternal, "SQL refused: "+format, args...)
 }
 
 var statementKinds = []string{"select", "insert", "update", "delete", "with", "values", "table"}
@@ -51,21 +130,28 @@ var CoreTables = []string{"users", "roles", "refresh_families", "refresh_tokens"
 	"audit_log", "audit_chain", "audit_pending", "audit_head", "schema_migrations"}
 
 type word struct {
-	text   string // lower case unless quoted
-	quoted bool
+	text    string // lower case unless quoted
+	quoted  bool
+	unicode bool // a U&'...' string or U&"..." name, whose escapes hide its text
 }
 
-// lex returns the statement's words and quoted identifiers, skipping string
-// literals and comments. A second statement (after a semicolon) is an error.
-func lex(sql string) ([]word, error) {
-	var words []word
+// lex splits SQL into statements of words and quoted identifiers, skipping
+// string literals and comments.
+func lex(sql string) ([][]word, error) {
+	stmts := [][]word{nil}
+	add := func(w word) { stmts[len(stmts)-1] = append(stmts[len(stmts)-1], w) }
 	for i := 0; i < len(sql); {
 		c := sql[i]
+		unicode := (c == 'u' || c == 'U') && i+2 < len(sql) && sql[i+1] == '&' && (sql[i+2] == '\'' || sql[i+2] == '"')
 		switch {
+		case unicode:
+			add(word{text: "u&", unicode: true})
+			i += 2
 		case c == '-' && strings.HasPrefix(sql[i:], "--"):
 			end := strings.IndexByte(sql[i:], '\n')
 			if end < 0 {
-				return words, nil
+				i = len(sql)
+				continue
 			}
 			i += end + 1
 		case c == '/' && strings.HasPrefix(sql[i:], "/*"):
@@ -85,7 +171,7 @@ func lex(sql string) ([]word, error) {
 			if err != nil {
 				return nil, err
 			}
-			words = append(words, word{text: strings.ReplaceAll(sql[i+1:i+n-1], `""`, `"`), quoted: true})
+			add(word{text: strings.ReplaceAll(sql[i+1:i+n-1], `""`, `"`), quoted: true})
 			i += n
 		case c == '$' && i+1 < len(sql) && (sql[i+1] == '$' || isIdentStart(sql[i+1])):
 			n, err := dollarQuoted(sql[i:])
@@ -94,22 +180,30 @@ func lex(sql string) ([]word, error) {
 			}
 			i += n
 		case c == ';':
-			if strings.TrimSpace(sql[i+1:]) != "" {
-				return nil, fmt.Errorf("one statement at a time")
-			}
-			return words, nil
+			stmts = append(stmts, nil)
+			i++
 		case isIdentStart(c):
 			j := i + 1
 			for j < len(sql) && (isIdentStart(sql[j]) || sql[j] >= '0' && sql[j] <= '9' || sql[j] == '$') {
 				j++
 			}
-			words = append(words, word{text: strings.ToLower(sql[i:j])})
+			add(word{text: strings.ToLower(sql[i:j])})
 			i = j
 		default:
 			i++
 		}
 	}
-	return words, nil
+	// Empty statements (a trailing semicolon) are no statements.
+	out := stmts[:0]
+	for _, st := range stmts {
+		if len(st) > 0 {
+			out = append(out, st)
+		}
+	}
+	if len(out) == 0 {
+		out = append(out, nil)
+	}
+	return out, nil
 }
 
 func isIdentStart(c byte) bool {

@@ -65,11 +65,59 @@ func TestCheckSQL(t *testing.T) {
 		`SELECT "unterminated`,
 		"SELECT $x$ unterminated",
 		`"users"`,
+		`SELECT email FROM U&"\0075sers"`,
+		`SELECT U&'\0075' FROM projects`,
+		"SELECT query_to_xml('SELECT email FROM users', true, true, '')::text",
+		"SELECT table_to_xml('users', true, true, '')",
+		"SELECT * FROM ts_stat('SELECT to_tsvector(email) FROM users')",
 	}
 	for _, sql := range refused {
 		err := CheckSQL(sql)
 		assert.Error(t, err, sql)
-		assert.True(t, errors.Is(err, sdk.ErrInvalid), "%q: %v", sql, err)
+		assert.True(t, errors.Is(err, sdk.ErrInternal), "a plugin's bug, not the client's: %q: %v", sql, err)
+	}
+}
+
+func TestCheckMigration(t *testing.T) {
+	ok := []string{
+		`CREATE TABLE projects (id uuid PRIMARY KEY, name text NOT NULL CHECK (name <> ''));
+		 CREATE INDEX projects_name_idx ON projects (name, id);
+		 CREATE UNIQUE INDEX projects_slug ON projects (lower(name));
+		 ALTER TABLE projects ADD COLUMN status text NOT NULL DEFAULT 'active';
+		 ALTER TABLE projects ALTER COLUMN status SET DEFAULT 'archived';
+		 COMMENT ON TABLE projects IS 'ours';
+		 CREATE VIEW active_projects AS SELECT * FROM projects WHERE status = 'active';
+		 CREATE TYPE mood AS ENUM ('ok', 'meh');
+		 INSERT INTO projects (id, name) VALUES ('00000000-0000-0000-0000-000000000001', 'seed');
+		 DROP TABLE IF EXISTS old_things;`,
+		"-- nothing but a comment",
+	}
+	for _, sql := range ok {
+		assert.NoError(t, CheckMigration(sql), sql)
+	}
+	refused := []string{
+		"RESET ROLE; CREATE TABLE public.zz AS SELECT current_user AS who",
+		"SET ROLE postgres",
+		"SELECT set_config('role', 'postgres', true)",
+		"GRANT SELECT ON projects TO PUBLIC",
+		"REVOKE ALL ON projects FROM PUBLIC",
+		"ALTER TABLE projects OWNER TO postgres",
+		"CREATE FUNCTION f() RETURNS int LANGUAGE sql AS 'SELECT 1'",
+		"CREATE OR REPLACE FUNCTION f() RETURNS trigger AS $$ BEGIN RESET ROLE; END $$ LANGUAGE plpgsql",
+		"CREATE TRIGGER t BEFORE INSERT ON projects FOR EACH ROW EXECUTE FUNCTION f()",
+		"DO $$ BEGIN EXECUTE 'RESET ROLE'; END $$",
+		"CREATE SCHEMA evil",
+		"CREATE ROLE evil",
+		"CREATE EXTENSION dblink",
+		"ALTER TABLE users ADD COLUMN x int",
+		"DROP TABLE audit_log",
+		"CREATE INDEX i ON refresh_tokens (hash)",
+		"CREATE TABLE x AS SELECT * FROM U&\"\\0075sers\"",
+		"COPY projects FROM '/etc/passwd'",
+		"CALL p()",
+	}
+	for _, sql := range refused {
+		assert.Error(t, CheckMigration(sql), sql)
 	}
 }
 
