@@ -6,14 +6,25 @@ GOLANGCI_VERSION := v2.15.0
 VERSION         ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS         := -s -w -X github.com/atriumhq/atrium/core/buildinfo.Version=$(VERSION)
 
-.PHONY: all build run test test-short lint fmt bench bench-tenancy clean tools proto
+.PHONY: all build plugins run test test-short lint fmt bench bench-tenancy clean tools proto
 
 all: build
 
-## build: bin/atriumd and bin/atrium
-build:
+## build: bin/atriumd, bin/atrium and the first-party plugins in bin/plugins/
+build: plugins
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/atriumd ./cmd/atriumd
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/atrium ./cmd/atrium
+
+# The first-party plugins: each ./plugins/<name> builds to bin/plugins/<name>.
+PLUGINS := projects
+
+## plugins: the first-party plugin binaries, bin/plugins/<name> (register them with POST /api/v1/plugins)
+plugins:
+	@mkdir -p bin/plugins
+	@for p in $(PLUGINS); do \
+		echo "$(GO) build -o bin/plugins/$$p ./plugins/$$p"; \
+		$(GO) build -trimpath -ldflags '-s -w' -o bin/plugins/$$p ./plugins/$$p || exit 1; \
+	done
 
 ## run: start atriumd with working defaults (a private PostgreSQL unless DATABASE_URL is set)
 run: build

@@ -1,0 +1,109 @@
+package query
+
+import (
+	"errors"
+	"fmt"
+	"reflect"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/google/uuid"
+)
+
+const (
+	dateLayout  = "2006-01-02"
+	maxValueLen = 1024 // bytes of one query value: bounds what a filter drags into SQL
+)
+
+// parseValue turns the text form of a value into the Go type of its field.
+// The error's message is written for the client.
+func parseValue(f Field, s string) (any, error) {
+	if len(s) > maxValueLen {
+		return nil, fmt.Errorf("must be at most %d bytes", maxValueLen)
+	}
+	switch f.Type {
+	case String:
+		if !utf8.ValidString(s) || strings.ContainsRune(s, 0) {
+			return nil, errors.New("must be UTF-8 text without NUL bytes")
+		}
+		return s, nil
+	case Enum:
+		if !slices.Contains(f.Values, s) {
+			return nil, fmt.Errorf("must be one of %s", strings.Join(f.Values, ", "))
+		}
+		return s, nil
+	case UUID:
+		id, err := uuid.Parse(s)
+		if err != nil {
+			return nil, errors.New("must be a UUID")
+		}
+		return id.String(), nil
+	case Time:
+		t, err := time.Parse(time.RFC3339, s)
+		if err != nil {
+			return nil, errors.New("must be an RFC 3339 time, for example 2025-01-31T09:00:00Z")
+		}
+		return t.UTC(), nil
+	case Date:
+		d, err := time.Parse(dateLayout, s)
+		if err != nil {
+			return nil, errors.New("must be a date, for example 2025-01-31")
+		}
+		return d.Format(dateLayout), nil
+	case Int:
+		n, err := strconv.ParseInt(s, 10, 64)
+		if err != nil {
+			return nil, errors.New("must be a whole number")
+		}
+		return n, nil
+	}
+	return nil, fmt.Errorf("has unknown type %d", f.Type)
+}
+
+// formatValue is the text form of a value a repository scanned, lenient
+// about its Go type: strings and named string types, integers, time.Time
+// (a Date keeps only its UTC date), fmt.Stringers such as uuid.UUID, and
+// pointers to any of them, where nil is NULL.
+func formatValue(t Type, v any) (text string, null bool, err error) {
+	rv := reflect.ValueOf(v)
+	for rv.Kind() == reflect.Pointer {
+		if rv.IsNil() {
+			return "", true, nil
+		}
+		rv = rv.Elem()
+	}
+	if !rv.IsValid() {
+		return "", true, nil
+	}
+	v = rv.Interface()
+	switch x := v.(type) {
+	case time.Time:
+		if t == Date {
+			return x.UTC().Format(dateLayout), false, nil
+		}
+		return x.UTC().Format(time.RFC3339Nano), false, nil
+	case fmt.Stringer:
+		return x.String(), false, nil
+	}
+	switch rv.Kind() {
+	case reflect.String:
+		return rv.String(), false, nil
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		return strconv.FormatInt(rv.Int(), 10), false, nil
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return strconv.FormatUint(rv.Uint(), 10), false, nil
+	}
+	return "", false, fmt.Errorf("values of type %T are not supported", v)
+}
+
+// canonical converts v to the Go type of its field; nil is NULL.
+func canonical(f Field, v any) (any, error) {
+	s, null, err := formatValue(f.Type, v)
+	if err != nil || null {
+		return nil, err
+	}
+	return parseValue(f, s)
+}
