@@ -18,6 +18,8 @@ import (
 // TenantAudit records operators' actions on a tenant in that tenant's log.
 type TenantAudit interface {
 	RecordForTenant(ctx context.Context, slug string, e audit.Entry) error
+	// Committed queues a record written with the change itself.
+	Committed(ctx context.Context, slug string)
 }
 
 // mutates reports whether the route changes state, so its successes are
@@ -100,16 +102,23 @@ func failureReason(err error) string {
 	return "internal error"
 }
 
-// auditOperator records an operator's change to a tenant in the tenant's
-// log. The change has committed already (operator routes have no tenant
-// unit of work), so a record that cannot be written is logged and counted,
-// not turned into a failure the client would misread as "nothing changed".
+// auditOperator records an operator's action on a tenant in the tenant's
+// log. Creates, updates and restores are recorded by the tenant store in
+// their own transaction (postgres.AuditTenantChanges): then only the
+// sealer is told. Other actions (a backup; a failure, after its rollback)
+// are recorded here, after the fact: a record that cannot be written is
+// logged and counted, not turned into a failure the client would misread as
+// "nothing changed".
 func (r *Router) auditOperator(ctx context.Context, c *gin.Context, rt Route, note *audit.Note, cause error) {
 	slug := c.Param("slug")
 	if slug == "" { // a new tenant: named by the request body
 		slug = note.Field("slug")
 	}
 	if r.tenantAudit == nil || !rt.mutates() || slug == "" {
+		return
+	}
+	if cause == nil && note.Recorded() { // written with the change, in its transaction
+		r.tenantAudit.Committed(ctx, slug)
 		return
 	}
 	audit.Describe(ctx, audit.Resource{Type: rt.resourceType(), ID: slug}, nil)

@@ -69,7 +69,8 @@ func (r *Router) serve(c *gin.Context, rt Route) (*reply, error) {
 			return nil, err
 		}
 		ctx, note := audit.WithNote(kernel.WithPrincipal(c.Request.Context(), p))
-		audit.Describe(ctx, audit.Resource{Type: rt.resourceType()}, nil)
+		note.SetAction(rt.action())
+		audit.Describe(ctx, audit.Resource{Type: rt.resourceType(), ID: c.Param("slug")}, nil)
 		c.Request = c.Request.WithContext(ctx)
 		rep, err := rt.Handler.serve(c)
 		r.auditOperator(ctx, c, rt, note, err)

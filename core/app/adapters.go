@@ -62,6 +62,13 @@ type tenantAudit struct {
 	log     *audit.Log
 }
 
+// Committed queues the record of a committed change for sealing.
+func (a tenantAudit) Committed(ctx context.Context, slug string) {
+	if t, err := a.tenants.BySlug(ctx, slug); err == nil {
+		a.log.Committed(t)
+	}
+}
+
 func (a tenantAudit) RecordForTenant(ctx context.Context, slug string, e audit.Entry) error {
 	t, err := a.tenants.BySlug(ctx, slug)
 	if err != nil {

@@ -95,7 +95,7 @@ func Options(cfg config.Config, log *slog.Logger) fx.Option {
 		),
 		// Tenants that enable a plugin get its migrations.
 		fx.Decorate(func(s *tenancy.Service, h *pluginhost.Host) *tenancy.Service { return s.WithPlugins(h) }),
-		fx.Invoke(invalidateOnChange, invalidatePoliciesOnChange, invalidateTenantsOnChange),
+		fx.Invoke(invalidateOnChange, invalidatePoliciesOnChange, invalidateTenantsOnChange, postgres.AuditTenantChanges),
 		fx.Invoke(api.Serve), // last: see api.Serve
 	)
 }

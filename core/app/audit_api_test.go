@@ -187,3 +187,32 @@ func TestAMutationThatCannotBeAuditedFails(t *testing.T) {
 	require.Equal(t, http.StatusOK, status)
 	assert.Len(t, users.Items, 1, "the user was not created")
 }
+
+// An operator's change to a tenant commits with its audit record or not at
+// all.
+func TestAnOperatorChangeThatCannotBeAuditedFails(t *testing.T) {
+	s := startServer(t)
+	op := s.operatorToken()
+	s.createTenant(op, "acme")
+	// The tenant's log breaks (only a superuser could do this).
+	postgrestest.Exec(t, s.db, "ALTER TABLE t_acme.audit_pending RENAME TO audit_pending_gone")
+
+	status, raw := s.do(http.MethodPatch, "/api/v1/tenants/acme", op, map[string]any{"name": "Renamed"}, nil)
+	assert.Equal(t, http.StatusServiceUnavailable, status, string(raw))
+	assert.Equal(t, "audit_unavailable", problemCode(t, raw))
+	var tn api.TenantResponse
+	status, _ = s.do(http.MethodGet, "/api/v1/tenants/acme", op, nil, &tn)
+	require.Equal(t, http.StatusOK, status)
+	assert.Equal(t, "acme Inc", tn.Name, "the change rolled back with its record")
+
+	postgrestest.Exec(t, s.db, "ALTER TABLE t_acme.audit_pending_gone RENAME TO audit_pending")
+	status, _ = s.do(http.MethodPatch, "/api/v1/tenants/acme", op, map[string]any{"name": "Renamed"}, nil)
+	require.Equal(t, http.StatusOK, status)
+	var list api.AuditList
+	s.do(http.MethodGet, "/api/v1/tenants/acme/audit?action=tenancy.tenant.update", op, nil, &list)
+	require.Len(t, list.Items, 1, "one update, recorded once")
+	assert.JSONEq(t, `{"fields": {"name": "Renamed"}}`, string(list.Items[0].Details))
+	assert.NotNil(t, list.Items[0].Seq, "sealed")
+	s.do(http.MethodGet, "/api/v1/tenants/acme/audit?action=tenancy.tenant.create", op, nil, &list)
+	assert.Len(t, list.Items, 1, "the creation is in the new tenant's log")
+}

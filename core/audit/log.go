@@ -115,7 +115,7 @@ func (l *Log) Record(ctx context.Context, e Entry) error {
 	if !ok {
 		return errors.New("audit: Record outside a unit of work")
 	}
-	r, err := l.build(ctx, e)
+	r, err := l.Build(ctx, e)
 	if err != nil {
 		return err
 	}
@@ -135,6 +135,42 @@ func (l *Log) Record(ctx context.Context, e Entry) error {
 	return nil
 }
 
+// RecordChange records the success of the request in ctx from inside the
+// transaction of the change it made, for changes made outside any tenant
+// unit of work (an operator's to a tenant): write inserts the record in
+// that transaction, so the change and its record commit together. Without
+// a request note (no request to speak of) it records nothing.
+func (l *Log) RecordChange(ctx context.Context, write func(*Record) error) error {
+	n, ok := NoteFrom(ctx)
+	if !ok {
+		return nil
+	}
+	n.mu.Lock()
+	action := n.action
+	n.mu.Unlock()
+	e := n.Entry(action, Success)
+	r, err := l.Build(ctx, e)
+	if err != nil {
+		return err
+	}
+	if err := write(r); err != nil {
+		l.metrics.failed(e.Outcome)
+		l.log.ErrorContext(ctx, "audit record not written", "action", e.Action, "error", err)
+		return unwritable(err)
+	}
+	n.mu.Lock()
+	n.recorded = true
+	n.mu.Unlock()
+	return nil
+}
+
+// Committed tells the log a change recorded with RecordChange committed in
+// t: the record is counted and queued for sealing.
+func (l *Log) Committed(t *kernel.Tenant) {
+	l.metrics.written(Success)
+	l.sealer.Kick(t)
+}
+
 // RecordAlone writes e in a unit of work of its own. It outlives a client
 // that hung up: a refusal is recorded either way.
 func (l *Log) RecordAlone(ctx context.Context, t *kernel.Tenant, e Entry) error {
@@ -148,7 +184,8 @@ func (l *Log) RecordAlone(ctx context.Context, t *kernel.Tenant, e Entry) error 
 
 const aloneTimeout = 5 * time.Second
 
-func (l *Log) build(ctx context.Context, e Entry) (*Record, error) {
+// Build turns e into a record: who, when and from where come from ctx.
+func (l *Log) Build(ctx context.Context, e Entry) (*Record, error) {
 	details := []byte("{}")
 	if len(e.Details) > 0 {
 		var err error

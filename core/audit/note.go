@@ -12,9 +12,32 @@ import (
 // request and writes the record from it.
 type Note struct {
 	mu       sync.Mutex
+	action   string
 	resource Resource
 	details  map[string]any
 	decision *Decision
+	recorded bool // written already, inside the change's own transaction
+}
+
+// NoteFrom returns the note of the request in ctx, if any.
+func NoteFrom(ctx context.Context) (*Note, bool) {
+	n, ok := ctx.Value(noteKey{}).(*Note)
+	return n, ok
+}
+
+// SetAction names what the request does, for records written before it
+// ends (see Log.RecordChange).
+func (n *Note) SetAction(action string) {
+	n.mu.Lock()
+	n.action = action
+	n.mu.Unlock()
+}
+
+// Recorded reports whether the request's success was recorded already.
+func (n *Note) Recorded() bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.recorded
 }
 
 // Decision is an access decision as the audit log keeps it.

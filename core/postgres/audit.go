@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -68,6 +69,24 @@ func (*AuditStore) Append(ctx context.Context, r *audit.Record, fail func(error)
 	tx.deferUntilCommit(insertRecord, []any{r.At, r.Actor.Type, r.Actor.ID, r.Actor.Email, r.Action, r.Resource.Type,
 		r.Resource.ID, string(r.Outcome), r.Reasons, r.PolicyVersion, r.RequestID, r.IP, r.UserAgent, string(r.Details)}, fail)
 	return nil
+}
+
+// AppendTo writes r into schema's log from a transaction of the platform's
+// own (an operator's change to the tenant), as the tables' owner.
+func (*AuditStore) AppendTo(ctx context.Context, tx pgx.Tx, schema string, r *audit.Record) error {
+	sql := strings.NewReplacer("INSERT INTO audit_log", "INSERT INTO "+pgx.Identifier{schema, "audit_log"}.Sanitize(),
+		"INSERT INTO audit_pending", "INSERT INTO "+pgx.Identifier{schema, "audit_pending"}.Sanitize()).Replace(insertRecord)
+	_, err := tx.Exec(ctx, sql, r.At, r.Actor.Type, r.Actor.ID, r.Actor.Email, r.Action, r.Resource.Type,
+		r.Resource.ID, string(r.Outcome), r.Reasons, r.PolicyVersion, r.RequestID, r.IP, r.UserAgent, string(r.Details))
+	return err
+}
+
+// AuditTenantChanges has the tenant store write an operator's change to a
+// tenant (create, update, restore) and its audit record in one transaction.
+func AuditTenantChanges(ts *TenantStore, log *audit.Log, records *AuditStore) {
+	ts.RecordChanges(func(ctx context.Context, tx pgx.Tx, t *kernel.Tenant) error {
+		return log.RecordChange(ctx, func(r *audit.Record) error { return records.AppendTo(ctx, tx, t.Schema, r) })
+	})
 }
 
 // Seal seals up to limit pending records of t. Table names are qualified

@@ -78,6 +78,9 @@ func (s *TenantStore) Restore(ctx context.Context, target *tenancy.Tenant, r io.
 		if err != nil {
 			return err
 		}
+		if err := s.recordChange(ctx, tx, t.Scope()); err != nil {
+			return err
+		}
 		_, err = tx.Exec(ctx, `INSERT INTO atrium.tenant_migrations (tenant_id, component, version) VALUES ($1, $2, $3)
 			ON CONFLICT (tenant_id, component) DO UPDATE SET version = excluded.version, dirty = false, last_error = NULL, updated_at = now()`,
 			t.ID, s.migrations.Component, latest)

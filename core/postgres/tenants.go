@@ -24,6 +24,7 @@ type TenantStore struct {
 	instOnce sync.Once
 	inst     string
 	instErr  error
+	record   ChangeRecorder
 }
 
 var _ tenancy.Store = (*TenantStore)(nil)
@@ -31,6 +32,22 @@ var _ tenancy.Store = (*TenantStore)(nil)
 // NewTenantStore returns the store; migrations are the core tenant migrations.
 func NewTenantStore(pool *pgxpool.Pool, migrations *MigrationSet) *TenantStore {
 	return &TenantStore{pool: pool, migrations: migrations}
+}
+
+// ChangeRecorder writes, inside the transaction of a change to tenant t,
+// the record of it (the audit log's): the change commits with its record or
+// not at all.
+type ChangeRecorder func(ctx context.Context, tx pgx.Tx, t *kernel.Tenant) error
+
+// RecordChanges has every create, update and restore of a tenant recorded
+// by record, in its own transaction.
+func (s *TenantStore) RecordChanges(record ChangeRecorder) { s.record = record }
+
+func (s *TenantStore) recordChange(ctx context.Context, tx pgx.Tx, t *kernel.Tenant) error {
+	if s.record == nil {
+		return nil
+	}
+	return s.record(ctx, tx, t)
 }
 
 // Installation returns this installation's ID, read once.
@@ -75,6 +92,9 @@ func (s *TenantStore) Provision(ctx context.Context, t *tenancy.Tenant, admin te
 	_, err = tx.Exec(ctx, "RESET ROLE; SET LOCAL search_path TO "+pgx.Identifier{BaselineSchema}.Sanitize())
 	if err != nil {
 		return fmt.Errorf("leave tenant scope: %w", err)
+	}
+	if err := s.recordChange(ctx, tx, t.Scope()); err != nil {
+		return err
 	}
 	_, err = tx.Exec(ctx, `INSERT INTO atrium.tenant_migrations (tenant_id, component, version, duration_ms)
 		VALUES ($1, $2, $3, $4)`, t.ID, s.migrations.Component, version, time.Since(start).Milliseconds())
@@ -185,6 +205,9 @@ func (s *TenantStore) Update(ctx context.Context, slug string, fn func(*tenancy.
 			return err
 		}
 		out = t
+		if err := s.recordChange(ctx, tx, t.Scope()); err != nil {
+			return err
+		}
 		return notifyTenancy(ctx, tx, t.ID)
 	})
 	return out, err
