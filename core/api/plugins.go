@@ -2,7 +2,6 @@ package api
 
 import (
 	"context"
-	"errors"
 	"io"
 	"net/http"
 	"slices"
@@ -94,9 +93,8 @@ func (r *Router) pluginHandler(m pluginhost.Match, found pluginhost.Found) Handl
 		input := RequestInput(c)
 		svc := r.pluginServices.For(m.Plugin, t, func(ctx context.Context, action string, res sdk.Resource) (bool, error) {
 			_, err := r.authz.Authorize(ctx, action, &access.Resource{Type: res.Type, ID: res.ID, OwnerID: res.Owner, Attributes: res.Attributes}, input)
-			if errors.Is(err, kernel.ErrForbidden) {
-				return false, nil
-			}
+			// A refusal travels as an error carrying the decision's reasons,
+			// which the plugin's c.Authorize returns as they are.
 			return err == nil, err
 		})
 		resp, err := r.plugins.Call(ctx, m, req, svc)
