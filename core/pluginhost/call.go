@@ -83,14 +83,22 @@ func (h *Host) Call(ctx context.Context, m Match, req *transport.Request, svc tr
 	if !errors.As(err, &se) {
 		se = &sdk.Error{Kind: sdk.KindInternal, Message: err.Error()}
 	}
+	// The transport labels its own failures (no answer: the deadline passed,
+	// the process died) SourcePlugin too, as it does the errors the plugin
+	// returned; what tells them apart is the local cause, Err, which the
+	// transport's failures carry and an error from the plugin never does
+	// (Err does not cross the boundary). A timeout without an answer is the
+	// call deadline: the plugin's gRPC server may report it a moment before
+	// ctx itself ends, so ctx.Err() is not checked.
+	answered := se.Err == nil
 	outcome := "error"
 	switch {
-	case se.Kind == sdk.KindTimeout && se.Source != sdk.SourcePlugin && errors.Is(ctx.Err(), context.DeadlineExceeded):
+	case !answered && se.Kind == sdk.KindTimeout:
 		outcome = "timeout"
 		p.kill(conn)
 		h.metrics.call(m.Plugin, outcome, took)
 		return nil, kernel.E(kernel.KindTimeout, "plugin %s did not answer within %s", m.Plugin, h.o.CallTimeout).WithCode("plugin_timeout")
-	case se.Kind == sdk.KindUnavailable && se.Source != sdk.SourcePlugin:
+	case !answered && se.Kind == sdk.KindUnavailable && ctx.Err() == nil:
 		outcome = "unavailable"
 		h.metrics.call(m.Plugin, outcome, took)
 		return nil, kernel.Wrap(kernel.KindUnavailable, err, "plugin %s stopped while handling the request; retry later", m.Plugin).WithCode(ErrUnavailable.Code)

@@ -110,7 +110,11 @@ func (p *supervised) run(ctx context.Context) {
 		}
 		wait := backoff
 		if p.crashed(time.Now()) {
-			p.setState(StateFailed, "crash loop: restarts paused")
+			why := "crash loop: restarts paused"
+			if err != nil { // keep the cause: a refused checksum is no mere crash
+				why += "; the last start failed: " + err.Error()
+			}
+			p.setState(StateFailed, why)
 			p.log.Error("plugin is crash-looping; restarts paused", "cooldown", p.sup.Cooldown)
 			wait = p.sup.Cooldown
 		} else {
@@ -163,6 +167,9 @@ func (p *supervised) watch(ctx context.Context, conn *transport.Conn) {
 			return
 		case <-t.C:
 			if conn.Exited() {
+				// A process that died on its own still holds its gRPC
+				// connection and the broker's host service: release them.
+				_ = conn.Close()
 				p.mu.Lock()
 				if p.conn == conn {
 					p.conn = nil

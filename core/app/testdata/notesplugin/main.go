@@ -1,0 +1,130 @@
+// Command notesplugin is the plugin the core's end-to-end plugin tests
+// launch for real data work: the SDK's test plugin is shaped for the
+// transport's fake host (its handlers read columns its migration does not
+// create), so CRUD, units of work and the SQL guard against a real database
+// are tested with this one. It is built by the tests, never shipped.
+package main
+
+import (
+	"errors"
+	"net/http"
+	"strconv"
+	"testing/fstest"
+
+	"github.com/atriumhq/atrium/sdk"
+)
+
+type note struct {
+	ID   int64  `json:"id"`
+	Text string `json:"text"`
+}
+
+type input struct {
+	Text string `json:"text"`
+	SQL  string `json:"sql"`
+}
+
+func main() {
+	sdk.Serve(sdk.Plugin{
+		Name:    "notes",
+		Version: "0.1.0",
+		Permissions: []sdk.Permission{
+			{Name: "notes.note.read", Description: "Read notes", Roles: []string{"viewer", "member", "admin"}},
+			{Name: "notes.note.write", Description: "Write notes", Roles: []string{"member", "admin"}},
+		},
+		Migrations: fstest.MapFS{
+			"000001_notes.up.sql":   {Data: []byte("CREATE TABLE notes (id bigserial PRIMARY KEY, text text NOT NULL);")},
+			"000001_notes.down.sql": {Data: []byte("DROP TABLE notes;")},
+		},
+		Routes: []sdk.Route{
+			{Method: http.MethodPost, Path: "", Permission: "notes.note.write", Mutates: true, Handler: create},
+			{Method: http.MethodGet, Path: "", Permission: "notes.note.read", Handler: list},
+			{Method: http.MethodGet, Path: "/{id}", Permission: "notes.note.read", Handler: get},
+			// Write, then fail: the unit of work must leave nothing.
+			{Method: http.MethodPost, Path: "/fail", Permission: "notes.note.write", Mutates: true, Handler: failAfterWrite},
+			{Method: http.MethodPost, Path: "/panic", Permission: "notes.note.write", Mutates: true, Handler: panicAfterWrite},
+			// Runs the statement it is sent: a probe of the host's SQL guard
+			// and of the tenant role's reach.
+			{Method: http.MethodPost, Path: "/sql", Permission: "notes.note.write", Mutates: true, Handler: runSQL},
+		},
+	})
+}
+
+func insert(c *sdk.Context) (note, error) {
+	var in input
+	if err := c.Bind(&in); err != nil {
+		return note{}, err
+	}
+	n := note{Text: in.Text}
+	err := c.DB().QueryRow(c, "INSERT INTO notes (text) VALUES ($1) RETURNING id", in.Text).Scan(&n.ID)
+	return n, err
+}
+
+func create(c *sdk.Context) error {
+	n, err := insert(c)
+	if err != nil {
+		return err
+	}
+	if err := c.Audit(map[string]any{"note": n.ID}); err != nil {
+		return err
+	}
+	return c.JSON(http.StatusCreated, n)
+}
+
+func list(c *sdk.Context) error {
+	rows, err := c.DB().Query(c, "SELECT id, text FROM notes ORDER BY id")
+	if err != nil {
+		return err
+	}
+	out := []note{}
+	for rows.Next() {
+		var n note
+		if err := rows.Scan(&n.ID, &n.Text); err != nil {
+			return err
+		}
+		out = append(out, n)
+	}
+	return c.JSON(http.StatusOK, map[string]any{"items": out})
+}
+
+func get(c *sdk.Context) error {
+	id, err := strconv.ParseInt(c.Param("id"), 10, 64)
+	if err != nil {
+		return sdk.Invalid(sdk.FieldError{Field: "id", Message: "must be a number"})
+	}
+	n := note{ID: id}
+	if err := c.DB().QueryRow(c, "SELECT text FROM notes WHERE id = $1", id).Scan(&n.Text); err != nil {
+		if errors.Is(err, sdk.ErrNotFound) {
+			return sdk.NotFound("note %d", id)
+		}
+		return err
+	}
+	return c.JSON(http.StatusOK, n)
+}
+
+func failAfterWrite(c *sdk.Context) error {
+	n, err := insert(c)
+	if err != nil {
+		return err
+	}
+	return sdk.Conflict("note %d was written, then the handler changed its mind", n.ID)
+}
+
+func panicAfterWrite(c *sdk.Context) error {
+	if _, err := insert(c); err != nil {
+		return err
+	}
+	panic("after writing")
+}
+
+func runSQL(c *sdk.Context) error {
+	var in input
+	if err := c.Bind(&in); err != nil {
+		return err
+	}
+	rows, err := c.DB().Query(c, in.SQL)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, map[string]any{"rows": rows.Len()})
+}
