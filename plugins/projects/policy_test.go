@@ -118,7 +118,8 @@ func (e *env) testAudit(t *testing.T) {
 
 	e.admin.Get("/api/v1/audit?action=projects.project.create&limit=1").Want(t, http.StatusOK).Decode(t, &records)
 	require.Len(t, records.Items, 1)
-	assert.JSONEq(t, `{"project_id": "`+p.ID+`", "name": "Audited"}`, string(records.Items[0].Details))
+	assert.Equal(t, p.ID, records.Items[0].Resource.ID, "the plugin named the new project")
+	assert.JSONEq(t, `{"name": "Audited"}`, string(records.Items[0].Details))
 }
 
 // auditRecord is what the tests read of GET /api/v1/audit.

@@ -32,7 +32,8 @@ func (s *Service) CreateProject(ctx context.Context, owner uuid.UUID, in CreateP
 		return nil, err
 	}
 	// The core's record names the route; only the plugin knows the new id.
-	if err := s.audit.Audit(map[string]any{"project_id": id.String(), "name": p.Name()}); err != nil {
+	// resource_id names the record's resource: the core cannot know a new id.
+	if err := s.audit.Audit(map[string]any{"resource_id": id.String(), "name": p.Name()}); err != nil {
 		return nil, fmt.Errorf("audit: %w", err)
 	}
 	return p, nil

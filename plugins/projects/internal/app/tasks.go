@@ -35,7 +35,7 @@ func (s *Service) CreateTask(ctx context.Context, projectID uuid.UUID, in Create
 	if err != nil {
 		return nil, err
 	}
-	if err := s.audit.Audit(map[string]any{"project_id": projectID.String(), "task_id": id.String()}); err != nil {
+	if err := s.audit.Audit(map[string]any{"resource_id": id.String(), "project_id": projectID.String()}); err != nil {
 		return nil, fmt.Errorf("audit: %w", err)
 	}
 	return t, nil
