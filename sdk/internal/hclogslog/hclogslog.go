@@ -63,7 +63,20 @@ func (g *logger) Log(level hclog.Level, msg string, args ...any) {
 			break
 		}
 	}
-	g.l.Log(context.Background(), toSlog(level), msg, args...)
+	g.l.Log(context.Background(), toSlog(level), msg, renamePlugin(args)...)
+}
+
+// renamePlugin renames go-plugin's "plugin" attribute (the binary's path) to
+// "plugin_path": "plugin" is the plugin's name, which the host already set.
+func renamePlugin(args []any) []any {
+	for i := 0; i+1 < len(args); i += 2 {
+		if k, ok := args[i].(string); ok && k == "plugin" {
+			out := append([]any(nil), args...)
+			out[i] = "plugin_path"
+			return out
+		}
+	}
+	return args
 }
 
 func (g *logger) Trace(msg string, args ...any) { g.Log(hclog.Trace, msg, args...) }
@@ -82,7 +95,7 @@ func (g *logger) ImpliedArgs() []any { return g.implied }
 
 func (g *logger) With(args ...any) hclog.Logger {
 	c := *g
-	c.l = g.l.With(args...)
+	c.l = g.l.With(renamePlugin(args)...)
 	c.implied = append(append([]any(nil), g.implied...), args...)
 	return &c
 }
