@@ -119,3 +119,33 @@ func TestRoleChangesReachOtherReplicas(t *testing.T) {
 		return status == http.StatusForbidden
 	}, 3*time.Second, 20*time.Millisecond, "b learns of the change")
 }
+
+// Sessions revoked on one replica stop working on the others, whose cached
+// standing a notification empties: a logout, and a password change.
+func TestRevocationsReachOtherReplicas(t *testing.T) {
+	a := startServer(t)
+	b := startServerOn(t, a.db)
+	a.createTenant(a.operatorToken(), "acme")
+	_, admin := a.login("acme", "admin@acme.test", "tenant admin password")
+	erin := a.createUser(admin, "erin@acme.test", "member")
+	_, first := b.login("acme", "erin@acme.test", userPassword)
+	_, second := b.login("acme", "erin@acme.test", userPassword)
+	for _, tok := range []string{first, second} {
+		status, _ := b.do(http.MethodGet, "/api/v1/auth/me", tok, nil, nil)
+		require.Equal(t, http.StatusOK, status, "standing cached on b")
+	}
+
+	status, _ := a.do(http.MethodPost, "/api/v1/auth/logout", first, nil, nil)
+	require.Equal(t, http.StatusNoContent, status)
+	assert.Eventually(t, func() bool {
+		status, _ := b.do(http.MethodGet, "/api/v1/auth/me", first, nil, nil)
+		return status == http.StatusUnauthorized
+	}, 3*time.Second, 20*time.Millisecond, "b learns of the logout")
+
+	status, _ = a.do(http.MethodPatch, "/api/v1/users/"+erin.ID.String(), admin, map[string]any{"password": "a brand new password"}, nil)
+	require.Equal(t, http.StatusOK, status)
+	assert.Eventually(t, func() bool {
+		status, _ := b.do(http.MethodGet, "/api/v1/auth/me", second, nil, nil)
+		return status == http.StatusUnauthorized
+	}, 3*time.Second, 20*time.Millisecond, "b learns of the password change")
+}

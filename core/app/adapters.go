@@ -10,6 +10,7 @@ import (
 	"github.com/atriumhq/atrium/core/access"
 	"github.com/atriumhq/atrium/core/audit"
 	"github.com/atriumhq/atrium/core/blob"
+	"github.com/atriumhq/atrium/core/identity"
 	"github.com/atriumhq/atrium/core/kernel"
 	"github.com/atriumhq/atrium/core/opa"
 	"github.com/atriumhq/atrium/core/postgres"
@@ -126,14 +127,16 @@ func (b pluginBlobs) Delete(ctx context.Context, key string) error { return b.bl
 // invalidateOnChange drops cached role resolutions when any replica changes
 // a tenant's roles or assignments (PostgreSQL notifications), and all of
 // them when notifications may have been missed.
-func invalidateOnChange(l *postgres.Listener, r *access.Resolver) {
+func invalidateOnChange(l *postgres.Listener, r *access.Resolver, st *identity.Standings) {
 	l.On(postgres.AccessChannel, func(payload string) {
 		if payload == postgres.Missed {
 			r.InvalidateAll()
+			st.ForgetAll()
 			return
 		}
 		if id, err := uuid.Parse(payload); err == nil {
 			r.Invalidate(id)
+			st.ForgetTenant(id) // a revocation, or a user changed
 		}
 	})
 }
@@ -141,14 +144,16 @@ func invalidateOnChange(l *postgres.Listener, r *access.Resolver) {
 // invalidateTenantsOnChange drops a tenant's cached registry entry when any
 // replica changes it (suspension included), and every entry when
 // notifications may have been missed.
-func invalidateTenantsOnChange(l *postgres.Listener, r *tenancy.Resolver) {
+func invalidateTenantsOnChange(l *postgres.Listener, r *tenancy.Resolver, st *identity.Standings) {
 	l.On(postgres.TenancyChannel, func(payload string) {
 		if payload == postgres.Missed {
 			r.InvalidateAll()
+			st.ForgetAll()
 			return
 		}
 		if id, err := uuid.Parse(payload); err == nil {
 			r.Invalidate(id)
+			st.ForgetTenant(id) // a restore revokes every session
 		}
 	})
 }

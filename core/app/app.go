@@ -7,7 +7,9 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"time"
 
+	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/fx"
@@ -89,12 +91,31 @@ func Options(cfg config.Config, log *slog.Logger) fx.Option {
 			},
 			// Every decision: the base policy's RBAC refined by the tenant's Rego.
 			func(e *opa.Engine, s *policy.Service) access.Decider { return opa.NewDecider(e, s) },
-			func(s identity.DirectoryStore, roles identity.RoleChecker, p *identity.Passwords, ts tenancy.Store) *identity.Directory {
-				return identity.NewDirectory(s, roles, p, kernel.SystemClock{}, ts.Secret)
+			func(s identity.DirectoryStore, roles identity.RoleChecker, p *identity.Passwords, ts tenancy.Store, st *identity.Standings) *identity.Directory {
+				return identity.NewDirectory(s, roles, p, kernel.SystemClock{}, ts.Secret).WithStandings(st)
 			},
 		),
-		// Tenants that enable a plugin get its migrations.
-		fx.Decorate(func(s *tenancy.Service, h *pluginhost.Host) *tenancy.Service { return s.WithPlugins(h) }),
+		// Tenants that enable a plugin get its migrations; a change to a
+		// tenant (a restore revokes its sessions) empties its caches here.
+		fx.Decorate(func(s *tenancy.Service, h *pluginhost.Host, r *tenancy.Resolver, st *identity.Standings) *tenancy.Service {
+			return s.WithPlugins(h).OnChange(func(id uuid.UUID) {
+				if id == uuid.Nil {
+					r.InvalidateAll()
+					st.ForgetAll()
+					return
+				}
+				r.Invalidate(id)
+				st.ForgetTenant(id)
+			})
+		}),
+		// Tenant users' standing is remembered, and forgotten on revocation.
+		fx.Provide(func() *identity.Standings { return identity.NewStandings(50_000, 30*time.Second) }),
+		fx.Decorate(
+			func(a *identity.Authenticator, s *identity.Standings) *identity.Authenticator {
+				return a.WithStandings(s)
+			},
+			func(in identity.SignIn, s *identity.Standings) identity.SignIn { in.Standings = s; return in },
+		),
 		fx.Invoke(invalidateOnChange, invalidatePoliciesOnChange, invalidateTenantsOnChange, postgres.AuditTenantChanges),
 		fx.Invoke(api.Serve), // last: see api.Serve
 	)

@@ -16,11 +16,18 @@ type Authenticator struct {
 	tenants   TenantResolver
 	users     UserRefreshStore
 	operators OperatorRefreshStore
+	standings *Standings // nil: ask every time
 }
 
 // NewAuthenticator returns an authenticator.
 func NewAuthenticator(tokens *Tokens, tenants TenantResolver, users UserRefreshStore, operators OperatorRefreshStore) *Authenticator {
 	return &Authenticator{tokens: tokens, tenants: tenants, users: users, operators: operators}
+}
+
+// WithStandings lets the authenticator remember tenant users' standing.
+func (a *Authenticator) WithStandings(s *Standings) *Authenticator {
+	a.standings = s
+	return a
 }
 
 // Operator verifies an operator token.
@@ -64,7 +71,24 @@ func (a *Authenticator) Standing(ctx context.Context) error {
 	if !ok {
 		return errRevokedToken
 	}
-	return checkStanding(ctx, a.users, &Access{Principal: p, Session: p.Session, IssuedAt: p.IssuedAt})
+	if st, ok := a.standings.get(p.Session); ok {
+		if !st.allows(p.IssuedAt) {
+			return errRevokedToken
+		}
+		return nil
+	}
+	st, err := a.users.Standing(ctx, p.ID, p.Session)
+	switch {
+	case errors.Is(err, kernel.ErrNotFound): // the account was deleted
+		return errRevokedToken
+	case err != nil:
+		return err
+	}
+	a.standings.put(p.Session, p.TenantID, st)
+	if !st.allows(p.IssuedAt) {
+		return errRevokedToken
+	}
+	return nil
 }
 
 func checkStanding(ctx context.Context, store RefreshStore, acc *Access) error {

@@ -43,11 +43,27 @@ type Directory struct {
 	passwords *Passwords
 	clock     kernel.Clock
 	cursors   *spec.LazyCodec
+	standings *Standings // told of the revocations made here
 }
 
 // NewDirectory returns the user directory; secret derives cursor keys.
 func NewDirectory(store DirectoryStore, roles RoleChecker, passwords *Passwords, clock kernel.Clock, secret func(context.Context) ([]byte, error)) *Directory {
 	return &Directory{store: store, roles: roles, passwords: passwords, clock: clock, cursors: spec.NewLazyCodec(secret)}
+}
+
+// WithStandings tells s of the revocations the directory makes.
+func (d *Directory) WithStandings(s *Standings) *Directory {
+	d.standings = s
+	return d
+}
+
+// revoked drops the tenant's cached standings once ctx's unit of work has
+// committed, and tells the other replicas (the access notification).
+func (d *Directory) revoked(ctx context.Context) error {
+	if t, ok := kernel.TenantFrom(ctx); ok && d.standings != nil {
+		kernel.AfterCommit(ctx, func() { d.standings.ForgetTenant(t.ID) })
+	}
+	return d.store.Changed(ctx)
 }
 
 // UserFields is the allow-list of user lists.
@@ -137,6 +153,7 @@ func (d *Directory) Update(ctx context.Context, id uuid.UUID, in UserChanges) (*
 			return nil, err
 		}
 	}
+	revoked := false
 	u, err := d.store.Update(ctx, id, func(u *User) (bool, error) {
 		revoke := false
 		if in.Name != nil {
@@ -151,13 +168,14 @@ func (d *Directory) Update(ctx context.Context, id uuid.UUID, in UserChanges) (*
 		if in.Roles != nil {
 			u.Roles = roles
 		}
+		revoked = revoke
 		return revoke, nil
 	})
 	if err != nil {
 		return nil, err
 	}
-	if in.Roles != nil {
-		if err := d.store.Changed(ctx); err != nil {
+	if in.Roles != nil || revoked {
+		if err := d.revoked(ctx); err != nil {
 			return nil, err
 		}
 	}
@@ -177,7 +195,7 @@ func (d *Directory) Delete(ctx context.Context, id uuid.UUID) error {
 	if err := d.store.Delete(ctx, id); err != nil {
 		return err
 	}
-	return d.store.Changed(ctx)
+	return d.revoked(ctx)
 }
 
 func normaliseRoles(r []string) []string {

@@ -41,12 +41,14 @@ type SignIn struct {
 	// Audit records tenant users' sign-ins, refreshes and refusals
 	// (operators have no tenant log; their events go to the structured log).
 	Audit audit.Recorder
+	// Standings learn of tenant users' revocations (nil: none cached).
+	Standings *Standings
 }
 
 func (in SignIn) sessions(store RefreshStore, audience string) *sessions {
 	s := &sessions{store: store, tokens: in.Tokens, ttl: in.RefreshTTL, clock: in.Clock, log: in.Log, audience: audience}
 	if audience == AudienceTenant {
-		s.audit = in.Audit
+		s.audit, s.standings = in.Audit, in.Standings
 	}
 	return s
 }

@@ -110,6 +110,8 @@ type sessions struct {
 	log      *slog.Logger
 	audience string
 	audit    audit.Recorder // nil: not recorded
+	// standings learn of the revocations this replica makes
+	standings *Standings
 }
 
 // Sign-in events as the audit log names them.
@@ -176,6 +178,7 @@ func (s *sessions) rotate(ctx context.Context, raw, scope string, tenant uuid.UU
 		if err := s.store.Revoke(ctx, fam.ID, now, "reuse"); err != nil {
 			return TokenPair{}, err
 		}
+		s.standings.forgetOnCommit(ctx, fam.ID)
 		s.log.WarnContext(ctx, "refresh token reused: family revoked", "audience", s.audience,
 			"tenant_id", tenant, "subject", fam.Subject, "family", fam.ID, "spent_at", found.SpentAt)
 		if err := s.record(ctx, ActionRefresh, &kernel.Principal{ID: fam.Subject, Type: s.principalType(tenant)},
@@ -196,6 +199,7 @@ func (s *sessions) rotate(ctx context.Context, raw, scope string, tenant uuid.UU
 		if err := s.store.Revoke(ctx, fam.ID, now, "standing"); err != nil {
 			return TokenPair{}, err
 		}
+		s.standings.forgetOnCommit(ctx, fam.ID)
 		return TokenPair{}, s.refused(ctx, p, "the account is disabled or its password changed since sign-in")
 	}
 	if err := s.record(ctx, ActionRefresh, p, audit.Success); err != nil {
@@ -226,7 +230,11 @@ func (s *sessions) logout(ctx context.Context, raw string) error {
 	if err != nil {
 		return err
 	}
-	return s.store.Revoke(ctx, acc.Session, s.clock.Now(), "logout")
+	if err := s.store.Revoke(ctx, acc.Session, s.clock.Now(), "logout"); err != nil {
+		return err
+	}
+	s.standings.forgetOnCommit(ctx, acc.Session)
+	return nil
 }
 
 func (s *sessions) pair(ctx context.Context, p *kernel.Principal, family uuid.UUID, refresh string) (TokenPair, error) {

@@ -141,7 +141,11 @@ func (UserRefreshStore) Revoke(ctx context.Context, family uuid.UUID, at time.Ti
 	if err != nil {
 		return err
 	}
-	return userRefresh.revoke(ctx, tx, family, at, reason)
+	if err := userRefresh.revoke(ctx, tx, family, at, reason); err != nil {
+		return err
+	}
+	// Other replicas drop their cached standing of this tenant's sessions.
+	return notifyAccess(ctx, tx)
 }
 
 // Standing implements identity.RefreshStore.
