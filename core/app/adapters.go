@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"log/slog"
 
 	"github.com/google/uuid"
+	"go.uber.org/fx"
 
 	"github.com/atriumhq/atrium/core/access"
 	"github.com/atriumhq/atrium/core/audit"
@@ -13,6 +15,7 @@ import (
 	"github.com/atriumhq/atrium/core/identity"
 	"github.com/atriumhq/atrium/core/kernel"
 	"github.com/atriumhq/atrium/core/opa"
+	"github.com/atriumhq/atrium/core/pluginhost"
 	"github.com/atriumhq/atrium/core/postgres"
 	"github.com/atriumhq/atrium/core/tenancy"
 	"github.com/atriumhq/atrium/sdk"
@@ -155,6 +158,20 @@ func invalidateTenantsOnChange(l *postgres.Listener, r *tenancy.Resolver, st *id
 			r.Invalidate(id)
 			st.ForgetTenant(id) // a restore revokes every session
 		}
+	})
+}
+
+// syncPluginsOnChange has this replica's plugins follow the catalog when
+// another replica registers, upgrades or unregisters one.
+func syncPluginsOnChange(lc fx.Lifecycle, l *postgres.Listener, h *pluginhost.Host, log *slog.Logger) {
+	ctx, cancel := context.WithCancel(context.Background())
+	lc.Append(fx.StopHook(cancel))
+	l.On(postgres.PluginsChannel, func(string) {
+		go func() { // a launch takes a while: never hold up the listener
+			if err := h.Sync(ctx); err != nil && ctx.Err() == nil {
+				log.Error("plugin catalog sync", "error", err)
+			}
+		}()
 	})
 }
 

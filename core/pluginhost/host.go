@@ -1,6 +1,7 @@
 package pluginhost
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"errors"
@@ -64,6 +65,7 @@ type Host struct {
 
 	mu      sync.RWMutex
 	plugins map[string]*supervised
+	sync    sync.Mutex // one Sync, Register or Unregister at a time
 	ctx     context.Context
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
@@ -121,6 +123,8 @@ func (h *Host) Start(ctx context.Context) error {
 
 // Stop stops every plugin process.
 func (h *Host) Stop(context.Context) error {
+	h.sync.Lock() // no Sync or Register starts a plugin from now on
+	defer h.sync.Unlock()
 	h.mu.Lock()
 	cancel := h.cancel
 	h.mu.Unlock()
@@ -203,6 +207,8 @@ func (p *supervised) runningManifest() (sdk.Manifest, bool) {
 // the catalog changes only if it runs. Its tenant migrations are applied to
 // the tenants that enabled it.
 func (h *Host) Register(ctx context.Context, name, file string, required bool) (Status, error) {
+	h.sync.Lock()
+	defer h.sync.Unlock()
 	if err := checkName(name); err != nil {
 		return Status{}, kernel.Invalid(kernel.FieldError{Field: "name", Message: err.Error()})
 	}
@@ -252,6 +258,8 @@ func (h *Host) Register(ctx context.Context, name, file string, required bool) (
 // Unregister stops a plugin and removes it from the catalog. Tenants' data
 // stays in their schemas.
 func (h *Host) Unregister(ctx context.Context, name string) error {
+	h.sync.Lock()
+	defer h.sync.Unlock()
 	if err := h.o.Catalog.Delete(ctx, name); err != nil {
 		return err
 	}
@@ -324,4 +332,65 @@ func checkMigrations(m sdk.Manifest) error {
 		}
 	}
 	return nil
+}
+
+// Sync brings the running plugins in line with the catalog, after another
+// replica registered, upgraded or unregistered one: a new entry is
+// launched, a changed one (checksum, file, version) replaced, a removed one
+// stopped. Attached plugins are left alone.
+func (h *Host) Sync(ctx context.Context) error {
+	entries, err := h.o.Catalog.List(ctx)
+	if err != nil {
+		return fmt.Errorf("read the plugin catalog: %w", err)
+	}
+	h.sync.Lock()
+	defer h.sync.Unlock()
+	h.mu.RLock()
+	stopped := h.ctx == nil || h.ctx.Err() != nil // not started, or stopping
+	h.mu.RUnlock()
+	if stopped {
+		return nil
+	}
+	listed := map[string]bool{}
+	var started []*supervised
+	for _, e := range entries {
+		listed[e.Name] = true
+		cur, ok := h.get(e.Name)
+		if ok && (cur.entry.File == "" || sameBinary(cur.entry, e)) {
+			continue // attached, or already this binary
+		}
+		if ok {
+			cur.stop()
+			<-cur.done
+		}
+		started = append(started, h.supervise(e, h.binaryLauncher(e)))
+	}
+	for _, p := range h.all() {
+		if p.entry.File != "" && !listed[p.entry.Name] {
+			p.stop()
+			<-p.done
+			h.mu.Lock()
+			delete(h.plugins, p.entry.Name)
+			h.mu.Unlock()
+		}
+	}
+	var manifests []sdk.Manifest
+	for _, p := range started {
+		select {
+		case <-p.started:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		if m, ok := p.runningManifest(); ok {
+			manifests = append(manifests, m)
+		}
+	}
+	if len(manifests) > 0 {
+		return h.o.Migrator.Migrate(ctx, manifests)
+	}
+	return nil
+}
+
+func sameBinary(a, b Entry) bool {
+	return a.File == b.File && a.Version == b.Version && bytes.Equal(a.SHA256, b.SHA256) && a.Required == b.Required
 }

@@ -33,26 +33,39 @@ func (c *PluginCatalog) List(ctx context.Context) ([]pluginhost.Entry, error) {
 	})
 }
 
+// PluginsChannel carries "the plugin catalog changed" (the plugin's name)
+// to every replica, whose hosts bring their plugins in line.
+const PluginsChannel = "atrium_plugins"
+
 // Put registers or upgrades a plugin.
 func (c *PluginCatalog) Put(ctx context.Context, e pluginhost.Entry) error {
-	_, err := c.pool.Exec(ctx, `INSERT INTO atrium.plugins (name, version, file, sha256, required, registered_at)
-		VALUES ($1, $2, $3, $4, $5, $6)
-		ON CONFLICT (name) DO UPDATE SET version = excluded.version, file = excluded.file, sha256 = excluded.sha256,
-			required = excluded.required, registered_at = excluded.registered_at`,
-		e.Name, e.Version, e.File, e.SHA256, e.Required, e.RegisteredAt)
-	return err
+	return pgx.BeginFunc(ctx, c.pool, func(tx pgx.Tx) error {
+		_, err := tx.Exec(ctx, `INSERT INTO atrium.plugins (name, version, file, sha256, required, registered_at)
+			VALUES ($1, $2, $3, $4, $5, $6)
+			ON CONFLICT (name) DO UPDATE SET version = excluded.version, file = excluded.file, sha256 = excluded.sha256,
+				required = excluded.required, registered_at = excluded.registered_at`,
+			e.Name, e.Version, e.File, e.SHA256, e.Required, e.RegisteredAt)
+		if err != nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, "SELECT pg_notify($1, $2)", PluginsChannel, e.Name)
+		return err
+	})
 }
 
 // Delete unregisters a plugin.
 func (c *PluginCatalog) Delete(ctx context.Context, name string) error {
-	tag, err := c.pool.Exec(ctx, "DELETE FROM atrium.plugins WHERE name = $1", name)
-	if err != nil {
+	return pgx.BeginFunc(ctx, c.pool, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, "DELETE FROM atrium.plugins WHERE name = $1", name)
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() == 0 {
+			return kernel.NotFound("plugin")
+		}
+		_, err = tx.Exec(ctx, "SELECT pg_notify($1, $2)", PluginsChannel, name)
 		return err
-	}
-	if tag.RowsAffected() == 0 {
-		return kernel.NotFound("plugin")
-	}
-	return nil
+	})
 }
 
 // PluginMigrator applies plugins' tenant migrations, through the same
