@@ -86,13 +86,20 @@ func JSON[In, Out any](status int, fn func(c *gin.Context, in *In) (Out, error))
 			if err := DecodeJSON(c.Request, in); err != nil {
 				return nil, err
 			}
+			// Reflection for the audit record only where a request has one
+			// (not on public routes: sign-in records what it needs itself).
 			ctx := c.Request.Context()
-			audit.Describe(ctx, audit.Resource{}, inputDetails(in))
+			_, audited := audit.NoteFrom(ctx)
+			if audited {
+				audit.Describe(ctx, audit.Resource{}, inputDetails(in))
+			}
 			out, err := fn(c, in)
 			if err != nil {
 				return nil, err
 			}
-			audit.Describe(ctx, audit.Resource{ID: outputID(out)}, nil)
+			if audited {
+				audit.Describe(ctx, audit.Resource{ID: outputID(out)}, nil)
+			}
 			return &reply{status: status, body: out}, nil
 		},
 		request:  reflect.TypeFor[In](),

@@ -67,13 +67,12 @@ func checkpointPrefix(t uuid.UUID) string { return "audit/" + t.String() + "/che
 // Write signs t's current head and stores it. The zero Checkpoint and no
 // error mean there was nothing new to sign.
 func (c *Checkpoints) Write(ctx context.Context, t *kernel.Tenant) (Checkpoint, error) {
-	var st State
+	var head Head
 	err := c.uow.InTenant(ctx, t, func(ctx context.Context) error {
 		var err error
-		st, err = c.chain.State(ctx)
+		head, err = c.chain.Head(ctx)
 		return err
 	})
-	head := st.Head
 	if err != nil || head.Seq == 0 {
 		return Checkpoint{}, err
 	}

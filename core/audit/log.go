@@ -31,8 +31,10 @@ type Store interface {
 	// their records, in the unit of work in ctx. An entry whose record is
 	// gone comes with an empty record.
 	Chain(ctx context.Context, after int64, limit int) ([]*Record, error)
-	// State reads the chain head and counts the records outside the chain,
-	// in the unit of work in ctx.
+	// Head reads the chain head, in the unit of work in ctx.
+	Head(ctx context.Context) (Head, error)
+	// State reads the chain head and counts the records outside the chain
+	// (a scan of the log: for verification), in the unit of work in ctx.
 	State(ctx context.Context) (State, error)
 }
 
@@ -105,7 +107,11 @@ func NewLog(o LogOptions) *Log {
 // record cannot be written: the request fails rather than go unrecorded.
 var ErrUnwritable = &kernel.Error{Kind: kernel.KindUnavailable, Code: "audit_unavailable"}
 
-func unwritable(err error) error {
+// failed counts and logs a record of e that could not be written, and
+// returns the error the request fails with.
+func (l *Log) failed(ctx context.Context, e Entry, err error) error {
+	l.metrics.failed(e.Outcome)
+	l.log.ErrorContext(ctx, "audit record not written", "action", e.Action, "outcome", e.Outcome, "error", err)
 	return kernel.Wrap(kernel.KindUnavailable, err, "the audit log cannot be written; nothing was changed").WithCode(ErrUnwritable.Code)
 }
 
@@ -119,11 +125,7 @@ func (l *Log) Record(ctx context.Context, e Entry) error {
 	if err != nil {
 		return err
 	}
-	fail := func(err error) error {
-		l.metrics.failed(e.Outcome)
-		l.log.ErrorContext(ctx, "audit record not written", "action", e.Action, "outcome", e.Outcome, "error", err)
-		return unwritable(err)
-	}
+	fail := func(err error) error { return l.failed(ctx, e, err) }
 	if err := l.store.Append(ctx, r, fail); err != nil {
 		return fail(err)
 	}
@@ -154,9 +156,7 @@ func (l *Log) RecordChange(ctx context.Context, write func(*Record) error) error
 		return err
 	}
 	if err := write(r); err != nil {
-		l.metrics.failed(e.Outcome)
-		l.log.ErrorContext(ctx, "audit record not written", "action", e.Action, "error", err)
-		return unwritable(err)
+		return l.failed(ctx, e, err)
 	}
 	n.mu.Lock()
 	n.recorded = true

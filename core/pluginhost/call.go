@@ -143,16 +143,25 @@ func ToSDK(err error) error {
 		return se
 	}
 	var ke *kernel.Error
-	if errors.As(err, &ke) {
-		for sk, kk := range kinds {
-			if kk == ke.Kind && kk != kernel.KindInternal {
-				out := &sdk.Error{Kind: sk, Message: ke.Message, Err: err}
-				for _, f := range ke.Fields {
-					out.Fields = append(out.Fields, sdk.FieldError{Field: f.Field, Message: f.Message})
-				}
-				return out
-			}
-		}
+	if !errors.As(err, &ke) {
+		return err
 	}
-	return err
+	sk, ok := sdkKinds[ke.Kind]
+	if !ok || sk == sdk.KindInternal {
+		return err
+	}
+	out := &sdk.Error{Kind: sk, Message: ke.Message, Err: err}
+	for _, f := range ke.Fields {
+		out.Fields = append(out.Fields, sdk.FieldError{Field: f.Field, Message: f.Message})
+	}
+	return out
 }
+
+// sdkKinds is kinds the other way round.
+var sdkKinds = func() map[kernel.Kind]sdk.Kind {
+	m := make(map[kernel.Kind]sdk.Kind, len(kinds))
+	for sk, kk := range kinds {
+		m[kk] = sk
+	}
+	return m
+}()

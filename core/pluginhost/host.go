@@ -102,8 +102,18 @@ func (h *Host) Start(ctx context.Context) error {
 		e := Entry{Name: p.Name, Version: p.Version, Required: true, RegisteredAt: time.Now()}
 		h.supervise(e, func(ctx context.Context) (*transport.Conn, error) { return transport.Attach(ctx, p, h.log) })
 	}
+	if err := h.migrateStarted(ctx, h.all()); err != nil && ctx.Err() == nil {
+		h.log.Error("plugin tenant migrations", "error", err)
+	}
+	return ctx.Err()
+}
+
+// migrateStarted waits until each of ps has started or failed to, then
+// applies the tenant migrations of those running to the tenants that
+// enabled them.
+func (h *Host) migrateStarted(ctx context.Context, ps []*supervised) error {
 	var manifests []sdk.Manifest
-	for _, p := range h.all() {
+	for _, p := range ps {
 		select {
 		case <-p.started:
 		case <-ctx.Done():
@@ -113,12 +123,10 @@ func (h *Host) Start(ctx context.Context) error {
 			manifests = append(manifests, m)
 		}
 	}
-	if len(manifests) > 0 {
-		if err := h.o.Migrator.Migrate(ctx, manifests); err != nil {
-			h.log.Error("plugin tenant migrations", "error", err)
-		}
+	if len(manifests) == 0 {
+		return nil
 	}
-	return nil
+	return h.o.Migrator.Migrate(ctx, manifests)
 }
 
 // Stop stops every plugin process.
@@ -244,12 +252,10 @@ func (h *Host) Register(ctx context.Context, name, file string, required bool) (
 		<-old.done
 	}
 	p := h.supervise(e, h.binaryLauncher(e))
-	select {
-	case <-p.started:
-	case <-ctx.Done():
-		return Status{}, ctx.Err()
-	}
-	if err := h.o.Migrator.Migrate(ctx, []sdk.Manifest{m}); err != nil {
+	if err := h.migrateStarted(ctx, []*supervised{p}); err != nil {
+		if ctx.Err() != nil {
+			return Status{}, ctx.Err()
+		}
 		h.log.Error("plugin tenant migrations", "plugin", name, "error", err)
 	}
 	return p.status(), nil
@@ -276,20 +282,15 @@ func (h *Host) Unregister(ctx context.Context, name string) error {
 // EnabledIn applies the tenant migrations of plugins, for a tenant that
 // has just enabled them. Unknown names are kernel.KindInvalid.
 func (h *Host) EnabledIn(ctx context.Context, plugins []string) error {
-	var ms []sdk.Manifest
+	ps := make([]*supervised, 0, len(plugins))
 	for _, name := range plugins {
 		p, ok := h.get(name)
 		if !ok {
 			return kernel.Invalid(kernel.FieldError{Field: "plugins", Message: fmt.Sprintf("no plugin %q is registered", name)})
 		}
-		if m, ok := p.runningManifest(); ok {
-			ms = append(ms, m)
-		}
+		ps = append(ps, p)
 	}
-	if len(ms) == 0 {
-		return nil
-	}
-	return h.o.Migrator.Migrate(ctx, ms)
+	return h.migrateStarted(ctx, ps)
 }
 
 // Known reports whether a plugin is registered.
@@ -374,21 +375,7 @@ func (h *Host) Sync(ctx context.Context) error {
 			h.mu.Unlock()
 		}
 	}
-	var manifests []sdk.Manifest
-	for _, p := range started {
-		select {
-		case <-p.started:
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-		if m, ok := p.runningManifest(); ok {
-			manifests = append(manifests, m)
-		}
-	}
-	if len(manifests) > 0 {
-		return h.o.Migrator.Migrate(ctx, manifests)
-	}
-	return nil
+	return h.migrateStarted(ctx, started)
 }
 
 func sameBinary(a, b Entry) bool {

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -49,13 +48,23 @@ func scanChained(row pgx.Row) (*audit.Record, error) {
 	return &r, err
 }
 
-// insertRecord writes a record and queues it for the sealer, in one
-// statement.
-const insertRecord = `WITH r AS (
-	INSERT INTO audit_log (at, actor_type, actor_id, actor_email, action, resource_type, resource_id, outcome,
+// insertRecordSQL writes a record into the log table and queues it for
+// the sealer, in one statement.
+func insertRecordSQL(log, pending string) string {
+	return `WITH r AS (
+	INSERT INTO ` + log + ` (at, actor_type, actor_id, actor_email, action, resource_type, resource_id, outcome,
 		reasons, policy_version, request_id, ip, user_agent, details)
 	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) RETURNING id)
-INSERT INTO audit_pending (record_id) SELECT id FROM r`
+INSERT INTO ` + pending + ` (record_id) SELECT id FROM r`
+}
+
+// insertRecord is insertRecordSQL on the search path's (the tenant's) tables.
+var insertRecord = insertRecordSQL("audit_log", "audit_pending")
+
+func recordArgs(r *audit.Record) []any {
+	return []any{r.At, r.Actor.Type, r.Actor.ID, r.Actor.Email, r.Action, r.Resource.Type, r.Resource.ID,
+		string(r.Outcome), r.Reasons, r.PolicyVersion, r.RequestID, r.IP, r.UserAgent, string(r.Details)}
+}
 
 // Append queues r's insert to travel with the unit of work's COMMIT, so an
 // audited mutation costs no round trip more than an unaudited one. If the
@@ -66,18 +75,15 @@ func (*AuditStore) Append(ctx context.Context, r *audit.Record, fail func(error)
 	if err != nil {
 		return err
 	}
-	tx.deferUntilCommit(insertRecord, []any{r.At, r.Actor.Type, r.Actor.ID, r.Actor.Email, r.Action, r.Resource.Type,
-		r.Resource.ID, string(r.Outcome), r.Reasons, r.PolicyVersion, r.RequestID, r.IP, r.UserAgent, string(r.Details)}, fail)
+	tx.deferUntilCommit(insertRecord, recordArgs(r), fail)
 	return nil
 }
 
 // AppendTo writes r into schema's log from a transaction of the platform's
 // own (an operator's change to the tenant), as the tables' owner.
 func (*AuditStore) AppendTo(ctx context.Context, tx pgx.Tx, schema string, r *audit.Record) error {
-	sql := strings.NewReplacer("INSERT INTO audit_log", "INSERT INTO "+pgx.Identifier{schema, "audit_log"}.Sanitize(),
-		"INSERT INTO audit_pending", "INSERT INTO "+pgx.Identifier{schema, "audit_pending"}.Sanitize()).Replace(insertRecord)
-	_, err := tx.Exec(ctx, sql, r.At, r.Actor.Type, r.Actor.ID, r.Actor.Email, r.Action, r.Resource.Type,
-		r.Resource.ID, string(r.Outcome), r.Reasons, r.PolicyVersion, r.RequestID, r.IP, r.UserAgent, string(r.Details))
+	sql := insertRecordSQL(pgx.Identifier{schema, "audit_log"}.Sanitize(), pgx.Identifier{schema, "audit_pending"}.Sanitize())
+	_, err := tx.Exec(ctx, sql, recordArgs(r)...)
 	return err
 }
 
@@ -219,6 +225,18 @@ func (*AuditStore) Chain(ctx context.Context, after int64, limit int) ([]*audit.
 		return nil, err
 	}
 	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (*audit.Record, error) { return scanChained(r) })
+}
+
+// Head reads the chain head (zero before the first seal).
+func (*AuditStore) Head(ctx context.Context) (audit.Head, error) {
+	tx, err := TxFrom(ctx)
+	if err != nil {
+		return audit.Head{}, err
+	}
+	var h audit.Head
+	err = tx.QueryRow(ctx, `SELECT coalesce((SELECT seq FROM audit_head), 0), coalesce((SELECT hash FROM audit_head), '')`).
+		Scan(&h.Seq, &h.Hash)
+	return h, err
 }
 
 // State reads the chain head and counts the records outside the chain.
