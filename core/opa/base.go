@@ -9,7 +9,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 
 	"github.com/open-policy-agent/opa/v1/ast"
 )
@@ -103,8 +102,31 @@ var (
 const maxBaseMemoBytes = 8 << 20
 
 type baseMemo struct {
-	m     sync.Map // key -> baseResult
-	bytes atomic.Int64
+	mu    sync.RWMutex
+	m     map[string]baseResult
+	bytes int
+}
+
+// get looks key up without copying it: the caller builds keys in a buffer
+// of its own, so a hit allocates nothing.
+func (m *baseMemo) get(key []byte) (baseResult, bool) {
+	m.mu.RLock()
+	r, ok := m.m[string(key)]
+	m.mu.RUnlock()
+	return r, ok
+}
+
+func (m *baseMemo) put(key []byte, r baseResult) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if _, ok := m.m[string(key)]; ok || m.bytes >= maxBaseMemoBytes {
+		return
+	}
+	if m.m == nil {
+		m.m = map[string]baseResult{}
+	}
+	m.m[string(key)] = r
+	m.bytes += len(key)
 }
 
 // memoisable tells whether every use of input in the compiled modules is
@@ -195,37 +217,10 @@ var (
 	actionKey = ast.String("action")
 )
 
-// baseKey encodes the action and permissions unambiguously.
-func baseKey(action string, perms []string) string {
-	n := 2 + len(action)
-	for _, p := range perms {
-		n += 2 + len(p)
-	}
-	b := make([]byte, 0, n+8*(len(perms)+1))
-	b = strconv.AppendInt(b, int64(len(action)), 10)
-	b = append(b, ':')
-	b = append(b, action...)
-	for _, p := range perms {
-		b = strconv.AppendInt(b, int64(len(p)), 10)
-		b = append(b, ':')
-		b = append(b, p...)
-	}
-	return string(b)
-}
-
-func (m *baseMemo) get(key string) (baseResult, bool) {
-	v, ok := m.m.Load(key)
-	if !ok {
-		return baseResult{}, false
-	}
-	return v.(baseResult), true
-}
-
-func (m *baseMemo) put(key string, r baseResult) {
-	if m.bytes.Load() >= maxBaseMemoBytes {
-		return
-	}
-	if _, loaded := m.m.LoadOrStore(key, r); !loaded {
-		m.bytes.Add(int64(len(key)))
-	}
+// appendName appends s length-prefixed, so that a sequence of names
+// encodes unambiguously: the keys of the memos are such sequences.
+func appendName(dst []byte, s string) []byte {
+	dst = strconv.AppendInt(dst, int64(len(s)), 10)
+	dst = append(dst, ':')
+	return append(dst, s...)
 }

@@ -1,11 +1,14 @@
 package opa
 
 import (
+	"context"
 	"fmt"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
+	"github.com/atriumhq/atrium/core/access"
 	"github.com/atriumhq/atrium/core/policy"
 )
 
@@ -71,3 +74,51 @@ func TestRecoverInvalidTurnsPanicsIntoPolicyInvalid(t *testing.T) {
 	assert.ErrorIs(t, err, policy.ErrInvalid)
 	assert.ErrorContains(t, err, "the policy compiler failed on this input: compiler bug")
 }
+
+// TestInputPartsAreNotMixedUp: subjects and tenants whose input terms are
+// kept between decisions still each get their own.
+func TestInputPartsAreNotMixedUp(t *testing.T) {
+	e, err := New(Options{})
+	require.NoError(t, err)
+	owner := `package tenant.p
+allow contains "owner" if input.resource.owner_id == input.subject.id
+deny contains "contractor" if "contractor" in input.subject.roles
+deny contains "frozen" if input.tenant.slug == "frozen"`
+	src := staticSource{"t1": {Revision: 1, Modules: []policy.Module{{Name: "p", Version: 1, Rego: owner, Active: true}}}}
+	ask := func(id, slug string, roles ...string) bool {
+		in := access.Input{
+			Subject:  access.Subject{ID: id, Type: "user", Roles: roles, Permissions: []string{"identity.user.read"}},
+			Action:   "projects.project.update",
+			Resource: access.Resource{Type: "project", ID: "p1", OwnerID: "u1"},
+			Tenant:   access.TenantInput{ID: "t1", Slug: slug},
+		}
+		d, err := e.Evaluate(context.Background(), "t1", src, in, false)
+		require.NoError(t, err)
+		return d.Allow
+	}
+	for range 3 { // the second and third rounds hit the kept terms
+		require.True(t, ask("u1", "acme", "member"))
+		require.False(t, ask("u2", "acme", "member"), "another subject is not the owner")
+		require.False(t, ask("u1", "acme", "member", "contractor"), "other roles are another subject")
+		require.False(t, ask("u1", "frozen", "member"), "another tenant")
+		withAttrs := func() bool {
+			in := access.Input{
+				Subject:  access.Subject{ID: "u1", Type: "user", Roles: []string{"member"}, Attributes: map[string]any{"k": "v"}},
+				Action:   "projects.project.update",
+				Resource: access.Resource{Type: "project", OwnerID: "u1"},
+				Tenant:   access.TenantInput{ID: "t1", Slug: "acme", Settings: map[string]any{"s": 1}},
+			}
+			d, err := e.Evaluate(context.Background(), "t1", src, in, false)
+			require.NoError(t, err)
+			return d.Allow
+		}
+		require.True(t, withAttrs())
+	}
+}
+
+type staticSource map[string]policy.Set
+
+func (s staticSource) Revision(_ context.Context, id string) (int64, error) {
+	return s[id].Revision, nil
+}
+func (s staticSource) Active(_ context.Context, id string) (policy.Set, error) { return s[id], nil }

@@ -71,14 +71,18 @@ func (e *Engine) decide(ctx context.Context, tp *tenantPolicy, in access.Input, 
 		return deny("the decision input is not valid", ierr)
 	}
 
+	// Keys built on the stack: a memo hit allocates nothing.
+	var buf [512]byte
+	permsKey := appendNames(buf[:0], in.Subject.Permissions)
+
 	// The base's result for this action and these permissions, when the
 	// base is memoisable and has decided them before (never when
 	// explaining: the explanation shows its evaluation).
-	var key string
+	var key []byte
 	var b baseResult
 	cached := false
 	if e.base.memo != nil && !explain {
-		key = baseKey(in.Action, in.Subject.Permissions)
+		key = appendName(permsKey, in.Action)
 		b, cached = e.base.memo.get(key)
 	}
 	if cached && tp.query == nil {
@@ -86,7 +90,7 @@ func (e *Engine) decide(ctx context.Context, tp *tenantPolicy, in access.Input, 
 		return d, nil
 	}
 
-	input := attrs.input(in)
+	input := attrs.input(in, e.terms)
 
 	// One cancel for both evaluations, set at the deadline or when ctx
 	// ends: topdown checks it as it goes, and so do the built-ins that could
@@ -109,7 +113,7 @@ func (e *Engine) decide(ctx context.Context, tp *tenantPolicy, in access.Input, 
 		if b, err = evalBase(ctx, e.base.query, ast.NewTerm(input), c, tracer(baseTrace)); err != nil {
 			return deny(failure(ctx, c, "base"), err)
 		}
-		if key != "" {
+		if key != nil {
 			e.base.memo.put(key, b)
 		}
 	}

@@ -65,6 +65,7 @@ type Engine struct {
 	base   *basePolicy
 	cache  *lru.Cache[string, *tenantPolicy]
 	flight singleflight.Group
+	terms  *inputTerms
 	now    func() time.Time
 
 	mu     sync.Mutex
@@ -89,7 +90,7 @@ func New(opts Options) (*Engine, error) {
 	if err != nil {
 		return nil, fmt.Errorf("policy cache: %w", err)
 	}
-	return &Engine{opts: opts, base: base, cache: cache, now: time.Now, epochs: map[string]uint64{}}, nil
+	return &Engine{opts: opts, base: base, cache: cache, terms: newInputTerms(), now: time.Now, epochs: map[string]uint64{}}, nil
 }
 
 // BaseVersion identifies the base policy in decisions' policy versions.

@@ -31,8 +31,13 @@ func TestBaseIsMemoisedOnlyWhenItReadsActionAndPermissions(t *testing.T) {
 	}
 }
 
-func TestBaseKeyIsUnambiguous(t *testing.T) {
-	require.NotEqual(t, baseKey("a", []string{"b:c"}), baseKey("a", []string{"b", "c"}))
-	require.NotEqual(t, baseKey("a1:b", nil), baseKey("a", []string{"b"}))
-	require.Equal(t, baseKey("a", nil), baseKey("a", []string{}))
+func TestMemoKeysAreUnambiguous(t *testing.T) {
+	key := func(action string, perms []string) string {
+		return string(appendName(appendNames(nil, perms), action))
+	}
+	require.NotEqual(t, key("a", []string{"b:c"}), key("a", []string{"b", "c"}))
+	require.NotEqual(t, key("a1:b", nil), key("a", []string{"b"}))
+	require.NotEqual(t, key("", []string{"a"}), key("a", nil))
+	require.Equal(t, key("a", nil), key("a", []string{}))
+	require.NotEqual(t, string(appendNames(nil, []string{"a", ""})), string(appendNames(nil, []string{"a"})))
 }

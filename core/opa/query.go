@@ -60,6 +60,8 @@ func (q *query) eval(ctx context.Context, input *ast.Term, cancel topdown.Cancel
 		WithMetrics(metrics.NoOp()) // never read: the default allocates timers per evaluation
 	if q.uncached {
 		tq = tq.WithVirtualCache(noVirtualCache{})
+	} else {
+		tq = tq.WithVirtualCache(newRuleCache())
 	}
 	if tracer != nil {
 		tq = tq.WithQueryTracer(tracer)
