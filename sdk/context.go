@@ -33,6 +33,7 @@ type Context struct {
 	header  []*wire.Pair
 	body    []byte
 	written bool
+	checks  []*wire.Check // Require's, made by the host on return
 
 	logger *slog.Logger
 	query  url.Values
@@ -207,14 +208,12 @@ func (c *Context) Blobs() *Blobs { return &c.blobs }
 
 // Authorize asks the core's policy whether the principal may perform action
 // (a permission name) on resource. A deny is a Forbidden error.
+//
+// It costs a round trip to the core; Require costs none.
 func (c *Context) Authorize(action string, resource Resource) error {
-	res := &wire.Resource{Type: resource.Type, Id: resource.ID, Owner: resource.Owner}
-	if len(resource.Attributes) > 0 {
-		attrs, err := json.Marshal(resource.Attributes)
-		if err != nil {
-			return Internal(err, "encode resource attributes")
-		}
-		res.Attributes = attrs
+	res, err := resource.toWire()
+	if err != nil {
+		return err
 	}
 	host, err := c.call.client()
 	if err != nil {
@@ -232,6 +231,36 @@ func (c *Context) Authorize(action string, resource Resource) error {
 			Message: "not allowed to " + action + " " + resource.Type + " " + resource.ID}
 	}
 	return nil
+}
+
+// Require makes the response depend on the principal being allowed to
+// perform action on resource: the core decides when the handler returns,
+// before it releases the response, and a deny replaces the response with
+// the refusal (403) and rolls the request's transaction back. It costs no
+// round trip of its own, so it suits reads: load, Require, respond.
+//
+// Use Authorize instead when the handler must know the outcome to go on:
+// to branch on it, or before an effect the transaction does not undo (a
+// blob or cache write).
+func (c *Context) Require(action string, resource Resource) error {
+	res, err := resource.toWire()
+	if err != nil {
+		return err
+	}
+	c.checks = append(c.checks, &wire.Check{Action: action, Resource: res})
+	return nil
+}
+
+func (r Resource) toWire() (*wire.Resource, error) {
+	res := &wire.Resource{Type: r.Type, Id: r.ID, Owner: r.Owner}
+	if len(r.Attributes) > 0 {
+		attrs, err := json.Marshal(r.Attributes)
+		if err != nil {
+			return nil, Internal(err, "encode resource attributes")
+		}
+		res.Attributes = attrs
+	}
+	return res, nil
 }
 
 // Audit adds detail to the request's audit record, which the core writes in

@@ -94,7 +94,7 @@ func (s *server) Handle(ctx context.Context, req *wire.HandleRequest) (*wire.Han
 	if !c.written {
 		c.status = http.StatusNoContent
 	}
-	return &wire.HandleResponse{Status: c.status, Headers: c.header, Body: c.body}, nil
+	return &wire.HandleResponse{Status: c.status, Headers: c.header, Body: c.body, Checks: c.checks}, nil
 }
 
 // run calls the handler, turning a panic into an internal error so one bad

@@ -108,6 +108,11 @@ func (c *Conn) Handle(ctx context.Context, req *Request, svc Services) (*Respons
 	if resp.Error != nil {
 		return nil, bridge.ErrorFromWire(resp.Error)
 	}
+	for _, check := range resp.Checks {
+		if err := require(ctx, svc, check); err != nil {
+			return nil, err
+		}
+	}
 	out := &Response{Status: int(resp.Status), Body: resp.Body}
 	if len(resp.Headers) > 0 {
 		out.Header = make(http.Header, len(resp.Headers))

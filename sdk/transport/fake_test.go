@@ -122,6 +122,12 @@ func (f *fakeServices) Authorize(_ context.Context, _ string, res sdk.Resource) 
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.authz = append(f.authz, res)
+	switch res.ID {
+	case "open":
+		return true, nil
+	case "refused":
+		return false, sdk.Forbidden("the policy says no")
+	}
 	return false, nil
 }
 

@@ -183,11 +183,9 @@ func (h *hostServer) Authorize(ctx context.Context, req *wire.AuthorizeRequest) 
 		return &wire.AuthorizeResponse{Error: werr}, nil
 	}
 	defer done()
-	res := sdk.Resource{Type: req.Resource.GetType(), ID: req.Resource.GetId(), Owner: req.Resource.GetOwner()}
-	if raw := req.Resource.GetAttributes(); len(raw) > 0 {
-		if err := json.Unmarshal(raw, &res.Attributes); err != nil {
-			return &wire.AuthorizeResponse{Error: h.fail("authorize", sdk.Internal(err, "decode resource attributes"))}, nil
-		}
+	res, err := resourceFromWire(req.Resource)
+	if err != nil {
+		return &wire.AuthorizeResponse{Error: h.fail("authorize", err)}, nil
 	}
 	allowed, err := svc.Authorize(ctx, req.Action, res)
 	if err != nil {
@@ -217,4 +215,36 @@ func (h *hostServer) ack(ctx context.Context, id uint64, op string, f func(conte
 		return &wire.Ack{Error: h.fail(op, err)}, nil
 	}
 	return &wire.Ack{}, nil
+}
+
+func resourceFromWire(r *wire.Resource) (sdk.Resource, error) {
+	res := sdk.Resource{Type: r.GetType(), ID: r.GetId(), Owner: r.GetOwner()}
+	if raw := r.GetAttributes(); len(raw) > 0 {
+		if err := json.Unmarshal(raw, &res.Attributes); err != nil {
+			return res, sdk.Internal(err, "decode resource attributes")
+		}
+	}
+	return res, nil
+}
+
+// require makes a check the plugin's handler asked for with Require, now
+// that it has returned: a deny fails the request as Authorize's would
+// have (the services' refusal as it is).
+func require(ctx context.Context, svc Services, check *wire.Check) error {
+	if svc == nil {
+		return sdk.Internal(nil, "the handler requires a resource check and the request has no host services")
+	}
+	res, err := resourceFromWire(check.Resource)
+	if err != nil {
+		return err
+	}
+	allowed, err := svc.Authorize(ctx, check.Action, res)
+	switch {
+	case err != nil:
+		return err
+	case !allowed:
+		return &sdk.Error{Kind: sdk.KindForbidden, Source: sdk.SourceHost,
+			Message: "not allowed to " + check.Action + " " + res.Type + " " + res.ID}
+	}
+	return nil
 }

@@ -235,6 +235,39 @@ func TestServices(t *testing.T) {
 	}
 }
 
+// TestRequireIsDecidedOnReturn: a handler's Require is decided by the
+// host's services after the plugin answered, with no call of its own; a
+// deny replaces the answer.
+func TestRequireIsDecidedOnReturn(t *testing.T) {
+	conn, _ := shared(t)
+	req := func(id string) *transport.Request {
+		return &transport.Request{Route: route(t, conn, "GET", "/required/{id}"), Params: map[string]string{"id": id}}
+	}
+	fake := newFake()
+	resp, err := handle(t, conn, req("open"), fake)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := decode(t, resp.Body); got["id"] != "open" {
+		t.Errorf("body %v", got)
+	}
+	if len(fake.authz) != 1 || fake.authz[0].Type != "item" || fake.authz[0].Attributes["n"] != float64(1) {
+		t.Errorf("checked %v", fake.authz)
+	}
+
+	for id, want := range map[string]string{"shut": "not allowed to testplugin.item.read item shut", "refused": "the policy says no"} {
+		resp, err = handle(t, conn, req(id), newFake())
+		var e *sdk.Error
+		if resp != nil || !errors.As(err, &e) || !errors.Is(err, sdk.ErrForbidden) || e.Message != want {
+			t.Errorf("%s: %v %v, want forbidden %q", id, resp, err, want)
+		}
+	}
+
+	if _, err := handle(t, conn, req("open"), nil); !errors.Is(err, sdk.ErrInternal) {
+		t.Errorf("without services: %v, want internal", err)
+	}
+}
+
 func TestHostCallAfterRequestIsRefused(t *testing.T) {
 	conn, _ := shared(t)
 	// Without Services the plugin's host calls fail cleanly, as they do for

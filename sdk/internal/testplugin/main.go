@@ -78,6 +78,7 @@ func testPlugin() sdk.Plugin {
 			{Method: "GET", Path: "/sleep", Permission: "testplugin.item.read", Handler: sleeps},
 			{Method: "GET", Path: "/whoami/{id}", Permission: "testplugin.item.read", Handler: whoami},
 			{Method: "POST", Path: "/services", Permission: "testplugin.item.write", Mutates: true, Handler: services},
+			{Method: "GET", Path: "/required/{id}", Permission: "testplugin.item.read", Handler: required},
 		},
 	}
 }
@@ -88,6 +89,14 @@ func echoPayload(c *sdk.Context) error {
 		return err
 	}
 	return c.JSON(http.StatusOK, &p)
+}
+
+// required answers only if the host then allows reading the item.
+func required(c *sdk.Context) error {
+	if err := c.Require("testplugin.item.read", sdk.Resource{Type: "item", ID: c.Param("id"), Attributes: map[string]any{"n": 1}}); err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, map[string]string{"id": c.Param("id")})
 }
 
 // getItem reads one row through the host and reports its typed columns.

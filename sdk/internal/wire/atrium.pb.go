@@ -888,11 +888,14 @@ func (x *HandleRequest) GetTracestate() string {
 }
 
 type HandleResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Status        int32                  `protobuf:"varint,1,opt,name=status,proto3" json:"status,omitempty"`
-	Headers       []*Pair                `protobuf:"bytes,2,rep,name=headers,proto3" json:"headers,omitempty"`
-	Body          []byte                 `protobuf:"bytes,3,opt,name=body,proto3" json:"body,omitempty"`
-	Error         *Error                 `protobuf:"bytes,4,opt,name=error,proto3" json:"error,omitempty"` // set instead of status and body when the handler failed
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Status  int32                  `protobuf:"varint,1,opt,name=status,proto3" json:"status,omitempty"`
+	Headers []*Pair                `protobuf:"bytes,2,rep,name=headers,proto3" json:"headers,omitempty"`
+	Body    []byte                 `protobuf:"bytes,3,opt,name=body,proto3" json:"body,omitempty"`
+	Error   *Error                 `protobuf:"bytes,4,opt,name=error,proto3" json:"error,omitempty"` // set instead of status and body when the handler failed
+	// Resource checks the host makes before it releases the response
+	// (sdk.Context.Require): a deny replaces the response with the refusal.
+	Checks        []*Check `protobuf:"bytes,5,rep,name=checks,proto3" json:"checks,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -955,6 +958,65 @@ func (x *HandleResponse) GetError() *Error {
 	return nil
 }
 
+func (x *HandleResponse) GetChecks() []*Check {
+	if x != nil {
+		return x.Checks
+	}
+	return nil
+}
+
+type Check struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Action        string                 `protobuf:"bytes,1,opt,name=action,proto3" json:"action,omitempty"`
+	Resource      *Resource              `protobuf:"bytes,2,opt,name=resource,proto3" json:"resource,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Check) Reset() {
+	*x = Check{}
+	mi := &file_atrium_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Check) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Check) ProtoMessage() {}
+
+func (x *Check) ProtoReflect() protoreflect.Message {
+	mi := &file_atrium_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Check.ProtoReflect.Descriptor instead.
+func (*Check) Descriptor() ([]byte, []int) {
+	return file_atrium_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *Check) GetAction() string {
+	if x != nil {
+		return x.Action
+	}
+	return ""
+}
+
+func (x *Check) GetResource() *Resource {
+	if x != nil {
+		return x.Resource
+	}
+	return nil
+}
+
 type FieldError struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Field         string                 `protobuf:"bytes,1,opt,name=field,proto3" json:"field,omitempty"`
@@ -965,7 +1027,7 @@ type FieldError struct {
 
 func (x *FieldError) Reset() {
 	*x = FieldError{}
-	mi := &file_atrium_proto_msgTypes[11]
+	mi := &file_atrium_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -977,7 +1039,7 @@ func (x *FieldError) String() string {
 func (*FieldError) ProtoMessage() {}
 
 func (x *FieldError) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_proto_msgTypes[11]
+	mi := &file_atrium_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -990,7 +1052,7 @@ func (x *FieldError) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FieldError.ProtoReflect.Descriptor instead.
 func (*FieldError) Descriptor() ([]byte, []int) {
-	return file_atrium_proto_rawDescGZIP(), []int{11}
+	return file_atrium_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *FieldError) GetField() string {
@@ -1019,7 +1081,7 @@ type Error struct {
 
 func (x *Error) Reset() {
 	*x = Error{}
-	mi := &file_atrium_proto_msgTypes[12]
+	mi := &file_atrium_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1031,7 +1093,7 @@ func (x *Error) String() string {
 func (*Error) ProtoMessage() {}
 
 func (x *Error) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_proto_msgTypes[12]
+	mi := &file_atrium_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1044,7 +1106,7 @@ func (x *Error) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Error.ProtoReflect.Descriptor instead.
 func (*Error) Descriptor() ([]byte, []int) {
-	return file_atrium_proto_rawDescGZIP(), []int{12}
+	return file_atrium_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *Error) GetKind() Kind {
@@ -1093,7 +1155,7 @@ type Value struct {
 
 func (x *Value) Reset() {
 	*x = Value{}
-	mi := &file_atrium_proto_msgTypes[13]
+	mi := &file_atrium_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1105,7 +1167,7 @@ func (x *Value) String() string {
 func (*Value) ProtoMessage() {}
 
 func (x *Value) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_proto_msgTypes[13]
+	mi := &file_atrium_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1118,7 +1180,7 @@ func (x *Value) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Value.ProtoReflect.Descriptor instead.
 func (*Value) Descriptor() ([]byte, []int) {
-	return file_atrium_proto_rawDescGZIP(), []int{13}
+	return file_atrium_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *Value) GetKind() isValue_Kind {
@@ -1247,7 +1309,7 @@ type Statement struct {
 
 func (x *Statement) Reset() {
 	*x = Statement{}
-	mi := &file_atrium_proto_msgTypes[14]
+	mi := &file_atrium_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1259,7 +1321,7 @@ func (x *Statement) String() string {
 func (*Statement) ProtoMessage() {}
 
 func (x *Statement) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_proto_msgTypes[14]
+	mi := &file_atrium_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1272,7 +1334,7 @@ func (x *Statement) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Statement.ProtoReflect.Descriptor instead.
 func (*Statement) Descriptor() ([]byte, []int) {
-	return file_atrium_proto_rawDescGZIP(), []int{14}
+	return file_atrium_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *Statement) GetSql() string {
@@ -1299,7 +1361,7 @@ type StatementRequest struct {
 
 func (x *StatementRequest) Reset() {
 	*x = StatementRequest{}
-	mi := &file_atrium_proto_msgTypes[15]
+	mi := &file_atrium_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1311,7 +1373,7 @@ func (x *StatementRequest) String() string {
 func (*StatementRequest) ProtoMessage() {}
 
 func (x *StatementRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_proto_msgTypes[15]
+	mi := &file_atrium_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1324,7 +1386,7 @@ func (x *StatementRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatementRequest.ProtoReflect.Descriptor instead.
 func (*StatementRequest) Descriptor() ([]byte, []int) {
-	return file_atrium_proto_rawDescGZIP(), []int{15}
+	return file_atrium_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *StatementRequest) GetCallId() uint64 {
@@ -1350,7 +1412,7 @@ type Row struct {
 
 func (x *Row) Reset() {
 	*x = Row{}
-	mi := &file_atrium_proto_msgTypes[16]
+	mi := &file_atrium_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1362,7 +1424,7 @@ func (x *Row) String() string {
 func (*Row) ProtoMessage() {}
 
 func (x *Row) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_proto_msgTypes[16]
+	mi := &file_atrium_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1375,7 +1437,7 @@ func (x *Row) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Row.ProtoReflect.Descriptor instead.
 func (*Row) Descriptor() ([]byte, []int) {
-	return file_atrium_proto_rawDescGZIP(), []int{16}
+	return file_atrium_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *Row) GetValues() []*Value {
@@ -1396,7 +1458,7 @@ type ResultSet struct {
 
 func (x *ResultSet) Reset() {
 	*x = ResultSet{}
-	mi := &file_atrium_proto_msgTypes[17]
+	mi := &file_atrium_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1408,7 +1470,7 @@ func (x *ResultSet) String() string {
 func (*ResultSet) ProtoMessage() {}
 
 func (x *ResultSet) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_proto_msgTypes[17]
+	mi := &file_atrium_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1421,7 +1483,7 @@ func (x *ResultSet) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResultSet.ProtoReflect.Descriptor instead.
 func (*ResultSet) Descriptor() ([]byte, []int) {
-	return file_atrium_proto_rawDescGZIP(), []int{17}
+	return file_atrium_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *ResultSet) GetColumns() []string {
@@ -1455,7 +1517,7 @@ type QueryResponse struct {
 
 func (x *QueryResponse) Reset() {
 	*x = QueryResponse{}
-	mi := &file_atrium_proto_msgTypes[18]
+	mi := &file_atrium_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1467,7 +1529,7 @@ func (x *QueryResponse) String() string {
 func (*QueryResponse) ProtoMessage() {}
 
 func (x *QueryResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_proto_msgTypes[18]
+	mi := &file_atrium_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1480,7 +1542,7 @@ func (x *QueryResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use QueryResponse.ProtoReflect.Descriptor instead.
 func (*QueryResponse) Descriptor() ([]byte, []int) {
-	return file_atrium_proto_rawDescGZIP(), []int{18}
+	return file_atrium_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *QueryResponse) GetResult() *ResultSet {
@@ -1507,7 +1569,7 @@ type ExecResponse struct {
 
 func (x *ExecResponse) Reset() {
 	*x = ExecResponse{}
-	mi := &file_atrium_proto_msgTypes[19]
+	mi := &file_atrium_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1519,7 +1581,7 @@ func (x *ExecResponse) String() string {
 func (*ExecResponse) ProtoMessage() {}
 
 func (x *ExecResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_proto_msgTypes[19]
+	mi := &file_atrium_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1532,7 +1594,7 @@ func (x *ExecResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecResponse.ProtoReflect.Descriptor instead.
 func (*ExecResponse) Descriptor() ([]byte, []int) {
-	return file_atrium_proto_rawDescGZIP(), []int{19}
+	return file_atrium_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *ExecResponse) GetRowsAffected() int64 {
@@ -1559,7 +1621,7 @@ type BatchRequest struct {
 
 func (x *BatchRequest) Reset() {
 	*x = BatchRequest{}
-	mi := &file_atrium_proto_msgTypes[20]
+	mi := &file_atrium_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1571,7 +1633,7 @@ func (x *BatchRequest) String() string {
 func (*BatchRequest) ProtoMessage() {}
 
 func (x *BatchRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_proto_msgTypes[20]
+	mi := &file_atrium_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1584,7 +1646,7 @@ func (x *BatchRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BatchRequest.ProtoReflect.Descriptor instead.
 func (*BatchRequest) Descriptor() ([]byte, []int) {
-	return file_atrium_proto_rawDescGZIP(), []int{20}
+	return file_atrium_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *BatchRequest) GetCallId() uint64 {
@@ -1611,7 +1673,7 @@ type BatchResponse struct {
 
 func (x *BatchResponse) Reset() {
 	*x = BatchResponse{}
-	mi := &file_atrium_proto_msgTypes[21]
+	mi := &file_atrium_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1623,7 +1685,7 @@ func (x *BatchResponse) String() string {
 func (*BatchResponse) ProtoMessage() {}
 
 func (x *BatchResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_proto_msgTypes[21]
+	mi := &file_atrium_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1636,7 +1698,7 @@ func (x *BatchResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BatchResponse.ProtoReflect.Descriptor instead.
 func (*BatchResponse) Descriptor() ([]byte, []int) {
-	return file_atrium_proto_rawDescGZIP(), []int{21}
+	return file_atrium_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *BatchResponse) GetResults() []*ResultSet {
@@ -1663,7 +1725,7 @@ type KeyRequest struct {
 
 func (x *KeyRequest) Reset() {
 	*x = KeyRequest{}
-	mi := &file_atrium_proto_msgTypes[22]
+	mi := &file_atrium_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1675,7 +1737,7 @@ func (x *KeyRequest) String() string {
 func (*KeyRequest) ProtoMessage() {}
 
 func (x *KeyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_proto_msgTypes[22]
+	mi := &file_atrium_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1688,7 +1750,7 @@ func (x *KeyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KeyRequest.ProtoReflect.Descriptor instead.
 func (*KeyRequest) Descriptor() ([]byte, []int) {
-	return file_atrium_proto_rawDescGZIP(), []int{22}
+	return file_atrium_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *KeyRequest) GetCallId() uint64 {
@@ -1716,7 +1778,7 @@ type CacheGetResponse struct {
 
 func (x *CacheGetResponse) Reset() {
 	*x = CacheGetResponse{}
-	mi := &file_atrium_proto_msgTypes[23]
+	mi := &file_atrium_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1728,7 +1790,7 @@ func (x *CacheGetResponse) String() string {
 func (*CacheGetResponse) ProtoMessage() {}
 
 func (x *CacheGetResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_proto_msgTypes[23]
+	mi := &file_atrium_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1741,7 +1803,7 @@ func (x *CacheGetResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CacheGetResponse.ProtoReflect.Descriptor instead.
 func (*CacheGetResponse) Descriptor() ([]byte, []int) {
-	return file_atrium_proto_rawDescGZIP(), []int{23}
+	return file_atrium_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *CacheGetResponse) GetFound() bool {
@@ -1777,7 +1839,7 @@ type CacheSetRequest struct {
 
 func (x *CacheSetRequest) Reset() {
 	*x = CacheSetRequest{}
-	mi := &file_atrium_proto_msgTypes[24]
+	mi := &file_atrium_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1789,7 +1851,7 @@ func (x *CacheSetRequest) String() string {
 func (*CacheSetRequest) ProtoMessage() {}
 
 func (x *CacheSetRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_proto_msgTypes[24]
+	mi := &file_atrium_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1802,7 +1864,7 @@ func (x *CacheSetRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CacheSetRequest.ProtoReflect.Descriptor instead.
 func (*CacheSetRequest) Descriptor() ([]byte, []int) {
-	return file_atrium_proto_rawDescGZIP(), []int{24}
+	return file_atrium_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *CacheSetRequest) GetCallId() uint64 {
@@ -1845,7 +1907,7 @@ type BlobPutRequest struct {
 
 func (x *BlobPutRequest) Reset() {
 	*x = BlobPutRequest{}
-	mi := &file_atrium_proto_msgTypes[25]
+	mi := &file_atrium_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1857,7 +1919,7 @@ func (x *BlobPutRequest) String() string {
 func (*BlobPutRequest) ProtoMessage() {}
 
 func (x *BlobPutRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_proto_msgTypes[25]
+	mi := &file_atrium_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1870,7 +1932,7 @@ func (x *BlobPutRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BlobPutRequest.ProtoReflect.Descriptor instead.
 func (*BlobPutRequest) Descriptor() ([]byte, []int) {
-	return file_atrium_proto_rawDescGZIP(), []int{25}
+	return file_atrium_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *BlobPutRequest) GetCallId() uint64 {
@@ -1912,7 +1974,7 @@ type BlobGetResponse struct {
 
 func (x *BlobGetResponse) Reset() {
 	*x = BlobGetResponse{}
-	mi := &file_atrium_proto_msgTypes[26]
+	mi := &file_atrium_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1924,7 +1986,7 @@ func (x *BlobGetResponse) String() string {
 func (*BlobGetResponse) ProtoMessage() {}
 
 func (x *BlobGetResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_proto_msgTypes[26]
+	mi := &file_atrium_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1937,7 +1999,7 @@ func (x *BlobGetResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BlobGetResponse.ProtoReflect.Descriptor instead.
 func (*BlobGetResponse) Descriptor() ([]byte, []int) {
-	return file_atrium_proto_rawDescGZIP(), []int{26}
+	return file_atrium_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *BlobGetResponse) GetContentType() string {
@@ -1973,7 +2035,7 @@ type Resource struct {
 
 func (x *Resource) Reset() {
 	*x = Resource{}
-	mi := &file_atrium_proto_msgTypes[27]
+	mi := &file_atrium_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1985,7 +2047,7 @@ func (x *Resource) String() string {
 func (*Resource) ProtoMessage() {}
 
 func (x *Resource) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_proto_msgTypes[27]
+	mi := &file_atrium_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1998,7 +2060,7 @@ func (x *Resource) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Resource.ProtoReflect.Descriptor instead.
 func (*Resource) Descriptor() ([]byte, []int) {
-	return file_atrium_proto_rawDescGZIP(), []int{27}
+	return file_atrium_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *Resource) GetType() string {
@@ -2040,7 +2102,7 @@ type AuthorizeRequest struct {
 
 func (x *AuthorizeRequest) Reset() {
 	*x = AuthorizeRequest{}
-	mi := &file_atrium_proto_msgTypes[28]
+	mi := &file_atrium_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2052,7 +2114,7 @@ func (x *AuthorizeRequest) String() string {
 func (*AuthorizeRequest) ProtoMessage() {}
 
 func (x *AuthorizeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_proto_msgTypes[28]
+	mi := &file_atrium_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2065,7 +2127,7 @@ func (x *AuthorizeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuthorizeRequest.ProtoReflect.Descriptor instead.
 func (*AuthorizeRequest) Descriptor() ([]byte, []int) {
-	return file_atrium_proto_rawDescGZIP(), []int{28}
+	return file_atrium_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *AuthorizeRequest) GetCallId() uint64 {
@@ -2099,7 +2161,7 @@ type AuthorizeResponse struct {
 
 func (x *AuthorizeResponse) Reset() {
 	*x = AuthorizeResponse{}
-	mi := &file_atrium_proto_msgTypes[29]
+	mi := &file_atrium_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2111,7 +2173,7 @@ func (x *AuthorizeResponse) String() string {
 func (*AuthorizeResponse) ProtoMessage() {}
 
 func (x *AuthorizeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_proto_msgTypes[29]
+	mi := &file_atrium_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2124,7 +2186,7 @@ func (x *AuthorizeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuthorizeResponse.ProtoReflect.Descriptor instead.
 func (*AuthorizeResponse) Descriptor() ([]byte, []int) {
-	return file_atrium_proto_rawDescGZIP(), []int{29}
+	return file_atrium_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *AuthorizeResponse) GetAllowed() bool {
@@ -2151,7 +2213,7 @@ type AuditRequest struct {
 
 func (x *AuditRequest) Reset() {
 	*x = AuditRequest{}
-	mi := &file_atrium_proto_msgTypes[30]
+	mi := &file_atrium_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2163,7 +2225,7 @@ func (x *AuditRequest) String() string {
 func (*AuditRequest) ProtoMessage() {}
 
 func (x *AuditRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_proto_msgTypes[30]
+	mi := &file_atrium_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2176,7 +2238,7 @@ func (x *AuditRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuditRequest.ProtoReflect.Descriptor instead.
 func (*AuditRequest) Descriptor() ([]byte, []int) {
-	return file_atrium_proto_rawDescGZIP(), []int{30}
+	return file_atrium_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *AuditRequest) GetCallId() uint64 {
@@ -2202,7 +2264,7 @@ type Ack struct {
 
 func (x *Ack) Reset() {
 	*x = Ack{}
-	mi := &file_atrium_proto_msgTypes[31]
+	mi := &file_atrium_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2214,7 +2276,7 @@ func (x *Ack) String() string {
 func (*Ack) ProtoMessage() {}
 
 func (x *Ack) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_proto_msgTypes[31]
+	mi := &file_atrium_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2227,7 +2289,7 @@ func (x *Ack) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Ack.ProtoReflect.Descriptor instead.
 func (*Ack) Descriptor() ([]byte, []int) {
-	return file_atrium_proto_rawDescGZIP(), []int{31}
+	return file_atrium_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *Ack) GetError() *Error {
@@ -2311,12 +2373,16 @@ const file_atrium_proto_rawDesc = "" +
 	"\vtraceparent\x18\f \x01(\tR\vtraceparent\x12\x1e\n" +
 	"\n" +
 	"tracestate\x18\r \x01(\tR\n" +
-	"tracestate\"\x9d\x01\n" +
+	"tracestate\"\xce\x01\n" +
 	"\x0eHandleResponse\x12\x16\n" +
 	"\x06status\x18\x01 \x01(\x05R\x06status\x120\n" +
 	"\aheaders\x18\x02 \x03(\v2\x16.atrium.plugin.v1.PairR\aheaders\x12\x12\n" +
 	"\x04body\x18\x03 \x01(\fR\x04body\x12-\n" +
-	"\x05error\x18\x04 \x01(\v2\x17.atrium.plugin.v1.ErrorR\x05error\"<\n" +
+	"\x05error\x18\x04 \x01(\v2\x17.atrium.plugin.v1.ErrorR\x05error\x12/\n" +
+	"\x06checks\x18\x05 \x03(\v2\x17.atrium.plugin.v1.CheckR\x06checks\"W\n" +
+	"\x05Check\x12\x16\n" +
+	"\x06action\x18\x01 \x01(\tR\x06action\x126\n" +
+	"\bresource\x18\x02 \x01(\v2\x1a.atrium.plugin.v1.ResourceR\bresource\"<\n" +
 	"\n" +
 	"FieldError\x12\x14\n" +
 	"\x05field\x18\x01 \x01(\tR\x05field\x12\x18\n" +
@@ -2447,7 +2513,7 @@ func file_atrium_proto_rawDescGZIP() []byte {
 }
 
 var file_atrium_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_atrium_proto_msgTypes = make([]protoimpl.MessageInfo, 33)
+var file_atrium_proto_msgTypes = make([]protoimpl.MessageInfo, 34)
 var file_atrium_proto_goTypes = []any{
 	(Kind)(0),                     // 0: atrium.plugin.v1.Kind
 	(Source)(0),                   // 1: atrium.plugin.v1.Source
@@ -2462,93 +2528,96 @@ var file_atrium_proto_goTypes = []any{
 	(*Tenant)(nil),                // 10: atrium.plugin.v1.Tenant
 	(*HandleRequest)(nil),         // 11: atrium.plugin.v1.HandleRequest
 	(*HandleResponse)(nil),        // 12: atrium.plugin.v1.HandleResponse
-	(*FieldError)(nil),            // 13: atrium.plugin.v1.FieldError
-	(*Error)(nil),                 // 14: atrium.plugin.v1.Error
-	(*Value)(nil),                 // 15: atrium.plugin.v1.Value
-	(*Statement)(nil),             // 16: atrium.plugin.v1.Statement
-	(*StatementRequest)(nil),      // 17: atrium.plugin.v1.StatementRequest
-	(*Row)(nil),                   // 18: atrium.plugin.v1.Row
-	(*ResultSet)(nil),             // 19: atrium.plugin.v1.ResultSet
-	(*QueryResponse)(nil),         // 20: atrium.plugin.v1.QueryResponse
-	(*ExecResponse)(nil),          // 21: atrium.plugin.v1.ExecResponse
-	(*BatchRequest)(nil),          // 22: atrium.plugin.v1.BatchRequest
-	(*BatchResponse)(nil),         // 23: atrium.plugin.v1.BatchResponse
-	(*KeyRequest)(nil),            // 24: atrium.plugin.v1.KeyRequest
-	(*CacheGetResponse)(nil),      // 25: atrium.plugin.v1.CacheGetResponse
-	(*CacheSetRequest)(nil),       // 26: atrium.plugin.v1.CacheSetRequest
-	(*BlobPutRequest)(nil),        // 27: atrium.plugin.v1.BlobPutRequest
-	(*BlobGetResponse)(nil),       // 28: atrium.plugin.v1.BlobGetResponse
-	(*Resource)(nil),              // 29: atrium.plugin.v1.Resource
-	(*AuthorizeRequest)(nil),      // 30: atrium.plugin.v1.AuthorizeRequest
-	(*AuthorizeResponse)(nil),     // 31: atrium.plugin.v1.AuthorizeResponse
-	(*AuditRequest)(nil),          // 32: atrium.plugin.v1.AuditRequest
-	(*Ack)(nil),                   // 33: atrium.plugin.v1.Ack
-	nil,                           // 34: atrium.plugin.v1.Tenant.SettingsEntry
-	(*timestamppb.Timestamp)(nil), // 35: google.protobuf.Timestamp
+	(*Check)(nil),                 // 13: atrium.plugin.v1.Check
+	(*FieldError)(nil),            // 14: atrium.plugin.v1.FieldError
+	(*Error)(nil),                 // 15: atrium.plugin.v1.Error
+	(*Value)(nil),                 // 16: atrium.plugin.v1.Value
+	(*Statement)(nil),             // 17: atrium.plugin.v1.Statement
+	(*StatementRequest)(nil),      // 18: atrium.plugin.v1.StatementRequest
+	(*Row)(nil),                   // 19: atrium.plugin.v1.Row
+	(*ResultSet)(nil),             // 20: atrium.plugin.v1.ResultSet
+	(*QueryResponse)(nil),         // 21: atrium.plugin.v1.QueryResponse
+	(*ExecResponse)(nil),          // 22: atrium.plugin.v1.ExecResponse
+	(*BatchRequest)(nil),          // 23: atrium.plugin.v1.BatchRequest
+	(*BatchResponse)(nil),         // 24: atrium.plugin.v1.BatchResponse
+	(*KeyRequest)(nil),            // 25: atrium.plugin.v1.KeyRequest
+	(*CacheGetResponse)(nil),      // 26: atrium.plugin.v1.CacheGetResponse
+	(*CacheSetRequest)(nil),       // 27: atrium.plugin.v1.CacheSetRequest
+	(*BlobPutRequest)(nil),        // 28: atrium.plugin.v1.BlobPutRequest
+	(*BlobGetResponse)(nil),       // 29: atrium.plugin.v1.BlobGetResponse
+	(*Resource)(nil),              // 30: atrium.plugin.v1.Resource
+	(*AuthorizeRequest)(nil),      // 31: atrium.plugin.v1.AuthorizeRequest
+	(*AuthorizeResponse)(nil),     // 32: atrium.plugin.v1.AuthorizeResponse
+	(*AuditRequest)(nil),          // 33: atrium.plugin.v1.AuditRequest
+	(*Ack)(nil),                   // 34: atrium.plugin.v1.Ack
+	nil,                           // 35: atrium.plugin.v1.Tenant.SettingsEntry
+	(*timestamppb.Timestamp)(nil), // 36: google.protobuf.Timestamp
 }
 var file_atrium_proto_depIdxs = []int32{
 	4,  // 0: atrium.plugin.v1.Manifest.routes:type_name -> atrium.plugin.v1.Route
 	5,  // 1: atrium.plugin.v1.Manifest.permissions:type_name -> atrium.plugin.v1.Permission
 	6,  // 2: atrium.plugin.v1.Manifest.settings:type_name -> atrium.plugin.v1.Setting
 	7,  // 3: atrium.plugin.v1.Manifest.migrations:type_name -> atrium.plugin.v1.Migration
-	34, // 4: atrium.plugin.v1.Tenant.settings:type_name -> atrium.plugin.v1.Tenant.SettingsEntry
+	35, // 4: atrium.plugin.v1.Tenant.settings:type_name -> atrium.plugin.v1.Tenant.SettingsEntry
 	8,  // 5: atrium.plugin.v1.HandleRequest.params:type_name -> atrium.plugin.v1.Pair
 	8,  // 6: atrium.plugin.v1.HandleRequest.query:type_name -> atrium.plugin.v1.Pair
 	8,  // 7: atrium.plugin.v1.HandleRequest.headers:type_name -> atrium.plugin.v1.Pair
 	9,  // 8: atrium.plugin.v1.HandleRequest.principal:type_name -> atrium.plugin.v1.Principal
 	10, // 9: atrium.plugin.v1.HandleRequest.tenant:type_name -> atrium.plugin.v1.Tenant
 	8,  // 10: atrium.plugin.v1.HandleResponse.headers:type_name -> atrium.plugin.v1.Pair
-	14, // 11: atrium.plugin.v1.HandleResponse.error:type_name -> atrium.plugin.v1.Error
-	0,  // 12: atrium.plugin.v1.Error.kind:type_name -> atrium.plugin.v1.Kind
-	13, // 13: atrium.plugin.v1.Error.fields:type_name -> atrium.plugin.v1.FieldError
-	1,  // 14: atrium.plugin.v1.Error.source:type_name -> atrium.plugin.v1.Source
-	35, // 15: atrium.plugin.v1.Value.time:type_name -> google.protobuf.Timestamp
-	15, // 16: atrium.plugin.v1.Statement.args:type_name -> atrium.plugin.v1.Value
-	16, // 17: atrium.plugin.v1.StatementRequest.statement:type_name -> atrium.plugin.v1.Statement
-	15, // 18: atrium.plugin.v1.Row.values:type_name -> atrium.plugin.v1.Value
-	18, // 19: atrium.plugin.v1.ResultSet.rows:type_name -> atrium.plugin.v1.Row
-	19, // 20: atrium.plugin.v1.QueryResponse.result:type_name -> atrium.plugin.v1.ResultSet
-	14, // 21: atrium.plugin.v1.QueryResponse.error:type_name -> atrium.plugin.v1.Error
-	14, // 22: atrium.plugin.v1.ExecResponse.error:type_name -> atrium.plugin.v1.Error
-	16, // 23: atrium.plugin.v1.BatchRequest.statements:type_name -> atrium.plugin.v1.Statement
-	19, // 24: atrium.plugin.v1.BatchResponse.results:type_name -> atrium.plugin.v1.ResultSet
-	14, // 25: atrium.plugin.v1.BatchResponse.error:type_name -> atrium.plugin.v1.Error
-	14, // 26: atrium.plugin.v1.CacheGetResponse.error:type_name -> atrium.plugin.v1.Error
-	14, // 27: atrium.plugin.v1.BlobGetResponse.error:type_name -> atrium.plugin.v1.Error
-	29, // 28: atrium.plugin.v1.AuthorizeRequest.resource:type_name -> atrium.plugin.v1.Resource
-	14, // 29: atrium.plugin.v1.AuthorizeResponse.error:type_name -> atrium.plugin.v1.Error
-	14, // 30: atrium.plugin.v1.Ack.error:type_name -> atrium.plugin.v1.Error
-	2,  // 31: atrium.plugin.v1.Plugin.GetManifest:input_type -> atrium.plugin.v1.ManifestRequest
-	11, // 32: atrium.plugin.v1.Plugin.Handle:input_type -> atrium.plugin.v1.HandleRequest
-	17, // 33: atrium.plugin.v1.Host.Query:input_type -> atrium.plugin.v1.StatementRequest
-	17, // 34: atrium.plugin.v1.Host.Exec:input_type -> atrium.plugin.v1.StatementRequest
-	22, // 35: atrium.plugin.v1.Host.Batch:input_type -> atrium.plugin.v1.BatchRequest
-	24, // 36: atrium.plugin.v1.Host.CacheGet:input_type -> atrium.plugin.v1.KeyRequest
-	26, // 37: atrium.plugin.v1.Host.CacheSet:input_type -> atrium.plugin.v1.CacheSetRequest
-	24, // 38: atrium.plugin.v1.Host.CacheDelete:input_type -> atrium.plugin.v1.KeyRequest
-	27, // 39: atrium.plugin.v1.Host.BlobPut:input_type -> atrium.plugin.v1.BlobPutRequest
-	24, // 40: atrium.plugin.v1.Host.BlobGet:input_type -> atrium.plugin.v1.KeyRequest
-	24, // 41: atrium.plugin.v1.Host.BlobDelete:input_type -> atrium.plugin.v1.KeyRequest
-	30, // 42: atrium.plugin.v1.Host.Authorize:input_type -> atrium.plugin.v1.AuthorizeRequest
-	32, // 43: atrium.plugin.v1.Host.Audit:input_type -> atrium.plugin.v1.AuditRequest
-	3,  // 44: atrium.plugin.v1.Plugin.GetManifest:output_type -> atrium.plugin.v1.Manifest
-	12, // 45: atrium.plugin.v1.Plugin.Handle:output_type -> atrium.plugin.v1.HandleResponse
-	20, // 46: atrium.plugin.v1.Host.Query:output_type -> atrium.plugin.v1.QueryResponse
-	21, // 47: atrium.plugin.v1.Host.Exec:output_type -> atrium.plugin.v1.ExecResponse
-	23, // 48: atrium.plugin.v1.Host.Batch:output_type -> atrium.plugin.v1.BatchResponse
-	25, // 49: atrium.plugin.v1.Host.CacheGet:output_type -> atrium.plugin.v1.CacheGetResponse
-	33, // 50: atrium.plugin.v1.Host.CacheSet:output_type -> atrium.plugin.v1.Ack
-	33, // 51: atrium.plugin.v1.Host.CacheDelete:output_type -> atrium.plugin.v1.Ack
-	33, // 52: atrium.plugin.v1.Host.BlobPut:output_type -> atrium.plugin.v1.Ack
-	28, // 53: atrium.plugin.v1.Host.BlobGet:output_type -> atrium.plugin.v1.BlobGetResponse
-	33, // 54: atrium.plugin.v1.Host.BlobDelete:output_type -> atrium.plugin.v1.Ack
-	31, // 55: atrium.plugin.v1.Host.Authorize:output_type -> atrium.plugin.v1.AuthorizeResponse
-	33, // 56: atrium.plugin.v1.Host.Audit:output_type -> atrium.plugin.v1.Ack
-	44, // [44:57] is the sub-list for method output_type
-	31, // [31:44] is the sub-list for method input_type
-	31, // [31:31] is the sub-list for extension type_name
-	31, // [31:31] is the sub-list for extension extendee
-	0,  // [0:31] is the sub-list for field type_name
+	15, // 11: atrium.plugin.v1.HandleResponse.error:type_name -> atrium.plugin.v1.Error
+	13, // 12: atrium.plugin.v1.HandleResponse.checks:type_name -> atrium.plugin.v1.Check
+	30, // 13: atrium.plugin.v1.Check.resource:type_name -> atrium.plugin.v1.Resource
+	0,  // 14: atrium.plugin.v1.Error.kind:type_name -> atrium.plugin.v1.Kind
+	14, // 15: atrium.plugin.v1.Error.fields:type_name -> atrium.plugin.v1.FieldError
+	1,  // 16: atrium.plugin.v1.Error.source:type_name -> atrium.plugin.v1.Source
+	36, // 17: atrium.plugin.v1.Value.time:type_name -> google.protobuf.Timestamp
+	16, // 18: atrium.plugin.v1.Statement.args:type_name -> atrium.plugin.v1.Value
+	17, // 19: atrium.plugin.v1.StatementRequest.statement:type_name -> atrium.plugin.v1.Statement
+	16, // 20: atrium.plugin.v1.Row.values:type_name -> atrium.plugin.v1.Value
+	19, // 21: atrium.plugin.v1.ResultSet.rows:type_name -> atrium.plugin.v1.Row
+	20, // 22: atrium.plugin.v1.QueryResponse.result:type_name -> atrium.plugin.v1.ResultSet
+	15, // 23: atrium.plugin.v1.QueryResponse.error:type_name -> atrium.plugin.v1.Error
+	15, // 24: atrium.plugin.v1.ExecResponse.error:type_name -> atrium.plugin.v1.Error
+	17, // 25: atrium.plugin.v1.BatchRequest.statements:type_name -> atrium.plugin.v1.Statement
+	20, // 26: atrium.plugin.v1.BatchResponse.results:type_name -> atrium.plugin.v1.ResultSet
+	15, // 27: atrium.plugin.v1.BatchResponse.error:type_name -> atrium.plugin.v1.Error
+	15, // 28: atrium.plugin.v1.CacheGetResponse.error:type_name -> atrium.plugin.v1.Error
+	15, // 29: atrium.plugin.v1.BlobGetResponse.error:type_name -> atrium.plugin.v1.Error
+	30, // 30: atrium.plugin.v1.AuthorizeRequest.resource:type_name -> atrium.plugin.v1.Resource
+	15, // 31: atrium.plugin.v1.AuthorizeResponse.error:type_name -> atrium.plugin.v1.Error
+	15, // 32: atrium.plugin.v1.Ack.error:type_name -> atrium.plugin.v1.Error
+	2,  // 33: atrium.plugin.v1.Plugin.GetManifest:input_type -> atrium.plugin.v1.ManifestRequest
+	11, // 34: atrium.plugin.v1.Plugin.Handle:input_type -> atrium.plugin.v1.HandleRequest
+	18, // 35: atrium.plugin.v1.Host.Query:input_type -> atrium.plugin.v1.StatementRequest
+	18, // 36: atrium.plugin.v1.Host.Exec:input_type -> atrium.plugin.v1.StatementRequest
+	23, // 37: atrium.plugin.v1.Host.Batch:input_type -> atrium.plugin.v1.BatchRequest
+	25, // 38: atrium.plugin.v1.Host.CacheGet:input_type -> atrium.plugin.v1.KeyRequest
+	27, // 39: atrium.plugin.v1.Host.CacheSet:input_type -> atrium.plugin.v1.CacheSetRequest
+	25, // 40: atrium.plugin.v1.Host.CacheDelete:input_type -> atrium.plugin.v1.KeyRequest
+	28, // 41: atrium.plugin.v1.Host.BlobPut:input_type -> atrium.plugin.v1.BlobPutRequest
+	25, // 42: atrium.plugin.v1.Host.BlobGet:input_type -> atrium.plugin.v1.KeyRequest
+	25, // 43: atrium.plugin.v1.Host.BlobDelete:input_type -> atrium.plugin.v1.KeyRequest
+	31, // 44: atrium.plugin.v1.Host.Authorize:input_type -> atrium.plugin.v1.AuthorizeRequest
+	33, // 45: atrium.plugin.v1.Host.Audit:input_type -> atrium.plugin.v1.AuditRequest
+	3,  // 46: atrium.plugin.v1.Plugin.GetManifest:output_type -> atrium.plugin.v1.Manifest
+	12, // 47: atrium.plugin.v1.Plugin.Handle:output_type -> atrium.plugin.v1.HandleResponse
+	21, // 48: atrium.plugin.v1.Host.Query:output_type -> atrium.plugin.v1.QueryResponse
+	22, // 49: atrium.plugin.v1.Host.Exec:output_type -> atrium.plugin.v1.ExecResponse
+	24, // 50: atrium.plugin.v1.Host.Batch:output_type -> atrium.plugin.v1.BatchResponse
+	26, // 51: atrium.plugin.v1.Host.CacheGet:output_type -> atrium.plugin.v1.CacheGetResponse
+	34, // 52: atrium.plugin.v1.Host.CacheSet:output_type -> atrium.plugin.v1.Ack
+	34, // 53: atrium.plugin.v1.Host.CacheDelete:output_type -> atrium.plugin.v1.Ack
+	34, // 54: atrium.plugin.v1.Host.BlobPut:output_type -> atrium.plugin.v1.Ack
+	29, // 55: atrium.plugin.v1.Host.BlobGet:output_type -> atrium.plugin.v1.BlobGetResponse
+	34, // 56: atrium.plugin.v1.Host.BlobDelete:output_type -> atrium.plugin.v1.Ack
+	32, // 57: atrium.plugin.v1.Host.Authorize:output_type -> atrium.plugin.v1.AuthorizeResponse
+	34, // 58: atrium.plugin.v1.Host.Audit:output_type -> atrium.plugin.v1.Ack
+	46, // [46:59] is the sub-list for method output_type
+	33, // [33:46] is the sub-list for method input_type
+	33, // [33:33] is the sub-list for extension type_name
+	33, // [33:33] is the sub-list for extension extendee
+	0,  // [0:33] is the sub-list for field type_name
 }
 
 func init() { file_atrium_proto_init() }
@@ -2556,7 +2625,7 @@ func file_atrium_proto_init() {
 	if File_atrium_proto != nil {
 		return
 	}
-	file_atrium_proto_msgTypes[13].OneofWrappers = []any{
+	file_atrium_proto_msgTypes[14].OneofWrappers = []any{
 		(*Value_Null)(nil),
 		(*Value_Bool)(nil),
 		(*Value_Int)(nil),
@@ -2571,7 +2640,7 @@ func file_atrium_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_atrium_proto_rawDesc), len(file_atrium_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   33,
+			NumMessages:   34,
 			NumExtensions: 0,
 			NumServices:   2,
 		},
