@@ -45,6 +45,17 @@ func serve(p Plugin) error {
 	if err := watchHost(logger, 500*time.Millisecond); err != nil {
 		return err
 	}
+	flush, err := setupTracing(context.Background(), p.Name)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		if err := flush(ctx); err != nil {
+			logger.Warn("flush spans", "error", err)
+		}
+	}()
 
 	gp := &grpcPlugin{plugin: p, logger: logger}
 	plugin.Serve(&plugin.ServeConfig{
@@ -67,7 +78,7 @@ type grpcPlugin struct {
 
 func (g *grpcPlugin) GRPCServer(broker *plugin.GRPCBroker, s *grpc.Server) error {
 	dial := func(_ context.Context, id uint32) (*grpc.ClientConn, error) {
-		return broker.DialWithOptions(id, wire.DialOptions()...)
+		return broker.DialWithOptions(id, wire.HostDialOptions()...)
 	}
 	srv, err := newServer(g.plugin, g.logger, dial)
 	if err != nil {

@@ -8,12 +8,20 @@ import (
 	"runtime/debug"
 	"sync"
 
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc"
 
 	"github.com/atriumhq/atrium/sdk/internal/bridge"
 	"github.com/atriumhq/atrium/sdk/internal/wire"
 )
+
+// tracer makes the handlers' spans, with the process's provider: the one
+// Serve sets up from OTEL_*, or the test's in sdk/plugintest.
+var tracer = otel.Tracer("github.com/atriumhq/atrium/sdk")
 
 // server is the plugin side of the protocol: it answers the host's calls and
 // holds the one connection back to the host's services.
@@ -80,15 +88,25 @@ func (s *server) Handle(ctx context.Context, req *wire.HandleRequest) (*wire.Han
 	if req.Traceparent != "" {
 		ctx = propagation.TraceContext{}.Extract(ctx, traceCarrier{req})
 	}
+	route := &s.plugin.Routes[i]
+	// The handler's span, a child of the core's: its host calls carry it
+	// back (wire.HostDialOptions), so the core's work for them nests here.
+	// Exported only when the plugin's OTEL_* settings name an exporter.
+	ctx, span := tracer.Start(ctx, route.Method+" "+route.Path, trace.WithSpanKind(trace.SpanKindServer))
+	defer span.End()
+	if span.IsRecording() {
+		span.SetAttributes(attribute.String("atrium.plugin", s.plugin.Name), attribute.String("atrium.request_id", req.RequestId))
+	}
 	s.mu.RLock()
 	host := s.host
 	s.mu.RUnlock()
 
-	c := &Context{ctx: ctx, req: req, srv: s, route: &s.plugin.Routes[i]}
+	c := &Context{ctx: ctx, req: req, srv: s, route: route}
 	c.call = call{id: req.CallId, host: host}
 	c.db.call, c.cache.call, c.blobs.call = &c.call, &c.call, &c.call
 
 	if err := s.run(c); err != nil {
+		span.SetStatus(codes.Error, err.Error())
 		return &wire.HandleResponse{Error: errorToWire(err, wire.Source_SOURCE_PLUGIN)}, nil
 	}
 	if !c.written {

@@ -6,6 +6,7 @@ import (
 	"os"
 	"strings"
 
+	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/fx"
 
 	"github.com/atriumhq/atrium/core/config"
@@ -32,8 +33,8 @@ var Module = fx.Module("pluginhost",
 	fx.Provide(
 		newHost,
 		fx.Annotate(func(h *Host) health.Check { return h.Readiness() }, fx.ResultTags(`group:"readiness"`)),
-		func(sql SQL, cache Cache, blobs Blobs) Services {
-			return Services{SQL: sql, Cache: cache, Blobs: blobs}
+		func(sql SQL, cache Cache, blobs Blobs, tp trace.TracerProvider) Services {
+			return Services{SQL: sql, Cache: cache, Blobs: blobs, Tracer: tp.Tracer("github.com/atriumhq/atrium/core/pluginhost")}
 		},
 	),
 )
@@ -60,7 +61,8 @@ func pluginEnv(env []string) []string {
 	var out []string
 	for _, kv := range env {
 		name, _, _ := strings.Cut(kv, "=")
-		if name == "PATH" || name == "TZ" || strings.HasPrefix(name, "OTEL_") {
+		// OTEL_SERVICE_NAME names the core: a plugin names itself.
+		if name == "PATH" || name == "TZ" || strings.HasPrefix(name, "OTEL_") && name != "OTEL_SERVICE_NAME" {
 			out = append(out, kv)
 		}
 	}

@@ -4,6 +4,11 @@ import (
 	"context"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
+
 	"github.com/atriumhq/atrium/core/audit"
 	"github.com/atriumhq/atrium/core/kernel"
 	"github.com/atriumhq/atrium/sdk"
@@ -43,13 +48,19 @@ type Services struct {
 	SQL   SQL
 	Cache Cache
 	Blobs Blobs
+	// Tracer makes a span for each host call, a child of the plugin's
+	// handler span (the call carries its context back); nil for none.
+	Tracer trace.Tracer
 }
 
 // For returns the services of one request of plugin in tenant t: keys are
 // prefixed so that neither tenants nor plugins meet in the cache or the
 // blob store.
 func (s Services) For(plugin string, t *kernel.Tenant, authorize Authorize) transport.Services {
-	return &request{s: s, authorize: authorize,
+	if s.Tracer == nil {
+		s.Tracer = noop.Tracer{}
+	}
+	return &request{s: s, authorize: authorize, plugin: plugin,
 		cachePrefix: "plugin:" + plugin + ":" + t.ID.String() + ":",
 		blobPrefix:  "tenants/" + t.ID.String() + "/plugins/" + plugin + "/"}
 }
@@ -57,6 +68,7 @@ func (s Services) For(plugin string, t *kernel.Tenant, authorize Authorize) tran
 type request struct {
 	s           Services
 	authorize   Authorize
+	plugin      string
 	cachePrefix string
 	blobPrefix  string
 }
@@ -64,60 +76,86 @@ type request struct {
 var _ transport.Services = (*request)(nil)
 
 func (r *request) Query(ctx context.Context, sql string, args []any) (*transport.ResultSet, error) {
-	if err := CheckSQL(sql); err != nil {
-		return nil, err
-	}
-	rs, err := r.s.SQL.Query(ctx, sql, args)
-	return rs, ToSDK(err)
+	return traced(ctx, r, "sql query", func(ctx context.Context) (*transport.ResultSet, error) {
+		if err := CheckSQL(sql); err != nil {
+			return nil, err
+		}
+		rs, err := r.s.SQL.Query(ctx, sql, args)
+		return rs, ToSDK(err)
+	}, attribute.String("db.query.text", sql))
 }
 
 func (r *request) Exec(ctx context.Context, sql string, args []any) (int64, error) {
-	if err := CheckSQL(sql); err != nil {
-		return 0, err
-	}
-	n, err := r.s.SQL.Exec(ctx, sql, args)
-	return n, ToSDK(err)
+	return traced(ctx, r, "sql exec", func(ctx context.Context) (int64, error) {
+		if err := CheckSQL(sql); err != nil {
+			return 0, err
+		}
+		n, err := r.s.SQL.Exec(ctx, sql, args)
+		return n, ToSDK(err)
+	}, attribute.String("db.query.text", sql))
 }
 
 func (r *request) Batch(ctx context.Context, stmts []transport.Statement) ([]*transport.ResultSet, error) {
-	for _, st := range stmts {
-		if err := CheckSQL(st.SQL); err != nil {
-			return nil, err
+	return traced(ctx, r, "sql batch", func(ctx context.Context) ([]*transport.ResultSet, error) {
+		for _, st := range stmts {
+			if err := CheckSQL(st.SQL); err != nil {
+				return nil, err
+			}
 		}
-	}
-	rs, err := r.s.SQL.Batch(ctx, stmts)
-	return rs, ToSDK(err)
+		rs, err := r.s.SQL.Batch(ctx, stmts)
+		return rs, ToSDK(err)
+	}, attribute.Int("db.operation.batch.size", len(stmts)))
 }
 
 func (r *request) CacheGet(ctx context.Context, key string) ([]byte, bool, error) {
-	v, ok, err := r.s.Cache.Get(ctx, r.cachePrefix+key)
-	return v, ok, ToSDK(err)
+	var found bool
+	v, err := traced(ctx, r, "cache get", func(ctx context.Context) ([]byte, error) {
+		v, ok, err := r.s.Cache.Get(ctx, r.cachePrefix+key)
+		found = ok
+		return v, ToSDK(err)
+	})
+	return v, found, err
 }
 
 func (r *request) CacheSet(ctx context.Context, key string, value []byte, ttl time.Duration) error {
-	return ToSDK(r.s.Cache.Set(ctx, r.cachePrefix+key, value, ttl))
+	return tracedErr(ctx, r, "cache set", func(ctx context.Context) error {
+		return ToSDK(r.s.Cache.Set(ctx, r.cachePrefix+key, value, ttl))
+	})
 }
 
 func (r *request) CacheDelete(ctx context.Context, key string) error {
-	return ToSDK(r.s.Cache.Delete(ctx, r.cachePrefix+key))
+	return tracedErr(ctx, r, "cache delete", func(ctx context.Context) error {
+		return ToSDK(r.s.Cache.Delete(ctx, r.cachePrefix+key))
+	})
 }
 
 func (r *request) BlobPut(ctx context.Context, key, contentType string, data []byte) error {
-	return ToSDK(r.s.Blobs.Put(ctx, r.blobPrefix+key, contentType, data))
+	return tracedErr(ctx, r, "blob put", func(ctx context.Context) error {
+		return ToSDK(r.s.Blobs.Put(ctx, r.blobPrefix+key, contentType, data))
+	})
 }
 
 func (r *request) BlobGet(ctx context.Context, key string) ([]byte, string, error) {
-	data, ct, err := r.s.Blobs.Get(ctx, r.blobPrefix+key)
-	return data, ct, ToSDK(err)
+	var contentType string
+	data, err := traced(ctx, r, "blob get", func(ctx context.Context) ([]byte, error) {
+		data, ct, err := r.s.Blobs.Get(ctx, r.blobPrefix+key)
+		contentType = ct
+		return data, ToSDK(err)
+	})
+	return data, contentType, err
 }
 
 func (r *request) BlobDelete(ctx context.Context, key string) error {
-	return ToSDK(r.s.Blobs.Delete(ctx, r.blobPrefix+key))
+	return tracedErr(ctx, r, "blob delete", func(ctx context.Context) error {
+		return ToSDK(r.s.Blobs.Delete(ctx, r.blobPrefix+key))
+	})
 }
 
 func (r *request) Authorize(ctx context.Context, action string, res sdk.Resource) (bool, error) {
-	ok, err := r.authorize(ctx, action, res)
-	return ok, ToSDK(err)
+	return traced(ctx, r, "authorize", func(ctx context.Context) (bool, error) {
+		ok, err := r.authorize(ctx, action, res)
+		return ok, ToSDK(err)
+	}, attribute.String("atrium.action", action))
 }
 
 // Audit adds the plugin's detail to the request's audit record, written
@@ -140,4 +178,21 @@ func (r *request) Audit(ctx context.Context, detail map[string]any) error {
 	}
 	audit.Describe(ctx, res, rest)
 	return nil
+}
+
+// traced runs one host call in a span of its own: "plugin host <op>".
+func traced[T any](ctx context.Context, r *request, op string, f func(context.Context) (T, error), attrs ...attribute.KeyValue) (T, error) {
+	ctx, span := r.s.Tracer.Start(ctx, "plugin host "+op, trace.WithSpanKind(trace.SpanKindServer),
+		trace.WithAttributes(append(attrs, attribute.String("atrium.plugin", r.plugin))...))
+	defer span.End()
+	v, err := f(ctx)
+	if err != nil {
+		span.SetStatus(codes.Error, err.Error())
+	}
+	return v, err
+}
+
+func tracedErr(ctx context.Context, r *request, op string, f func(context.Context) error) error {
+	_, err := traced(ctx, r, op, func(ctx context.Context) (struct{}, error) { return struct{}{}, f(ctx) })
+	return err
 }

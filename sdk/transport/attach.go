@@ -48,7 +48,9 @@ func attach(ctx context.Context, p sdk.Plugin, logger *slog.Logger) (_ *Conn, er
 	}()
 
 	hostSock := filepath.Join(dir, "host.sock")
-	dial := func(context.Context, uint32) (*grpc.ClientConn, error) { return dialUnix(hostSock) }
+	dial := func(context.Context, uint32) (*grpc.ClientConn, error) {
+		return dialUnix(hostSock, wire.HostDialOptions())
+	}
 	srv, err := bridge.NewServer(p, logger, dial)
 	if err != nil {
 		return nil, err
@@ -58,7 +60,7 @@ func attach(ctx context.Context, p sdk.Plugin, logger *slog.Logger) (_ *Conn, er
 	if a.pluginGRPC, err = serveUnix(pluginSock, func(s *grpc.Server) { wire.RegisterPluginServer(s, srv) }); err != nil {
 		return nil, err
 	}
-	if a.conn, err = dialUnix(pluginSock); err != nil {
+	if a.conn, err = dialUnix(pluginSock, wire.DialOptions()); err != nil {
 		return nil, err
 	}
 
@@ -86,8 +88,8 @@ func serveUnix(path string, register func(*grpc.Server)) (*grpc.Server, error) {
 	return s, nil
 }
 
-func dialUnix(path string) (*grpc.ClientConn, error) {
-	opts := append(wire.DialOptions(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+func dialUnix(path string, opts []grpc.DialOption) (*grpc.ClientConn, error) {
+	opts = append(opts, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	return grpc.NewClient("unix://"+path, opts...)
 }
 

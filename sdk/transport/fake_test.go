@@ -7,6 +7,8 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/atriumhq/atrium/sdk"
 	"github.com/atriumhq/atrium/sdk/transport"
 )
@@ -20,6 +22,7 @@ type fakeServices struct {
 	audit  []map[string]any
 	authz  []sdk.Resource
 	sqlLog []string
+	traces []trace.SpanContext // of each cache get
 }
 
 func newFake() *fakeServices {
@@ -72,9 +75,10 @@ func (f *fakeServices) Batch(ctx context.Context, stmts []transport.Statement) (
 	return out, nil
 }
 
-func (f *fakeServices) CacheGet(_ context.Context, key string) ([]byte, bool, error) {
+func (f *fakeServices) CacheGet(ctx context.Context, key string) ([]byte, bool, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.traces = append(f.traces, trace.SpanContextFromContext(ctx))
 	v, ok := f.cache[key]
 	return v, ok, nil
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc"
 
 	"github.com/atriumhq/atrium/sdk"
@@ -41,6 +42,11 @@ func (h *hostServer) begin(ctx context.Context, id uint64) (context.Context, Ser
 		return nil, nil, nil, bridge.ErrorToWire(err, wire.Source_SOURCE_HOST)
 	}
 	merged, cancel := context.WithCancel(call.ctx)
+	if sc := wire.IncomingTrace(ctx); sc.IsValid() {
+		// The request's values with the plugin's span as parent: the
+		// host's work for this call joins the plugin's trace.
+		merged = trace.ContextWithRemoteSpanContext(merged, sc)
+	}
 	stop := context.AfterFunc(ctx, cancel)
 	return merged, call.svc, func() { stop(); cancel() }, nil
 }

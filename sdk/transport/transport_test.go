@@ -169,6 +169,37 @@ func TestDeadlineIsTimeout(t *testing.T) {
 	}
 }
 
+// TestTraceFlowsBack: the plugin's handler runs in a span of its own, a
+// child of the caller's, and its host calls carry that span back, so the
+// host's work for them joins the plugin's trace. The plugin exports spans
+// (to its stdout) as OTEL_TRACES_EXPORTER tells it, so its span is real.
+func TestTraceFlowsBack(t *testing.T) {
+	conn := launch(t, nil, "OTEL_TRACES_EXPORTER=console")
+	tid, _ := trace.TraceIDFromHex("4bf92f3577b34da6a3ce929d0e0e4736")
+	sid, _ := trace.SpanIDFromHex("00f067aa0ba902b7")
+	ctx := trace.ContextWithSpanContext(context.Background(),
+		trace.NewSpanContext(trace.SpanContextConfig{TraceID: tid, SpanID: sid, TraceFlags: trace.FlagsSampled}))
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	fake := newFake()
+	resp, err := conn.Handle(ctx, &transport.Request{Route: route(t, conn, "GET", "/traced")}, fake)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := decode(t, resp.Body)
+	if got["traceID"] != tid.String() || got["spanID"] == sid.String() {
+		t.Errorf("plugin span %v: want a child of %s/%s", got, tid, sid)
+	}
+	if len(fake.traces) != 1 {
+		t.Fatalf("host calls %d", len(fake.traces))
+	}
+	host := fake.traces[0]
+	if host.TraceID() != tid || host.SpanID().String() != got["spanID"] || !host.IsRemote() {
+		t.Errorf("host call ran in %s/%s (remote %v), want the plugin's span %v",
+			host.TraceID(), host.SpanID(), host.IsRemote(), got["spanID"])
+	}
+}
+
 func TestRequestReachesPlugin(t *testing.T) {
 	conn, rec := shared(t)
 	tid, _ := trace.TraceIDFromHex("4bf92f3577b34da6a3ce929d0e0e4736")

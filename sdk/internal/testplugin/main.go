@@ -79,6 +79,7 @@ func testPlugin() sdk.Plugin {
 			{Method: "GET", Path: "/whoami/{id}", Permission: "testplugin.item.read", Handler: whoami},
 			{Method: "POST", Path: "/services", Permission: "testplugin.item.write", Mutates: true, Handler: services},
 			{Method: "GET", Path: "/required/{id}", Permission: "testplugin.item.read", Handler: required},
+			{Method: "GET", Path: "/traced", Permission: "testplugin.item.read", Handler: traced},
 		},
 	}
 }
@@ -188,6 +189,15 @@ func whoami(c *sdk.Context) error {
 		"traceID":   sc.TraceID().String(),
 		"remote":    sc.IsRemote(),
 	})
+}
+
+// traced makes one host call and reports the span it ran in.
+func traced(c *sdk.Context) error {
+	if _, _, err := c.Cache().Get(c, "k"); err != nil {
+		return err
+	}
+	sc := trace.SpanContextFromContext(c)
+	return c.JSON(http.StatusOK, map[string]string{"traceID": sc.TraceID().String(), "spanID": sc.SpanID().String()})
 }
 
 // services exercises cache, blobs, authorization and audit.
