@@ -1,25 +1,20 @@
 package main
 
 import (
-	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
-	"os"
-	"strings"
-	"time"
 
 	"github.com/spf13/cobra"
 )
 
 // errBroken makes the process exit 1 after a report of a broken chain.
-var errBroken = errors.New("the audit chain is broken")
+var errBroken = fmt.Errorf("the audit chain is broken: %w", errReported)
 
 func newAuditCommand() *cobra.Command {
 	audit := &cobra.Command{Use: "audit", Short: "Read and verify tenants' audit logs"}
-	var server, token, tenant string
+	var r remote
+	var tenant string
 	verify := &cobra.Command{
 		Use:   "verify",
 		Short: "Walk a tenant's audit hash chain and report the first broken record",
@@ -31,12 +26,6 @@ is a tenant admin's and the tenant is the token's. The token comes from --token
 or ATRIUM_TOKEN. It exits 1 when the chain is broken.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if token == "" {
-				token = os.Getenv("ATRIUM_TOKEN")
-			}
-			if token == "" {
-				return errors.New("a token is needed: --token or ATRIUM_TOKEN")
-			}
 			path := "/api/v1/audit/verify"
 			if tenant != "" {
 				path = "/api/v1/tenants/" + url.PathEscape(tenant) + "/audit/verify"
@@ -49,7 +38,7 @@ or ATRIUM_TOKEN. It exits 1 when the chain is broken.`,
 				Unsealed           int64  `json:"unsealed"`
 				CheckpointsChecked int    `json:"checkpoints_checked"`
 			}
-			if err := getJSON(strings.TrimRight(server, "/")+path, token, &v); err != nil {
+			if err := r.call(cmd.Context(), http.MethodGet, path, nil, &v); err != nil {
 				return err
 			}
 			out := cmd.OutOrStdout()
@@ -63,44 +52,8 @@ or ATRIUM_TOKEN. It exits 1 when the chain is broken.`,
 			return nil
 		},
 	}
-	verify.Flags().StringVar(&server, "server", envOr("ATRIUM_SERVER", "http://127.0.0.1:8080"), "atriumd's base URL (ATRIUM_SERVER)")
-	verify.Flags().StringVar(&token, "token", "", "an access token (default ATRIUM_TOKEN)")
+	r.addFlags(verify, "an access token")
 	verify.Flags().StringVar(&tenant, "tenant", "", "the tenant's slug, with an operator token")
 	audit.AddCommand(verify)
 	return audit
-}
-
-func envOr(key, def string) string {
-	if v := os.Getenv(key); v != "" {
-		return v
-	}
-	return def
-}
-
-// getJSON GETs u with the bearer token and decodes a 200 reply into out; any
-// other status is an error carrying the problem's detail.
-func getJSON(u, token string, out any) error {
-	req, err := http.NewRequest(http.MethodGet, u, nil)
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Authorization", "Bearer "+token)
-	client := &http.Client{Timeout: 5 * time.Minute} // a long chain takes a while
-	resp, err := client.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if err != nil {
-		return err
-	}
-	if resp.StatusCode != http.StatusOK {
-		var p struct {
-			Detail string `json:"detail"`
-		}
-		_ = json.Unmarshal(body, &p)
-		return fmt.Errorf("%s: %s %s", u, resp.Status, p.Detail)
-	}
-	return json.Unmarshal(body, out)
 }

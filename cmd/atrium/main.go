@@ -1,5 +1,7 @@
-// Command atrium is the operator and security-team CLI: audit verification
-// and the developer commands so far; tenant and policy commands join it.
+// Command atrium is the operator and security-team CLI: plugins (list,
+// register or upgrade, remove), policies (test offline in the sandbox,
+// push), audit verification and the developer commands; tenant commands
+// join it.
 package main
 
 import (
@@ -19,7 +21,7 @@ func main() {
 		if errors.As(err, &exit) {
 			os.Exit(exit.ExitCode())
 		}
-		if errors.Is(err, errBroken) { // already reported on stdout
+		if errors.Is(err, errReported) {
 			os.Exit(1)
 		}
 		fmt.Fprintln(os.Stderr, "atrium: "+err.Error())
@@ -27,10 +29,14 @@ func main() {
 	}
 }
 
+// errReported, wrapped, is a failure the command has already reported on
+// stdout (a broken chain, failing policy tests): it only sets the exit code.
+var errReported = errors.New("reported")
+
 func newRoot() *cobra.Command {
 	root := &cobra.Command{
 		Use:           "atrium",
-		Short:         "Operate Atrium: tenants, policies, audit, development helpers",
+		Short:         "Operate Atrium: tenants, plugins, policies, audit, development helpers",
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
@@ -43,6 +49,8 @@ func newRoot() *cobra.Command {
 			},
 		},
 		newDevCommand(),
+		newPluginsCommand(),
+		newPolicyCommand(),
 		newAuditCommand(),
 	)
 	return root
