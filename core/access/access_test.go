@@ -23,6 +23,31 @@ func TestRegistryRefusesWhatItMustNotHold(t *testing.T) {
 	assert.Equal(t, "projects", p.Owner)
 }
 
+func TestReplaceDropsWhatAnOwnerNoLongerDeclares(t *testing.T) {
+	r := access.NewRegistry()
+	require.NoError(t, r.Replace("projects", access.Permission{Name: "projects.task.read"}, access.Permission{Name: "projects.task.purge"}))
+	require.NoError(t, r.Replace("documents", access.Permission{Name: "documents.doc.read"}))
+
+	require.NoError(t, r.Replace("projects", access.Permission{Name: "projects.task.read", Description: "v2"}))
+	p, ok := r.Get("projects.task.read")
+	require.True(t, ok)
+	assert.Equal(t, "v2", p.Description)
+	_, ok = r.Get("projects.task.purge")
+	assert.False(t, ok, "no longer declared")
+	_, ok = r.Get("documents.doc.read")
+	assert.True(t, ok, "another owner's stay")
+
+	assert.Error(t, r.Replace("projects", access.Permission{Name: "projects.task.read"}, access.Permission{Name: "documents.doc.read"}))
+	_, ok = r.Get("projects.task.read")
+	assert.True(t, ok, "a refused replacement changes nothing")
+
+	require.NoError(t, r.Replace("projects"))
+	_, ok = r.Get("projects.task.read")
+	assert.False(t, ok, "an owner that declares nothing holds nothing")
+	_, ok = r.Get("identity.user.read")
+	assert.True(t, ok, "the core's stay")
+}
+
 func TestBuiltinRolesFollowTheContract(t *testing.T) {
 	r := access.NewRegistry()
 	require.NoError(t, r.Register("projects",

@@ -58,18 +58,49 @@ func (r *Registry) Register(owner string, perms ...Permission) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for _, p := range perms {
-		if !permissionPattern.MatchString(p.Name) {
-			return fmt.Errorf("permission %q: want <context>.<resource>.<verb> in lower case", p.Name)
-		}
-		if owner != "core" && p.IsReserved() {
-			return fmt.Errorf("permission %q: context %q is reserved for the core", p.Name, p.Context())
-		}
-		if prev, ok := r.perms[p.Name]; ok && prev.Owner != owner {
-			return fmt.Errorf("permission %q is already declared by %s", p.Name, prev.Owner)
+		if err := checkDeclaration(owner, p, r.perms); err != nil {
+			return err
 		}
 		p.Owner = owner
 		r.perms[p.Name] = p
 	}
+	return nil
+}
+
+func checkDeclaration(owner string, p Permission, declared map[string]Permission) error {
+	if !permissionPattern.MatchString(p.Name) {
+		return fmt.Errorf("permission %q: want <context>.<resource>.<verb> in lower case", p.Name)
+	}
+	if owner != "core" && p.IsReserved() {
+		return fmt.Errorf("permission %q: context %q is reserved for the core", p.Name, p.Context())
+	}
+	if prev, ok := declared[p.Name]; ok && prev.Owner != owner {
+		return fmt.Errorf("permission %q is already declared by %s", p.Name, prev.Owner)
+	}
+	return nil
+}
+
+// Replace makes perms the whole of owner's permissions: those owner
+// declared before and no longer does are dropped, as when a plugin is
+// upgraded without one or unregistered (no perms). It checks as Register
+// does, and on a refusal changes nothing.
+func (r *Registry) Replace(owner string, perms ...Permission) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	next := make(map[string]Permission, len(r.perms))
+	for name, p := range r.perms {
+		if p.Owner != owner {
+			next[name] = p
+		}
+	}
+	for _, p := range perms {
+		if err := checkDeclaration(owner, p, next); err != nil {
+			return err
+		}
+		p.Owner = owner
+		next[p.Name] = p
+	}
+	r.perms = next
 	return nil
 }
 

@@ -93,7 +93,7 @@ func (p pluginPermissions) Declare(plugin string, perms []sdk.Permission) error 
 	for i, pm := range perms {
 		out[i] = access.Permission{Name: pm.Name, Description: pm.Description, Roles: pm.Roles}
 	}
-	if err := p.reg.Register(plugin, out...); err != nil {
+	if err := p.reg.Replace(plugin, out...); err != nil {
 		return err
 	}
 	p.res.InvalidateAll()

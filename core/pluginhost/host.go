@@ -22,7 +22,9 @@ import (
 
 // Permissions is the permission registry as the host feeds it.
 type Permissions interface {
-	// Declare registers a plugin's permissions; a clash is an error.
+	// Declare makes perms the plugin's permissions, dropping any it
+	// declared before and no longer does (none: it is gone); a clash is an
+	// error.
 	Declare(plugin string, perms []sdk.Permission) error
 }
 
@@ -270,13 +272,21 @@ func (h *Host) Unregister(ctx context.Context, name string) error {
 		return err
 	}
 	if p, ok := h.get(name); ok {
-		p.stop()
-		<-p.done
-		h.mu.Lock()
-		delete(h.plugins, name)
-		h.mu.Unlock()
+		h.drop(p)
 	}
 	return nil
+}
+
+// drop stops a plugin that left the catalog and withdraws its permissions.
+func (h *Host) drop(p *supervised) {
+	p.stop()
+	<-p.done
+	h.mu.Lock()
+	delete(h.plugins, p.entry.Name)
+	h.mu.Unlock()
+	if err := h.o.Permissions.Declare(p.entry.Name, nil); err != nil {
+		h.log.Error("withdraw plugin permissions", "plugin", p.entry.Name, "error", err)
+	}
 }
 
 // EnabledIn applies the tenant migrations of plugins, for a tenant that
@@ -368,11 +378,7 @@ func (h *Host) Sync(ctx context.Context) error {
 	}
 	for _, p := range h.all() {
 		if p.entry.File != "" && !listed[p.entry.Name] {
-			p.stop()
-			<-p.done
-			h.mu.Lock()
-			delete(h.plugins, p.entry.Name)
-			h.mu.Unlock()
+			h.drop(p)
 		}
 	}
 	return h.migrateStarted(ctx, started)
