@@ -93,6 +93,13 @@ func (h *Host) Call(ctx context.Context, m Match, req *transport.Request, svc tr
 	answered := se.Err == nil
 	outcome := "error"
 	switch {
+	case answered && se.Kind == sdk.KindTimeout && deadlinePassed(ctx):
+		// The handler gave up at the call deadline (its context ended) and
+		// said so a moment before the transport would have: the same 504,
+		// but the plugin is responsive, so it is not killed.
+		outcome = "timeout"
+		h.metrics.call(m.Plugin, outcome, took)
+		return nil, kernel.E(kernel.KindTimeout, "plugin %s did not answer within %s", m.Plugin, h.o.CallTimeout).WithCode("plugin_timeout")
 	case !answered && se.Kind == sdk.KindTimeout:
 		outcome = "timeout"
 		p.kill(conn)
@@ -165,3 +172,11 @@ var sdkKinds = func() map[kernel.Kind]sdk.Kind {
 	}
 	return m
 }()
+
+// deadlinePassed tells whether ctx's deadline is (all but) over: the plugin
+// may see it pass a moment before our timer fires (gRPC sends it rounded,
+// and timers run late on a busy machine).
+func deadlinePassed(ctx context.Context) bool {
+	d, ok := ctx.Deadline()
+	return ok && time.Until(d) < 50*time.Millisecond
+}

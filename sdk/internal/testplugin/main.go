@@ -76,6 +76,7 @@ func testPlugin() sdk.Plugin {
 			{Method: "GET", Path: "/missing/{id}", Permission: "testplugin.item.read", Handler: missing},
 			{Method: "GET", Path: "/panic", Permission: "testplugin.item.read", Handler: panics},
 			{Method: "GET", Path: "/sleep", Permission: "testplugin.item.read", Handler: sleeps},
+			{Method: "GET", Path: "/hang", Permission: "testplugin.item.read", Handler: hangs},
 			{Method: "GET", Path: "/whoami/{id}", Permission: "testplugin.item.read", Handler: whoami},
 			{Method: "POST", Path: "/services", Permission: "testplugin.item.write", Mutates: true, Handler: services},
 			{Method: "GET", Path: "/required/{id}", Permission: "testplugin.item.read", Handler: required},
@@ -172,6 +173,13 @@ func sleeps(c *sdk.Context) error {
 	case <-time.After(30 * time.Second):
 		return c.NoContent()
 	}
+}
+
+// hangs ignores its deadline, as a stuck handler does: only killing the
+// process ends it.
+func hangs(c *sdk.Context) error {
+	time.Sleep(time.Minute)
+	return c.NoContent()
 }
 
 // whoami returns what the plugin knows of the request.
