@@ -83,7 +83,7 @@ func TestPluginThatHangsIsTimedOutKilledAndRestarted(t *testing.T) {
 	t.Parallel()
 	s := startPluginCore(t, func(c *config.Config) { c.PluginTimeout = time.Second })
 	s.install("testplugin", "testplugin")
-	reg := s.mustRegister("testplugin", "testplugin")
+	s.mustRegister("testplugin", "testplugin")
 	admin := s.tenant("acme", "testplugin")
 
 	// /sleep gives up at the 1 s deadline: whether its answer or the
@@ -92,7 +92,7 @@ func TestPluginThatHangsIsTimedOutKilledAndRestarted(t *testing.T) {
 	require.Eventually(t, func() bool { // killed and restarted, or never killed
 		return s.call(http.MethodPost, "/api/v1/testplugin/echo", admin, map[string]any{"name": "up"}).status == http.StatusOK
 	}, 10*time.Second, 50*time.Millisecond, "the plugin serves again")
-	reg = s.waitFor("testplugin", time.Second, "running", func(p api.PluginStatus) bool { return p.State == "running" && p.PID > 0 })
+	reg := s.waitFor("testplugin", time.Second, "running", func(p api.PluginStatus) bool { return p.State == "running" && p.PID > 0 })
 
 	// /hang ignores the deadline: the plugin never answers.
 	r := s.call(http.MethodGet, "/api/v1/testplugin/hang", admin, nil)
