@@ -92,7 +92,12 @@ func (r *Router) serve(c *gin.Context, rt Route) (*reply, error) {
 		ctx, note := audit.WithNote(kernel.WithTenant(kernel.WithPrincipal(c.Request.Context(), p), t))
 		audit.Describe(ctx, audit.Resource{Type: rt.resourceType(), ID: lastParam(c)}, nil)
 		var rep *reply
-		err = r.uow.InTenant(ctx, t, func(ctx context.Context) error {
+		uctx := ctx
+		if !rt.mutates() {
+			// What it is not recorded as changing, it cannot change.
+			uctx = kernel.ReadOnly(ctx)
+		}
+		err = r.uow.InTenant(uctx, t, func(ctx context.Context) error {
 			c.Request = c.Request.WithContext(ctx)
 			if err := r.auth.Standing(ctx); err != nil {
 				return err

@@ -231,6 +231,13 @@ func TestPluginWritesAreOneUnitOfWorkAndItsSQLIsGuarded(t *testing.T) {
 	failed := find(s.auditLog(acme, "outcome=error"), "notes.note.write", audit.Failure)
 	require.NotNil(t, failed, "a failed mutation is audited as such")
 
+	// A route not declared Mutates runs in a read-only transaction: its
+	// write fails rather than commit without an audit record.
+	s.call(http.MethodPost, "/api/v1/notes/quiet", acme, map[string]string{"text": "unaudited"}).problem(t, http.StatusInternalServerError, "internal")
+	assert.NotEmpty(t, s.logs.find(`"plugin":"notes"`, "read-only transaction", "not declared Mutates"))
+	s.call(http.MethodGet, "/api/v1/notes", acme, nil).want(t, http.StatusOK, &list)
+	assert.Equal(t, []note{kept, next}, list.Items, "nothing written")
+
 	refused := []string{
 		"SELECT * FROM users",
 		`SELECT email FROM "users"`,

@@ -48,3 +48,18 @@ func (u *Unit) Committed() {
 	}
 	u.after = nil
 }
+
+type readOnlyKey struct{}
+
+// ReadOnly marks ctx for a unit of work that only reads: the transaction
+// the next InTenant on ctx starts is READ ONLY, so a write in it fails
+// instead of committing without the audit record a mutation gets.
+func ReadOnly(ctx context.Context) context.Context {
+	return context.WithValue(ctx, readOnlyKey{}, true)
+}
+
+// IsReadOnly tells whether ctx was marked by ReadOnly.
+func IsReadOnly(ctx context.Context) bool {
+	ro, _ := ctx.Value(readOnlyKey{}).(bool)
+	return ro
+}

@@ -137,6 +137,8 @@ func pluginError(err error) error {
 		return sdk.Errorf(sdk.KindInvalid, "%s", pe.Message)
 	case pe.Code == "42501":
 		return sdk.Errorf(sdk.KindForbidden, "%s", pe.Message)
+	case pe.Code == "25006": // read_only_sql_transaction
+		return sdk.Errorf(sdk.KindInternal, "%s: the route is not declared Mutates, so its transaction only reads", pe.Message)
 	}
 	// The plugin's author needs PostgreSQL's words (a syntax error, an
 	// unknown column); the API client never sees an internal error's text.

@@ -28,10 +28,11 @@ func NewUnitOfWork(pool *pgxpool.Pool) *UnitOfWork { return &UnitOfWork{pool: po
 // Tx is a unit of work's transaction as repositories use it. Its statements
 // run as the tenant's role with search_path at the tenant's schema.
 type Tx struct {
-	conn    *pgxpool.Conn
-	tenant  *kernel.Tenant
-	prefix  string // "/* <schema> */ ": the statement cache key's tenant part
-	pending bool   // BEGIN and the scope not sent yet
+	conn     *pgxpool.Conn
+	tenant   *kernel.Tenant
+	prefix   string // "/* <schema> */ ": the statement cache key's tenant part
+	pending  bool   // BEGIN and the scope not sent yet
+	beginSQL string // BEGIN, or BEGIN READ ONLY (kernel.ReadOnly)
 	// deferred statements travel with COMMIT, in its round trip
 	deferred []deferred
 }
@@ -69,9 +70,6 @@ func scopeStatements(t *kernel.Tenant) string {
 		"; SET LOCAL search_path TO " + pgx.Identifier{t.Schema}.Sanitize()
 }
 
-// scopeSQL begins a transaction and scopes it in one round trip.
-func scopeSQL(t *kernel.Tenant) string { return "BEGIN; " + scopeStatements(t) }
-
 // InTenant runs fn in a transaction scoped to t and commits when fn returns
 // nil. A panic in fn rolls back and is re-raised.
 //
@@ -95,7 +93,10 @@ func (u *UnitOfWork) InTenant(ctx context.Context, t *kernel.Tenant, fn func(con
 	}
 	// A connection released mid-transaction is closed by pgxpool, never reused.
 	defer conn.Release()
-	tx := &Tx{conn: conn, tenant: t, prefix: "/* " + t.Schema + " */ ", pending: true}
+	tx := &Tx{conn: conn, tenant: t, prefix: "/* " + t.Schema + " */ ", pending: true, beginSQL: "BEGIN"}
+	if kernel.IsReadOnly(ctx) {
+		tx.beginSQL = "BEGIN READ ONLY"
+	}
 	done := false
 	defer func() {
 		if !done && !tx.pending {
@@ -239,7 +240,7 @@ func (tx *Tx) begin(ctx context.Context) error {
 	if !tx.pending {
 		return nil
 	}
-	if _, err := tx.conn.Exec(ctx, scopeSQL(tx.tenant)); err != nil {
+	if _, err := tx.conn.Exec(ctx, tx.beginSQL+"; "+scopeStatements(tx.tenant)); err != nil {
 		return unavailable(err)
 	}
 	tx.pending = false
@@ -256,7 +257,7 @@ func (tx *Tx) begin(ctx context.Context) error {
 // prepares the statement in scope for the next time.
 func (tx *Tx) beginWith(ctx context.Context, sql string, args []any) (pgx.BatchResults, error) {
 	b := &pgx.Batch{}
-	b.Queue("BEGIN")
+	b.Queue(tx.beginSQL)
 	// One statement, the same for every tenant: prepared once per connection.
 	b.Queue("SELECT set_config('role', $1, true), set_config('search_path', $2, true)",
 		tx.tenant.Role, pgx.Identifier{tx.tenant.Schema}.Sanitize())

@@ -46,6 +46,9 @@ func main() {
 			// Runs the statement it is sent: a probe of the host's SQL guard
 			// and of the tenant role's reach.
 			{Method: http.MethodPost, Path: "/sql", Permission: "notes.note.write", Mutates: true, Handler: runSQL},
+			// Writes without declaring Mutates: the core must not let a
+			// change commit that it does not audit.
+			{Method: http.MethodPost, Path: "/quiet", Permission: "notes.note.write", Handler: create},
 		},
 	})
 }
