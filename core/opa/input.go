@@ -163,22 +163,21 @@ func newInputTerms() *inputTerms {
 	return &inputTerms{seed: maphash.MakeSeed(), cache: c}
 }
 
-func (c *inputTerms) get(key []byte) (*ast.Term, uint64, bool) {
+// term returns key's kept term, or builds and keeps it; build may reuse
+// key's buffer (the key is copied first, on a miss only).
+func (c *inputTerms) term(key []byte, build func() *ast.Term) *ast.Term {
 	h := maphash.Bytes(c.seed, key)
 	if v, ok := c.cache.Get(h); ok && v.key == string(key) {
-		return v.term, h, true
+		return v.term
 	}
-	return nil, h, false
+	k := string(key)
+	t := build()
+	c.cache.Add(h, keyedTerm{k, t})
+	return t
 }
 
 func (c *inputTerms) list(buf []byte, ss []string) *ast.Term {
-	key := appendNames(append(buf[:0], 'l'), ss)
-	t, h, ok := c.get(key)
-	if !ok {
-		t = names(ss)
-		c.cache.Add(h, keyedTerm{string(key), t})
-	}
-	return t
+	return c.term(appendNames(append(buf[:0], 'l'), ss), func() *ast.Term { return names(ss) })
 }
 
 // subject returns the input's subject; attributes is the converted
@@ -201,14 +200,7 @@ func (c *inputTerms) subject(buf []byte, s access.Subject, attributes *ast.Term)
 	for _, f := range []string{s.ID, s.Type, s.Email} {
 		key = appendName(key, f)
 	}
-	key = appendNames(appendNames(key, s.Roles), s.Permissions)
-	t, h, ok := c.get(key)
-	if !ok {
-		k := string(key) // build reuses buf
-		t = build()
-		c.cache.Add(h, keyedTerm{k, t})
-	}
-	return t
+	return c.term(appendNames(appendNames(key, s.Roles), s.Permissions), build)
 }
 
 // tenant returns the input's tenant; settings is the converted
@@ -224,11 +216,5 @@ func (c *inputTerms) tenant(buf []byte, tn access.TenantInput, settings *ast.Ter
 	if len(tn.Settings) > 0 {
 		return build()
 	}
-	key := appendName(appendName(append(buf[:0], 't'), tn.ID), tn.Slug)
-	t, h, ok := c.get(key)
-	if !ok {
-		t = build()
-		c.cache.Add(h, keyedTerm{string(key), t})
-	}
-	return t
+	return c.term(appendName(appendName(append(buf[:0], 't'), tn.ID), tn.Slug), build)
 }

@@ -169,18 +169,25 @@ func TestDeadlineIsTimeout(t *testing.T) {
 	}
 }
 
+// callerSpan is a context in a sampled span of the host's, as the core's
+// request span is, with a 5 s deadline.
+func callerSpan(t *testing.T) (context.Context, trace.TraceID, trace.SpanID) {
+	tid, _ := trace.TraceIDFromHex("4bf92f3577b34da6a3ce929d0e0e4736")
+	sid, _ := trace.SpanIDFromHex("00f067aa0ba902b7")
+	ctx := trace.ContextWithSpanContext(context.Background(),
+		trace.NewSpanContext(trace.SpanContextConfig{TraceID: tid, SpanID: sid, TraceFlags: trace.FlagsSampled}))
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	t.Cleanup(cancel)
+	return ctx, tid, sid
+}
+
 // TestTraceFlowsBack: the plugin's handler runs in a span of its own, a
 // child of the caller's, and its host calls carry that span back, so the
 // host's work for them joins the plugin's trace. The plugin exports spans
 // (to its stdout) as OTEL_TRACES_EXPORTER tells it, so its span is real.
 func TestTraceFlowsBack(t *testing.T) {
 	conn := launch(t, nil, "OTEL_TRACES_EXPORTER=console")
-	tid, _ := trace.TraceIDFromHex("4bf92f3577b34da6a3ce929d0e0e4736")
-	sid, _ := trace.SpanIDFromHex("00f067aa0ba902b7")
-	ctx := trace.ContextWithSpanContext(context.Background(),
-		trace.NewSpanContext(trace.SpanContextConfig{TraceID: tid, SpanID: sid, TraceFlags: trace.FlagsSampled}))
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
+	ctx, tid, sid := callerSpan(t)
 	fake := newFake()
 	resp, err := conn.Handle(ctx, &transport.Request{Route: route(t, conn, "GET", "/traced")}, fake)
 	if err != nil {
@@ -202,12 +209,7 @@ func TestTraceFlowsBack(t *testing.T) {
 
 func TestRequestReachesPlugin(t *testing.T) {
 	conn, rec := shared(t)
-	tid, _ := trace.TraceIDFromHex("4bf92f3577b34da6a3ce929d0e0e4736")
-	sid, _ := trace.SpanIDFromHex("00f067aa0ba902b7")
-	ctx := trace.ContextWithSpanContext(context.Background(),
-		trace.NewSpanContext(trace.SpanContextConfig{TraceID: tid, SpanID: sid, TraceFlags: trace.FlagsSampled}))
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
+	ctx, tid, _ := callerSpan(t)
 	resp, err := conn.Handle(ctx, &transport.Request{
 		Route:     route(t, conn, "GET", "/whoami/{id}"),
 		Params:    map[string]string{"id": "42"},
