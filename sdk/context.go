@@ -235,14 +235,19 @@ func (c *Context) Authorize(action string, resource Resource) error {
 
 // Require makes the response depend on the principal being allowed to
 // perform action on resource: the core decides when the handler returns,
-// before it releases the response, and a deny replaces the response with
-// the refusal (403) and rolls the request's transaction back. It costs no
-// round trip of its own, so it suits reads: load, Require, respond.
+// before it releases the response (or the handler's error), and a deny
+// replaces either with the refusal (403) and rolls the request's
+// transaction back. It costs no round trip of its own, so it suits reads:
+// load, Require, respond. (Under a core too old to make such checks it
+// asks at once, as Authorize does.)
 //
 // Use Authorize instead when the handler must know the outcome to go on:
 // to branch on it, or before an effect the transaction does not undo (a
 // blob or cache write).
 func (c *Context) Require(action string, resource Resource) error {
+	if !c.call.deferChecks {
+		return c.Authorize(action, resource)
+	}
 	res, err := resource.toWire()
 	if err != nil {
 		return err

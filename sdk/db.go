@@ -12,6 +12,9 @@ import (
 type call struct {
 	id   uint64
 	host wire.HostClient
+	// deferChecks: the host makes a response's checks (Require); an older
+	// host does not, and Require asks at once instead.
+	deferChecks bool
 }
 
 func (c *call) client() (wire.HostClient, error) {

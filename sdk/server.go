@@ -32,11 +32,14 @@ type server struct {
 	manifest *wire.Manifest
 	settings map[string]bool
 	logger   *slog.Logger
-	dial     bridge.HostDialer
+	// spanNames are the routes' span names, "<METHOD> <path>", built once.
+	spanNames []string
+	dial      bridge.HostDialer
 
-	mu       sync.RWMutex
-	host     wire.HostClient
-	hostConn *grpc.ClientConn
+	mu         sync.RWMutex
+	host       wire.HostClient
+	hostConn   *grpc.ClientConn
+	hostChecks bool // the host makes the checks a response carries
 }
 
 func newServer(p Plugin, logger *slog.Logger, dial bridge.HostDialer) (*server, error) {
@@ -54,6 +57,9 @@ func newServer(p Plugin, logger *slog.Logger, dial bridge.HostDialer) (*server, 
 	for _, st := range m.Settings {
 		s.settings[st.Key] = true
 	}
+	for _, r := range p.Routes {
+		s.spanNames = append(s.spanNames, r.Method+" "+r.Path)
+	}
 	return s, nil
 }
 
@@ -69,7 +75,7 @@ func (s *server) GetManifest(ctx context.Context, req *wire.ManifestRequest) (*w
 	}
 	s.mu.Lock()
 	old := s.hostConn
-	s.host, s.hostConn = wire.NewHostClient(conn), conn
+	s.host, s.hostConn, s.hostChecks = wire.NewHostClient(conn), conn, req.HostChecks
 	s.mu.Unlock()
 	if old != nil {
 		_ = old.Close()
@@ -92,22 +98,24 @@ func (s *server) Handle(ctx context.Context, req *wire.HandleRequest) (*wire.Han
 	// The handler's span, a child of the core's: its host calls carry it
 	// back (wire.HostDialOptions), so the core's work for them nests here.
 	// Exported only when the plugin's OTEL_* settings name an exporter.
-	ctx, span := tracer.Start(ctx, route.Method+" "+route.Path, trace.WithSpanKind(trace.SpanKindServer))
+	ctx, span := tracer.Start(ctx, s.spanNames[i], trace.WithSpanKind(trace.SpanKindServer))
 	defer span.End()
 	if span.IsRecording() {
 		span.SetAttributes(attribute.String("atrium.plugin", s.plugin.Name), attribute.String("atrium.request_id", req.RequestId))
 	}
 	s.mu.RLock()
-	host := s.host
+	host, hostChecks := s.host, s.hostChecks
 	s.mu.RUnlock()
 
 	c := &Context{ctx: ctx, req: req, srv: s, route: route}
-	c.call = call{id: req.CallId, host: host}
+	c.call = call{id: req.CallId, host: host, deferChecks: hostChecks}
 	c.db.call, c.cache.call, c.blobs.call = &c.call, &c.call, &c.call
 
 	if err := s.run(c); err != nil {
 		span.SetStatus(codes.Error, err.Error())
-		return &wire.HandleResponse{Error: errorToWire(err, wire.Source_SOURCE_PLUGIN)}, nil
+		// The checks go with the error too: a refusal must win over what
+		// the error would tell.
+		return &wire.HandleResponse{Error: errorToWire(err, wire.Source_SOURCE_PLUGIN), Checks: c.checks}, nil
 	}
 	if !c.written {
 		c.status = http.StatusNoContent

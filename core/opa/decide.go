@@ -71,18 +71,16 @@ func (e *Engine) decide(ctx context.Context, tp *tenantPolicy, in access.Input, 
 		return deny("the decision input is not valid", ierr)
 	}
 
-	// Keys built on the stack: a memo hit allocates nothing.
-	var buf [512]byte
-	permsKey := appendNames(buf[:0], in.Subject.Permissions)
-
 	// The base's result for this action and these permissions, when the
 	// base is memoisable and has decided them before (never when
-	// explaining: the explanation shows its evaluation).
+	// explaining: the explanation shows its evaluation). The key is built
+	// on the stack: a hit allocates nothing.
+	var buf [512]byte
 	var key []byte
 	var b baseResult
 	cached := false
 	if e.base.memo != nil && !explain {
-		key = appendName(permsKey, in.Action)
+		key = appendName(appendNames(buf[:0], in.Subject.Permissions), in.Action)
 		b, cached = e.base.memo.get(key)
 	}
 	if cached && tp.query == nil {

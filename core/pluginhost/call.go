@@ -79,6 +79,13 @@ func (h *Host) Call(ctx context.Context, m Match, req *transport.Request, svc tr
 		h.metrics.call(m.Plugin, "ok", took)
 		return resp, nil
 	}
+	var check *transport.CheckError
+	if errors.As(err, &check) {
+		// A deferred check refused (or the policy failed): the core's own
+		// answer, not the plugin's.
+		h.metrics.call(m.Plugin, "ok", took)
+		return nil, checkError(m.Plugin, check.Err)
+	}
 	var se *sdk.Error
 	if !errors.As(err, &se) {
 		se = &sdk.Error{Kind: sdk.KindInternal, Message: err.Error()}
@@ -93,18 +100,16 @@ func (h *Host) Call(ctx context.Context, m Match, req *transport.Request, svc tr
 	answered := se.Err == nil
 	outcome := "error"
 	switch {
-	case answered && se.Kind == sdk.KindTimeout && deadlinePassed(ctx):
-		// The handler gave up at the call deadline (its context ended) and
-		// said so a moment before the transport would have: the same 504,
-		// but the plugin is responsive, so it is not killed.
+	case se.Kind == sdk.KindTimeout && (!answered || deadlinePassed(ctx)):
+		// No answer by the deadline, or a handler that gave up at it (its
+		// context ended) and said so a moment before the transport would
+		// have: the same 504. Only a plugin that did not answer is killed.
 		outcome = "timeout"
+		if !answered {
+			p.kill(conn)
+		}
 		h.metrics.call(m.Plugin, outcome, took)
-		return nil, kernel.E(kernel.KindTimeout, "plugin %s did not answer within %s", m.Plugin, h.o.CallTimeout).WithCode("plugin_timeout")
-	case !answered && se.Kind == sdk.KindTimeout:
-		outcome = "timeout"
-		p.kill(conn)
-		h.metrics.call(m.Plugin, outcome, took)
-		return nil, kernel.E(kernel.KindTimeout, "plugin %s did not answer within %s", m.Plugin, h.o.CallTimeout).WithCode("plugin_timeout")
+		return nil, kernel.E(kernel.KindTimeout, "plugin %s did not finish within %s", m.Plugin, h.o.CallTimeout).WithCode("plugin_timeout")
 	case !answered && se.Kind == sdk.KindUnavailable && ctx.Err() == nil:
 		outcome = "unavailable"
 		h.metrics.call(m.Plugin, outcome, took)
@@ -112,6 +117,20 @@ func (h *Host) Call(ctx context.Context, m Match, req *transport.Request, svc tr
 	}
 	h.metrics.call(m.Plugin, outcome, took)
 	return nil, toKernel(m.Plugin, se)
+}
+
+// checkError is a deferred check's failure as the client gets it: the
+// core's error as its authorizer gave it, when it crossed as the cause.
+func checkError(plugin string, err error) error {
+	var ke *kernel.Error
+	if errors.As(err, &ke) {
+		return ke
+	}
+	var se *sdk.Error
+	if errors.As(err, &se) {
+		return toKernel(plugin, se)
+	}
+	return err
 }
 
 // toKernel turns an error the plugin returned into the kernel's kind, so

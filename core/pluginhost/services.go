@@ -76,7 +76,7 @@ type request struct {
 var _ transport.Services = (*request)(nil)
 
 func (r *request) Query(ctx context.Context, sql string, args []any) (*transport.ResultSet, error) {
-	return traced(ctx, r, "sql query", func(ctx context.Context) (*transport.ResultSet, error) {
+	return traced(ctx, r, "plugin host sql query", func(ctx context.Context) (*transport.ResultSet, error) {
 		if err := CheckSQL(sql); err != nil {
 			return nil, err
 		}
@@ -86,7 +86,7 @@ func (r *request) Query(ctx context.Context, sql string, args []any) (*transport
 }
 
 func (r *request) Exec(ctx context.Context, sql string, args []any) (int64, error) {
-	return traced(ctx, r, "sql exec", func(ctx context.Context) (int64, error) {
+	return traced(ctx, r, "plugin host sql exec", func(ctx context.Context) (int64, error) {
 		if err := CheckSQL(sql); err != nil {
 			return 0, err
 		}
@@ -96,7 +96,7 @@ func (r *request) Exec(ctx context.Context, sql string, args []any) (int64, erro
 }
 
 func (r *request) Batch(ctx context.Context, stmts []transport.Statement) ([]*transport.ResultSet, error) {
-	return traced(ctx, r, "sql batch", func(ctx context.Context) ([]*transport.ResultSet, error) {
+	return traced(ctx, r, "plugin host sql batch", func(ctx context.Context) ([]*transport.ResultSet, error) {
 		for _, st := range stmts {
 			if err := CheckSQL(st.SQL); err != nil {
 				return nil, err
@@ -109,7 +109,7 @@ func (r *request) Batch(ctx context.Context, stmts []transport.Statement) ([]*tr
 
 func (r *request) CacheGet(ctx context.Context, key string) ([]byte, bool, error) {
 	var found bool
-	v, err := traced(ctx, r, "cache get", func(ctx context.Context) ([]byte, error) {
+	v, err := traced(ctx, r, "plugin host cache get", func(ctx context.Context) ([]byte, error) {
 		v, ok, err := r.s.Cache.Get(ctx, r.cachePrefix+key)
 		found = ok
 		return v, ToSDK(err)
@@ -118,26 +118,26 @@ func (r *request) CacheGet(ctx context.Context, key string) ([]byte, bool, error
 }
 
 func (r *request) CacheSet(ctx context.Context, key string, value []byte, ttl time.Duration) error {
-	return tracedErr(ctx, r, "cache set", func(ctx context.Context) error {
+	return tracedErr(ctx, r, "plugin host cache set", func(ctx context.Context) error {
 		return ToSDK(r.s.Cache.Set(ctx, r.cachePrefix+key, value, ttl))
 	})
 }
 
 func (r *request) CacheDelete(ctx context.Context, key string) error {
-	return tracedErr(ctx, r, "cache delete", func(ctx context.Context) error {
+	return tracedErr(ctx, r, "plugin host cache delete", func(ctx context.Context) error {
 		return ToSDK(r.s.Cache.Delete(ctx, r.cachePrefix+key))
 	})
 }
 
 func (r *request) BlobPut(ctx context.Context, key, contentType string, data []byte) error {
-	return tracedErr(ctx, r, "blob put", func(ctx context.Context) error {
+	return tracedErr(ctx, r, "plugin host blob put", func(ctx context.Context) error {
 		return ToSDK(r.s.Blobs.Put(ctx, r.blobPrefix+key, contentType, data))
 	})
 }
 
 func (r *request) BlobGet(ctx context.Context, key string) ([]byte, string, error) {
 	var contentType string
-	data, err := traced(ctx, r, "blob get", func(ctx context.Context) ([]byte, error) {
+	data, err := traced(ctx, r, "plugin host blob get", func(ctx context.Context) ([]byte, error) {
 		data, ct, err := r.s.Blobs.Get(ctx, r.blobPrefix+key)
 		contentType = ct
 		return data, ToSDK(err)
@@ -146,13 +146,13 @@ func (r *request) BlobGet(ctx context.Context, key string) ([]byte, string, erro
 }
 
 func (r *request) BlobDelete(ctx context.Context, key string) error {
-	return tracedErr(ctx, r, "blob delete", func(ctx context.Context) error {
+	return tracedErr(ctx, r, "plugin host blob delete", func(ctx context.Context) error {
 		return ToSDK(r.s.Blobs.Delete(ctx, r.blobPrefix+key))
 	})
 }
 
 func (r *request) Authorize(ctx context.Context, action string, res sdk.Resource) (bool, error) {
-	return traced(ctx, r, "authorize", func(ctx context.Context) (bool, error) {
+	return traced(ctx, r, "plugin host authorize", func(ctx context.Context) (bool, error) {
 		ok, err := r.authorize(ctx, action, res)
 		return ok, ToSDK(err)
 	}, attribute.String("atrium.action", action))
@@ -180,11 +180,14 @@ func (r *request) Audit(ctx context.Context, detail map[string]any) error {
 	return nil
 }
 
-// traced runs one host call in a span of its own: "plugin host <op>".
-func traced[T any](ctx context.Context, r *request, op string, f func(context.Context) (T, error), attrs ...attribute.KeyValue) (T, error) {
-	ctx, span := r.s.Tracer.Start(ctx, "plugin host "+op, trace.WithSpanKind(trace.SpanKindServer),
-		trace.WithAttributes(append(attrs, attribute.String("atrium.plugin", r.plugin))...))
+// traced runs one host call in a span of its own, named "plugin host <op>";
+// attributes are built only when the span records.
+func traced[T any](ctx context.Context, r *request, name string, f func(context.Context) (T, error), attrs ...attribute.KeyValue) (T, error) {
+	ctx, span := r.s.Tracer.Start(ctx, name, trace.WithSpanKind(trace.SpanKindServer))
 	defer span.End()
+	if span.IsRecording() {
+		span.SetAttributes(append(attrs, attribute.String("atrium.plugin", r.plugin))...)
+	}
 	v, err := f(ctx)
 	if err != nil {
 		span.SetStatus(codes.Error, err.Error())
@@ -192,7 +195,7 @@ func traced[T any](ctx context.Context, r *request, op string, f func(context.Co
 	return v, err
 }
 
-func tracedErr(ctx context.Context, r *request, op string, f func(context.Context) error) error {
-	_, err := traced(ctx, r, op, func(ctx context.Context) (struct{}, error) { return struct{}{}, f(ctx) })
+func tracedErr(ctx context.Context, r *request, name string, f func(context.Context) error) error {
+	_, err := traced(ctx, r, name, func(ctx context.Context) (struct{}, error) { return struct{}{}, f(ctx) })
 	return err
 }

@@ -105,13 +105,20 @@ func (c *Conn) Handle(ctx context.Context, req *Request, svc Services) (*Respons
 	if err != nil {
 		return nil, c.callError(ctx, err)
 	}
+	if len(resp.Checks) > 0 {
+		if ctx.Err() != nil {
+			// The handler answered at its deadline: too late to decide.
+			return nil, &sdk.Error{Kind: sdk.KindTimeout, Source: sdk.SourcePlugin,
+				Message: fmt.Sprintf("plugin %s answered at its deadline", c.name)}
+		}
+		for _, check := range resp.Checks { // before the error: a refusal wins
+			if err := require(ctx, svc, check); err != nil {
+				return nil, &CheckError{Err: err}
+			}
+		}
+	}
 	if resp.Error != nil {
 		return nil, bridge.ErrorFromWire(resp.Error)
-	}
-	for _, check := range resp.Checks {
-		if err := require(ctx, svc, check); err != nil {
-			return nil, err
-		}
 	}
 	out := &Response{Status: int(resp.Status), Body: resp.Body}
 	if len(resp.Headers) > 0 {

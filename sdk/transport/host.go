@@ -42,9 +42,10 @@ func (h *hostServer) begin(ctx context.Context, id uint64) (context.Context, Ser
 		return nil, nil, nil, bridge.ErrorToWire(err, wire.Source_SOURCE_HOST)
 	}
 	merged, cancel := context.WithCancel(call.ctx)
-	if sc := wire.IncomingTrace(ctx); sc.IsValid() {
+	if sc := wire.IncomingTrace(ctx); sc.IsValid() && sc.TraceID() == trace.SpanContextFromContext(call.ctx).TraceID() {
 		// The request's values with the plugin's span as parent: the
-		// host's work for this call joins the plugin's trace.
+		// host's work for this call joins the plugin's trace (never
+		// another trace a plugin names).
 		merged = trace.ContextWithRemoteSpanContext(merged, sc)
 	}
 	stop := context.AfterFunc(ctx, cancel)
@@ -232,6 +233,15 @@ func resourceFromWire(r *wire.Resource) (sdk.Resource, error) {
 	}
 	return res, nil
 }
+
+// CheckError is the failure of a check the plugin's handler deferred with
+// Require, as the request's Services reported it: the host's own answer (a
+// refusal, or its policy or database failing), never the plugin's or the
+// transport's.
+type CheckError struct{ Err error }
+
+func (e *CheckError) Error() string { return e.Err.Error() }
+func (e *CheckError) Unwrap() error { return e.Err }
 
 // require makes a check the plugin's handler asked for with Require, now
 // that it has returned: a deny fails the request as Authorize's would

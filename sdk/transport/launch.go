@@ -172,7 +172,7 @@ func (*earlyExit) Error() string { return "start: the plugin exited before its h
 
 // start announces the host service and installs the manifest.
 func (c *Conn) start(ctx context.Context, hostService uint32) error {
-	w, err := c.plugin.GetManifest(ctx, &wire.ManifestRequest{HostService: hostService, HostProtocol: wire.ProtocolVersion})
+	w, err := c.plugin.GetManifest(ctx, &wire.ManifestRequest{HostService: hostService, HostProtocol: wire.ProtocolVersion, HostChecks: true})
 	if err != nil {
 		return fmt.Errorf("get manifest: %w", err)
 	}

@@ -299,6 +299,21 @@ func TestRequireIsDecidedOnReturn(t *testing.T) {
 	if _, err := handle(t, conn, req("open"), nil); !errors.Is(err, sdk.ErrInternal) {
 		t.Errorf("without services: %v, want internal", err)
 	}
+
+	// A handler's error does not overtake the check: a refusal wins, and
+	// an allowed check lets the error through.
+	failing := func(id string) *transport.Request {
+		r := req(id)
+		r.Query = url.Values{"fail": {"1"}}
+		return r
+	}
+	var check *transport.CheckError
+	if _, err := handle(t, conn, failing("shut"), newFake()); !errors.Is(err, sdk.ErrForbidden) || !errors.As(err, &check) {
+		t.Errorf("refused, then failed: %v, want the refusal as a CheckError", err)
+	}
+	if _, err := handle(t, conn, failing("open"), newFake()); !errors.Is(err, sdk.ErrNotFound) || errors.As(err, &check) {
+		t.Errorf("allowed, then failed: %v, want the handler's not found", err)
+	}
 }
 
 func TestHostCallAfterRequestIsRefused(t *testing.T) {

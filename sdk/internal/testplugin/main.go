@@ -98,6 +98,9 @@ func required(c *sdk.Context) error {
 	if err := c.Require("testplugin.item.read", sdk.Resource{Type: "item", ID: c.Param("id"), Attributes: map[string]any{"n": 1}}); err != nil {
 		return err
 	}
+	if c.Query("fail") != "" { // an error that would tell something of the item
+		return sdk.NotFound("item %s has no price yet", c.Param("id"))
+	}
 	return c.JSON(http.StatusOK, map[string]string{"id": c.Param("id")})
 }
 

@@ -142,9 +142,13 @@ func (Source) EnumDescriptor() ([]byte, []int) {
 }
 
 type ManifestRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	HostService   uint32                 `protobuf:"varint,1,opt,name=host_service,json=hostService,proto3" json:"host_service,omitempty"` // broker ID of the Host service
-	HostProtocol  int32                  `protobuf:"varint,2,opt,name=host_protocol,json=hostProtocol,proto3" json:"host_protocol,omitempty"`
+	state        protoimpl.MessageState `protogen:"open.v1"`
+	HostService  uint32                 `protobuf:"varint,1,opt,name=host_service,json=hostService,proto3" json:"host_service,omitempty"` // broker ID of the Host service
+	HostProtocol int32                  `protobuf:"varint,2,opt,name=host_protocol,json=hostProtocol,proto3" json:"host_protocol,omitempty"`
+	// The host makes the checks a HandleResponse carries. A plugin must not
+	// defer a check to a host that does not say so (an older core would
+	// ignore them): it asks with Authorize instead.
+	HostChecks    bool `protobuf:"varint,3,opt,name=host_checks,json=hostChecks,proto3" json:"host_checks,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -191,6 +195,13 @@ func (x *ManifestRequest) GetHostProtocol() int32 {
 		return x.HostProtocol
 	}
 	return 0
+}
+
+func (x *ManifestRequest) GetHostChecks() bool {
+	if x != nil {
+		return x.HostChecks
+	}
+	return false
 }
 
 type Manifest struct {
@@ -893,8 +904,8 @@ type HandleResponse struct {
 	Headers []*Pair                `protobuf:"bytes,2,rep,name=headers,proto3" json:"headers,omitempty"`
 	Body    []byte                 `protobuf:"bytes,3,opt,name=body,proto3" json:"body,omitempty"`
 	Error   *Error                 `protobuf:"bytes,4,opt,name=error,proto3" json:"error,omitempty"` // set instead of status and body when the handler failed
-	// Resource checks the host makes before it releases the response
-	// (sdk.Context.Require): a deny replaces the response with the refusal.
+	// Resource checks the host makes before it releases the response or the
+	// error (sdk.Context.Require): a deny replaces either with the refusal.
 	Checks        []*Check `protobuf:"bytes,5,rep,name=checks,proto3" json:"checks,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -2303,10 +2314,12 @@ var File_atrium_proto protoreflect.FileDescriptor
 
 const file_atrium_proto_rawDesc = "" +
 	"\n" +
-	"\fatrium.proto\x12\x10atrium.plugin.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"Y\n" +
+	"\fatrium.proto\x12\x10atrium.plugin.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"z\n" +
 	"\x0fManifestRequest\x12!\n" +
 	"\fhost_service\x18\x01 \x01(\rR\vhostService\x12#\n" +
-	"\rhost_protocol\x18\x02 \x01(\x05R\fhostProtocol\"\xb9\x02\n" +
+	"\rhost_protocol\x18\x02 \x01(\x05R\fhostProtocol\x12\x1f\n" +
+	"\vhost_checks\x18\x03 \x01(\bR\n" +
+	"hostChecks\"\xb9\x02\n" +
 	"\bManifest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
 	"\aversion\x18\x02 \x01(\tR\aversion\x12\x1a\n" +

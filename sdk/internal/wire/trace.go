@@ -32,6 +32,9 @@ func injectTrace(ctx context.Context, method string, req, reply any, cc *grpc.Cl
 // it carried none.
 func IncomingTrace(ctx context.Context) trace.SpanContext {
 	md, _ := metadata.FromIncomingContext(ctx)
+	if len(md.Get("traceparent")) == 0 {
+		return trace.SpanContext{}
+	}
 	carrier := propagation.MapCarrier{}
 	for _, k := range (propagation.TraceContext{}).Fields() {
 		if v := md.Get(k); len(v) > 0 {
