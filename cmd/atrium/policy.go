@@ -57,7 +57,10 @@ skipped with a note on stderr. It exits 1 when the policy is refused.`,
 				return err
 			}
 			out := cmd.OutOrStdout()
-			err = engine.Check(cmd.Context(), modules)
+			err = policy.CheckSet(modules) // the upload's limits, then the sandbox
+			if err == nil {
+				err = engine.Check(cmd.Context(), modules)
+			}
 			var refused *kernel.Error // policy_invalid: the messages are in its fields
 			if errors.Is(err, policy.ErrInvalid) && errors.As(err, &refused) {
 				fmt.Fprintf(out, "FAIL: %s\n", refused.Message)

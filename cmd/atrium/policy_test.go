@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -102,6 +103,14 @@ test_read_allowed if count(guard.deny) == 0 with input as {"action": "x.read"}
 `,
 			}),
 			out: []string{"FAIL: 1 of the policy's tests failed\n", "  tests: guard_test.rego:5: data.tenant.guard_test.test_delete_allowed: FAIL\n"},
+			err: errPolicyInvalid,
+		},
+		"an upload's limits apply": {
+			dir: writeFiles(t, map[string]string{
+				"empty.rego": "  \n",
+				"big.rego":   "package tenant.big\n# " + strings.Repeat("x", 70_000) + "\n",
+			}),
+			out: []string{"FAIL: the policy would not be activated\n", "  big.rego: is over 65536 bytes\n", "  empty.rego: is required\n"},
 			err: errPolicyInvalid,
 		},
 		"no modules": {

@@ -14,10 +14,14 @@ import (
 
 func TestRegistryRefusesWhatItMustNotHold(t *testing.T) {
 	r := access.NewRegistry()
-	require.NoError(t, r.Register("projects", access.Permission{Name: "projects.task.read"}))
-	assert.Error(t, r.Register("projects", access.Permission{Name: "Projects.Task.Read"}), "malformed")
-	assert.Error(t, r.Register("projects", access.Permission{Name: "identity.user.create"}), "reserved context")
-	assert.Error(t, r.Register("documents", access.Permission{Name: "projects.task.read"}), "another owner's")
+	require.NoError(t, r.Replace("projects", access.Permission{Name: "projects.task.read"}))
+	assert.Error(t, r.Replace("projects", access.Permission{Name: "Projects.Task.Read"}), "malformed")
+	assert.Error(t, r.Replace("projects", access.Permission{Name: "identity.user.create"}), "reserved context")
+	assert.Error(t, r.Replace("documents", access.Permission{Name: "projects.task.read"}), "another owner's")
+	assert.Error(t, r.Check("documents", access.Permission{Name: "projects.task.read"}), "Check refuses as Replace does")
+	require.NoError(t, r.Check("projects", access.Permission{Name: "projects.task.purge"}))
+	_, ok := r.Get("projects.task.purge")
+	assert.False(t, ok, "Check changes nothing")
 	p, ok := r.Get("projects.task.read")
 	require.True(t, ok)
 	assert.Equal(t, "projects", p.Owner)
@@ -50,7 +54,7 @@ func TestReplaceDropsWhatAnOwnerNoLongerDeclares(t *testing.T) {
 
 func TestBuiltinRolesFollowTheContract(t *testing.T) {
 	r := access.NewRegistry()
-	require.NoError(t, r.Register("projects",
+	require.NoError(t, r.Replace("projects",
 		access.Permission{Name: "projects.task.read"}, access.Permission{Name: "projects.task.create"},
 		access.Permission{Name: "projects.task.update"}, access.Permission{Name: "projects.task.delete"},
 		access.Permission{Name: "projects.report.export", Roles: []string{access.RoleViewer}},

@@ -46,62 +46,59 @@ type Registry struct {
 // NewRegistry returns a registry holding the core's permissions.
 func NewRegistry() *Registry {
 	r := &Registry{perms: map[string]Permission{}}
-	if err := r.Register("core", CorePermissions...); err != nil {
+	if err := r.Replace("core", CorePermissions...); err != nil {
 		panic(err) // the core's own list is fixed by the code
 	}
 	return r
 }
 
-// Register adds permissions declared by owner. A malformed name, a name
-// another owner declared, or a plugin declaring a reserved context is refused.
-func (r *Registry) Register(owner string, perms ...Permission) error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	for _, p := range perms {
-		if err := checkDeclaration(owner, p, r.perms); err != nil {
-			return err
-		}
-		p.Owner = owner
-		r.perms[p.Name] = p
-	}
-	return nil
-}
-
-func checkDeclaration(owner string, p Permission, declared map[string]Permission) error {
-	if !permissionPattern.MatchString(p.Name) {
-		return fmt.Errorf("permission %q: want <context>.<resource>.<verb> in lower case", p.Name)
-	}
-	if owner != "core" && p.IsReserved() {
-		return fmt.Errorf("permission %q: context %q is reserved for the core", p.Name, p.Context())
-	}
-	if prev, ok := declared[p.Name]; ok && prev.Owner != owner {
-		return fmt.Errorf("permission %q is already declared by %s", p.Name, prev.Owner)
-	}
-	return nil
-}
-
 // Replace makes perms the whole of owner's permissions: those owner
 // declared before and no longer does are dropped, as when a plugin is
-// upgraded without one or unregistered (no perms). It checks as Register
-// does, and on a refusal changes nothing.
+// upgraded without one or unregistered (no perms). A malformed name, a name
+// another owner declared, or a plugin declaring a reserved context is
+// refused, and a refusal changes nothing.
 func (r *Registry) Replace(owner string, perms ...Permission) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	next := make(map[string]Permission, len(r.perms))
+	next, err := r.replaced(owner, perms)
+	if err != nil {
+		return err
+	}
+	r.perms = next
+	return nil
+}
+
+// Check tells whether Replace would accept perms for owner, changing
+// nothing: a plugin's are checked before its upgrade is committed.
+func (r *Registry) Check(owner string, perms ...Permission) error {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	_, err := r.replaced(owner, perms)
+	return err
+}
+
+// replaced is the registry with owner's permissions replaced by perms.
+func (r *Registry) replaced(owner string, perms []Permission) (map[string]Permission, error) {
+	next := make(map[string]Permission, len(r.perms)+len(perms))
 	for name, p := range r.perms {
 		if p.Owner != owner {
 			next[name] = p
 		}
 	}
 	for _, p := range perms {
-		if err := checkDeclaration(owner, p, next); err != nil {
-			return err
+		if !permissionPattern.MatchString(p.Name) {
+			return nil, fmt.Errorf("permission %q: want <context>.<resource>.<verb> in lower case", p.Name)
+		}
+		if owner != "core" && p.IsReserved() {
+			return nil, fmt.Errorf("permission %q: context %q is reserved for the core", p.Name, p.Context())
+		}
+		if prev, ok := next[p.Name]; ok && prev.Owner != owner {
+			return nil, fmt.Errorf("permission %q is already declared by %s", p.Name, prev.Owner)
 		}
 		p.Owner = owner
 		next[p.Name] = p
 	}
-	r.perms = next
-	return nil
+	return next, nil
 }
 
 // Get returns a declared permission.

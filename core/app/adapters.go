@@ -88,12 +88,20 @@ type pluginPermissions struct {
 	res *access.Resolver
 }
 
-func (p pluginPermissions) Declare(plugin string, perms []sdk.Permission) error {
+func (p pluginPermissions) Check(plugin string, perms []sdk.Permission) error {
+	return p.reg.Check(plugin, accessPermissions(perms)...)
+}
+
+func accessPermissions(perms []sdk.Permission) []access.Permission {
 	out := make([]access.Permission, len(perms))
 	for i, pm := range perms {
 		out[i] = access.Permission{Name: pm.Name, Description: pm.Description, Roles: pm.Roles}
 	}
-	if err := p.reg.Replace(plugin, out...); err != nil {
+	return out
+}
+
+func (p pluginPermissions) Declare(plugin string, perms []sdk.Permission) error {
+	if err := p.reg.Replace(plugin, accessPermissions(perms)...); err != nil {
 		return err
 	}
 	p.res.InvalidateAll()

@@ -26,6 +26,8 @@ type Permissions interface {
 	// declared before and no longer does (none: it is gone); a clash is an
 	// error.
 	Declare(plugin string, perms []sdk.Permission) error
+	// Check tells whether Declare would accept perms, changing nothing.
+	Check(plugin string, perms []sdk.Permission) error
 }
 
 // Migrator applies plugins' tenant migrations to the tenants that enabled
@@ -243,11 +245,17 @@ func (h *Host) Register(ctx context.Context, name, file string, required bool) (
 		return Status{}, kernel.Wrap(kernel.KindInvalid, err, "%v", err).WithCode("plugin_invalid")
 	}
 	e.Version = m.Version
-	if err := h.o.Permissions.Declare(m.Name, m.Permissions); err != nil {
+	if err := h.o.Permissions.Check(m.Name, m.Permissions); err != nil {
 		return Status{}, kernel.Wrap(kernel.KindInvalid, err, "%v", err).WithCode("plugin_invalid")
 	}
 	if err := h.o.Catalog.Put(ctx, e); err != nil {
 		return Status{}, err
+	}
+	// Only now that the catalog says so: a refused upgrade leaves the
+	// running version's permissions. (Registrations are serialised by
+	// h.sync, so what Check accepted still holds.)
+	if err := h.o.Permissions.Declare(m.Name, m.Permissions); err != nil {
+		h.log.Error("declare plugin permissions", "plugin", name, "error", err)
 	}
 	if old, ok := h.get(name); ok {
 		old.stop()

@@ -61,10 +61,17 @@ func pluginEnv(env []string) []string {
 	var out []string
 	for _, kv := range env {
 		name, _, _ := strings.Cut(kv, "=")
-		// OTEL_SERVICE_NAME names the core: a plugin names itself.
-		if name == "PATH" || name == "TZ" || strings.HasPrefix(name, "OTEL_") && name != "OTEL_SERVICE_NAME" {
+		if name == "PATH" || name == "TZ" || otelSetting(name) {
 			out = append(out, kv)
 		}
 	}
 	return out
+}
+
+// otelSetting tells whether an OpenTelemetry variable is passed on: not
+// the service name (a plugin names itself) nor what may hold a credential
+// (headers carry collectors' API keys; client keys are private keys).
+func otelSetting(name string) bool {
+	return strings.HasPrefix(name, "OTEL_") && name != "OTEL_SERVICE_NAME" &&
+		!strings.HasSuffix(name, "_HEADERS") && !strings.HasSuffix(name, "_CLIENT_KEY")
 }

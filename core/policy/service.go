@@ -2,6 +2,7 @@ package policy
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -219,6 +220,33 @@ func validName(name string) error {
 	if !ValidName(name) {
 		return kernel.Invalid(kernel.FieldError{Field: "name",
 			Message: "must match ^[a-z][a-z0-9_-]{0,62}$"})
+	}
+	return nil
+}
+
+// CheckSet applies an upload's own limits (the module count, each module
+// present and within MaxModuleBytes, its tests too) to a tenant's whole set,
+// naming each problem by file: `atrium policy test` runs it before the
+// sandbox's Check, which an upload runs after it.
+func CheckSet(modules []Module) error {
+	var fields []kernel.FieldError
+	if len(modules) > MaxModules {
+		fields = append(fields, kernel.FieldError{Field: "name", Message: fmt.Sprintf("a tenant has at most %d policy modules", MaxModules)})
+	}
+	for _, m := range modules {
+		var ke *kernel.Error
+		if err := checkSizes(m.Rego, m.Tests); errors.As(err, &ke) {
+			for _, f := range ke.Fields {
+				file := FileName(m.Name)
+				if f.Field == "tests" {
+					file = TestFileName(m.Name)
+				}
+				fields = append(fields, kernel.FieldError{Field: file, Message: f.Message})
+			}
+		}
+	}
+	if fields != nil {
+		return Invalid("the policy would not be activated", fields...)
 	}
 	return nil
 }

@@ -188,29 +188,38 @@ func TestInterleavedTenantsNeverSeeEachOther(t *testing.T) {
 func kernelAfterCommit(ctx context.Context, f func()) { kernel.AfterCommit(ctx, f) }
 
 // A unit of work on a context marked kernel.ReadOnly reads but cannot
-// write, whether its first statement is pipelined with BEGIN or not; the
-// next unit on the same connection writes again.
+// write, whether its first statement is pipelined with BEGIN (a statement
+// the connection has prepared) or sent after it (one it has not); the next
+// unit on the same connection writes again.
 func TestReadOnlyUnitRefusesWrites(t *testing.T) {
 	e := newEnv(t, 1)
 	ctx := context.Background()
 	a := e.create(t, "alpha")
 	ro := kernel.ReadOnly(ctx)
-
-	err := e.uow.InTenant(ro, a.Scope(), func(ctx context.Context) error { return insertMarker(ctx, "first statement") })
 	var pgErr *pgconn.PgError
-	require.ErrorAs(t, err, &pgErr)
-	assert.Equal(t, "25006", pgErr.Code, "read_only_sql_transaction")
+	refused := func(err error) {
+		t.Helper()
+		require.ErrorAs(t, err, &pgErr)
+		assert.Equal(t, "25006", pgErr.Code, "read_only_sql_transaction")
+	}
 
-	err = e.uow.InTenant(ro, a.Scope(), func(ctx context.Context) error {
+	// Prepared on the one connection, so the next unit pipelines it.
+	require.NoError(t, e.uow.InTenant(ctx, a.Scope(), func(ctx context.Context) error { return insertMarker(ctx, "writable") }))
+	refused(e.uow.InTenant(ro, a.Scope(), func(ctx context.Context) error { return insertMarker(ctx, "pipelined") }))
+	refused(e.uow.InTenant(ro, a.Scope(), func(ctx context.Context) error {
+		tx, _ := postgres.TxFrom(ctx)
+		_, err := tx.Exec(ctx, "INSERT INTO users (id, email, password_hash) VALUES ($1, 'new shape', 'y')", kernel.NewID())
+		return err
+	}))
+	refused(e.uow.InTenant(ro, a.Scope(), func(ctx context.Context) error {
 		tx, _ := postgres.TxFrom(ctx)
 		var n int
 		if err := tx.QueryRow(ctx, "SELECT count(*) FROM users").Scan(&n); err != nil {
 			return err
 		}
 		return insertMarker(ctx, "after a read")
-	})
-	require.ErrorAs(t, err, &pgErr)
-	assert.Equal(t, "25006", pgErr.Code)
+	}))
 
-	require.NoError(t, e.uow.InTenant(ctx, a.Scope(), func(ctx context.Context) error { return insertMarker(ctx, "writable") }))
+	require.NoError(t, e.uow.InTenant(ctx, a.Scope(), func(ctx context.Context) error { return insertMarker(ctx, "writable again") }))
+	assert.Equal(t, []string{"admin@alpha.test", "writable", "writable again"}, e.emailsOf(t, a))
 }
