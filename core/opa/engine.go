@@ -68,7 +68,7 @@ type Engine struct {
 	terms  *inputTerms
 	now    func() time.Time
 
-	mu     sync.Mutex
+	mu     sync.RWMutex
 	epochs map[string]uint64 // bumped by Invalidate, per tenant
 	global uint64            // bumped by InvalidateAll
 }
@@ -116,8 +116,8 @@ func (e *Engine) InvalidateAll() {
 }
 
 func (e *Engine) epoch(tenantID string) epoch {
-	e.mu.Lock()
-	defer e.mu.Unlock()
+	e.mu.RLock()
+	defer e.mu.RUnlock()
 	return epoch{e.epochs[tenantID], e.global}
 }
 
@@ -146,9 +146,16 @@ func (e *Engine) Evaluate(ctx context.Context, tenantID string, src policy.Sourc
 // it is known current, compiling it (once, however many ask) otherwise.
 func (e *Engine) tenantPolicy(ctx context.Context, tenantID string, src policy.Source) (*tenantPolicy, error) {
 	epoch := e.epoch(tenantID)
-	tp, ok := e.cache.Get(tenantID)
+	now := e.now()
+	// Peek only read-locks the cache; its recency is kept to the second,
+	// so decisions on every core do not queue on one lock.
+	tp, ok := e.cache.Peek(tenantID)
+	if ok && now.UnixNano()-tp.used.Load() > int64(time.Second) {
+		tp.used.Store(now.UnixNano())
+		e.cache.Get(tenantID)
+	}
 	if ok && tp.epoch == epoch && e.opts.RecheckAfter > 0 &&
-		e.now().Sub(time.Unix(0, tp.confirmed.Load())) < e.opts.RecheckAfter {
+		now.Sub(time.Unix(0, tp.confirmed.Load())) < e.opts.RecheckAfter {
 		return tp, nil
 	}
 	if ok && tp.epoch == epoch {

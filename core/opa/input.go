@@ -7,7 +7,6 @@ import (
 	"sync"
 	"sync/atomic"
 
-	lru "github.com/hashicorp/golang-lru/v2"
 	"github.com/open-policy-agent/opa/v1/ast"
 
 	"github.com/atriumhq/atrium/core/access"
@@ -147,7 +146,9 @@ func appendNames(dst []byte, ss []string) []byte {
 // term; lookups allocate nothing.
 type inputTerms struct {
 	seed  maphash.Seed
-	cache *lru.Cache[uint64, keyedTerm]
+	mu    sync.RWMutex
+	m     map[uint64]keyedTerm
+	bytes int // of the keys held
 }
 
 type keyedTerm struct {
@@ -155,24 +156,41 @@ type keyedTerm struct {
 	term *ast.Term
 }
 
-// inputTermsSize bounds the entries: a few per active principal.
-const inputTermsSize = 16384
+// The terms kept are bounded by count and by their keys' bytes (a subject's
+// key holds its permission list); past either, they are dropped all at
+// once and kept afresh. Hits only read-lock: no recency to keep, so
+// decisions on every core share the map without queueing.
+const (
+	maxInputTerms     = 16384
+	maxInputTermBytes = 16 << 20
+)
 
 func newInputTerms() *inputTerms {
-	c, _ := lru.New[uint64, keyedTerm](inputTermsSize) // errors only on size <= 0
-	return &inputTerms{seed: maphash.MakeSeed(), cache: c}
+	return &inputTerms{seed: maphash.MakeSeed(), m: map[uint64]keyedTerm{}}
 }
 
 // term returns key's kept term, or builds and keeps it; build may reuse
 // key's buffer (the key is copied first, on a miss only).
 func (c *inputTerms) term(key []byte, build func() *ast.Term) *ast.Term {
 	h := maphash.Bytes(c.seed, key)
-	if v, ok := c.cache.Get(h); ok && v.key == string(key) {
+	c.mu.RLock()
+	v, ok := c.m[h]
+	c.mu.RUnlock()
+	if ok && v.key == string(key) {
 		return v.term
 	}
 	k := string(key)
 	t := build()
-	c.cache.Add(h, keyedTerm{k, t})
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.m) >= maxInputTerms || c.bytes+len(k) > maxInputTermBytes {
+		c.m, c.bytes = make(map[uint64]keyedTerm, len(c.m)), 0
+	}
+	if old, ok := c.m[h]; ok {
+		c.bytes -= len(old.key)
+	}
+	c.m[h] = keyedTerm{k, t}
+	c.bytes += len(k)
 	return t
 }
 

@@ -25,6 +25,8 @@ type tenantPolicy struct {
 	err error
 	// confirmed is when (unix nanoseconds) the revision was last checked.
 	confirmed atomic.Int64
+	// used is when (unix nanoseconds) the cache last counted it as used.
+	used atomic.Int64
 }
 
 // parseSet parses and sandbox-checks a tenant's modules and, when tests is
