@@ -1,6 +1,7 @@
 package app_test
 
 import (
+	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -230,4 +231,16 @@ func TestPluginCrashLoopOpensTheBreaker(t *testing.T) {
 	time.Sleep(time.Second)
 	assert.Equal(t, attempts, s.logs.count(`"plugin":"testplugin"`, "plugin did not start"))
 	assert.Equal(t, "failed", s.plugin("testplugin").State)
+}
+
+// Registration launches the binary once: the process it validated is the
+// one that serves.
+func TestRegistrationLaunchesOnce(t *testing.T) {
+	t.Parallel()
+	s := startPluginCore(t, nil)
+	s.install("testplugin", "testplugin")
+	reg := s.mustRegister("testplugin", "testplugin")
+	assert.Equal(t, 1, s.logs.count(`"msg":"plugin process launched"`, `"plugin":"testplugin"`), "one launch")
+	assert.Equal(t, 1, s.logs.count(`"msg":"plugin process launched"`, fmt.Sprintf(`"pid":%d`, reg.PID)), "of the process that serves")
+	assert.Equal(t, []int{reg.PID}, processesIn(t, s.dir))
 }

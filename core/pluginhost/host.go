@@ -147,14 +147,21 @@ func (h *Host) Stop(context.Context) error {
 	return nil
 }
 
-func (h *Host) supervise(e Entry, launch launcher) *supervised {
+// supervise runs a plugin under supervision; after, if given, runs once
+// the supervisor is done.
+func (h *Host) supervise(e Entry, launch launcher, after ...func()) *supervised {
 	p := newSupervised(e, launch, h.o.Supervision, h.log, h)
 	ctx, cancel := context.WithCancel(h.ctx)
 	p.stop = cancel
 	h.mu.Lock()
 	h.plugins[e.Name] = p
 	h.mu.Unlock()
-	h.wg.Go(func() { p.run(ctx) })
+	h.wg.Go(func() {
+		p.run(ctx)
+		for _, f := range after {
+			f()
+		}
+	})
 	return p
 }
 
@@ -164,6 +171,29 @@ func (h *Host) binaryLauncher(e Entry) launcher {
 			Name: e.Name, Path: filepath.Join(h.o.Dir, e.File), SHA256: e.SHA256,
 			Logger: h.log, StartTimeout: h.o.StartTimeout, Env: h.o.Env,
 		})
+	}
+}
+
+// firstConn launches by returning conn the first time, then by then. The
+// supervisor calls launch from one goroutine and release after it, which
+// closes conn if it never got to use it (stopped at once).
+type firstConn struct {
+	conn *transport.Conn
+	then launcher
+}
+
+func (f *firstConn) launch(ctx context.Context) (*transport.Conn, error) {
+	if c := f.conn; c != nil {
+		f.conn = nil
+		return c, nil
+	}
+	return f.then(ctx)
+}
+
+func (f *firstConn) release() {
+	if f.conn != nil {
+		_ = f.conn.Close()
+		f.conn = nil
 	}
 }
 
@@ -236,8 +266,13 @@ func (h *Host) Register(ctx context.Context, name, file string, required bool) (
 	if err != nil {
 		return Status{}, kernel.Wrap(kernel.KindInvalid, err, "the plugin did not start: %v", err).WithCode("plugin_invalid")
 	}
+	handedOver := false
+	defer func() {
+		if !handedOver {
+			_ = trial.Close()
+		}
+	}()
 	m := trial.Manifest()
-	_ = trial.Close() // the supervisor starts its own process
 	if m.Name != name {
 		return Status{}, kernel.E(kernel.KindInvalid, "the binary is plugin %q, not %q", m.Name, name).WithCode("plugin_invalid")
 	}
@@ -261,7 +296,11 @@ func (h *Host) Register(ctx context.Context, name, file string, required bool) (
 		old.stop()
 		<-old.done
 	}
-	p := h.supervise(e, h.binaryLauncher(e))
+	// The supervisor's first process is the one just validated: a
+	// registration launches the binary once.
+	handedOver = true
+	first := &firstConn{conn: trial, then: h.binaryLauncher(e)}
+	p := h.supervise(e, first.launch, first.release)
 	if err := h.migrateStarted(ctx, []*supervised{p}); err != nil {
 		if ctx.Err() != nil {
 			return Status{}, ctx.Err()
@@ -358,12 +397,14 @@ func checkMigrations(m sdk.Manifest) error {
 // launched, a changed one (checksum, file, version) replaced, a removed one
 // stopped. Attached plugins are left alone.
 func (h *Host) Sync(ctx context.Context) error {
+	h.sync.Lock()
+	defer h.sync.Unlock()
+	// Read under the lock: a list read before a registration that held it
+	// would lack that plugin, and stop it.
 	entries, err := h.o.Catalog.List(ctx)
 	if err != nil {
 		return fmt.Errorf("read the plugin catalog: %w", err)
 	}
-	h.sync.Lock()
-	defer h.sync.Unlock()
 	h.mu.RLock()
 	stopped := h.ctx == nil || h.ctx.Err() != nil // not started, or stopping
 	h.mu.RUnlock()

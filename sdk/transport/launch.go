@@ -85,6 +85,7 @@ func Launch(ctx context.Context, cfg Config) (*Conn, error) {
 		return nil, fmt.Errorf("launch plugin %s: %w", cfg.Name, err)
 	}
 	stderr.stop()
+	logger.Info("plugin process launched", "pid", conn.Pid(), "version", conn.Manifest().Version)
 	return conn, nil
 }
 
