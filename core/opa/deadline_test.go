@@ -93,3 +93,30 @@ func TestCallerCancellationDenies(t *testing.T) {
 		assert.Less(t, time.Since(start), time.Second)
 	}
 }
+
+// A decision cancelled by its context, or cut off at the deadline, leaves
+// nothing behind: the watches recycled between decisions never carry a
+// cancel into the next one.
+func TestCancelledDecisionDoesNotCancelTheNext(t *testing.T) {
+	e := newEngine(t, opa.Options{Deadline: 100 * time.Millisecond})
+	src := &source{sets: map[string]policy.Set{
+		"slow": set(1, runaway["huge range"]),
+		"fast": set(1, `package tenant.a
+deny contains "never" if false`),
+	}}
+	for range 3 {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+		_, err := e.Evaluate(ctx, "slow", src, in("projects.task.read"), false) // the context ends it
+		cancel()
+		require.Error(t, err)
+		_, err = e.Evaluate(context.Background(), "slow", src, in("projects.task.read"), false) // the deadline does
+		require.Error(t, err)
+		live, stop := context.WithCancel(context.Background())
+		for range 100 {
+			d, err := e.Evaluate(live, "fast", src, in("projects.task.read"), false)
+			require.NoError(t, err)
+			require.True(t, d.Allow, d.Reasons)
+		}
+		stop()
+	}
+}

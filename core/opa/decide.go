@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/open-policy-agent/opa/v1/ast"
@@ -92,15 +93,16 @@ func (e *Engine) decide(ctx context.Context, tp *tenantPolicy, in access.Input, 
 
 	// One cancel for both evaluations, set at the deadline or when ctx
 	// ends: topdown checks it as it goes, and so do the built-ins that could
-	// run long (they read the cancel, not the context). A timer and, only
-	// when ctx can end at all, an AfterFunc: cheaper than a context with a
-	// timeout and an AfterFunc on it, per decision.
-	c := topdown.NewCancel()
-	timer := time.AfterFunc(e.opts.Deadline, c.Cancel)
-	defer timer.Stop()
+	// run long (they read the cancel, not the context). A recycled timer
+	// and, only when ctx can end at all, an AfterFunc: cheaper than a
+	// context with a timeout and an AfterFunc on it, per decision.
+	w := startWatch(e.opts.Deadline)
+	c := w.cancel
+	var stopCtx func() bool
 	if ctx.Done() != nil {
-		defer context.AfterFunc(ctx, c.Cancel)()
+		stopCtx = context.AfterFunc(ctx, c.Cancel)
 	}
+	defer func() { w.stop(stopCtx == nil || stopCtx()) }()
 	var baseTrace, tenantTrace *topdown.BufferTracer
 	if explain {
 		baseTrace, tenantTrace = topdown.NewBufferTracer(), topdown.NewBufferTracer()
@@ -223,4 +225,33 @@ func NewDecider(engine *Engine, src policy.Source) *Decider {
 // Decide evaluates in under the base policy and the tenant's.
 func (d *Decider) Decide(ctx context.Context, tenantID string, in access.Input) (access.Decision, error) {
 	return d.engine.Evaluate(ctx, tenantID, d.src, in, false)
+}
+
+// watch cancels an evaluation at its deadline. Watches are recycled: one
+// whose timer was stopped before it fired, and whose cancel was never
+// used, is as good as new, and saves a decision a timer and a cancel.
+type watch struct {
+	cancel topdown.Cancel
+	timer  *time.Timer
+}
+
+var watches sync.Pool
+
+func startWatch(d time.Duration) *watch {
+	if w, ok := watches.Get().(*watch); ok {
+		w.timer.Reset(d)
+		return w
+	}
+	w := &watch{cancel: topdown.NewCancel()}
+	w.timer = time.AfterFunc(d, w.cancel.Cancel)
+	return w
+}
+
+// stop ends the watch, keeping it for another evaluation if nothing
+// cancelled it or still can: its timer stopped before firing, and unused
+// says nothing else (the context's AfterFunc) will call its cancel.
+func (w *watch) stop(unused bool) {
+	if w.timer.Stop() && unused && !w.cancel.Cancelled() {
+		watches.Put(w)
+	}
 }

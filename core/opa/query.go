@@ -61,7 +61,9 @@ func (q *query) eval(ctx context.Context, input *ast.Term, cancel topdown.Cancel
 	if q.uncached {
 		tq = tq.WithVirtualCache(noVirtualCache{})
 	} else {
-		tq = tq.WithVirtualCache(newRuleCache())
+		rc := getRuleCache()
+		defer putRuleCache(rc)
+		tq = tq.WithVirtualCache(rc)
 	}
 	if tracer != nil {
 		tq = tq.WithQueryTracer(tracer)

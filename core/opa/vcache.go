@@ -1,6 +1,10 @@
 package opa
 
-import "github.com/open-policy-agent/opa/v1/ast"
+import (
+	"sync"
+
+	"github.com/open-policy-agent/opa/v1/ast"
+)
 
 // ruleCache is the tenant query's topdown.VirtualCache: the values of the
 // rules an evaluation has read, so a rule read many times is evaluated
@@ -13,6 +17,7 @@ import "github.com/open-policy-agent/opa/v1/ast"
 type ruleCache struct {
 	frames []ruleFrame // frames[len-1] is the active one; never empty
 	first  [1]ruleFrame
+	refs   []*ast.Term // the kept refs' terms, one backing array for all
 }
 
 type ruleFrame struct {
@@ -32,6 +37,27 @@ func newRuleCache() *ruleCache {
 	c := &ruleCache{}
 	c.frames = c.first[:]
 	return c
+}
+
+// ruleCaches recycles rule caches between evaluations: a cache, its first
+// frame's entries included, is a decision's largest allocation of its own.
+var ruleCaches = sync.Pool{New: func() any { return newRuleCache() }}
+
+// getRuleCache returns an empty cache; putRuleCache takes it back once its
+// evaluation is over and nothing holds what it returned.
+func getRuleCache() *ruleCache { return ruleCaches.Get().(*ruleCache) }
+
+func putRuleCache(c *ruleCache) {
+	f := &c.first[0]
+	if cap(f.entries) > 4*indexFrom || f.index != nil || cap(c.refs) > 64*indexFrom {
+		return // grown by a large policy: let it go
+	}
+	clear(f.entries) // drop the terms it points to
+	f.entries = f.entries[:0]
+	clear(c.refs)
+	c.refs = c.refs[:0]
+	c.frames = c.first[:]
+	ruleCaches.Put(c)
 }
 
 func (c *ruleCache) top() *ruleFrame { return &c.frames[len(c.frames)-1] }
@@ -69,7 +95,9 @@ func (c *ruleCache) Put(ref ast.Ref, value *ast.Term) {
 	if f.entries == nil {
 		f.entries = make([]ruleEntry, 0, 8)
 	}
-	f.entries = append(f.entries, ruleEntry{ref: append(ast.Ref(nil), ref...), value: value})
+	start := len(c.refs)
+	c.refs = append(c.refs, ref...)
+	f.entries = append(f.entries, ruleEntry{ref: c.refs[start:len(c.refs):len(c.refs)], value: value})
 	switch n := len(f.entries); {
 	case n == indexFrom:
 		f.index = make(map[int][]int, 2*indexFrom)
