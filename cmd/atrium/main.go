@@ -36,7 +36,7 @@ var errReported = errors.New("reported")
 func newRoot() *cobra.Command {
 	root := &cobra.Command{
 		Use:           "atrium",
-		Short:         "Operate Atrium: tenants, plugins, policies, audit, development helpers",
+		Short:         "Operate Atrium: plugins, policies, audit, development helpers",
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
