@@ -205,6 +205,16 @@ func TestTraceFlowsBack(t *testing.T) {
 		t.Errorf("host call ran in %s/%s (remote %v), want the plugin's span %v",
 			host.TraceID(), host.SpanID(), host.IsRemote(), got["spanID"])
 	}
+
+	// A span of another trace is not taken: the host's work stays in the
+	// request's trace, under the caller's span.
+	fake = newFake()
+	if _, err := conn.Handle(ctx, &transport.Request{Route: route(t, conn, "GET", "/traced"), Query: url.Values{"foreign": {"1"}}}, fake); err != nil {
+		t.Fatal(err)
+	}
+	if host := fake.traces[0]; host.TraceID() != tid || host.SpanID() != sid || host.IsRemote() {
+		t.Errorf("host call ran in %s/%s (remote %v), want the caller's own span", host.TraceID(), host.SpanID(), host.IsRemote())
+	}
 }
 
 func TestRequestReachesPlugin(t *testing.T) {

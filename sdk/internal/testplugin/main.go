@@ -5,6 +5,7 @@
 package main
 
 import (
+	"context"
 	"embed"
 	"errors"
 	"fmt"
@@ -204,7 +205,13 @@ func whoami(c *sdk.Context) error {
 
 // traced makes one host call and reports the span it ran in.
 func traced(c *sdk.Context) error {
-	if _, _, err := c.Cache().Get(c, "k"); err != nil {
+	var ctx context.Context = c
+	if c.Query("foreign") != "" { // a span of another trace than the request's
+		tid, _ := trace.TraceIDFromHex("0af7651916cd43dd8448eb211c80319c")
+		sid, _ := trace.SpanIDFromHex("b7ad6b7169203331")
+		ctx = trace.ContextWithSpanContext(c, trace.NewSpanContext(trace.SpanContextConfig{TraceID: tid, SpanID: sid, TraceFlags: trace.FlagsSampled}))
+	}
+	if _, _, err := c.Cache().Get(ctx, "k"); err != nil {
 		return err
 	}
 	sc := trace.SpanContextFromContext(c)
