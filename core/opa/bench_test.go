@@ -37,6 +37,16 @@ func realistic(tb testing.TB) []policy.Module {
 	return out
 }
 
+// own returns mods as tenant i's own: the same rules, text of its own (a
+// comment), so that no two tenants share a compiled policy.
+func own(mods []policy.Module, i int) []policy.Module {
+	out := slices.Clone(mods)
+	for j := range out {
+		out[j].Rego += fmt.Sprintf("\n# tenant %d\n", i)
+	}
+	return out
+}
+
 func benchInput() access.Input {
 	req := in("projects.project.update")
 	req.Resource = access.Resource{Type: "project", ID: "p1", OwnerID: "u1", Attributes: map[string]any{"status": "active", "name": "Apollo"}}
@@ -78,8 +88,8 @@ func BenchmarkDecision(b *testing.B) {
 }
 
 // BenchmarkDecisionWarmServer: the same decision, one at a time, in an
-// engine that holds 1,000 tenants' compiled policies (about 90 MB), as a
-// server's does: a benchmark process whose heap holds only one policy
+// engine that holds 1,000 tenants' compiled policies of their own (about
+// 90 MB) and 1,000 that share one, as a server's does: a benchmark process whose heap holds only one policy
 // collects garbage every few hundred decisions, a server's far less often,
 // and the slowest percentile is mostly decisions a collection ran into.
 // Decisions go to one tenant, then to the tenants in turn, so that each
@@ -90,19 +100,31 @@ func BenchmarkDecisionWarmServer(b *testing.B) {
 	src := &source{sets: map[string]policy.Set{}}
 	mods := realistic(b)
 	for i := range tenants {
-		src.sets[fmt.Sprint(i)] = policy.Set{Revision: 1, Modules: mods}
+		src.sets[fmt.Sprint(i)] = policy.Set{Revision: 1, Modules: own(mods, i)}
 		if d, err := e.Evaluate(context.Background(), fmt.Sprint(i), src, benchInput(), false); err != nil || !d.Allow {
 			b.Fatal(d, err)
 		}
 	}
-	ids := make([]string, tenants)
+	// And 1,000 more that all run the same modules: one compiled policy.
+	for i := range tenants {
+		id := fmt.Sprint("same-", i)
+		src.sets[id] = policy.Set{Revision: 1, Modules: mods}
+		if d, err := e.Evaluate(context.Background(), id, src, benchInput(), false); err != nil || !d.Allow {
+			b.Fatal(d, err)
+		}
+	}
+	ids, same := make([]string, tenants), make([]string, tenants)
 	for i := range ids {
-		ids[i] = fmt.Sprint(i)
+		ids[i], same[i] = fmt.Sprint(i), fmt.Sprint("same-", i)
 	}
 	for _, bc := range []struct {
 		name string
+		ids  []string
 		n    int
-	}{{"one-tenant", 1}, {"100-tenants-in-turn", 100}, {"1000-tenants-in-turn", tenants}} {
+	}{
+		{"one-tenant", ids, 1}, {"100-tenants-in-turn", ids, 100}, {"1000-tenants-in-turn", ids, tenants},
+		{"1000-tenants-one-policy-in-turn", same, tenants},
+	} {
 		b.Run(bc.name, func(b *testing.B) {
 			req := benchInput()
 			durations := make([]time.Duration, 0, b.N)
@@ -110,7 +132,7 @@ func BenchmarkDecisionWarmServer(b *testing.B) {
 			b.ResetTimer()
 			for i := range b.N {
 				start := time.Now()
-				_, _ = e.Evaluate(context.Background(), ids[i%bc.n], src, req, false)
+				_, _ = e.Evaluate(context.Background(), bc.ids[i%bc.n], src, req, false)
 				durations = append(durations, time.Since(start))
 			}
 			b.StopTimer()
@@ -125,7 +147,7 @@ func BenchmarkDecisionParallel(b *testing.B) {
 	src := &source{sets: map[string]policy.Set{}}
 	mods := realistic(b)
 	for i := range 100 {
-		src.sets[fmt.Sprint(i)] = policy.Set{Revision: 1, Modules: mods}
+		src.sets[fmt.Sprint(i)] = policy.Set{Revision: 1, Modules: own(mods, i)}
 		_, _ = e.Evaluate(context.Background(), fmt.Sprint(i), src, benchInput(), false)
 	}
 	var mu sync.Mutex
@@ -167,11 +189,11 @@ func BenchmarkUploadAmong10kTenants(b *testing.B) {
 		svc := policy.NewService(store, e, policytest.Transactor{}, kernel.SystemClock{})
 		decider := opa.NewDecider(e, svc)
 		mods := realistic(b)
-		for range 10_000 {
+		for i := range 10_000 {
 			tn := &kernel.Tenant{ID: uuid.New()}
 			ctx := kernel.WithTenant(context.Background(), tn)
 			err := policytest.Transactor{}.InTenant(ctx, tn, func(ctx context.Context) error {
-				for _, m := range mods {
+				for _, m := range own(mods, i) {
 					if _, err := store.Save(ctx, m); err != nil {
 						return err
 					}
@@ -201,15 +223,23 @@ func BenchmarkUploadAmong10kTenants(b *testing.B) {
 }
 
 // BenchmarkMemoryPerTenant: resident heap per compiled, cached tenant
-// policy (the realistic one), and what 10,000 would take.
+// policy (the realistic one), and what 10,000 would take: with a policy of
+// its own per tenant, and with one that every tenant runs.
 func BenchmarkMemoryPerTenant(b *testing.B) {
+	b.Run("own-policy", func(b *testing.B) { memoryPerTenant(b, own) })
+	b.Run("one-shared-policy", func(b *testing.B) {
+		memoryPerTenant(b, func(mods []policy.Module, _ int) []policy.Module { return mods })
+	})
+}
+
+func memoryPerTenant(b *testing.B, modulesOf func([]policy.Module, int) []policy.Module) {
 	const n = 1000
 	mods := realistic(b)
 	for range b.N {
 		e := newEngine(b, opa.Options{CacheSize: n})
 		src := &source{sets: map[string]policy.Set{}}
 		for i := range n {
-			src.sets[fmt.Sprint(i)] = policy.Set{Revision: 1, Modules: mods}
+			src.sets[fmt.Sprint(i)] = policy.Set{Revision: 1, Modules: modulesOf(mods, i)}
 		}
 		var before, after runtime.MemStats
 		runtime.GC()

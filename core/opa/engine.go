@@ -66,6 +66,7 @@ type Engine struct {
 	cache  *lru.Cache[string, *tenantPolicy]
 	flight singleflight.Group
 	terms  *inputTerms
+	shared sharedQueries
 	now    func() time.Time
 
 	mu     sync.RWMutex
@@ -175,9 +176,15 @@ func (e *Engine) tenantPolicy(ctx context.Context, tenantID string, src policy.S
 			return nil, fmt.Errorf("tenant policy: %w", err)
 		}
 		tp := &tenantPolicy{revision: set.Revision, version: e.version(set.Revision), epoch: epoch}
-		tp.query, tp.err = compileTenant(set.Modules)
-		if tp.err != nil && !errors.Is(tp.err, policy.ErrInvalid) {
-			return nil, tp.err // the engine's failure, not the policy's: not cached
+		key := setKey(set.Modules)
+		if tp.query = e.shared.get(key); tp.query == nil {
+			tp.query, tp.err = compileTenant(set.Modules)
+			if tp.err != nil && !errors.Is(tp.err, policy.ErrInvalid) {
+				return nil, tp.err // the engine's failure, not the policy's: not cached
+			}
+			if tp.query != nil {
+				e.shared.put(key, tp.query)
+			}
 		}
 		tp.confirmed.Store(e.now().UnixNano())
 		if e.epoch(tenantID) == epoch { // not invalidated meanwhile
