@@ -122,3 +122,38 @@ func (s staticSource) Revision(_ context.Context, id string) (int64, error) {
 	return s[id].Revision, nil
 }
 func (s staticSource) Active(_ context.Context, id string) (policy.Set, error) { return s[id], nil }
+
+// The input's objects are recycled between decisions: a decision sees its
+// own values, also where OPA compares whole objects or looks them up by
+// hash (set membership), whatever the previous decision held.
+func TestRecycledInputsHoldEachDecisionsValues(t *testing.T) {
+	e, err := New(Options{})
+	require.NoError(t, err)
+	rego := `package tenant.p
+deny contains "whole request" if input.request == {"method": "DELETE", "path": "/x", "ip": "10.0.0.1", "time": "t"}
+deny contains "resource in set" if input.resource in {{"type": "doc", "id": "secret", "owner_id": "", "attributes": {}}}
+deny contains "input in set" if input in {x | x := input; x.action == "projects.task.delete"}`
+	src := staticSource{"t1": {Revision: 1, Modules: []policy.Module{{Name: "p", Version: 1, Rego: rego, Active: true}}}}
+	ask := func(method, resourceID, action string) []string {
+		in := access.Input{
+			Subject:  access.Subject{ID: "u1", Type: "user", Permissions: []string{"projects.task.read", "projects.task.delete"}},
+			Action:   action,
+			Resource: access.Resource{Type: "doc", ID: resourceID},
+			Tenant:   access.TenantInput{ID: "t1", Slug: "acme"},
+			Request:  access.RequestInput{Method: method, Path: "/x", IP: "10.0.0.1", Time: "t"},
+		}
+		d, err := e.Evaluate(context.Background(), "t1", src, in, false)
+		require.NoError(t, err)
+		if d.Allow {
+			return nil
+		}
+		return d.Reasons
+	}
+	for range 50 {
+		assert.Equal(t, []string{"whole request"}, ask("DELETE", "open", "projects.task.read"))
+		assert.Nil(t, ask("GET", "open", "projects.task.read"))
+		assert.Equal(t, []string{"resource in set"}, ask("GET", "secret", "projects.task.read"))
+		assert.Nil(t, ask("GET", "other", "projects.task.read"))
+		assert.Equal(t, []string{"input in set"}, ask("GET", "open", "projects.task.delete"))
+	}
+}

@@ -90,6 +90,7 @@ func (e *Engine) decide(ctx context.Context, tp *tenantPolicy, in access.Input, 
 	}
 
 	input := attrs.input(in, e.terms)
+	defer input.release() // after the explanation, deferred below, is built
 
 	// One cancel for both evaluations, set at the deadline or when ctx
 	// ends: topdown checks it as it goes, and so do the built-ins that could
@@ -110,7 +111,7 @@ func (e *Engine) decide(ctx context.Context, tp *tenantPolicy, in access.Input, 
 	}
 
 	if !cached {
-		if b, err = evalBase(ctx, e.base.query, ast.NewTerm(input), c, tracer(baseTrace)); err != nil {
+		if b, err = evalBase(ctx, e.base.query, input.term, c, tracer(baseTrace)); err != nil {
 			return deny(failure(ctx, c, "base"), err)
 		}
 		if key != nil {
@@ -119,7 +120,7 @@ func (e *Engine) decide(ctx context.Context, tp *tenantPolicy, in access.Input, 
 	}
 	var t tenantResult
 	if tp.query != nil {
-		if t, err = evalTenant(ctx, tp.query, ast.NewTerm(input), c, tracer(tenantTrace)); err != nil {
+		if t, err = evalTenant(ctx, tp.query, input.term, c, tracer(tenantTrace)); err != nil {
 			return deny(failure(ctx, c, "tenant"), err)
 		}
 	}

@@ -33,26 +33,52 @@ func inputAttributes(in access.Input) (a inputAttrs, err error) {
 // converted attributes: the rego package would otherwise turn the struct
 // into JSON and back on every decision, its largest avoidable cost. The shape is access.Input's JSON
 // (nil lists are [] and nil attribute maps {}, so rules need not test them).
-func (a inputAttrs) input(in access.Input, terms *inputTerms) ast.Value {
+func (a inputAttrs) input(in access.Input, terms *inputTerms) *inputDoc {
 	var buf [512]byte // the term cache's keys: a hit allocates nothing
-	return ast.NewObject(
-		[2]*ast.Term{keySubject, terms.subject(buf[:0], in.Subject, a.subject)},
-		[2]*ast.Term{keyAction, name(in.Action)},
-		[2]*ast.Term{keyResource, object(
-			[2]*ast.Term{keyType, str(in.Resource.Type)},
-			[2]*ast.Term{keyID, str(in.Resource.ID)},
-			[2]*ast.Term{keyOwnerID, str(in.Resource.OwnerID)},
-			[2]*ast.Term{keyAttributes, a.resource},
-		)},
-		[2]*ast.Term{keyTenant, terms.tenant(buf[:0], in.Tenant, a.settings)},
-		[2]*ast.Term{keyRequest, object(
-			[2]*ast.Term{keyMethod, str(in.Request.Method)},
-			[2]*ast.Term{keyPath, str(in.Request.Path)},
-			[2]*ast.Term{keyIP, str(in.Request.IP)},
-			[2]*ast.Term{keyTime, str(in.Request.Time)},
-		)},
-	)
+	d := inputDocs.Get().(*inputDoc)
+	// The nested objects first: each Insert into the top object recomputes
+	// its hash from its values' hashes, so the last one sees them current.
+	d.resource.Insert(keyType, str(in.Resource.Type))
+	d.resource.Insert(keyID, str(in.Resource.ID))
+	d.resource.Insert(keyOwnerID, str(in.Resource.OwnerID))
+	d.resource.Insert(keyAttributes, a.resource)
+	d.request.Insert(keyMethod, str(in.Request.Method))
+	d.request.Insert(keyPath, str(in.Request.Path))
+	d.request.Insert(keyIP, str(in.Request.IP))
+	d.request.Insert(keyTime, str(in.Request.Time))
+	d.top.Insert(keySubject, terms.subject(buf[:0], in.Subject, a.subject))
+	d.top.Insert(keyTenant, terms.tenant(buf[:0], in.Tenant, a.settings))
+	d.top.Insert(keyAction, name(in.Action))
+	return d
 }
+
+// inputDoc is a decision's input document. Its objects are recycled: an
+// evaluation never changes its input and keeps nothing of it once the
+// decision has returned (reasons are copied out as strings), so the next
+// decision refills them with its own values instead of building them.
+type inputDoc struct {
+	top, resource, request ast.Object
+	term                   *ast.Term // the top object
+}
+
+var inputDocs = sync.Pool{New: func() any { return newInputDoc() }}
+
+func newInputDoc() *inputDoc {
+	empty := ast.InternedTerm("")
+	d := &inputDoc{
+		resource: ast.NewObject([2]*ast.Term{keyType, empty}, [2]*ast.Term{keyID, empty},
+			[2]*ast.Term{keyOwnerID, empty}, [2]*ast.Term{keyAttributes, ast.InternedEmptyObject}),
+		request: ast.NewObject([2]*ast.Term{keyMethod, empty}, [2]*ast.Term{keyPath, empty},
+			[2]*ast.Term{keyIP, empty}, [2]*ast.Term{keyTime, empty}),
+	}
+	d.top = ast.NewObject([2]*ast.Term{keySubject, ast.InternedEmptyObject}, [2]*ast.Term{keyAction, empty},
+		[2]*ast.Term{keyResource, ast.NewTerm(d.resource)}, [2]*ast.Term{keyTenant, ast.InternedEmptyObject},
+		[2]*ast.Term{keyRequest, ast.NewTerm(d.request)})
+	d.term = ast.NewTerm(d.top)
+	return d
+}
+
+func (d *inputDoc) release() { inputDocs.Put(d) }
 
 // The input's keys, built once: evaluation never modifies a term, so every
 // input can share them.
