@@ -142,15 +142,20 @@ func (r *logRecorder) count(parts ...string) int {
 	defer r.mu.Unlock()
 	n := 0
 	for _, l := range r.lines {
-		ok := true
-		for _, p := range parts {
-			ok = ok && strings.Contains(l, p)
-		}
-		if ok {
+		if containsAll(l, parts) {
 			n++
 		}
 	}
 	return n
+}
+
+func containsAll(line string, parts []string) bool {
+	for _, p := range parts {
+		if !strings.Contains(line, p) {
+			return false
+		}
+	}
+	return true
 }
 
 // find waits up to 5 s for a line containing every part.
@@ -158,11 +163,7 @@ func (r *logRecorder) find(parts ...string) string {
 	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
 		r.mu.Lock()
 		for _, l := range r.lines {
-			ok := true
-			for _, p := range parts {
-				ok = ok && strings.Contains(l, p)
-			}
-			if ok {
+			if containsAll(l, parts) {
 				r.mu.Unlock()
 				return l
 			}

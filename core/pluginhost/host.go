@@ -100,11 +100,11 @@ func (h *Host) Start(ctx context.Context) error {
 	h.ctx, h.cancel = context.WithCancel(context.Background())
 	h.mu.Unlock()
 	for _, e := range entries {
-		h.supervise(e, h.binaryLauncher(e))
+		h.supervise(e, h.binaryLauncher(e), nil)
 	}
 	for _, p := range h.o.Attached {
 		e := Entry{Name: p.Name, Version: p.Version, Required: true, RegisteredAt: time.Now()}
-		h.supervise(e, func(ctx context.Context) (*transport.Conn, error) { return transport.Attach(ctx, p, h.log) })
+		h.supervise(e, func(ctx context.Context) (*transport.Conn, error) { return transport.Attach(ctx, p, h.log) }, nil)
 	}
 	if err := h.migrateStarted(ctx, h.all()); err != nil && ctx.Err() == nil {
 		h.log.Error("plugin tenant migrations", "error", err)
@@ -147,9 +147,9 @@ func (h *Host) Stop(context.Context) error {
 	return nil
 }
 
-// supervise runs a plugin under supervision; after, if given, runs once
+// supervise runs a plugin under supervision; after, if not nil, runs once
 // the supervisor is done.
-func (h *Host) supervise(e Entry, launch launcher, after ...func()) *supervised {
+func (h *Host) supervise(e Entry, launch launcher, after func()) *supervised {
 	p := newSupervised(e, launch, h.o.Supervision, h.log, h)
 	ctx, cancel := context.WithCancel(h.ctx)
 	p.stop = cancel
@@ -158,8 +158,8 @@ func (h *Host) supervise(e Entry, launch launcher, after ...func()) *supervised 
 	h.mu.Unlock()
 	h.wg.Go(func() {
 		p.run(ctx)
-		for _, f := range after {
-			f()
+		if after != nil {
+			after()
 		}
 	})
 	return p
@@ -423,7 +423,7 @@ func (h *Host) Sync(ctx context.Context) error {
 			cur.stop()
 			<-cur.done
 		}
-		started = append(started, h.supervise(e, h.binaryLauncher(e)))
+		started = append(started, h.supervise(e, h.binaryLauncher(e), nil))
 	}
 	for _, p := range h.all() {
 		if p.entry.File != "" && !listed[p.entry.Name] {

@@ -31,15 +31,15 @@ func injectTrace(ctx context.Context, method string, req, reply any, cc *grpc.Cl
 // IncomingTrace returns the trace context a host call carried, invalid if
 // it carried none.
 func IncomingTrace(ctx context.Context) trace.SpanContext {
-	md, _ := metadata.FromIncomingContext(ctx)
-	if len(md.Get("traceparent")) == 0 {
+	// ValueFromIncomingContext reads one key; FromIncomingContext would copy
+	// the whole metadata on every host call.
+	parent := metadata.ValueFromIncomingContext(ctx, "traceparent")
+	if len(parent) == 0 {
 		return trace.SpanContext{}
 	}
-	carrier := propagation.MapCarrier{}
-	for _, k := range (propagation.TraceContext{}).Fields() {
-		if v := md.Get(k); len(v) > 0 {
-			carrier[k] = v[0]
-		}
+	carrier := propagation.MapCarrier{"traceparent": parent[0]}
+	if state := metadata.ValueFromIncomingContext(ctx, "tracestate"); len(state) > 0 {
+		carrier["tracestate"] = state[0]
 	}
 	return trace.SpanContextFromContext(propagation.TraceContext{}.Extract(context.Background(), carrier))
 }
