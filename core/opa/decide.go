@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"sync"
-	"time"
 
 	"github.com/open-policy-agent/opa/v1/ast"
 	"github.com/open-policy-agent/opa/v1/topdown"
@@ -71,6 +69,20 @@ func (e *Engine) decide(ctx context.Context, tp *tenantPolicy, in access.Input, 
 	if ierr != nil {
 		return deny("the decision input is not valid", ierr)
 	}
+	// A tenant whose policy ran past its deadline lately is denied without
+	// evaluating, but for one probe at a time (breaker.go).
+	var probe, overran, inTime bool
+	if tp.query != nil {
+		var err error
+		if probe, err = e.runaways.admit(tp.tenant, e.now); err != nil {
+			return deny("the tenant policy did not finish in time", err)
+		}
+	}
+	defer func() {
+		if probe || overran {
+			e.runaways.settle(tp.tenant, probe, overran, inTime, e.now(), e.opts.Cooldown)
+		}
+	}()
 
 	// The base's result for this action and these permissions, when the
 	// base is memoisable and has decided them before (never when
@@ -90,13 +102,19 @@ func (e *Engine) decide(ctx context.Context, tp *tenantPolicy, in access.Input, 
 	}
 
 	input := attrs.input(in, e.terms)
-	defer input.release() // after the explanation, deferred below, is built
+	abandoned := false // the tenant's evaluation still holds input and its tracer
+	defer func() {     // after the explanation, deferred below, is built
+		if !abandoned {
+			input.release()
+		}
+	}()
 
 	// One cancel for both evaluations, set at the deadline or when ctx
-	// ends: topdown checks it as it goes, and so do the built-ins that could
-	// run long (they read the cancel, not the context). A recycled timer
-	// and, only when ctx can end at all, an AfterFunc: cheaper than a
-	// context with a timeout and an AfterFunc on it, per decision.
+	// ends: topdown checks it between steps, and so do the few built-ins
+	// that check at all (they read the cancel, not the context). A recycled
+	// timer and, only when ctx can end at all, an AfterFunc: cheaper than a
+	// context with a timeout and an AfterFunc on it, per decision. The
+	// tenant's evaluation is also waited for only until then (runaway.go).
 	w := startWatch(e.opts.Deadline)
 	c := w.cancel
 	var stopCtx func() bool
@@ -107,7 +125,12 @@ func (e *Engine) decide(ctx context.Context, tp *tenantPolicy, in access.Input, 
 	var baseTrace, tenantTrace *topdown.BufferTracer
 	if explain {
 		baseTrace, tenantTrace = topdown.NewBufferTracer(), topdown.NewBufferTracer()
-		defer func() { d.Explanation = explanation(baseTrace, tenantTrace, tp.query != nil) }()
+		defer func() {
+			if abandoned {
+				tenantTrace = topdown.NewBufferTracer() // still being written
+			}
+			d.Explanation = explanation(baseTrace, tenantTrace, tp.query != nil)
+		}()
 	}
 
 	if !cached {
@@ -120,9 +143,11 @@ func (e *Engine) decide(ctx context.Context, tp *tenantPolicy, in access.Input, 
 	}
 	var t tenantResult
 	if tp.query != nil {
-		if t, err = evalTenant(ctx, tp.query, input.term, c, tracer(tenantTrace)); err != nil {
+		if t, abandoned, err = e.evalTenantBounded(ctx, tp.tenant, tp.query, input.term, w, tracer(tenantTrace)); err != nil {
+			overran = c.Cancelled() && ctx.Err() == nil // the deadline's doing, not the caller's
 			return deny(failure(ctx, c, "tenant"), err)
 		}
+		inTime = true
 	}
 	d.Allow, d.Reasons = combine(in.Action, b, t)
 	return d, nil
@@ -144,6 +169,10 @@ func failure(ctx context.Context, c topdown.Cancel, which string) string {
 }
 
 var errUndefined = errors.New("policy result is undefined")
+
+// maxReasonSize bounds a reason that is not a string, rendered in its Rego
+// form, in size() units (about bytes).
+const maxReasonSize = 4 << 10
 
 var (
 	allowVar     = ast.Var("allow")
@@ -193,9 +222,12 @@ func flatten(t *ast.Term) []string {
 // else a rule put in the set in its Rego (JSON-like) form.
 func reasons(out []string, set ast.Set) []string {
 	add := func(r *ast.Term) {
-		if s, ok := r.Value.(ast.String); ok {
+		switch s, ok := r.Value.(ast.String); {
+		case ok:
 			out = append(out, string(s))
-		} else {
+		case size(r, 0, maxReasonSize) > maxReasonSize: // its Rego form could be exponentially long
+			out = append(out, fmt.Sprintf("(a %s reason over %d bytes)", ast.ValueName(r.Value), maxReasonSize))
+		default:
 			out = append(out, r.String())
 		}
 	}
@@ -226,33 +258,4 @@ func NewDecider(engine *Engine, src policy.Source) *Decider {
 // Decide evaluates in under the base policy and the tenant's.
 func (d *Decider) Decide(ctx context.Context, tenantID string, in access.Input) (access.Decision, error) {
 	return d.engine.Evaluate(ctx, tenantID, d.src, in, false)
-}
-
-// watch cancels an evaluation at its deadline. Watches are recycled: one
-// whose timer was stopped before it fired, and whose cancel was never
-// used, is as good as new, and saves a decision a timer and a cancel.
-type watch struct {
-	cancel topdown.Cancel
-	timer  *time.Timer
-}
-
-var watches sync.Pool
-
-func startWatch(d time.Duration) *watch {
-	if w, ok := watches.Get().(*watch); ok {
-		w.timer.Reset(d)
-		return w
-	}
-	w := &watch{cancel: topdown.NewCancel()}
-	w.timer = time.AfterFunc(d, w.cancel.Cancel)
-	return w
-}
-
-// stop ends the watch, keeping it for another evaluation if nothing
-// cancelled it or still can: its timer stopped before firing, and unused
-// says nothing else (the context's AfterFunc) will call its cancel.
-func (w *watch) stop(unused bool) {
-	if w.timer.Stop() && unused && !w.cancel.Cancelled() {
-		watches.Put(w)
-	}
 }

@@ -25,6 +25,11 @@ type Options struct {
 	CacheSize int
 	// Deadline bounds one decision, base and tenant together; default 50ms.
 	Deadline time.Duration
+	// Cooldown is how long a tenant's decisions are denied without
+	// evaluating after two of its evaluations in a row ran past the
+	// deadline; then one evaluates, alone, to see (breaker.go). Default 1s;
+	// negative: none.
+	Cooldown time.Duration
 	// RecheckAfter is how long a cached tenant policy is used before its
 	// revision is asked again. Invalidate drops it at once; this bounds how
 	// stale a replica can be if an invalidation is lost. Default 30s;
@@ -44,6 +49,12 @@ func (o Options) withDefaults() Options {
 	}
 	if o.Deadline <= 0 {
 		o.Deadline = 50 * time.Millisecond
+	}
+	if o.Cooldown == 0 {
+		o.Cooldown = time.Second
+	}
+	if o.Cooldown < 0 {
+		o.Cooldown = 0
 	}
 	if o.RecheckAfter == 0 {
 		o.RecheckAfter = 30 * time.Second
@@ -68,6 +79,10 @@ type Engine struct {
 	terms  *inputTerms
 	shared sharedQueries
 	now    func() time.Time
+	// runaways are the breakers of tenants whose policy ran past its
+	// deadline lately (breaker.go); checks, the checks that did (check.go).
+	runaways runaways
+	checks   stuckChecks
 
 	mu     sync.RWMutex
 	epochs map[string]uint64 // bumped by Invalidate, per tenant
@@ -123,14 +138,17 @@ func (e *Engine) epoch(tenantID string) epoch {
 }
 
 // Check compiles a tenant's complete module set as it would become, in the
-// sandbox, and runs every module's tests. See policy.Compiler.
+// sandbox, and runs every module's tests, within CheckTimeout (check.go).
+// See policy.Compiler.
 func (e *Engine) Check(ctx context.Context, modules []policy.Module) error {
 	ctx, cancel := context.WithTimeout(ctx, e.opts.CheckTimeout)
 	defer cancel()
-	if _, err := compileTenant(modules); err != nil {
-		return err
-	}
-	return e.runTests(ctx, modules)
+	return e.checks.run(ctx, func() error {
+		if _, err := compileTenant(modules); err != nil {
+			return err
+		}
+		return e.runTests(ctx, modules)
+	})
 }
 
 // Evaluate decides in for the tenant. See policy.Compiler.
@@ -175,7 +193,7 @@ func (e *Engine) tenantPolicy(ctx context.Context, tenantID string, src policy.S
 		if err != nil {
 			return nil, fmt.Errorf("tenant policy: %w", err)
 		}
-		tp := &tenantPolicy{revision: set.Revision, version: e.version(set.Revision), epoch: epoch}
+		tp := &tenantPolicy{tenant: tenantID, revision: set.Revision, version: e.version(set.Revision), epoch: epoch}
 		key := setKey(set.Modules)
 		if tp.query = e.shared.get(key); tp.query == nil {
 			tp.query, tp.err = compileTenant(set.Modules)

@@ -15,25 +15,15 @@ import (
 // Tenant Rego is untrusted code. The sandbox is the tenant compiler's own
 // capabilities (a built-in left out is an "undefined function" compile
 // error, not a run-time check), static checks on the parsed modules, the
-// limits of core/policy, and a deadline on every evaluation.
-
-// refusedBuiltins are left out of tenant capabilities beyond every
-// non-deterministic built-in (which covers http.send, net.lookup_ip_addr,
-// opa.runtime, time.now_ns, rand.intn, uuid.rfc4122, io.jwt.* and the JSON
-// schema checks that may fetch remote schemas): they reach the network or
-// the runtime, read policy text, or write to the server's logs. The pure
-// net.cidr_* functions stay: they compute on addresses (input.request.ip)
-// and touch no network.
-var refusedBuiltins = []string{
-	"http.send", "net.lookup_ip_addr", "opa.runtime", "rego.parse_module", "trace",
-	"providers.aws.sign_req", "time.now_ns", "rand.intn", "uuid.rfc4122",
-}
+// limits of core/policy, built-ins refused or bounded (builtins.go), and a
+// deadline on every evaluation (decide.go, runaway.go).
 
 // tenantCapabilities is built once and only read afterwards.
 var tenantCapabilities = func() *ast.Capabilities {
 	c := ast.CapabilitiesForThisVersion()
 	c.Builtins = slices.DeleteFunc(c.Builtins, func(b *ast.Builtin) bool {
-		return b.Nondeterministic || slices.Contains(refusedBuiltins, b.Name)
+		_, refused := refusedBuiltins[b.Name]
+		return b.Nondeterministic || refused
 	})
 	c.AllowNet = []string{} // no host, should a network built-in ever slip through
 	return c

@@ -14,6 +14,7 @@ import (
 
 // tenantPolicy is one tenant's compiled policy at one revision.
 type tenantPolicy struct {
+	tenant   string
 	revision int64
 	version  string // the decisions' policy version, built once
 	epoch    epoch  // the tenant's invalidation epoch when it was loaded
