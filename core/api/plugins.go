@@ -117,9 +117,28 @@ type PluginStatus struct {
 	Required    bool             `json:"required"`
 	Restarts    int              `json:"restarts"`
 	LastError   string           `json:"last_error,omitempty"`
+	LastExit    string           `json:"last_exit,omitempty"`
 	PID         int              `json:"pid,omitempty"`
+	Limits      *PluginLimits    `json:"limits,omitempty"`
 	Routes      []PluginRoute    `json:"routes"`
 	Permissions []sdk.Permission `json:"permissions"`
+}
+
+// PluginLimits is what confines a plugin's process: the mechanism (cgroup2,
+// cgroup1, rlimit or off), the limits in force (0: none), the uid and gid it
+// runs as, and each limit that could not be applied, with why.
+type PluginLimits struct {
+	Mechanism   string  `json:"mechanism"`
+	MemoryBytes int64   `json:"memory_bytes"`
+	CPU         float64 `json:"cpu"`
+	// CPUWatchdog: CPU is held by killing a plugin above its share over
+	// a window, not by the scheduler.
+	CPUWatchdog bool     `json:"cpu_watchdog"`
+	Processes   int      `json:"processes"`
+	UID         int      `json:"uid"`
+	GID         int      `json:"gid"`
+	OwnUID      bool     `json:"own_uid"`
+	Warnings    []string `json:"warnings"`
 }
 
 // PluginRoute is one of a plugin's routes.
@@ -146,12 +165,16 @@ type RegisterPluginRequest struct {
 
 func pluginStatus(s pluginhost.Status) PluginStatus {
 	out := PluginStatus{Name: s.Name, Version: s.Version, State: string(s.State), Required: s.Required,
-		Restarts: s.Restarts, LastError: s.LastError, PID: s.PID, Routes: []PluginRoute{}, Permissions: s.Permissions}
+		Restarts: s.Restarts, LastError: s.LastError, LastExit: s.LastExit, PID: s.PID, Routes: []PluginRoute{}, Permissions: s.Permissions}
 	for _, r := range s.Routes {
 		out.Routes = append(out.Routes, PluginRoute{Method: r.Method, Path: pluginhost.Prefix + s.Name + r.Path, Permission: r.Permission, Mutates: r.Mutates})
 	}
 	if out.Permissions == nil {
 		out.Permissions = []sdk.Permission{}
+	}
+	if l := s.Limits; l != nil {
+		out.Limits = &PluginLimits{Mechanism: string(l.Mechanism), MemoryBytes: l.MemoryBytes, CPU: l.CPU, CPUWatchdog: l.CPUWatchdog,
+			Processes: l.Processes, UID: l.UID, GID: l.GID, OwnUID: l.OwnUID, Warnings: append([]string{}, l.Warnings...)}
 	}
 	return out
 }
@@ -161,7 +184,7 @@ func PluginRoutes(h *pluginhost.Host) []Route {
 	tags := []string{"plugins"}
 	return []Route{
 		{
-			Method: http.MethodGet, Path: "/api/v1/plugins", Summary: "Every plugin with its state, restarts, routes and permissions",
+			Method: http.MethodGet, Path: "/api/v1/plugins", Summary: "Every plugin with its state, restarts, limits, routes and permissions",
 			Tags: tags, Access: Operator,
 			Handler: Output(func(*gin.Context) (PluginList, error) {
 				out := PluginList{Items: []PluginStatus{}}

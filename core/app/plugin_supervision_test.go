@@ -160,7 +160,7 @@ func TestPluginWithAChangedBinaryIsRefused(t *testing.T) {
 // core is unaffected.
 func TestPluginThatCannotStartIsNotRegistered(t *testing.T) {
 	t.Parallel()
-	s := startPluginCore(t, nil)
+	s := startPluginCore(t, atriumdsUID) // its scripts run a binary in the test's private directory
 	bin := s.install("testplugin", "testplugin-real")
 	admin := s.tenant("acme")
 
@@ -196,7 +196,7 @@ func TestPluginThatCannotStartIsNotRegistered(t *testing.T) {
 // the plugin is required.
 func TestPluginCrashLoopOpensTheBreaker(t *testing.T) {
 	t.Parallel()
-	s := startPluginCore(t, nil)
+	s := startPluginCore(t, atriumdsUID) // its script runs a binary in the test's private directory
 	bin := s.install("testplugin", "testplugin-real")
 	marker := filepath.Join(s.dir, "broken")
 	// Starts normally until the marker exists, then exits at every start.
@@ -237,10 +237,15 @@ func TestPluginCrashLoopOpensTheBreaker(t *testing.T) {
 // one that serves.
 func TestRegistrationLaunchesOnce(t *testing.T) {
 	t.Parallel()
-	s := startPluginCore(t, nil)
+	s := startPluginCore(t, atriumdsUID) // the process runs the file in the plugin directory
 	s.install("testplugin", "testplugin")
 	reg := s.mustRegister("testplugin", "testplugin")
 	assert.Equal(t, 1, s.logs.count(`"msg":"plugin process launched"`, `"plugin":"testplugin"`), "one launch")
 	assert.Equal(t, 1, s.logs.count(`"msg":"plugin process launched"`, fmt.Sprintf(`"pid":%d`, reg.PID)), "of the process that serves")
 	assert.Equal(t, []int{reg.PID}, processesIn(t, s.dir))
 }
+
+// atriumdsUID runs plugins as atriumd's own uid even as root: for tests
+// whose plugins are scripts that run files in the test's private (0700)
+// directory, which a plugin's own uid may not enter.
+func atriumdsUID(c *config.Config) { c.PluginUIDBase = 0 }

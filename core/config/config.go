@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/url"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"time"
@@ -37,6 +38,19 @@ type Config struct {
 	// killed and restarted. PluginStartTimeout bounds a launch.
 	PluginTimeout      time.Duration `env:"ATRIUM_PLUGIN_TIMEOUT" envDefault:"10s"`
 	PluginStartTimeout time.Duration `env:"ATRIUM_PLUGIN_START_TIMEOUT" envDefault:"10s"`
+	// PluginLimits is how plugin processes are bounded: auto (cgroup v2,
+	// else cgroup v1, else rlimits), cgroup2, cgroup1, rlimit or off. Each
+	// process gets PluginMemoryBytes of memory, PluginCPU CPUs and
+	// PluginProcesses processes and threads; 0 leaves one unbounded.
+	PluginLimits      string  `env:"ATRIUM_PLUGIN_LIMITS" envDefault:"auto"`
+	PluginMemoryBytes int64   `env:"ATRIUM_PLUGIN_MEMORY_BYTES" envDefault:"536870912"`
+	PluginCPU         float64 `env:"ATRIUM_PLUGIN_CPU" envDefault:"1"`
+	PluginProcesses   int     `env:"ATRIUM_PLUGIN_PROCESSES" envDefault:"256"`
+	// PluginUIDBase: when atriumd runs as root, each plugin runs as uid
+	// and gid PluginUIDBase+n (n from 1, one per plugin name, kept in
+	// PluginRunDir); 0 keeps them root.
+	PluginUIDBase int    `env:"ATRIUM_PLUGIN_UID_BASE" envDefault:"61000"`
+	PluginRunDir  string `env:"ATRIUM_PLUGIN_RUN_DIR" envDefault:"/run/atrium"`
 
 	BcryptCost     int           `env:"ATRIUM_BCRYPT_COST" envDefault:"12"`
 	AccessTokenTTL time.Duration `env:"ATRIUM_ACCESS_TOKEN_TTL" envDefault:"15m"`
@@ -139,6 +153,9 @@ func (c Config) Validate() error {
 		return fmt.Errorf("ATRIUM_PLUGIN_TIMEOUT=%s, ATRIUM_PLUGIN_START_TIMEOUT=%s: must be at least 100ms and 1s",
 			c.PluginTimeout, c.PluginStartTimeout)
 	}
+	if err := c.validatePluginLimits(); err != nil {
+		return err
+	}
 	if c.AuditCheckpointInterval < 0 {
 		return fmt.Errorf("ATRIUM_AUDIT_CHECKPOINT_INTERVAL=%s: must be 0 (off) or positive", c.AuditCheckpointInterval)
 	}
@@ -163,6 +180,41 @@ func (c Config) validateAuth() error {
 	}
 	if c.LoginRateWindow < time.Second || c.LoginRateWindow > 24*time.Hour {
 		return fmt.Errorf("ATRIUM_LOGIN_RATE_WINDOW=%s: must be between 1s and 24h", c.LoginRateWindow)
+	}
+	return nil
+}
+
+// Plugin limit bounds: below these a Go plugin does not start (an idle one
+// maps about 120 MB writable, which RLIMIT_DATA counts, and runs 7 threads
+// or more).
+const (
+	minPluginMemory    = 64 << 20
+	minPluginProcesses = 32
+	// maxPluginUIDBase keeps plugin uids, ATRIUM_PLUGIN_UID_BASE plus up to
+	// 1000, below the kernel's (uid_t) -1.
+	maxPluginUIDBase = 1<<31 - 1 - 1000
+)
+
+func (c Config) validatePluginLimits() error {
+	switch c.PluginLimits {
+	case "auto", "cgroup2", "cgroup1", "rlimit", "off":
+	default:
+		return fmt.Errorf("ATRIUM_PLUGIN_LIMITS=%q: want auto, cgroup2, cgroup1, rlimit or off", c.PluginLimits)
+	}
+	if c.PluginMemoryBytes != 0 && c.PluginMemoryBytes < minPluginMemory {
+		return fmt.Errorf("ATRIUM_PLUGIN_MEMORY_BYTES=%d: must be 0 (unbounded) or at least %d (64 MiB)", c.PluginMemoryBytes, minPluginMemory)
+	}
+	if c.PluginCPU != 0 && (c.PluginCPU < 0.01 || c.PluginCPU > 1024) {
+		return fmt.Errorf("ATRIUM_PLUGIN_CPU=%g: must be 0 (unbounded) or between 0.01 and 1024 CPUs", c.PluginCPU)
+	}
+	if c.PluginProcesses != 0 && (c.PluginProcesses < minPluginProcesses || c.PluginProcesses > 1<<22) {
+		return fmt.Errorf("ATRIUM_PLUGIN_PROCESSES=%d: must be 0 (unbounded) or between %d and %d", c.PluginProcesses, minPluginProcesses, 1<<22)
+	}
+	if c.PluginUIDBase != 0 && (c.PluginUIDBase < 1000 || c.PluginUIDBase > maxPluginUIDBase) {
+		return fmt.Errorf("ATRIUM_PLUGIN_UID_BASE=%d: must be 0 (plugins keep atriumd's uid) or between 1000 and %d", c.PluginUIDBase, maxPluginUIDBase)
+	}
+	if !filepath.IsAbs(c.PluginRunDir) || filepath.Clean(c.PluginRunDir) == "/" {
+		return fmt.Errorf("ATRIUM_PLUGIN_RUN_DIR=%q: want an absolute path below /", c.PluginRunDir)
 	}
 	return nil
 }

@@ -21,6 +21,12 @@ func TestDefaults(t *testing.T) {
 	assert.Equal(t, "./bin/plugins", c.PluginDir)
 	assert.Equal(t, "info", c.LogLevel)
 	assert.Equal(t, 15*time.Second, c.ShutdownTimeout)
+	assert.Equal(t, "auto", c.PluginLimits)
+	assert.Equal(t, int64(512<<20), c.PluginMemoryBytes)
+	assert.Equal(t, 1.0, c.PluginCPU)
+	assert.Equal(t, 256, c.PluginProcesses)
+	assert.Equal(t, 61000, c.PluginUIDBase)
+	assert.Equal(t, "/run/atrium", c.PluginRunDir)
 }
 
 func TestBadValuesAreOneClearLine(t *testing.T) {
@@ -37,6 +43,13 @@ func TestBadValuesAreOneClearLine(t *testing.T) {
 		{map[string]string{"REDIS_URL": "http://cache"}, "REDIS_URL"},
 		{map[string]string{"ATRIUM_BLOB_URL": "s3://?region=x"}, "ATRIUM_BLOB_URL"},
 		{map[string]string{"ATRIUM_BLOB_URL": "ftp://files"}, "ATRIUM_BLOB_URL"},
+		{map[string]string{"ATRIUM_PLUGIN_LIMITS": "docker"}, "ATRIUM_PLUGIN_LIMITS"},
+		{map[string]string{"ATRIUM_PLUGIN_MEMORY_BYTES": "1048576"}, "ATRIUM_PLUGIN_MEMORY_BYTES"},
+		{map[string]string{"ATRIUM_PLUGIN_MEMORY_BYTES": "512MiB"}, "ATRIUM_PLUGIN_MEMORY_BYTES"},
+		{map[string]string{"ATRIUM_PLUGIN_CPU": "-1"}, "ATRIUM_PLUGIN_CPU"},
+		{map[string]string{"ATRIUM_PLUGIN_PROCESSES": "8"}, "ATRIUM_PLUGIN_PROCESSES"},
+		{map[string]string{"ATRIUM_PLUGIN_UID_BASE": "100"}, "ATRIUM_PLUGIN_UID_BASE"},
+		{map[string]string{"ATRIUM_PLUGIN_RUN_DIR": "run/atrium"}, "ATRIUM_PLUGIN_RUN_DIR"},
 		{map[string]string{"ATRIUM_BOOTSTRAP_OPERATOR_EMAIL": "ops@example.com"}, "ATRIUM_BOOTSTRAP_OPERATOR_PASSWORD"},
 		{map[string]string{"ATRIUM_BOOTSTRAP_OPERATOR_EMAIL": "ops", "ATRIUM_BOOTSTRAP_OPERATOR_PASSWORD": "x"}, "ATRIUM_BOOTSTRAP_OPERATOR_EMAIL"},
 	}
@@ -61,4 +74,19 @@ func TestAcceptsGoodValues(t *testing.T) {
 	})
 	require.NoError(t, err)
 	assert.True(t, strings.HasPrefix(c.DatabaseURL, "postgres://"))
+}
+
+// Each plugin limit can be turned off with 0, and plugin uids with a base
+// of 0.
+func TestPluginLimitsTurnOff(t *testing.T) {
+	c, err := config.Parse(map[string]string{
+		"ATRIUM_PLUGIN_LIMITS": "rlimit", "ATRIUM_PLUGIN_MEMORY_BYTES": "0", "ATRIUM_PLUGIN_CPU": "0.5",
+		"ATRIUM_PLUGIN_PROCESSES": "0", "ATRIUM_PLUGIN_UID_BASE": "0",
+	})
+	require.NoError(t, err)
+	assert.Equal(t, "rlimit", c.PluginLimits)
+	assert.Zero(t, c.PluginMemoryBytes)
+	assert.Equal(t, 0.5, c.PluginCPU)
+	assert.Zero(t, c.PluginProcesses)
+	assert.Zero(t, c.PluginUIDBase)
 }

@@ -45,6 +45,8 @@ type Options struct {
 	Dir string
 	// Env is every plugin's whole environment (the core's is never passed).
 	Env []string
+	// Limits bound every plugin process and choose its uid.
+	Limits transport.Limits
 	// StartTimeout bounds a launch; CallTimeout every request.
 	StartTimeout, CallTimeout time.Duration
 	Supervision               Supervision
@@ -169,7 +171,7 @@ func (h *Host) binaryLauncher(e Entry) launcher {
 	return func(ctx context.Context) (*transport.Conn, error) {
 		return transport.Launch(ctx, transport.Config{
 			Name: e.Name, Path: filepath.Join(h.o.Dir, e.File), SHA256: e.SHA256,
-			Logger: h.log, StartTimeout: h.o.StartTimeout, Env: h.o.Env,
+			Logger: h.log, StartTimeout: h.o.StartTimeout, Env: h.o.Env, Limits: h.o.Limits,
 		})
 	}
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/atriumhq/atrium/core/config"
 	"github.com/atriumhq/atrium/core/health"
+	"github.com/atriumhq/atrium/sdk/transport"
 )
 
 // ModuleParams are the host's dependencies; Attached plugins (tests,
@@ -44,8 +45,13 @@ func newHost(lc fx.Lifecycle, p ModuleParams) *Host {
 	for _, a := range p.Attached {
 		attached = append(attached, a...)
 	}
+	c := p.Config
 	h := New(Options{
-		Env:     pluginEnv(os.Environ()),
+		Env: pluginEnv(os.Environ()),
+		Limits: transport.Limits{
+			Mechanism: transport.Mechanism(c.PluginLimits), MemoryBytes: c.PluginMemoryBytes, CPU: c.PluginCPU,
+			Processes: c.PluginProcesses, UIDBase: c.PluginUIDBase, RunDir: c.PluginRunDir,
+		},
 		Catalog: p.Catalog, Permissions: p.Permissions, Migrator: p.Migrator, Dir: p.Config.PluginDir,
 		StartTimeout: p.Config.PluginStartTimeout, CallTimeout: p.Config.PluginTimeout,
 		Logger: p.Logger, Metrics: p.Metrics, Attached: attached,

@@ -6,17 +6,24 @@ import (
 
 	"github.com/atriumhq/atrium/core/health"
 	"github.com/atriumhq/atrium/sdk"
+	"github.com/atriumhq/atrium/sdk/transport"
 )
 
 // Status is a plugin as operators see it.
 type Status struct {
-	Name        string
-	Version     string
-	State       State
-	Required    bool
-	Restarts    int
-	LastError   string
-	PID         int
+	Name      string
+	Version   string
+	State     State
+	Required  bool
+	Restarts  int
+	LastError string
+	// LastExit says why the plugin's last process ended (a limit that
+	// killed it, or its exit status).
+	LastExit string
+	PID      int
+	// Limits confine the current process (the last one when none runs);
+	// nil for a plugin attached to the core's process.
+	Limits      *transport.Applied
 	Routes      []sdk.RouteSpec
 	Permissions []sdk.Permission
 }
@@ -25,7 +32,8 @@ func (p *supervised) status() Status {
 	p.mu.RLock()
 	defer p.mu.RUnlock()
 	s := Status{Name: p.entry.Name, Version: p.entry.Version, State: p.state, Required: p.entry.Required,
-		Restarts: p.restarts, LastError: p.lastErr, Routes: p.manifest.Routes, Permissions: p.manifest.Permissions}
+		Restarts: p.restarts, LastError: p.lastErr, LastExit: p.lastExit, Limits: p.limits,
+		Routes: p.manifest.Routes, Permissions: p.manifest.Permissions}
 	if p.manifest.Version != "" {
 		s.Version = p.manifest.Version
 	}

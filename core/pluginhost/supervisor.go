@@ -61,6 +61,8 @@ type supervised struct {
 	state    State
 	restarts int
 	lastErr  string
+	limits   *transport.Applied // the last launch's
+	lastExit string             // why the last process ended
 	crashes  []time.Time
 	started  chan struct{} // closed once the first launch has succeeded or failed
 
@@ -93,14 +95,16 @@ func (p *supervised) run(ctx context.Context) {
 		}
 		if err == nil {
 			began := time.Now()
-			p.watch(ctx, conn)
+			why := p.watch(ctx, conn)
 			if ctx.Err() != nil {
 				break
 			}
 			if time.Since(began) >= p.sup.StableAfter {
 				backoff = p.sup.MinBackoff
 			}
-			p.log.Error("plugin process exited; restarting", "backoff", backoff)
+			// A process killed at a limit (memory, the CPU watchdog) is
+			// restarted like any crash; why says which.
+			p.log.Error("plugin process exited; restarting", "backoff", backoff, "reason", why)
 			p.events.restarted(p.entry.Name)
 		} else {
 			if ctx.Err() != nil {
@@ -151,32 +155,35 @@ func (p *supervised) start(ctx context.Context) (*transport.Conn, error) {
 		return nil, err
 	}
 	p.conn, p.manifest, p.routes = conn, conn.Manifest(), newTable(conn.Manifest())
-	p.state, p.lastErr = StateRunning, ""
+	p.state, p.lastErr, p.limits = StateRunning, "", conn.Limits()
 	p.events.stateChanged(p.entry.Name, StateRunning)
 	p.log.Info("plugin running", "version", p.manifest.Version, "pid", conn.Pid())
 	return conn, nil
 }
 
-// watch returns when the process exits (or ctx ends).
-func (p *supervised) watch(ctx context.Context, conn *transport.Conn) {
+// watch returns when the process exits, with why it did (or when ctx
+// ends).
+func (p *supervised) watch(ctx context.Context, conn *transport.Conn) string {
 	t := time.NewTicker(p.sup.Poll)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
-			return
+			return ""
 		case <-t.C:
 			if conn.Exited() {
 				// A process that died on its own still holds its gRPC
 				// connection and the broker's host service: release them.
 				_ = conn.Close()
+				why := conn.ExitReason()
 				p.mu.Lock()
 				if p.conn == conn {
 					p.conn = nil
 				}
 				p.restarts++
+				p.lastExit = why
 				p.mu.Unlock()
-				return
+				return why
 			}
 		}
 	}

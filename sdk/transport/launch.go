@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"os/exec"
@@ -37,6 +38,9 @@ type Config struct {
 	// Env is the plugin's whole environment: the core's own is never
 	// passed on, so its secrets stay in the core.
 	Env []string
+	// Limits bound the process and choose its uid; the zero value
+	// applies none.
+	Limits Limits
 }
 
 // Launch starts the plugin binary, connects to it over gRPC with mutual TLS,
@@ -56,15 +60,27 @@ func Launch(ctx context.Context, cfg Config) (*Conn, error) {
 		timeout = 10 * time.Second
 	}
 
-	stderr := &startLog{}
+	box, err := newSandbox(cfg.Name, cfg.Limits, logger)
+	if err != nil {
+		return nil, fmt.Errorf("launch plugin %s: %w", cfg.Name, err)
+	}
 	cmd := exec.Command(cfg.Path)
 	cmd.Env = append(slices.Clone(cfg.Env), wire.HostPIDEnv+"="+strconv.Itoa(os.Getpid()))
 	dieWithParent(cmd)
+	if err := box.prepare(cmd); err != nil {
+		box.release()
+		return nil, fmt.Errorf("launch plugin %s: %w", cfg.Name, err)
+	}
+	run := &procRunner{cmd: cmd, name: cfg.Path, sum: cfg.SHA256, box: box}
+	stderr := &startLog{}
 	client := plugin.NewClient(&plugin.ClientConfig{
-		HandshakeConfig:  wire.Handshake,
-		Plugins:          plugin.PluginSet{wire.PluginName: &grpcPlugin{}},
-		Cmd:              cmd,
-		SecureConfig:     &plugin.SecureConfig{Checksum: cfg.SHA256, Hash: sha256.New()},
+		HandshakeConfig: wire.Handshake,
+		Plugins:         plugin.PluginSet{wire.PluginName: &grpcPlugin{}},
+		// The runner checks the checksum on the file it executes (a copy
+		// when the plugin has a uid of its own) and confines the process
+		// as it starts.
+		RunnerFunc:       run.runnerFunc,
+		UnixSocketConfig: box.socketConfig(),
 		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
 		AutoMTLS:         true,
 		SkipHostEnv:      true,
@@ -72,12 +88,13 @@ func Launch(ctx context.Context, cfg Config) (*Conn, error) {
 		Logger:           hclogslog.New(logger),
 		SyncStdout:       &lineWriter{logger: logger.With("stream", "stdout"), level: slog.LevelInfo},
 		SyncStderr:       &lineWriter{logger: logger.With("stream", "stderr"), level: slog.LevelWarn},
-		Stderr:           stderr,
+		Stderr:           io.MultiWriter(stderr, &run.goOOM),
 		GRPCDialOptions:  wire.DialOptions(),
 	})
-	conn, err := connect(ctx, client, cmd, cfg.Name, logger, timeout)
+	conn, err := connect(ctx, client, run, cfg.Name, logger, timeout)
 	if err != nil {
 		client.Kill() // returns once the process and its output are done
+		box.release()
 		var early *earlyExit
 		if said := stderr.String(); errors.As(err, &early) && said != "" {
 			err = fmt.Errorf("%w; its stderr ends with:\n%s", err, said)
@@ -85,7 +102,15 @@ func Launch(ctx context.Context, cfg Config) (*Conn, error) {
 		return nil, fmt.Errorf("launch plugin %s: %w", cfg.Name, err)
 	}
 	stderr.stop()
-	logger.Info("plugin process launched", "pid", conn.Pid(), "version", conn.Manifest().Version)
+	limits := box.applied
+	attrs := []any{"pid", conn.Pid(), "version", conn.Manifest().Version, "limits", limits}
+	if len(box.notUsed) > 0 {
+		attrs = append(attrs, "limits_not_used", box.notUsed)
+	}
+	logger.Info("plugin process launched", attrs...)
+	for _, w := range limits.Warnings {
+		logger.Warn("plugin limit not applied", "pid", conn.Pid(), "problem", w)
+	}
 	return conn, nil
 }
 
@@ -103,7 +128,7 @@ func (cfg Config) check() error {
 
 // connect starts the process, serves the host service over the broker and
 // reads the manifest.
-func connect(ctx context.Context, client *plugin.Client, cmd *exec.Cmd, name string, logger *slog.Logger, timeout time.Duration) (*Conn, error) {
+func connect(ctx context.Context, client *plugin.Client, run *procRunner, name string, logger *slog.Logger, timeout time.Duration) (*Conn, error) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 
@@ -140,7 +165,7 @@ func connect(ctx context.Context, client *plugin.Client, cmd *exec.Cmd, name str
 	}
 
 	conn := newConn(name, wire.NewPluginClient(pc.conn), logger)
-	conn.proc = &launched{client: client, cmd: cmd}
+	conn.proc = &launched{client: client, run: run}
 	id := pc.broker.NextId()
 	go pc.broker.AcceptAndServe(id, conn.newGRPCServer)
 	if err := conn.start(ctx, id); err != nil {
@@ -203,15 +228,13 @@ func (grpcPlugin) GRPCClient(_ context.Context, b *plugin.GRPCBroker, c *grpc.Cl
 // launched is a plugin in its own process.
 type launched struct {
 	client *plugin.Client
-	cmd    *exec.Cmd
+	run    *procRunner
 }
 
 func (l *launched) exited() bool { return l.client.Exited() }
 
 func (l *launched) kill() {
-	if l.cmd.Process != nil {
-		_ = l.cmd.Process.Kill()
-	}
+	_ = l.run.Kill(context.Background())
 	l.client.Kill()
 }
 
@@ -220,9 +243,4 @@ func (l *launched) close() error {
 	return nil
 }
 
-func (l *launched) pid() int {
-	if l.cmd.Process == nil {
-		return 0
-	}
-	return l.cmd.Process.Pid
-}
+func (l *launched) pid() int { return l.run.procID() }

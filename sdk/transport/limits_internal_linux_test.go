@@ -1,0 +1,161 @@
+//go:build linux
+
+package transport
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+)
+
+// The limits reach the cgroup files the kernel reads, in the kernel's
+// units: checked on a directory standing in for cgroupfs.
+func TestCgroupLimitFiles(t *testing.T) {
+	l := Limits{MemoryBytes: 512 << 20, CPU: 1.5, Processes: 256}
+	read := func(dir, file string) string {
+		t.Helper()
+		b, err := os.ReadFile(filepath.Join(dir, file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
+	}
+
+	v2 := t.TempDir()
+	for _, f := range []string{"memory.swap.max", "memory.oom.group"} { // present where swap and OOM groups are
+		if err := os.WriteFile(filepath.Join(v2, f), nil, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := writeLimits2(v2, l); err != nil {
+		t.Fatal(err)
+	}
+	for file, want := range map[string]string{"memory.max": "536870912", "memory.swap.max": "0",
+		"memory.oom.group": "1", "pids.max": "256", "cpu.max": "150000 100000"} {
+		if got := read(v2, file); got != want {
+			t.Errorf("v2 %s = %q, want %q", file, got, want)
+		}
+	}
+
+	v1 := &cgroups{dirs: map[string]string{"memory": t.TempDir(), "pids": t.TempDir(), "cpu": t.TempDir()}, fd: -1}
+	if err := v1.writeLimits1(l); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct{ ctrl, file, want string }{
+		{"memory", "memory.limit_in_bytes", "536870912"},
+		{"pids", "pids.max", "256"},
+		{"cpu", "cpu.cfs_period_us", "100000"},
+		{"cpu", "cpu.cfs_quota_us", "150000"},
+	} {
+		if got := read(v1.dirs[c.ctrl], c.file); got != c.want {
+			t.Errorf("v1 %s = %q, want %q", c.file, got, c.want)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(v1.dirs["memory"], "memory.memsw.limit_in_bytes")); err == nil {
+		t.Error("memsw written where swap accounting is absent")
+	}
+	if q := cpuQuota(0.001); q != 1000 {
+		t.Errorf("the smallest quota is 1 ms, got %d µs", q)
+	}
+}
+
+// A container mounts its cgroup hierarchy from below the hierarchy's root.
+func TestMountedAt(t *testing.T) {
+	for _, c := range []struct{ mnt, root, path, want string }{
+		{"/sys/fs/cgroup", "/", "/user.slice/atriumd.service", "/sys/fs/cgroup/user.slice/atriumd.service"},
+		{"/sys/fs/cgroup/memory", "/docker/abc", "/docker/abc", "/sys/fs/cgroup/memory"},
+		{"/sys/fs/cgroup/memory", "/docker/abc", "/docker/abc/sub", "/sys/fs/cgroup/memory/sub"},
+		{"/sys/fs/cgroup/memory", "/docker/abc", "/docker/abcd", "/sys/fs/cgroup/memory/docker/abcd"},
+	} {
+		if got := mountedAt(c.mnt, c.root, c.path); got != c.want {
+			t.Errorf("mountedAt(%q, %q, %q) = %q, want %q", c.mnt, c.root, c.path, got, c.want)
+		}
+	}
+}
+
+// Each plugin name keeps its number, names never share one, and numbers
+// whose uid or gid is an account of the machine are skipped.
+func TestPluginNumbers(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "uids")
+	number := func(name string, base int) int {
+		t.Helper()
+		n, err := pluginNumber(file, name, base)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	const base = 3_999_000 // no account has these uids
+	a, b := number("alpha", base), number("beta", base)
+	if a != 1 || b != 2 || number("alpha", base) != 1 {
+		t.Errorf("numbers: alpha %d, beta %d", a, b)
+	}
+	if c := number("gamma", base); c != 3 {
+		t.Errorf("gamma got %d, want 3", c)
+	}
+
+	accounts := filepath.Join(t.TempDir(), "uids")
+	n, err := pluginNumber(accounts, "alpha", -1) // uid -1+1 = 0 is root
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n < 2 || accountExists(n-1) {
+		t.Errorf("number %d: uid %d is an account", n, n-1)
+	}
+}
+
+func TestCPUTimeOfThisProcess(t *testing.T) {
+	before, err := cpuTime(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(200 * time.Millisecond); time.Now().Before(deadline); {
+	}
+	after, err := cpuTime(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after-before < 50*time.Millisecond {
+		t.Errorf("200 ms of spinning counted as %v", after-before)
+	}
+}
+
+// What a killed atriumd left in the run directory and among the cgroups
+// goes; what a live one uses stays.
+func TestSweepRun(t *testing.T) {
+	dir := t.TempDir()
+	dead := 1 << 22 // above any pid the kernel hands out
+	gone := filepath.Join(dir, "notes-"+strconv.Itoa(dead)+"-123")
+	mine := filepath.Join(dir, runEntry("notes")+"456")
+	for _, d := range []string{gone, mine} {
+		if err := os.Mkdir(d, 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sweepRun(dir)
+	if _, err := os.Stat(gone); !os.IsNotExist(err) {
+		t.Errorf("%s stays: %v", gone, err)
+	}
+	if _, err := os.Stat(mine); err != nil {
+		t.Errorf("%s went: %v", mine, err)
+	}
+
+	cgroups := t.TempDir() // standing in for atriumd's cgroup
+	gone = filepath.Join(cgroups, cgroupPrefix+"notes-"+strconv.Itoa(dead)+"-1")
+	mine = filepath.Join(cgroups, fmt.Sprintf("%snotes-%d-1", cgroupPrefix, os.Getpid()))
+	for _, d := range []string{gone, mine} {
+		if err := os.Mkdir(d, 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sweep(cgroups)
+	if _, err := os.Stat(gone); !os.IsNotExist(err) {
+		t.Errorf("cgroup %s stays: %v", gone, err)
+	}
+	if _, err := os.Stat(mine); err != nil {
+		t.Errorf("cgroup %s went: %v", mine, err)
+	}
+}
