@@ -12,8 +12,9 @@ import "embed"
 var Core embed.FS
 
 // Tenant holds every tenant schema's migrations, under the directory "tenant".
-// They run with search_path set to the tenant schema and as the tenant role,
-// so they name no schema.
+// They run with search_path set to the tenant schema, as the platform role
+// (the core's own database user), which owns what they create; they name no
+// schema. (Before 000006 they ran as the tenant role.)
 //
 //go:embed tenant/*.sql
 var Tenant embed.FS

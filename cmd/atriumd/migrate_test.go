@@ -60,8 +60,9 @@ func TestMigrateReportsFailedTenantsAndExitsNonZero(t *testing.T) {
 		require.NoError(t, err)
 		t.Cleanup(func() { _ = svc.Delete(context.Background(), slug) }) // tenant roles outlive the database
 	}
-	// Both look one migration behind (the newest, 000005, creates the audit
-	// tables); alpha really is, bravo still has the tables.
+	// Both look one migration behind (the newest, 000007, creates the audit
+	// key and the signed-append functions); alpha really is, bravo still
+	// has them.
 	latest := set.Latest()
 	_, err = pool.Exec(ctx, fmt.Sprintf(`UPDATE atrium.tenant_migrations SET version = %d;
 		%s`, latest-1, dropAudit("t_alpha")))
@@ -74,7 +75,7 @@ func TestMigrateReportsFailedTenantsAndExitsNonZero(t *testing.T) {
 	assert.True(t, strings.HasSuffix(stderr, "atriumd: 1 of 2 tenants failed to migrate\n"), stderr)
 	assert.Contains(t, stdout, "migrated:    1\n")
 	assert.Contains(t, stdout, fmt.Sprintf("failed:      1\n  bravo (core): core migration %d: ", latest))
-	assert.Contains(t, stdout, `relation "audit_log" already exists`)
+	assert.Contains(t, stdout, `relation "audit_key" already exists`)
 
 	_, err = pool.Exec(ctx, dropAudit("t_bravo"))
 	require.NoError(t, err)
@@ -85,9 +86,10 @@ func TestMigrateReportsFailedTenantsAndExitsNonZero(t *testing.T) {
 }
 
 // dropAudit undoes migration 000005 in schema.
+// dropAudit undoes the newest tenant migration, 000007, in schema.
 func dropAudit(schema string) string {
-	return fmt.Sprintf("DROP TABLE %[1]s.audit_head, %[1]s.audit_chain, %[1]s.audit_pending, %[1]s.audit_log; "+
-		"DROP FUNCTION %[1]s.audit_head_forward(), %[1]s.audit_append_only()", schema)
+	return fmt.Sprintf("DROP FUNCTION %[1]s.atrium_plugin_migrated(text, bigint, bigint, integer), "+
+		"%[1]s.atrium_plugin_version(text), %[1]s.audit_append(text, bytea); DROP TABLE %[1]s.audit_key", schema)
 }
 
 func TestMigrateRejectsBadArguments(t *testing.T) {

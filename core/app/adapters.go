@@ -155,7 +155,7 @@ func invalidateOnChange(l *postgres.Listener, r *access.Resolver, st *identity.S
 // invalidateTenantsOnChange drops a tenant's cached registry entry when any
 // replica changes it (suspension included), and every entry when
 // notifications may have been missed.
-func invalidateTenantsOnChange(l *postgres.Listener, r *tenancy.Resolver, st *identity.Standings) {
+func invalidateTenantsOnChange(l *postgres.Listener, r *tenancy.Resolver, st *identity.Standings, pc *postgres.PluginConns) {
 	l.On(postgres.TenancyChannel, func(payload string) {
 		if payload == postgres.Missed {
 			r.InvalidateAll()
@@ -165,6 +165,7 @@ func invalidateTenantsOnChange(l *postgres.Listener, r *tenancy.Resolver, st *id
 		if id, err := uuid.Parse(payload); err == nil {
 			r.Invalidate(id)
 			st.ForgetTenant(id) // a restore revokes every session
+			pc.Forget(id)       // and drops the tenant's plugin roles
 		}
 	})
 }

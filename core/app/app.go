@@ -77,7 +77,7 @@ func Options(cfg config.Config, log *slog.Logger) fx.Option {
 			fx.Annotate(func(r *tenancy.Resolver) *tenancy.Resolver { return r }, fx.As(new(api.AuditTenants))),
 			fx.Annotate(postgres.NewPluginCatalog, fx.As(new(pluginhost.Catalog))),
 			fx.Annotate(postgres.NewPluginMigrator, fx.As(new(pluginhost.Migrator))),
-			func() pluginhost.SQL { return postgres.PluginSQL{} },
+			func(c *postgres.PluginConns) pluginhost.SQL { return postgres.PluginSQL{Conns: c} },
 			func(reg *access.Registry, res *access.Resolver) pluginhost.Permissions {
 				return pluginPermissions{reg, res}
 			},
@@ -97,8 +97,9 @@ func Options(cfg config.Config, log *slog.Logger) fx.Option {
 		),
 		// Tenants that enable a plugin get its migrations; a change to a
 		// tenant (a restore revokes its sessions) empties its caches here.
-		fx.Decorate(func(s *tenancy.Service, h *pluginhost.Host, r *tenancy.Resolver, st *identity.Standings) *tenancy.Service {
+		fx.Decorate(func(s *tenancy.Service, h *pluginhost.Host, r *tenancy.Resolver, st *identity.Standings, pc *postgres.PluginConns) *tenancy.Service {
 			return s.WithPlugins(h).OnChange(func(id uuid.UUID) {
+				pc.Forget(id) // a restore or delete drops the tenant's plugin roles
 				if id == uuid.Nil {
 					r.InvalidateAll()
 					st.ForgetAll()

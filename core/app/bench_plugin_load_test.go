@@ -236,14 +236,14 @@ func startLoadCore(b *testing.B, dir string) *loadCore {
 	return c
 }
 
-func baselineRoutes(r *api.Router) []api.Route {
+func baselineRoutes(r *api.Router, conns *postgres.PluginConns) []api.Route {
 	return []api.Route{{
 		Method: http.MethodGet, Path: "/api/v1/baseline/projects/:id", Summary: "Benchmark baseline", Access: api.Tenant,
 		Permission: "projects.project.read",
 		Handler: api.Output(func(c *gin.Context) (map[string]any, error) {
 			ctx := c.Request.Context()
-			rs, err := postgres.PluginSQL{}.Query(ctx, `SELECT id, name, description, status, owner_id, created_at, updated_at
-				FROM projects WHERE id = $1`, []any{c.Param("id")})
+			rs, err := postgres.PluginSQL{Conns: conns}.Query(ctx, "projects", `SELECT id, name, description, status, owner_id,
+				created_at, updated_at FROM projects WHERE id = $1`, []any{c.Param("id")})
 			if err != nil {
 				return nil, err
 			}

@@ -28,9 +28,10 @@ import (
 )
 
 // The plugin binaries of the end-to-end plugin tests, built once for the
-// package: the SDK's test plugin, and notesplugin (testdata) for real data
-// work. They live in a directory named after this process; directories of
-// earlier runs whose process is gone are removed.
+// package: the SDK's test plugin, notesplugin (testdata) for real data
+// work, and the first-party projects plugin. They live in a directory named
+// after this process; directories of earlier runs whose process is gone are
+// removed.
 var (
 	buildOnce   sync.Once
 	builtDir    string
@@ -50,7 +51,8 @@ func pluginBinary(t *testing.T, name string) string {
 		// Into the directory, each binary named after its package.
 		out, err := exec.Command("go", "build", "-o", builtDir+string(filepath.Separator),
 			"github.com/atriumhq/atrium/sdk/internal/testplugin",
-			"github.com/atriumhq/atrium/core/app/testdata/notesplugin").CombinedOutput()
+			"github.com/atriumhq/atrium/core/app/testdata/notesplugin",
+			"github.com/atriumhq/atrium/plugins/projects").CombinedOutput()
 		if err != nil {
 			errBuilding = fmt.Errorf("build the plugins: %w\n%s", err, out)
 		}

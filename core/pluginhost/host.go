@@ -371,23 +371,32 @@ func checksum(path string) ([]byte, error) {
 	return h.Sum(nil), nil
 }
 
-// reservedNames are the core's own paths under /api/v1: a plugin of that
-// name would have its routes shadowed by the core's.
+// reservedNames no plugin may take. The core's own paths under /api/v1: a
+// plugin of that name would have its routes shadowed by the core's. And
+// the first word of the core's objects in a tenant schema (users,
+// policy_modules, refresh_tokens, audit_log, atrium_plugin_version, ...),
+// PostgreSQL's (pg_*), and the core's next ones: a plugin owns the objects
+// named after it (Owns), so no plugin may be named like one of those.
 var reservedNames = []string{"auth", "audit", "operator", "permissions", "plugins", "policies", "roles",
-	"signing", "tenants", "users", "platform", "core"}
+	"signing", "tenants", "users", "platform", "core",
+	"policy", "refresh", "atrium", "schema", "pg", "plugin", "outbox", "inbox", "webhooks", "events", "tenant"}
+
+// NameReserved tells whether name is one no plugin may have.
+func NameReserved(name string) bool { return slices.Contains(reservedNames, name) }
 
 func checkName(name string) error {
-	if slices.Contains(reservedNames, name) {
-		return fmt.Errorf("%q is a name the core's own API uses", name)
+	if NameReserved(name) {
+		return fmt.Errorf("%q is a name the core uses", name)
 	}
 	return nil
 }
 
 // checkMigrations refuses a plugin whose migrations would step outside its
-// own tables (they run as the tenant's role, which owns the schema).
+// own objects. They run as the plugin's owner role, which PostgreSQL keeps
+// to them; this refuses the rest before anything runs.
 func checkMigrations(m sdk.Manifest) error {
 	for _, mg := range m.Migrations {
-		if err := CheckMigration(mg.Up); err != nil {
+		if err := CheckMigration(m.Name, mg.Up); err != nil {
 			return fmt.Errorf("migration %d (%s): %w", mg.Version, mg.Name, err)
 		}
 	}

@@ -15,14 +15,15 @@ import (
 	"github.com/atriumhq/atrium/sdk/transport"
 )
 
-// SQL runs a plugin's statements in the unit of work in ctx, as the
-// tenant's role (infrastructure implements it). Errors a plugin can act on
-// (a unique violation is a conflict) are *sdk.Error.
+// SQL runs a plugin's statements for the unit of work in ctx, as the
+// plugin's own role in the unit of work's tenant (infrastructure implements
+// it). Errors a plugin can act on (a unique violation is a conflict) are
+// *sdk.Error.
 type SQL interface {
-	Query(ctx context.Context, sql string, args []any) (*transport.ResultSet, error)
-	Exec(ctx context.Context, sql string, args []any) (int64, error)
+	Query(ctx context.Context, plugin, sql string, args []any) (*transport.ResultSet, error)
+	Exec(ctx context.Context, plugin, sql string, args []any) (int64, error)
 	// Batch runs the statements in one round trip.
-	Batch(ctx context.Context, stmts []transport.Statement) ([]*transport.ResultSet, error)
+	Batch(ctx context.Context, plugin string, stmts []transport.Statement) ([]*transport.ResultSet, error)
 }
 
 // Cache is a shared key-value cache with expiry (Redis, or in-process).
@@ -77,20 +78,20 @@ var _ transport.Services = (*request)(nil)
 
 func (r *request) Query(ctx context.Context, sql string, args []any) (*transport.ResultSet, error) {
 	return traced(ctx, r, "plugin host sql query", func(ctx context.Context) (*transport.ResultSet, error) {
-		if err := CheckSQL(sql); err != nil {
+		if err := CheckSQL(r.plugin, sql); err != nil {
 			return nil, err
 		}
-		rs, err := r.s.SQL.Query(ctx, sql, args)
+		rs, err := r.s.SQL.Query(ctx, r.plugin, sql, args)
 		return rs, ToSDK(err)
 	}, attribute.String("db.query.text", sql))
 }
 
 func (r *request) Exec(ctx context.Context, sql string, args []any) (int64, error) {
 	return traced(ctx, r, "plugin host sql exec", func(ctx context.Context) (int64, error) {
-		if err := CheckSQL(sql); err != nil {
+		if err := CheckSQL(r.plugin, sql); err != nil {
 			return 0, err
 		}
-		n, err := r.s.SQL.Exec(ctx, sql, args)
+		n, err := r.s.SQL.Exec(ctx, r.plugin, sql, args)
 		return n, ToSDK(err)
 	}, attribute.String("db.query.text", sql))
 }
@@ -98,11 +99,11 @@ func (r *request) Exec(ctx context.Context, sql string, args []any) (int64, erro
 func (r *request) Batch(ctx context.Context, stmts []transport.Statement) ([]*transport.ResultSet, error) {
 	return traced(ctx, r, "plugin host sql batch", func(ctx context.Context) ([]*transport.ResultSet, error) {
 		for _, st := range stmts {
-			if err := CheckSQL(st.SQL); err != nil {
+			if err := CheckSQL(r.plugin, st.SQL); err != nil {
 				return nil, err
 			}
 		}
-		rs, err := r.s.SQL.Batch(ctx, stmts)
+		rs, err := r.s.SQL.Batch(ctx, r.plugin, stmts)
 		return rs, ToSDK(err)
 	}, attribute.Int("db.operation.batch.size", len(stmts)))
 }

@@ -18,11 +18,11 @@ import (
 
 type stubSQL struct{}
 
-func (stubSQL) Query(context.Context, string, []any) (*transport.ResultSet, error) {
+func (stubSQL) Query(context.Context, string, string, []any) (*transport.ResultSet, error) {
 	return &transport.ResultSet{}, nil
 }
-func (stubSQL) Exec(context.Context, string, []any) (int64, error) { return 0, nil }
-func (stubSQL) Batch(context.Context, []transport.Statement) ([]*transport.ResultSet, error) {
+func (stubSQL) Exec(context.Context, string, string, []any) (int64, error) { return 0, nil }
+func (stubSQL) Batch(context.Context, string, []transport.Statement) ([]*transport.ResultSet, error) {
 	return nil, nil
 }
 

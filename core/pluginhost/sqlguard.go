@@ -1,271 +1,187 @@
 package pluginhost
 
 import (
+	"errors"
 	"fmt"
-	"slices"
 	"strings"
+	"unicode/utf8"
+
+	lru "github.com/hashicorp/golang-lru/v2"
+	pg_query "github.com/pganalyze/pg_query_go/v6"
 
 	"github.com/atriumhq/atrium/sdk"
 )
 
-// A plugin's SQL runs as the tenant's role, inside the request's unit of
-// work, so PostgreSQL itself keeps it in its tenant. CheckSQL keeps it a data
-// statement on the plugin's own tables: one SELECT, INSERT, UPDATE or DELETE
-// (or WITH, VALUES, TABLE), that neither changes the session (set_config,
-// session advisory locks) nor names one of the core's tables, which share the
-// tenant's schema. DDL comes only through the plugin's migrations.
+// A plugin's SQL runs in the request's unit of work as the plugin's own
+// PostgreSQL role, which owns only the plugin's tables: PostgreSQL's
+// privileges are the first line. The guard here is the second: it parses
+// each statement with PostgreSQL's own grammar (pg_query, the parser of
+// PostgreSQL 17) and refuses it unless every statement kind, relation,
+// function, type and operator in the tree is on an allow-list. Any node the
+// walker does not know is refused, so new grammar is refused until someone
+// reviews it.
 //
 // A refusal is the plugin's bug, not the client's: an internal error whose
-// message the plugin's author finds in the plugin's log.
-//
-// The check is lexical, so it is a second line: the tenant role is what
-// keeps a plugin in its tenant (see docs/plugins.md for its limits).
-func CheckSQL(sql string) error {
-	stmts, err := lex(sql)
-	if err != nil {
-		return refused("%v", err)
+// message, in the plugin's log, says what was refused and why.
+
+// Owns reports whether name (a table, view, sequence, index, type or
+// domain in the tenant's schema) belongs to plugin: it is the plugin's name
+// or starts with the name and an underscore. Plugin names have no
+// underscore and the core reserves the first word of its own names, so two
+// plugins, or a plugin and the core, never own the same name. "pg" owns
+// nothing: unqualified, pg_ names find PostgreSQL's catalogs first.
+func Owns(plugin, name string) bool {
+	if !validPluginName(plugin) || plugin == "pg" {
+		return false
 	}
-	if len(stmts) != 1 || len(stmts[0]) == 0 {
-		return refused("one statement at a time")
-	}
-	words := stmts[0]
-	if first := words[0]; first.quoted || !slices.Contains(statementKinds, first.text) {
-		return refused("plugins run SELECT, INSERT, UPDATE and DELETE statements, not %s", strings.ToUpper(first.text))
-	}
-	return checkWords(words)
+	return name == plugin || len(name) > len(plugin) && name[len(plugin)] == '_' && strings.HasPrefix(name, plugin)
 }
 
-// CheckMigration checks a plugin's migration: statements that create,
-// alter or drop its own tables, indexes, views, sequences and types, and
-// seed them; nothing that changes roles, privileges or the session, no
-// functions or procedures (their bodies would hide statements), and none of
-// the core's tables.
-func CheckMigration(sql string) error {
-	stmts, err := lex(sql)
+// validPluginName matches ^[a-z][a-z0-9]{1,30}$, the manifest's rule.
+func validPluginName(s string) bool {
+	if len(s) < 2 || len(s) > 31 || s[0] < 'a' || s[0] > 'z' {
+		return false
+	}
+	for _, c := range []byte(s) {
+		if (c < 'a' || c > 'z') && (c < '0' || c > '9') {
+			return false
+		}
+	}
+	return true
+}
+
+// CheckSQL checks one statement a plugin sends at run time: a SELECT,
+// INSERT, UPDATE or DELETE on the plugin's own tables, calling only
+// allow-listed functions. Verdicts are cached by plugin and text, so a
+// statement is parsed once, not per request.
+func CheckSQL(plugin, sql string) error {
+	key := verdictKey{plugin: plugin, sql: sql}
+	cacheable := len(sql) <= maxCachedSQL
+	if cacheable {
+		if err, ok := verdicts.Get(key); ok {
+			return refusal(err)
+		}
+	}
+	err := checkSQL(plugin, sql)
+	if cacheable {
+		verdicts.Add(key, err)
+	}
+	return refusal(err)
+}
+
+// CheckMigration checks one migration file of plugin: statements that
+// create, alter, rename, drop and comment on the plugin's own tables,
+// indexes, views, sequences, types and domains, and seed them with data
+// statements under CheckSQL's rules.
+func CheckMigration(plugin, sql string) error {
+	stmts, err := parse(sql)
 	if err != nil {
 		return fmt.Errorf("migration refused: %w", err)
 	}
-	for _, words := range stmts {
-		if len(words) == 0 {
-			continue
-		}
-		first := words[0]
-		if first.quoted || !slices.Contains(migrationKinds, first.text) {
-			return fmt.Errorf("migration refused: %s statements are not allowed in plugin migrations", strings.ToUpper(first.text))
-		}
-		if first.text == "create" || first.text == "alter" || first.text == "drop" {
-			if obj := object(words[1:]); !slices.Contains(migrationObjects, obj) {
-				return fmt.Errorf("migration refused: %s %s is not allowed in plugin migrations", strings.ToUpper(first.text), strings.ToUpper(obj))
-			}
-		}
-		for _, w := range words {
-			if !w.quoted && slices.Contains(migrationForbidden, w.text) {
-				return fmt.Errorf("migration refused: %s is not allowed in plugin migrations", strings.ToUpper(w.text))
-			}
-		}
-		if err := checkWords(words); err != nil {
-			return fmt.Errorf("migration %w", err)
+	c := &checker{plugin: plugin, sql: sql}
+	for _, raw := range stmts {
+		if err := guarded(func() error { return c.migrationStmt(raw) }); err != nil {
+			return fmt.Errorf("migration refused: %w", err)
 		}
 	}
 	return nil
 }
 
-// object is the kind of object a CREATE, ALTER or DROP names, past its
-// modifiers.
-func object(words []word) string {
-	for _, w := range words {
-		switch w.text {
-		case "unique", "or", "replace", "temporary", "temp", "unlogged", "materialized", "concurrently":
-			continue
-		}
-		return w.text
+// checkSQL is CheckSQL's verdict without the cache: nil or the reason.
+func checkSQL(plugin, sql string) error {
+	stmts, err := parse(sql)
+	if err != nil {
+		return err
 	}
-	return ""
+	switch len(stmts) {
+	case 0:
+		return errors.New("no statement, only space or comments")
+	case 1:
+	default:
+		return errors.New("one statement at a time")
+	}
+	c := &checker{plugin: plugin, sql: sql}
+	switch stmts[0].Stmt.GetNode().(type) {
+	case *pg_query.Node_SelectStmt, *pg_query.Node_InsertStmt, *pg_query.Node_UpdateStmt, *pg_query.Node_DeleteStmt:
+		return guarded(func() error { return c.statement(stmts[0].Stmt, nil) })
+	}
+	return fmt.Errorf("plugins run SELECT, INSERT, UPDATE and DELETE statements, not %s", firstWord(sql))
 }
 
-var (
-	migrationKinds     = []string{"create", "alter", "drop", "comment", "insert", "update", "delete"}
-	migrationObjects   = []string{"table", "index", "view", "sequence", "type"}
-	migrationForbidden = []string{"reset", "role", "authorization", "grant", "revoke", "owner", "security",
-		"definer", "function", "procedure", "trigger", "execute", "copy", "do", "call", "set_config"}
+func parse(sql string) ([]*pg_query.RawStmt, error) {
+	// The parser reads a C string: a NUL would end the text it checks
+	// before the text the server gets.
+	if strings.IndexByte(sql, 0) >= 0 || !utf8.ValidString(sql) {
+		return nil, errors.New("the text holds a NUL byte or is not UTF-8")
+	}
+	tree, err := pg_query.Parse(sql)
+	if err != nil {
+		return nil, err
+	}
+	return tree.GetStmts(), nil
+}
+
+// guarded runs a walk and fails closed: a tree the walker did not expect
+// (a bug) refuses the statement instead of ending the process.
+func guarded(walk func() error) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("%s: %v", guardFailed, r)
+		}
+	}()
+	return walk()
+}
+
+const guardFailed = "the guard failed on this statement"
+
+func refusal(err error) error {
+	if err == nil {
+		return nil
+	}
+	return sdk.Errorf(sdk.KindInternal, "SQL refused: %v", err)
+}
+
+// The verdict cache: allowed (nil) or the reason of the refusal, by plugin
+// and text. Longer texts are checked every time, so the cache holds at most
+// verdictCacheSize * maxCachedSQL bytes of SQL.
+const (
+	verdictCacheSize = 4096
+	maxCachedSQL     = 4096
 )
 
-func checkWords(words []word) error {
-	for _, w := range words {
-		switch {
-		case w.unicode:
-			return refused("Unicode-escaped names and strings (U&) are not accepted")
-		case !w.quoted && (slices.Contains(forbiddenFunctions, w.text) || runsSQLText(w.text)),
-			!w.quoted && strings.HasPrefix(w.text, "pg_advisory") && !strings.Contains(w.text, "_xact_"),
-			!w.quoted && strings.HasPrefix(w.text, "pg_try_advisory") && !strings.Contains(w.text, "_xact_"):
-			return refused("%s changes or leaves the session, or runs SQL of its own", w.text)
-		case slices.Contains(CoreTables, w.text):
-			return refused("%s is a core table; plugins reach core data through the host's services", w.text)
+type verdictKey struct{ plugin, sql string }
+
+var verdicts = mustLRU[verdictKey, error](verdictCacheSize)
+
+func mustLRU[K comparable, V any](size int) *lru.Cache[K, V] {
+	c, err := lru.New[K, V](size)
+	if err != nil {
+		panic(err) // only for a size below 1
+	}
+	return c
+}
+
+// firstWord is the statement's first keyword, for a refusal's message.
+func firstWord(sql string) string {
+	return strings.ToUpper(leadingTokens(sql, 1))
+}
+
+// leadingTokens is the text of the first n tokens of sql, comments left
+// out.
+func leadingTokens(sql string, n int) string {
+	res, err := pg_query.Scan(sql)
+	if err != nil {
+		return "?"
+	}
+	var words []string
+	for _, t := range res.GetTokens() {
+		if t.Token == pg_query.Token_SQL_COMMENT || t.Token == pg_query.Token_C_COMMENT {
+			continue
 		}
-	}
-	return nil
-}
-
-// runsSQLText reports the built-ins that run a query given as text, which
-// would slip past a check of the statement's words.
-func runsSQLText(name string) bool {
-	return strings.HasSuffix(name, "_to_xml") || strings.HasSuffix(name, "_to_xmlschema") ||
-		strings.HasSuffix(name, "_to_xml_and_xmlschema") || name == "ts_stat" || name == "ts_rewrite"
-}
-
-func refused(format string, args ...any) error {
-	return sdk.Errorf(sdk.KindInternal, "SQL refused: "+format, args...)
-}
-
-var statementKinds = []string{"select", "insert", "update", "delete", "with", "values", "table"}
-
-// forbiddenFunctions change the session, reach outside the database or end
-// other sessions.
-var forbiddenFunctions = []string{"set_config", "pg_terminate_backend", "pg_cancel_backend", "pg_reload_conf",
-	"pg_read_file", "pg_read_binary_file", "pg_ls_dir", "pg_stat_file", "lo_import", "lo_export", "dblink", "dblink_exec"}
-
-// CoreTables are the core's tables in every tenant schema: names a plugin's
-// SQL may not use, for tables or anything else.
-var CoreTables = []string{"users", "roles", "refresh_families", "refresh_tokens", "policy_modules", "policy_revision",
-	"audit_log", "audit_chain", "audit_pending", "audit_head", "schema_migrations"}
-
-type word struct {
-	text    string // lower case unless quoted
-	quoted  bool
-	unicode bool // a U&'...' string or U&"..." name, whose escapes hide its text
-}
-
-// lex splits SQL into statements of words and quoted identifiers, skipping
-// string literals and comments.
-func lex(sql string) ([][]word, error) {
-	stmts := [][]word{nil}
-	add := func(w word) { stmts[len(stmts)-1] = append(stmts[len(stmts)-1], w) }
-	for i := 0; i < len(sql); {
-		c := sql[i]
-		unicode := (c == 'u' || c == 'U') && i+2 < len(sql) && sql[i+1] == '&' && (sql[i+2] == '\'' || sql[i+2] == '"')
-		switch {
-		case unicode:
-			add(word{text: "u&", unicode: true})
-			i += 2
-		case c == '-' && strings.HasPrefix(sql[i:], "--"):
-			end := strings.IndexByte(sql[i:], '\n')
-			if end < 0 {
-				i = len(sql)
-				continue
-			}
-			i += end + 1
-		case c == '/' && strings.HasPrefix(sql[i:], "/*"):
-			n, err := blockComment(sql[i:])
-			if err != nil {
-				return nil, err
-			}
-			i += n
-		case c == '\'':
-			n, err := quoted(sql[i:], '\'', i > 0 && (sql[i-1] == 'e' || sql[i-1] == 'E'))
-			if err != nil {
-				return nil, err
-			}
-			i += n
-		case c == '"':
-			n, err := quoted(sql[i:], '"', false)
-			if err != nil {
-				return nil, err
-			}
-			add(word{text: strings.ReplaceAll(sql[i+1:i+n-1], `""`, `"`), quoted: true})
-			i += n
-		case c == '$' && i+1 < len(sql) && (sql[i+1] == '$' || isIdentStart(sql[i+1])):
-			n, err := dollarQuoted(sql[i:])
-			if err != nil {
-				return nil, err
-			}
-			i += n
-		case c == ';':
-			stmts = append(stmts, nil)
-			i++
-		case isIdentStart(c):
-			j := i + 1
-			for j < len(sql) && (isIdentStart(sql[j]) || sql[j] >= '0' && sql[j] <= '9' || sql[j] == '$') {
-				j++
-			}
-			add(word{text: strings.ToLower(sql[i:j])})
-			i = j
-		default:
-			i++
+		if len(words) == n || int(t.End) > len(sql) || t.Start > t.End {
+			break
 		}
+		words = append(words, sql[t.Start:t.End])
 	}
-	// Empty statements (a trailing semicolon) are no statements.
-	out := stmts[:0]
-	for _, st := range stmts {
-		if len(st) > 0 {
-			out = append(out, st)
-		}
-	}
-	if len(out) == 0 {
-		out = append(out, nil)
-	}
-	return out, nil
-}
-
-func isIdentStart(c byte) bool {
-	return c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= 0x80
-}
-
-// quoted is the length of a '...' or "..." token; a doubled quote stays
-// inside, and so does a backslash-escaped one in an E'...' string.
-func quoted(s string, q byte, backslash bool) (int, error) {
-	for i := 1; i < len(s); i++ {
-		switch {
-		case backslash && s[i] == '\\':
-			i++
-		case s[i] == q && i+1 < len(s) && s[i+1] == q:
-			i++
-		case s[i] == q:
-			return i + 1, nil
-		}
-	}
-	return 0, fmt.Errorf("unterminated %c", q)
-}
-
-func blockComment(s string) (int, error) {
-	depth := 0
-	for i := 0; i+1 < len(s); i++ {
-		switch s[i : i+2] {
-		case "/*":
-			depth++
-			i++
-		case "*/":
-			depth--
-			i++
-			if depth == 0 {
-				return i + 1, nil
-			}
-		}
-	}
-	return 0, fmt.Errorf("unterminated comment")
-}
-
-// dollarQuoted is the length of a $tag$...$tag$ string, or of a $1
-// parameter (not a string at all).
-func dollarQuoted(s string) (int, error) {
-	end := strings.IndexByte(s[1:], '$')
-	if end < 0 {
-		// $name without a closing $: not a dollar quote (PostgreSQL would
-		// reject it, so nothing hides behind it).
-		return 1, nil
-	}
-	tag := s[:end+2]
-	for _, c := range tag[1 : len(tag)-1] {
-		if !isTagRune(c) {
-			return 1, nil
-		}
-	}
-	rest := strings.Index(s[len(tag):], tag)
-	if rest < 0 {
-		return 0, fmt.Errorf("unterminated dollar quote")
-	}
-	return len(tag) + rest + len(tag), nil
-}
-
-func isTagRune(c rune) bool {
-	return c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c >= 0x80
+	return strings.Join(words, " ")
 }

@@ -2,9 +2,11 @@ package postgres
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -18,16 +20,24 @@ import (
 // AuditStore keeps tenants' audit logs in their schemas (migration
 // 000005_audit): records in audit_log, the sealer's queue in audit_pending,
 // the hash chain in audit_chain and its head in audit_head. Records are
-// written and read in the unit of work, as the tenant role; sealing runs as
-// the pool's own user, the tables' owner.
+// read in the unit of work, as the tenant role, and written there through
+// audit_append (migration 000007), which takes only records signed with the
+// tenant's audit key: neither the tenant role nor a plugin's may insert one
+// of their own. Sealing runs as the pool's own user, the tables' owner.
 type AuditStore struct {
 	pool *pgxpool.Pool
+	keys *Keys
+
+	mu      sync.RWMutex
+	tenants map[string][]byte // schema -> audit key
 }
 
 var _ audit.Store = (*AuditStore)(nil)
 
 // NewAuditStore returns the audit store.
-func NewAuditStore(pool *pgxpool.Pool) *AuditStore { return &AuditStore{pool: pool} }
+func NewAuditStore(pool *pgxpool.Pool) *AuditStore {
+	return &AuditStore{pool: pool, keys: NewKeys(pool), tenants: map[string][]byte{}}
+}
 
 // chainedColumns read a record with its place in the chain, from audit_log
 // l LEFT JOIN audit_chain c (or the other way round: a chain entry whose
@@ -58,25 +68,84 @@ func insertRecordSQL(log, pending string) string {
 INSERT INTO ` + pending + ` (record_id) SELECT id FROM r`
 }
 
-// insertRecord is insertRecordSQL on the search path's (the tenant's) tables.
-var insertRecord = insertRecordSQL("audit_log", "audit_pending")
-
 func recordArgs(r *audit.Record) []any {
 	return []any{r.At, r.Actor.Type, r.Actor.ID, r.Actor.Email, r.Action, r.Resource.Type, r.Resource.ID,
 		string(r.Outcome), r.Reasons, r.PolicyVersion, r.RequestID, r.IP, r.UserAgent, string(r.Details)}
+}
+
+// appendRecord is how a unit of work writes a record: audit_append checks
+// the MAC and inserts the record and its place in the sealer's queue.
+const appendRecord = "SELECT audit_append($1, $2)"
+
+// signedRecord is a record as audit_append reads it.
+type signedRecord struct {
+	At            time.Time       `json:"at"`
+	ActorType     string          `json:"actor_type"`
+	ActorID       string          `json:"actor_id"`
+	ActorEmail    string          `json:"actor_email"`
+	Action        string          `json:"action"`
+	ResourceType  string          `json:"resource_type"`
+	ResourceID    string          `json:"resource_id"`
+	Outcome       string          `json:"outcome"`
+	Reasons       []string        `json:"reasons"`
+	PolicyVersion string          `json:"policy_version"`
+	RequestID     string          `json:"request_id"`
+	IP            string          `json:"ip"`
+	UserAgent     string          `json:"user_agent"`
+	Details       json.RawMessage `json:"details"`
 }
 
 // Append queues r's insert to travel with the unit of work's COMMIT, so an
 // audited mutation costs no round trip more than an unaudited one. If the
 // insert fails, the commit fails with fail's error and everything rolls
 // back.
-func (*AuditStore) Append(ctx context.Context, r *audit.Record, fail func(error) error) error {
+func (s *AuditStore) Append(ctx context.Context, r *audit.Record, fail func(error) error) error {
 	tx, err := TxFrom(ctx)
 	if err != nil {
 		return err
 	}
-	tx.deferUntilCommit(insertRecord, recordArgs(r), fail)
+	key, err := s.key(ctx, tx.tenant.Schema)
+	if err != nil {
+		return fail(err)
+	}
+	details := json.RawMessage(r.Details)
+	if len(details) == 0 {
+		details = json.RawMessage("{}")
+	}
+	record, err := json.Marshal(signedRecord{At: r.At, ActorType: r.Actor.Type, ActorID: r.Actor.ID,
+		ActorEmail: r.Actor.Email, Action: r.Action, ResourceType: r.Resource.Type, ResourceID: r.Resource.ID,
+		Outcome: string(r.Outcome), Reasons: orNone(r.Reasons), PolicyVersion: r.PolicyVersion, RequestID: r.RequestID,
+		IP: r.IP, UserAgent: r.UserAgent, Details: details})
+	if err != nil {
+		return fail(fmt.Errorf("encode audit record: %w", err))
+	}
+	tx.deferUntilCommit(appendRecord, []any{string(record), signRecord(key, record)}, fail)
 	return nil
+}
+
+func orNone(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+// key is the tenant's audit key, derived once per schema.
+func (s *AuditStore) key(ctx context.Context, schema string) ([]byte, error) {
+	s.mu.RLock()
+	key, ok := s.tenants[schema]
+	s.mu.RUnlock()
+	if ok {
+		return key, nil
+	}
+	key, err := s.keys.AuditKey(ctx, nil, schema)
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	s.tenants[schema] = key
+	s.mu.Unlock()
+	return key, nil
 }
 
 // AppendTo writes r into schema's log from a transaction of the platform's

@@ -57,7 +57,8 @@ type backupSeq struct {
 }
 
 // Export writes a backup of the tenant's schema (data and migration state)
-// to w. It reads one consistent snapshot, as the tenant's own role.
+// to w. It reads one consistent snapshot, as the platform role: the tenant
+// role may not read its plugins' tables.
 func (s *TenantStore) Export(ctx context.Context, t *tenancy.Tenant, w io.Writer) error {
 	versions, err := s.componentVersions(ctx, t)
 	if err != nil {
@@ -73,9 +74,6 @@ func (s *TenantStore) Export(ctx context.Context, t *tenancy.Tenant, w io.Writer
 		return unavailable(err)
 	}
 	defer tx.Rollback(context.Background()) //nolint:errcheck // read-only
-	if _, err := tx.Exec(ctx, scopeStatements(t.Scope())); err != nil {
-		return fmt.Errorf("backup: scope: %w", err)
-	}
 	tables, err := schemaTables(ctx, tx, t.Schema)
 	if err != nil {
 		return err
@@ -100,7 +98,7 @@ func (s *TenantStore) Export(ctx context.Context, t *tenancy.Tenant, w io.Writer
 		return err
 	}
 	for _, tb := range tables {
-		if err := copyTableOut(ctx, tx, tw, tb); err != nil {
+		if err := copyTableOut(ctx, tx, tw, t.Schema, tb); err != nil {
 			return err
 		}
 	}
@@ -112,14 +110,14 @@ func (s *TenantStore) Export(ctx context.Context, t *tenancy.Tenant, w io.Writer
 
 // copyTableOut spools the table's COPY output to a temporary file: a tar
 // header needs the entry's size before its bytes.
-func copyTableOut(ctx context.Context, tx pgx.Tx, tw *tar.Writer, tb backupTable) error {
+func copyTableOut(ctx context.Context, tx pgx.Tx, tw *tar.Writer, schema string, tb backupTable) error {
 	f, err := os.CreateTemp("", "atrium-backup-*.copy")
 	if err != nil {
 		return err
 	}
 	defer os.Remove(f.Name())
 	defer f.Close()
-	sql := fmt.Sprintf("COPY %s (%s) TO STDOUT WITH (FORMAT binary)", pgx.Identifier{tb.Name}.Sanitize(), columnList(tb.Columns))
+	sql := fmt.Sprintf("COPY %s (%s) TO STDOUT WITH (FORMAT binary)", pgx.Identifier{schema, tb.Name}.Sanitize(), columnList(tb.Columns))
 	if _, err := tx.Conn().PgConn().CopyTo(ctx, f, sql); err != nil {
 		return fmt.Errorf("backup: copy %s: %w", tb.Name, err)
 	}

@@ -13,10 +13,11 @@ import (
 
 func bytesReader(b []byte) *bytes.Reader { return bytes.NewReader(b) }
 
-// sessionTables hold sign-in sessions, not the tenant's data: a backup
-// leaves them out, so restoring can never bring back a session revoked
-// after the backup was taken.
-var sessionTables = []string{"refresh_families", "refresh_tokens"}
+// unsavedTables are left out of backups. The session tables hold sign-in
+// sessions, not the tenant's data: restoring can never bring back a session
+// revoked after the backup was taken. audit_key holds a secret derived from
+// the installation's, which the restore writes anew.
+var unsavedTables = []string{"refresh_families", "refresh_tokens", "audit_key"}
 
 // appendOnlyTables refuse UPDATE, DELETE and TRUNCATE (migration
 // 000005_audit).
@@ -50,7 +51,7 @@ func schemaTables(ctx context.Context, tx pgx.Tx, schema string) ([]backupTable,
 	if err != nil {
 		return nil, fmt.Errorf("backup: list tables: %w", err)
 	}
-	tables = slices.DeleteFunc(tables, func(t backupTable) bool { return slices.Contains(sessionTables, t.Name) })
+	tables = slices.DeleteFunc(tables, func(t backupTable) bool { return slices.Contains(unsavedTables, t.Name) })
 	return orderByDependencies(ctx, tx, schema, tables)
 }
 
@@ -131,7 +132,7 @@ func schemaSequences(ctx context.Context, tx pgx.Tx, schema string) ([]backupSeq
 	seqs := make([]backupSeq, 0, len(names))
 	for _, n := range names {
 		s := backupSeq{Name: n}
-		if err := tx.QueryRow(ctx, "SELECT last_value, is_called FROM "+pgx.Identifier{n}.Sanitize()).Scan(&s.Value, &s.IsCalled); err != nil {
+		if err := tx.QueryRow(ctx, "SELECT last_value, is_called FROM "+pgx.Identifier{schema, n}.Sanitize()).Scan(&s.Value, &s.IsCalled); err != nil {
 			return nil, fmt.Errorf("backup: read sequence %s: %w", n, err)
 		}
 		seqs = append(seqs, s)

@@ -1,12 +1,17 @@
 package postgres_test
 
 import (
+	"archive/tar"
 	"bytes"
 	"compress/gzip"
 	"context"
+	"encoding/json"
+	"errors"
+	"io"
 	"testing"
 	"testing/fstest"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -35,6 +40,17 @@ var newerMigrations = fstest.MapFS{
 	"tenant/000999_future.down.sql": {Data: []byte("DROP TABLE future")},
 }
 
+// asPlatform runs fn in a transaction of the platform role (the test's own
+// user) in the tenant's schema.
+func (e *env) asPlatform(ctx context.Context, tn *tenancy.Tenant, fn func(pgx.Tx) error) error {
+	return pgx.BeginFunc(ctx, e.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, "SET LOCAL search_path TO "+pgx.Identifier{tn.Schema}.Sanitize()); err != nil {
+			return err
+		}
+		return fn(tx)
+	})
+}
+
 func must(b []byte, err error) []byte {
 	if err != nil {
 		panic(err)
@@ -52,18 +68,18 @@ func TestBackupRestoreRoundTrip(t *testing.T) {
 	acme, err := svc.Create(ctx, tenancy.CreateInput{Slug: "acme", Name: "Acme", AdminEmail: "admin@acme.test", AdminPassword: "x", Settings: map[string]any{"k": "v"}})
 	require.NoError(t, err)
 
+	// These tables are the test's own core tables, on which the tenant role
+	// has no grant: the platform role (the test's) writes and reads them.
 	exec := func(tn *tenancy.Tenant, sql string) {
 		t.Helper()
-		require.NoError(t, e.uow.InTenant(ctx, tn.Scope(), func(ctx context.Context) error {
-			tx, _ := postgres.TxFrom(ctx)
+		require.NoError(t, e.asPlatform(ctx, tn, func(tx pgx.Tx) error {
 			_, err := tx.Exec(ctx, sql)
 			return err
 		}))
 	}
 	snapshot := func(tn *tenancy.Tenant) (rows []string) {
 		t.Helper()
-		require.NoError(t, e.uow.InTenant(ctx, tn.Scope(), func(ctx context.Context) error {
-			tx, _ := postgres.TxFrom(ctx)
+		require.NoError(t, e.asPlatform(ctx, tn, func(tx pgx.Tx) error {
 			r, err := tx.Query(ctx, `SELECT format('%s|%s|%s|%s', p.id, p.name, t.id, t.title_upper) FROM projects p
 				LEFT JOIN tasks t ON t.project_id = p.id ORDER BY p.id, t.id`)
 			if err != nil {
@@ -143,6 +159,32 @@ func TestRestoreRefusesWhatItCannotUse(t *testing.T) {
 	_, err := e.svc.Get(ctx, "target")
 	assert.ErrorIs(t, err, kernel.ErrNotFound, "a refused restore leaves nothing behind")
 
+	// A manifest that names anything but the tenant's own tables or
+	// sequences is refused before a row is written: a catalog (unqualified,
+	// pg_catalog comes first), a table a backup never holds, none at all.
+	countDescriptions := func() (n int) {
+		require.NoError(t, e.pool.QueryRow(ctx, "SELECT count(*) FROM pg_description").Scan(&n))
+		return n
+	}
+	descriptions := countDescriptions()
+	for name, rename := range map[string]func(m map[string]any){
+		"a catalog table":     func(m map[string]any) { renameTable(m, "users", "pg_description") },
+		"a platform table":    func(m map[string]any) { renameTable(m, "users", "atrium.operators") },
+		"a session table":     func(m map[string]any) { renameTable(m, "users", "refresh_tokens") },
+		"the audit key":       func(m map[string]any) { renameTable(m, "users", "audit_key") },
+		"an unknown table":    func(m map[string]any) { renameTable(m, "users", "nothing_here") },
+		"a catalog sequence":  func(m map[string]any) { renameSequence(m, "audit_log_id_seq", "pg_catalog.pg_class") },
+		"an unknown sequence": func(m map[string]any) { renameSequence(m, "audit_log_id_seq", "nothing_seq") },
+	} {
+		_, err := e.svc.Restore(ctx, "target", bytes.NewReader(craft(t, archive.Bytes(), rename)), false)
+		require.Error(t, err, name)
+		assert.Equal(t, kernel.KindBadRequest, kernel.KindOf(err), "%s: %v", name, err)
+		assert.Contains(t, err.Error(), "not one of the tenant's", name)
+	}
+	assert.Equal(t, descriptions, countDescriptions(), "nothing written to the catalog")
+	_, err = e.svc.Get(ctx, "target")
+	assert.ErrorIs(t, err, kernel.ErrNotFound, "a refused restore leaves nothing behind")
+
 	// A backup from a newer schema than this binary knows is refused.
 	newer, err := postgres.LoadMigrations("core", newerMigrations, "tenant")
 	require.NoError(t, err)
@@ -154,4 +196,73 @@ func TestRestoreRefusesWhatItCannotUse(t *testing.T) {
 	_, err = e.svc.Restore(ctx, "target", bytes.NewReader(modern.Bytes()), false)
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "migration 999, newer than this core's")
+}
+
+// craft rewrites a backup: change edits its manifest (JSON), and data
+// entries follow the tables' new names.
+func craft(t *testing.T, archive []byte, change func(map[string]any)) []byte {
+	t.Helper()
+	zr, err := gzip.NewReader(bytes.NewReader(archive))
+	require.NoError(t, err)
+	tr := tar.NewReader(zr)
+	var out bytes.Buffer
+	zw := gzip.NewWriter(&out)
+	tw := tar.NewWriter(zw)
+	renamed := map[string]string{}
+	for {
+		h, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		require.NoError(t, err)
+		body, err := io.ReadAll(tr)
+		require.NoError(t, err)
+		if h.Name == "manifest.json" {
+			var m map[string]any
+			require.NoError(t, json.Unmarshal(body, &m))
+			before := tableNames(m)
+			change(m)
+			for i, name := range tableNames(m) {
+				if name != before[i] {
+					renamed["data/"+before[i]+".copy"] = "data/" + name + ".copy"
+				}
+			}
+			body, err = json.Marshal(m)
+			require.NoError(t, err)
+		}
+		if n, ok := renamed[h.Name]; ok {
+			h.Name = n
+		}
+		h.Size = int64(len(body))
+		require.NoError(t, tw.WriteHeader(h))
+		_, err = tw.Write(body)
+		require.NoError(t, err)
+	}
+	require.NoError(t, tw.Close())
+	require.NoError(t, zw.Close())
+	return out.Bytes()
+}
+
+func tableNames(m map[string]any) []string {
+	var names []string
+	for _, tb := range m["tables"].([]any) {
+		names = append(names, tb.(map[string]any)["name"].(string))
+	}
+	return names
+}
+
+func renameTable(m map[string]any, from, to string) {
+	for _, tb := range m["tables"].([]any) {
+		if tb := tb.(map[string]any); tb["name"] == from {
+			tb["name"] = to
+		}
+	}
+}
+
+func renameSequence(m map[string]any, from, to string) {
+	for _, sq := range m["sequences"].([]any) {
+		if sq := sq.(map[string]any); sq["name"] == from {
+			sq["name"] = to
+		}
+	}
 }

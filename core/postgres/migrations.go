@@ -24,6 +24,9 @@ type MigrationSet struct {
 	Component string
 	versions  []uint
 	up        map[uint]string
+	// legacy names the objects a plugin's migrations create or rename,
+	// which older releases let the tenant role own (adoptLegacyObjects).
+	legacy []string
 }
 
 // LoadMigrations reads the up migrations in dir of fsys.

@@ -35,9 +35,36 @@ var Module = fx.Module("postgres",
 		fx.Annotate(func() DirectoryStore { return DirectoryStore{} }, fx.As(new(identity.DirectoryStore))),
 		fx.Annotate(func() RoleStore { return RoleStore{} }, fx.As(new(access.RoleStore))),
 		newListener,
+		newPluginConns,
 	),
-	fx.Invoke(rolloutOnStart),
+	fx.Invoke(rolloutOnStart, preloadKeys),
 )
+
+// preloadKeys reads the installation's secret at start, once the platform
+// schema is migrated: no request then waits for a connection of its own
+// to derive a key.
+func preloadKeys(lc fx.Lifecycle, ts *TenantStore, as *AuditStore) {
+	lc.Append(fx.StartHook(func(ctx context.Context) error {
+		if _, err := ts.keys.load(ctx, nil); err != nil {
+			return fmt.Errorf("read the installation's secret: %w", err)
+		}
+		_, err := as.keys.load(ctx, nil)
+		return err
+	}))
+}
+
+// newPluginConns are the plugins' connections, bounded like the core's
+// pool, each statement by the plugin call's timeout. At start it reports
+// plugin roles that hold more than a plugin may.
+func newPluginConns(lc fx.Lifecycle, pool *pgxpool.Pool, ts *TenantStore, cfg config.Config, log *slog.Logger) *PluginConns {
+	c := NewPluginConns(pool, ts.keys, ts.Installation,
+		PluginConnOptions{MaxConns: int(cfg.DBMaxConns), StatementTimeout: cfg.PluginTimeout}, log)
+	lc.Append(fx.Hook{
+		OnStart: func(ctx context.Context) error { return CheckPluginRoles(ctx, pool, log) },
+		OnStop:  func(context.Context) error { c.Close(); return nil },
+	})
+	return c
+}
 
 // rolloutOnStart brings every tenant schema up to this binary's migrations
 // once the platform schema is migrated. A tenant that fails is logged and

@@ -116,6 +116,7 @@ func PluginMigrations(m sdk.Manifest) *MigrationSet {
 		v := uint(mg.Version)
 		set.versions = append(set.versions, v)
 		set.up[v] = mg.Up
+		set.legacy = append(set.legacy, pluginhost.MigrationObjects(mg.Up)...)
 	}
 	slices.Sort(set.versions)
 	return set

@@ -50,26 +50,26 @@ func (s *TenantStore) Restore(ctx context.Context, target *tenancy.Tenant, r io.
 		if err != nil {
 			return err
 		}
-		if _, err := tx.Exec(ctx, scopeStatements(t.Scope())); err != nil {
+		// Everything runs as the platform role, which owns the schema and
+		// the audit tables (the tenant role may not write the chain).
+		if _, err := tx.Exec(ctx, "SET LOCAL search_path TO "+pgx.Identifier{t.Schema}.Sanitize()); err != nil {
 			return err
 		}
 		if _, err := s.migrations.applyRange(ctx, tx, 0, version); err != nil {
 			return fmt.Errorf("restore: migrate to the backup's version: %w", err)
 		}
-		// The data goes in as the pool's own user, who owns the audit tables
-		// (the tenant role may not write the chain).
-		if _, err := tx.Exec(ctx, "RESET ROLE"); err != nil {
+		if _, err := tx.Exec(ctx, "RESET ROLE"); err != nil { // 000005 sets it
 			return err
 		}
 		if err := loadData(ctx, tx, t.Schema, m, archive); err != nil {
 			return err
 		}
-		if _, err := tx.Exec(ctx, scopeStatements(t.Scope())); err != nil {
-			return err
-		}
 		latest, err := s.migrations.applyAfter(ctx, tx, version)
 		if err != nil {
 			return fmt.Errorf("restore: migrate forward: %w", err)
+		}
+		if err := grantTenant(ctx, tx, s.keys, t.Schema, t.Role); err != nil {
+			return err
 		}
 		if err := revokeSessions(ctx, tx); err != nil {
 			return err
@@ -107,8 +107,13 @@ func (s *TenantStore) restoreTarget(ctx context.Context, tx pgx.Tx, target *tena
 		if err := notifyTenancy(ctx, tx, existing.ID); err != nil {
 			return nil, err
 		}
-		schema, role := pgx.Identifier{existing.Schema}.Sanitize(), pgx.Identifier{existing.Role}.Sanitize()
-		_, err = tx.Exec(ctx, "DROP SCHEMA "+schema+" CASCADE; CREATE SCHEMA "+schema+" AUTHORIZATION "+role)
+		// The plugins' roles go with their objects; enabling a plugin
+		// again makes new ones.
+		if err := dropPluginRoles(ctx, tx, existing.ID); err != nil {
+			return nil, err
+		}
+		schema := pgx.Identifier{existing.Schema}.Sanitize()
+		_, err = tx.Exec(ctx, "DROP SCHEMA "+schema+" CASCADE; CREATE SCHEMA "+schema)
 		return existing, err
 	case !errors.Is(err, pgx.ErrNoRows):
 		return nil, err
@@ -141,10 +146,17 @@ func readManifest(archive *tar.Reader) (*backupManifest, error) {
 }
 
 // loadData empties the freshly migrated tables (migrations may seed rows the
-// backup also holds) and copies the backup's rows in, parents first.
+// backup also holds) and copies the backup's rows in, parents first. It
+// writes only to the tenant's own tables and sequences, named with the
+// tenant's schema: a manifest that names anything else (a catalog, a
+// table of the platform or of another tenant, a table a backup never holds)
+// is refused before a row is written.
 func loadData(ctx context.Context, tx pgx.Tx, schema string, m *backupManifest, archive *tar.Reader) error {
 	present, err := schemaTables(ctx, tx, schema)
 	if err != nil {
+		return err
+	}
+	if err := checkManifest(ctx, tx, schema, m, present); err != nil {
 		return err
 	}
 	// The append-only audit tables refuse TRUNCATE; in the fresh schema a
@@ -179,15 +191,43 @@ func loadData(ctx context.Context, tx pgx.Tx, schema string, m *backupManifest, 
 		if !ok || !ok2 || !known {
 			return invalidBackup("unexpected entry %q", h.Name)
 		}
-		sql := fmt.Sprintf("COPY %s (%s) FROM STDIN WITH (FORMAT binary)", pgx.Identifier{tb.Name}.Sanitize(), columnList(tb.Columns))
+		sql := fmt.Sprintf("COPY %s (%s) FROM STDIN WITH (FORMAT binary)", pgx.Identifier{schema, tb.Name}.Sanitize(), columnList(tb.Columns))
 		if _, err := tx.Conn().PgConn().CopyFrom(ctx, archive, sql); err != nil {
 			return kernel.Wrap(kernel.KindBadRequest, err, "the backup's table %s does not fit this schema", tb.Name).WithCode("invalid_backup")
 		}
 	}
 	for _, seq := range m.Sequences {
-		_, err := tx.Exec(ctx, "SELECT setval($1::regclass, $2, $3)", pgx.Identifier{seq.Name}.Sanitize(), seq.Value, seq.IsCalled)
+		_, err := tx.Exec(ctx, "SELECT setval($1::regclass, $2, $3)", pgx.Identifier{schema, seq.Name}.Sanitize(), seq.Value, seq.IsCalled)
 		if err != nil {
 			return kernel.Wrap(kernel.KindBadRequest, err, "the backup's sequence %s does not fit this schema", seq.Name).WithCode("invalid_backup")
+		}
+	}
+	return nil
+}
+
+// checkManifest refuses a manifest that names a table or sequence the
+// freshly migrated schema does not have, or one a backup never holds.
+func checkManifest(ctx context.Context, tx pgx.Tx, schema string, m *backupManifest, present []backupTable) error {
+	own := map[string]bool{}
+	for _, t := range present {
+		own[t.Name] = true
+	}
+	for _, t := range m.Tables {
+		if !own[t.Name] {
+			return invalidBackup("table %q is not one of the tenant's", t.Name)
+		}
+	}
+	seqs, err := schemaSequences(ctx, tx, schema)
+	if err != nil {
+		return err
+	}
+	ownSeq := map[string]bool{}
+	for _, s := range seqs {
+		ownSeq[s.Name] = true
+	}
+	for _, s := range m.Sequences {
+		if !ownSeq[s.Name] {
+			return invalidBackup("sequence %q is not one of the tenant's", s.Name)
 		}
 	}
 	return nil

@@ -31,6 +31,9 @@ type RolloutOptions struct {
 	LockTimeout time.Duration
 	// Registerer, when set, receives the atrium_tenant_migrations_* metrics.
 	Registerer prometheus.Registerer
+	// Keys derive the tenants' audit keys and the plugin roles' passwords;
+	// by default they are read from the pool's database.
+	Keys *Keys
 }
 
 // RolloutOutcome is what became of one tenant.
@@ -85,17 +88,35 @@ type Rollout struct {
 	parallelism int
 	lockTimeout time.Duration
 	metrics     *rolloutMetrics
+	keys        *Keys
+
+	instOnce sync.Once
+	inst     string
+	instErr  error
 }
 
 // NewRollout returns a rollout of sets, applied in that order (core first).
 func NewRollout(pool *pgxpool.Pool, sets []*MigrationSet, opts RolloutOptions) *Rollout {
 	p := cmp.Or(opts.Parallelism, 4)
 	p = max(min(p, int(pool.Config().MaxConns/2)), 1)
+	keys := opts.Keys
+	if keys == nil {
+		keys = NewKeys(pool)
+	}
 	return &Rollout{
 		pool: pool, sets: sets, parallelism: p,
 		lockTimeout: cmp.Or(opts.LockTimeout, 5*time.Second),
 		metrics:     newRolloutMetrics(opts.Registerer),
+		keys:        keys,
 	}
+}
+
+// installation is this installation's ID, which plugin role names carry.
+func (r *Rollout) installation(ctx context.Context) (string, error) {
+	r.instOnce.Do(func() {
+		r.instErr = r.pool.QueryRow(ctx, "SELECT id FROM atrium.installation").Scan(&r.inst)
+	})
+	return r.inst, r.instErr
 }
 
 // Parallelism is the number of tenants migrated at once.
@@ -108,15 +129,18 @@ type tenantWork struct {
 }
 
 // planSQL lists every tenant with the components it is behind on, in one
-// query, so a pass with nothing to do costs one round trip. $1 and $2 are
+// query, so a pass with nothing to do costs one round trip. A plugin whose
+// roles in the tenant do not exist yet is behind too. $1 and $2 are
 // the components and their latest versions, $3 the core component; a missing
 // status row is version 0.
 const planSQL = `SELECT t.id, t.slug, t.schema_name, t.role_name,
 	coalesce(array_agg(c.component ORDER BY c.ord) FILTER (
-		WHERE (c.component = $3 OR c.component = ANY (t.plugins)) AND coalesce(m.version, 0) < c.latest), '{}')
+		WHERE (c.component = $3 AND coalesce(m.version, 0) < c.latest)
+			OR (c.component = ANY (t.plugins) AND (coalesce(m.version, 0) < c.latest OR r.tenant_id IS NULL))), '{}')
 FROM atrium.tenants t
 LEFT JOIN unnest($1::text[], $2::bigint[]) WITH ORDINALITY AS c (component, latest, ord) ON true
 LEFT JOIN atrium.tenant_migrations m ON m.tenant_id = t.id AND m.component = c.component
+LEFT JOIN atrium.tenant_plugin_roles r ON r.tenant_id = t.id AND r.plugin = c.component
 GROUP BY t.id
 ORDER BY t.slug`
 

@@ -43,8 +43,14 @@ func (r *Rollout) migrateTenant(ctx context.Context, w tenantWork) tenantResult 
 
 // migrateComponent applies set's pending migrations to one tenant in one
 // transaction. The version is read again under the lock: the plan may be
-// stale by the time a worker gets to the tenant.
+// stale by the time a worker gets to the tenant. The core's migrations run
+// as the platform role, which owns what they create, and end by granting
+// the tenant role its privileges; a plugin's run as its owner role
+// (migratePlugin).
 func (r *Rollout) migrateComponent(ctx context.Context, w tenantWork, set *MigrationSet) (RolloutOutcome, error) {
+	if set.Component != coreComponent {
+		return r.migratePlugin(ctx, w, set)
+	}
 	start := time.Now()
 	tx, err := r.pool.Begin(ctx)
 	if err != nil {
@@ -67,8 +73,8 @@ func (r *Rollout) migrateComponent(ctx context.Context, w tenantWork, set *Migra
 	if from >= set.Latest() {
 		return RolloutUpToDate, nil
 	}
-	_, err = tx.Exec(ctx, fmt.Sprintf("SET LOCAL lock_timeout = %d; SET LOCAL ROLE %s; SET LOCAL search_path TO %s",
-		r.lockTimeout.Milliseconds(), pgx.Identifier{w.role}.Sanitize(), pgx.Identifier{w.schema}.Sanitize()))
+	_, err = tx.Exec(ctx, fmt.Sprintf("SET LOCAL lock_timeout = %d; SET LOCAL search_path TO %s",
+		r.lockTimeout.Milliseconds(), pgx.Identifier{w.schema}.Sanitize()))
 	if err != nil {
 		return RolloutFailed, fmt.Errorf("enter tenant scope: %w", err)
 	}
@@ -76,6 +82,11 @@ func (r *Rollout) migrateComponent(ctx context.Context, w tenantWork, set *Migra
 	if err != nil {
 		return RolloutFailed, err
 	}
+	if err := grantTenant(ctx, tx, r.keys, w.schema, w.role); err != nil {
+		return RolloutFailed, err
+	}
+	// A migration may have set the role (000005 did, to the tenant role of
+	// its day): the status row is the platform role's to write.
 	if _, err := tx.Exec(ctx, "RESET ROLE; SET LOCAL search_path TO "+pgx.Identifier{BaselineSchema}.Sanitize()); err != nil {
 		return RolloutFailed, fmt.Errorf("leave tenant scope: %w", err)
 	}

@@ -19,10 +19,11 @@ func TestStatementCacheAcrossTenantShapes(t *testing.T) {
 	e := newEnv(t, 2)
 	ctx := context.Background()
 	a, b := e.create(t, "alpha"), e.create(t, "bravo")
+	// The platform role makes the tables (as a core migration would) and
+	// grants the tenant role what it reads.
 	exec := func(tn *tenancy.Tenant, sql string) {
-		require.NoError(t, e.uow.InTenant(ctx, tn.Scope(), func(ctx context.Context) error {
-			tx, _ := postgres.TxFrom(ctx)
-			_, err := tx.Exec(ctx, sql)
+		require.NoError(t, e.asPlatform(ctx, tn, func(tx pgx.Tx) error {
+			_, err := tx.Exec(ctx, sql+"; GRANT SELECT ON items TO "+pgx.Identifier{tn.Role}.Sanitize())
 			return err
 		}))
 	}
@@ -68,9 +69,8 @@ func TestPgxStatementCacheWouldFailAcrossShapes(t *testing.T) {
 		tn  *tenancy.Tenant
 		sql string
 	}{{a, "CREATE TABLE items (id int, title text)"}, {b, "CREATE TABLE items (id int, title text, priority int)"}} {
-		require.NoError(t, e.uow.InTenant(ctx, s.tn.Scope(), func(ctx context.Context) error {
-			tx, _ := postgres.TxFrom(ctx)
-			_, err := tx.Exec(ctx, s.sql)
+		require.NoError(t, e.asPlatform(ctx, s.tn, func(tx pgx.Tx) error {
+			_, err := tx.Exec(ctx, s.sql+"; GRANT SELECT ON items TO "+pgx.Identifier{s.tn.Role}.Sanitize())
 			return err
 		}))
 	}

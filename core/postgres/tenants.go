@@ -20,6 +20,7 @@ import (
 type TenantStore struct {
 	pool       *pgxpool.Pool
 	migrations *MigrationSet
+	keys       *Keys
 
 	instOnce sync.Once
 	inst     string
@@ -31,7 +32,7 @@ var _ tenancy.Store = (*TenantStore)(nil)
 
 // NewTenantStore returns the store; migrations are the core tenant migrations.
 func NewTenantStore(pool *pgxpool.Pool, migrations *MigrationSet) *TenantStore {
-	return &TenantStore{pool: pool, migrations: migrations}
+	return &TenantStore{pool: pool, migrations: migrations, keys: NewKeys(pool)}
 }
 
 // ChangeRecorder writes, inside the transaction of a change to tenant t,
@@ -65,7 +66,9 @@ func (s *TenantStore) Installation(ctx context.Context) (string, error) {
 
 // Provision creates role, schema, tables and first admin, and registers the
 // tenant, in one transaction: PostgreSQL's DDL (CREATE ROLE included) is
-// transactional, so a failure anywhere leaves nothing behind.
+// transactional, so a failure anywhere leaves nothing behind. The schema and
+// the core's objects in it are the platform role's; the tenant role gets
+// the privileges of tenantPrivileges.
 func (s *TenantStore) Provision(ctx context.Context, t *tenancy.Tenant, admin tenancy.FirstAdmin) error {
 	start := time.Now()
 	tx, err := s.pool.Begin(ctx)
@@ -77,12 +80,19 @@ func (s *TenantStore) Provision(ctx context.Context, t *tenancy.Tenant, admin te
 	if err := createTenant(ctx, tx, t); err != nil {
 		return err
 	}
-	if _, err := tx.Exec(ctx, scopeStatements(t.Scope())); err != nil {
+	if _, err := tx.Exec(ctx, "SET LOCAL search_path TO "+pgx.Identifier{t.Schema}.Sanitize()); err != nil {
 		return fmt.Errorf("enter tenant scope: %w", err)
 	}
 	version, err := s.migrations.applyAfter(ctx, tx, 0)
 	if err != nil {
 		return fmt.Errorf("migrate tenant schema: %w", err)
+	}
+	if err := grantTenant(ctx, tx, s.keys, t.Schema, t.Role); err != nil {
+		return err
+	}
+	_, err = tx.Exec(ctx, "RESET ROLE; "+scopeStatements(t.Scope()))
+	if err != nil {
+		return fmt.Errorf("enter tenant scope: %w", err)
 	}
 	_, err = tx.Exec(ctx, `INSERT INTO users (id, email, password_hash, roles) VALUES ($1, $2, $3, '{admin}')`,
 		admin.ID, admin.Email, admin.PasswordHash)
@@ -107,9 +117,9 @@ func (s *TenantStore) Provision(ctx context.Context, t *tenancy.Tenant, admin te
 	return nil
 }
 
-// createTenant registers t and creates its NOLOGIN role and the schema the
-// role owns, inside the caller's transaction. A taken slug, schema or role
-// is a KindConflict error.
+// createTenant registers t and creates its NOLOGIN role and its schema,
+// which the platform role (the caller's) owns, inside the caller's
+// transaction. A taken slug, schema or role is a KindConflict error.
 func createTenant(ctx context.Context, tx pgx.Tx, t *tenancy.Tenant) error {
 	_, err := tx.Exec(ctx, `INSERT INTO atrium.tenants
 		(id, slug, name, schema_name, role_name, status, settings, plugins, created_at, updated_at)
@@ -122,8 +132,7 @@ func createTenant(ctx context.Context, tx pgx.Tx, t *tenancy.Tenant) error {
 		return fmt.Errorf("register tenant: %w", err)
 	}
 	role, schema := pgx.Identifier{t.Role}.Sanitize(), pgx.Identifier{t.Schema}.Sanitize()
-	_, err = tx.Exec(ctx, "CREATE ROLE "+role+" NOLOGIN; GRANT "+role+" TO CURRENT_USER; "+
-		"CREATE SCHEMA "+schema+" AUTHORIZATION "+role)
+	_, err = tx.Exec(ctx, "CREATE ROLE "+role+" NOLOGIN; GRANT "+role+" TO CURRENT_USER; CREATE SCHEMA "+schema)
 	if isCode(err, codeDuplicateObject, codeDuplicateSchema) {
 		return kernel.E(kernel.KindConflict, "tenant %q already exists", t.Slug)
 	}
@@ -213,8 +222,8 @@ func (s *TenantStore) Update(ctx context.Context, slug string, fn func(*tenancy.
 	return out, err
 }
 
-// Delete drops the tenant's schema (with all its data) and role, and
-// unregisters it, in one transaction.
+// Delete drops the tenant's schema (with all its data), its role and its
+// plugins' roles, and unregisters it, in one transaction.
 func (s *TenantStore) Delete(ctx context.Context, slug string) error {
 	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		var id uuid.UUID
@@ -228,6 +237,9 @@ func (s *TenantStore) Delete(ctx context.Context, slug string) error {
 			return err
 		}
 		if err := lockAudit(ctx, tx, schema); err != nil {
+			return err
+		}
+		if err := dropPluginRoles(ctx, tx, id); err != nil {
 			return err
 		}
 		r := pgx.Identifier{role}.Sanitize()

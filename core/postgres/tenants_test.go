@@ -72,12 +72,17 @@ func TestProvisionCreatesSchemaRoleTablesAndAdmin(t *testing.T) {
 	assert.Equal(t, "t_acme_co", tn.Schema)
 	assert.Regexp(t, `^atr_[a-z0-9]{8}_t_acme_co$`, tn.Role)
 
-	var owner string
+	var owner, platform string
 	var canLogin bool
-	require.NoError(t, e.pool.QueryRow(ctx, `SELECT r.rolname, r.rolcanlogin FROM pg_namespace n JOIN pg_roles r ON r.oid = n.nspowner
-		WHERE n.nspname = $1`, tn.Schema).Scan(&owner, &canLogin))
-	assert.Equal(t, tn.Role, owner, "the tenant role owns its schema")
+	require.NoError(t, e.pool.QueryRow(ctx, `SELECT r.rolname, current_user FROM pg_namespace n JOIN pg_roles r ON r.oid = n.nspowner
+		WHERE n.nspname = $1`, tn.Schema).Scan(&owner, &platform))
+	assert.Equal(t, platform, owner, "the platform role owns the tenant's schema")
+	require.NoError(t, e.pool.QueryRow(ctx, "SELECT rolcanlogin FROM pg_roles WHERE rolname = $1", tn.Role).Scan(&canLogin))
 	assert.False(t, canLogin, "tenant roles are NOLOGIN")
+	var owned int
+	require.NoError(t, e.pool.QueryRow(ctx, `SELECT count(*) FROM pg_class WHERE relnamespace = $1::regnamespace AND relowner = $2::regrole`,
+		tn.Schema, tn.Role).Scan(&owned))
+	assert.Zero(t, owned, "the tenant role owns nothing in its schema")
 
 	var email string
 	var roles []string

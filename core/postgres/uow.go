@@ -35,6 +35,11 @@ type Tx struct {
 	beginSQL string // BEGIN, or BEGIN READ ONLY (kernel.ReadOnly)
 	// deferred statements travel with COMMIT, in its round trip
 	deferred []deferred
+	// plugin is the transaction of the plugin's SQL, when it ran some
+	// (pluginsql.go): it commits after this one, with the deferred
+	// statements, so a plugin's changes and their audit record commit
+	// together.
+	plugin *pluginTx
 }
 
 type deferred struct {
@@ -102,25 +107,38 @@ func (u *UnitOfWork) InTenant(ctx context.Context, t *kernel.Tenant, fn func(con
 		if !done && !tx.pending {
 			rollback(conn)
 		}
+		if tx.plugin != nil {
+			tx.plugin.end() // rolls back unless committed, and releases
+		}
 	}()
 
 	ctx, unit := kernel.WithUnit(ctx, t)
 	if err := fn(context.WithValue(ctx, txKey{}, tx)); err != nil {
 		return err
 	}
-	if tx.pending && len(tx.deferred) == 0 { // fn ran no statement: there is nothing to commit
-		done = true
-		unit.Committed()
-		return nil
+	// With a plugin's transaction beside this one, the deferred statements
+	// go with the plugin's changes, and this one, which then only read,
+	// commits first: if it fails, nothing has committed.
+	deferred := tx.deferred
+	if tx.plugin != nil {
+		tx.deferred = nil
 	}
-	tag, err := tx.commit(ctx)
-	if err != nil {
-		return err
+	if !tx.pending || len(tx.deferred) > 0 {
+		tag, err := tx.commit(ctx)
+		if err != nil {
+			return err
+		}
+		done = true
+		if tag.String() == "ROLLBACK" {
+			// A statement failed and fn carried on regardless.
+			return errors.New("unit of work: transaction was aborted by an earlier error and rolled back")
+		}
 	}
 	done = true
-	if tag.String() == "ROLLBACK" {
-		// A statement failed and fn carried on regardless.
-		return errors.New("unit of work: transaction was aborted by an earlier error and rolled back")
+	if tx.plugin != nil {
+		if err := tx.plugin.commit(ctx, deferred); err != nil {
+			return err
+		}
 	}
 	unit.Committed()
 	return nil

@@ -5,6 +5,8 @@
 package tenancy
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"regexp"
 	"strings"
 	"time"
@@ -62,4 +64,15 @@ func SchemaName(slug string) string { return "t_" + strings.ReplaceAll(slug, "-"
 // cluster, so the name carries the installation's ID.
 func RoleName(installation, slug string) string {
 	return "atr_" + installation + "_" + SchemaName(slug)
+}
+
+// PluginRoles are the two login roles a plugin has in a tenant: owner owns
+// the plugin's objects and runs its migrations, runtime runs its requests'
+// SQL with no more than DML on them. Both carry the installation's ID like
+// RoleName, then a digest of the tenant's schema (its slug would make the
+// name too long for PostgreSQL's 63 bytes), then the plugin's name.
+func PluginRoles(installation, slug, plugin string) (owner, runtime string) {
+	sum := sha256.Sum256([]byte(SchemaName(slug)))
+	tenant := hex.EncodeToString(sum[:6])
+	return "ato_" + installation + "_" + tenant + "_" + plugin, "atp_" + installation + "_" + tenant + "_" + plugin
 }

@@ -64,7 +64,7 @@ func testManifest(t *testing.T) {
 	assert.Equal(t, "projects", m.Name)
 	assert.Len(t, m.Permissions, 8)
 	assert.Len(t, m.Routes, 10)
-	require.Len(t, m.Migrations, 1)
+	require.Len(t, m.Migrations, 2)
 }
 
 // createProject creates a project as c and returns it.

@@ -19,7 +19,7 @@ func TestAttach(t *testing.T) {
 			Method: "GET", Path: "/{id}", Permission: "inproc.thing.read",
 			Handler: func(c *sdk.Context) error {
 				var name string
-				if err := c.DB().QueryRow(c, "SELECT id, name FROM items WHERE id = $1", c.Param("id")).Scan(new(int), &name); err != nil {
+				if err := c.DB().QueryRow(c, "SELECT id, name FROM testplugin_items WHERE id = $1", c.Param("id")).Scan(new(int), &name); err != nil {
 					return err
 				}
 				return c.JSON(http.StatusOK, map[string]string{"name": name})

@@ -57,7 +57,7 @@ func TestLaunchManifest(t *testing.T) {
 	if m.Name != "testplugin" || m.Version != "1.0.0" || m.Protocol != sdk.ProtocolVersion {
 		t.Errorf("manifest = %s %s %d", m.Name, m.Version, m.Protocol)
 	}
-	if len(m.Migrations) != 1 || !strings.Contains(m.Migrations[0].Up, "CREATE TABLE items") || m.Migrations[0].Down == "" {
+	if len(m.Migrations) != 1 || !strings.Contains(m.Migrations[0].Up, "CREATE TABLE testplugin_items") || m.Migrations[0].Down == "" {
 		t.Errorf("migrations = %+v", m.Migrations)
 	}
 	echo := m.Routes[route(t, conn, "POST", "/echo")]

@@ -62,9 +62,50 @@ func drop(tb testing.TB, name string) {
 		return
 	}
 	defer admin.Close(context.Background())
+	inst := installation(ctx, name)
 	if _, err := admin.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)"); err != nil {
 		tb.Errorf("postgrestest: drop %s: %v", name, err)
+		return
 	}
+	if inst == "" {
+		return
+	}
+	// Roles are the server's, not the database's: drop the tenant and
+	// plugin roles of the installation that lived in it.
+	rows, err := admin.Query(ctx, `SELECT quote_ident(rolname) FROM pg_roles WHERE rolname ~ ('^at[rpo]_' || $1 || '_')`, inst)
+	if err != nil {
+		tb.Errorf("postgrestest: list roles of %s: %v", name, err)
+		return
+	}
+	roles, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		tb.Errorf("postgrestest: list roles of %s: %v", name, err)
+		return
+	}
+	for _, r := range roles {
+		if _, err := admin.Exec(ctx, "DROP ROLE IF EXISTS "+r); err != nil {
+			tb.Errorf("postgrestest: drop role %s: %v", r, err)
+		}
+	}
+}
+
+// installation is the Atrium installation ID in database name, if any.
+func installation(ctx context.Context, name string) string {
+	u, err := url.Parse(AdminURL())
+	if err != nil {
+		return ""
+	}
+	u.Path = "/" + name
+	conn, err := pgx.Connect(ctx, u.String())
+	if err != nil {
+		return ""
+	}
+	defer conn.Close(context.Background())
+	var id string
+	if err := conn.QueryRow(ctx, "SELECT id FROM atrium.installation").Scan(&id); err != nil {
+		return ""
+	}
+	return id
 }
 
 func randomSuffix() string {
@@ -79,6 +120,22 @@ func redact(raw string) string {
 		return "(unparseable URL)"
 	}
 	return u.Redacted()
+}
+
+// Script runs sql, which may hold several statements and no arguments, on
+// the database at dbURL as its admin user (a dump, a fixture).
+func Script(tb testing.TB, dbURL, sql string) {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, dbURL)
+	if err != nil {
+		tb.Fatalf("postgrestest: connect: %v", err)
+	}
+	defer conn.Close(context.Background())
+	if _, err := conn.Exec(ctx, sql); err != nil {
+		tb.Fatalf("postgrestest: script: %v", err)
+	}
 }
 
 // Exec runs sql on the database at dbURL as its admin user, for tests that

@@ -116,7 +116,7 @@ func getItem(c *sdk.Context) error {
 		note    *string
 		meta    []byte
 	)
-	err := c.DB().QueryRow(c, "SELECT id, name, price, active, created, note, meta FROM items WHERE id = $1", c.Param("id")).
+	err := c.DB().QueryRow(c, "SELECT id, name, price, active, created, note, meta FROM testplugin_items WHERE id = $1", c.Param("id")).
 		Scan(&id, &name, &price, &active, &created, &note, &meta)
 	if err != nil {
 		return err
@@ -137,8 +137,8 @@ func createItem(c *sdk.Context) error {
 		return err
 	}
 	results, err := c.DB().Batch(c,
-		sdk.Statement{SQL: "SELECT count(*) FROM items"},
-		sdk.Statement{SQL: "UPDATE items SET touched = true", Args: nil},
+		sdk.Statement{SQL: "SELECT count(*) FROM testplugin_items"},
+		sdk.Statement{SQL: "UPDATE testplugin_items SET touched = true", Args: nil},
 	)
 	if err != nil {
 		return err
@@ -148,7 +148,7 @@ func createItem(c *sdk.Context) error {
 	if err := results[0].Rows.Scan(&count); err != nil {
 		return err
 	}
-	_, err = c.DB().Exec(c, "INSERT INTO items (name) VALUES ($1)", in.Name)
+	_, err = c.DB().Exec(c, "INSERT INTO testplugin_items (name) VALUES ($1)", in.Name)
 	var se *sdk.Error
 	errors.As(err, &se)
 	report := map[string]any{

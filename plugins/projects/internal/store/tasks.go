@@ -14,7 +14,7 @@ import (
 
 const (
 	taskColumns = "id, project_id, title, status, assignee_id, due_date, created_at, updated_at"
-	selectTask  = "SELECT " + taskColumns + " FROM tasks WHERE id = $1 AND project_id = $2"
+	selectTask  = "SELECT " + taskColumns + " FROM projects_tasks WHERE id = $1 AND project_id = $2"
 	lockTask    = selectTask + " FOR UPDATE"
 )
 
@@ -60,7 +60,7 @@ func (s *Store) AddTask(ctx context.Context, projectID uuid.UUID, build func(*do
 	if err != nil {
 		return nil, err
 	}
-	_, err = s.db.Exec(ctx, "INSERT INTO tasks ("+taskColumns+") VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+	_, err = s.db.Exec(ctx, "INSERT INTO projects_tasks ("+taskColumns+") VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
 		t.ID(), t.ProjectID(), t.Title(), string(t.Status()), t.AssigneeID(), dateArg(t.DueDate()), t.CreatedAt(), t.UpdatedAt())
 	if err != nil {
 		return nil, fmt.Errorf("insert task: %w", err)
@@ -112,7 +112,7 @@ func (s *Store) UpdateTask(ctx context.Context, projectID, taskID uuid.UUID, upd
 	if t.UpdatedAt().Equal(before) {
 		return t, nil
 	}
-	_, err = s.db.Exec(ctx, "UPDATE tasks SET title = $2, status = $3, assignee_id = $4, due_date = $5, updated_at = $6 WHERE id = $1",
+	_, err = s.db.Exec(ctx, "UPDATE projects_tasks SET title = $2, status = $3, assignee_id = $4, due_date = $5, updated_at = $6 WHERE id = $1",
 		t.ID(), t.Title(), string(t.Status()), t.AssigneeID(), dateArg(t.DueDate()), t.UpdatedAt())
 	if err != nil {
 		return nil, fmt.Errorf("update task: %w", err)
@@ -130,7 +130,7 @@ func (s *Store) DeleteTask(ctx context.Context, projectID, taskID uuid.UUID, che
 	if err := check(p, t); err != nil {
 		return err
 	}
-	if _, err := s.db.Exec(ctx, "DELETE FROM tasks WHERE id = $1", taskID); err != nil {
+	if _, err := s.db.Exec(ctx, "DELETE FROM projects_tasks WHERE id = $1", taskID); err != nil {
 		return fmt.Errorf("delete task: %w", err)
 	}
 	return nil
@@ -148,7 +148,7 @@ func (s *Store) ListTasks(ctx context.Context, projectID uuid.UUID, spec query.S
 	res, err := s.db.Batch(ctx,
 		sdk.Statement{SQL: selectProject, Args: []any{projectID}},
 		sdk.Statement{
-			SQL:  "SELECT " + taskColumns + " FROM tasks WHERE project_id = $1 AND " + c.Where + " " + c.OrderLimit,
+			SQL:  "SELECT " + taskColumns + " FROM projects_tasks WHERE project_id = $1 AND " + c.Where + " " + c.OrderLimit,
 			Args: append([]any{projectID}, c.Args...),
 		},
 	)

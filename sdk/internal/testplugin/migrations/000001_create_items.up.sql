@@ -1,6 +1,6 @@
 -- The columns the item handlers read and write, so the test plugin works
 -- against a real core as well as against the transport tests' fake host.
-CREATE TABLE items (
+CREATE TABLE testplugin_items (
     id      bigserial PRIMARY KEY,
     name    text NOT NULL,
     price   double precision NOT NULL DEFAULT 0,

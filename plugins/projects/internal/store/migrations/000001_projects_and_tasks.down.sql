@@ -1,2 +1,2 @@
-DROP TABLE tasks;
+DROP TABLE projects_tasks;
 DROP TABLE projects;

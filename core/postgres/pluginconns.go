@@ -1,0 +1,271 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/hashicorp/golang-lru/v2/simplelru"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/atriumhq/atrium/core/kernel"
+	"github.com/atriumhq/atrium/core/tenancy"
+)
+
+// PluginConns are the connections plugins' SQL runs on: one pool per plugin
+// and tenant, logged in as that plugin's runtime role in that tenant
+// (pluginroles.go), its search path the tenant's schema. Their sessions
+// belong to no other role, so whatever a statement does to its session, it
+// cannot become a role with more rights.
+//
+// Pools are created on first use and forgotten (least recently used first)
+// past a bound; together they never hold more than a set number of open
+// connections: a pool that needs one while that many are open closes
+// another pool's idle connections, or waits for one to close.
+type PluginConns struct {
+	base *pgx.ConnConfig
+	keys *Keys
+	inst func(context.Context) (string, error)
+	opts PluginConnOptions
+	log  *slog.Logger
+
+	mu    sync.Mutex
+	pools *simplelru.LRU[string, *pgxpool.Pool] // "<tenant id>/<plugin>"
+	open  int
+	freed chan struct{} // closed, and replaced, whenever a connection closes
+}
+
+// PluginConnOptions bound the plugins' connections.
+type PluginConnOptions struct {
+	// MaxConns bounds the connections open over every plugin and tenant.
+	MaxConns int
+	// MaxPools bounds the pools kept (each a plugin in a tenant).
+	MaxPools int
+	// IdleTime closes a connection unused for that long.
+	IdleTime time.Duration
+	// StatementTimeout bounds each statement and each idle moment inside a
+	// transaction: no plugin holds locks past its call's deadline.
+	StatementTimeout time.Duration
+}
+
+// NewPluginConns returns the plugins' connections to the database of pool,
+// which are made with pool's settings (host, TLS) for other users.
+func NewPluginConns(pool *pgxpool.Pool, keys *Keys, inst func(context.Context) (string, error), o PluginConnOptions, log *slog.Logger) *PluginConns {
+	if o.MaxConns <= 0 {
+		o.MaxConns = 20
+	}
+	if o.MaxPools <= 0 {
+		o.MaxPools = 1024
+	}
+	if o.IdleTime <= 0 {
+		o.IdleTime = time.Minute
+	}
+	p := &PluginConns{base: pool.Config().ConnConfig, keys: keys, inst: inst, opts: o, log: log, freed: make(chan struct{})}
+	p.pools, _ = simplelru.NewLRU(o.MaxPools, func(_ string, evicted *pgxpool.Pool) { go evicted.Close() })
+	return p
+}
+
+// Acquire returns a connection for plugin's SQL in tenant t.
+func (p *PluginConns) Acquire(ctx context.Context, t *kernel.Tenant, plugin string) (*pgxpool.Conn, error) {
+	pool, err := p.pool(ctx, t, plugin)
+	if err != nil {
+		return nil, err
+	}
+	conn, err := pool.Acquire(ctx)
+	if err != nil {
+		return nil, unavailable(fmt.Errorf("plugin %s's connection: %w", plugin, err))
+	}
+	return conn, nil
+}
+
+func (p *PluginConns) pool(ctx context.Context, t *kernel.Tenant, plugin string) (*pgxpool.Pool, error) {
+	key := t.ID.String() + "/" + plugin
+	p.mu.Lock()
+	pool, ok := p.pools.Get(key)
+	p.mu.Unlock()
+	if ok {
+		return pool, nil
+	}
+	inst, err := p.inst(ctx)
+	if err != nil {
+		return nil, unavailable(err)
+	}
+	_, runtime := tenancy.PluginRoles(inst, t.Slug, plugin)
+	cc, err := pluginConnConfig(ctx, p.base, p.keys, runtime, t.Schema, "atriumd plugin "+plugin)
+	if err != nil {
+		return nil, err
+	}
+	if d := p.opts.StatementTimeout; d > 0 {
+		ms := fmt.Sprint(d.Milliseconds())
+		cc.RuntimeParams["statement_timeout"] = ms
+		cc.RuntimeParams["idle_in_transaction_session_timeout"] = ms
+	}
+	cfg, err := pgxpool.ParseConfig("")
+	if err != nil {
+		return nil, err
+	}
+	cfg.ConnConfig = cc
+	cfg.MaxConns = int32(p.opts.MaxConns) //nolint:gosec // bounded by configuration
+	cfg.MinConns = 0
+	cfg.MaxConnIdleTime = p.opts.IdleTime
+	cfg.MaxConnLifetime = time.Hour
+	cfg.HealthCheckPeriod = p.opts.IdleTime / 2
+	dial := cc.DialFunc
+	cc.DialFunc = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		if err := p.reserve(ctx, key); err != nil {
+			return nil, err
+		}
+		c, err := dial(ctx, network, addr)
+		if err != nil {
+			p.release()
+			return nil, err
+		}
+		return &countedConn{Conn: c, release: p.release}, nil
+	}
+	cfg.AfterConnect = checkPluginSession
+	pool, err = pgxpool.NewWithConfig(context.Background(), cfg)
+	if err != nil {
+		return nil, err
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if cur, ok := p.pools.Get(key); ok { // another request made it first
+		go pool.Close()
+		return cur, nil
+	}
+	p.pools.Add(key, pool)
+	return pool, nil
+}
+
+// reserve counts a connection about to open, making room by closing idle
+// connections of other pools (least recently used first) when the bound is
+// reached, or waiting for one to close.
+func (p *PluginConns) reserve(ctx context.Context, key string) error {
+	for {
+		p.mu.Lock()
+		if p.open < p.opts.MaxConns {
+			p.open++
+			p.mu.Unlock()
+			return nil
+		}
+		var victim *pgxpool.Pool
+		for _, k := range p.pools.Keys() {
+			if pool, ok := p.pools.Peek(k); ok && k != key && pool.Stat().IdleConns() > 0 {
+				victim = pool
+				break
+			}
+		}
+		freed := p.freed
+		p.mu.Unlock()
+		if victim != nil {
+			for _, c := range victim.AcquireAllIdle(ctx) {
+				_ = c.Conn().Close(ctx)
+				c.Release()
+			}
+			continue
+		}
+		select {
+		case <-freed:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+func (p *PluginConns) release() {
+	p.mu.Lock()
+	p.open--
+	close(p.freed)
+	p.freed = make(chan struct{})
+	p.mu.Unlock()
+}
+
+// Forget closes the pools of a tenant that changed (deleted, restored,
+// suspended: its plugin roles may be gone or made anew); uuid.Nil, every
+// tenant's.
+func (p *PluginConns) Forget(tenant uuid.UUID) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, k := range p.pools.Keys() {
+		if tenant == uuid.Nil || strings.HasPrefix(k, tenant.String()+"/") {
+			p.pools.Remove(k) // closes it
+		}
+	}
+}
+
+// Close closes every pool, waiting for their connections to be released.
+func (p *PluginConns) Close() {
+	p.mu.Lock()
+	pools := p.pools.Values()
+	p.pools.Purge()
+	p.mu.Unlock()
+	for _, pool := range pools {
+		pool.Close()
+	}
+}
+
+// countedConn gives its place back when closed.
+type countedConn struct {
+	net.Conn
+	once    sync.Once
+	release func()
+}
+
+func (c *countedConn) Close() error {
+	c.once.Do(c.release)
+	return c.Conn.Close()
+}
+
+// errPluginRoleHoldsMore is a plugin role that can do more than it was
+// made for: atriumd runs no plugin SQL as it.
+var errPluginRoleHoldsMore = errors.New("refusing to run plugin SQL as a role that is a superuser, may create roles or databases, " +
+	"bypasses row level security, replicates or is a member of another role")
+
+// privilegedRoleSQL tells whether the current user (a plugin's role) is
+// more than a login with privileges on objects.
+const privilegedRoleSQL = `SELECT r.rolsuper OR r.rolcreaterole OR r.rolcreatedb OR r.rolbypassrls OR r.rolreplication
+	OR EXISTS (SELECT 1 FROM pg_auth_members m WHERE m.member = r.oid)
+	FROM pg_roles r WHERE r.rolname = current_user`
+
+// checkPluginSession refuses a connection whose role holds more than a
+// plugin may: atriumd created it with no such attribute, so one found is
+// someone else's change, and plugin SQL must not run with it.
+func checkPluginSession(ctx context.Context, conn *pgx.Conn) error {
+	var more bool
+	if err := conn.QueryRow(ctx, privilegedRoleSQL).Scan(&more); err != nil {
+		return err
+	}
+	if more {
+		return fmt.Errorf("%s: %w", conn.Config().User, errPluginRoleHoldsMore)
+	}
+	return nil
+}
+
+// CheckPluginRoles reports, at start, every plugin role that holds more
+// than a plugin may: requests of those plugins in those tenants fail until
+// an operator takes the attribute or membership away.
+func CheckPluginRoles(ctx context.Context, pool *pgxpool.Pool, log *slog.Logger) error {
+	rows, err := pool.Query(ctx, `SELECT r.rolname FROM atrium.tenant_plugin_roles p
+		JOIN pg_roles r ON r.rolname IN (p.owner_role, p.runtime_role)
+		WHERE r.rolsuper OR r.rolcreaterole OR r.rolcreatedb OR r.rolbypassrls OR r.rolreplication
+			OR EXISTS (SELECT 1 FROM pg_auth_members m WHERE m.member = r.oid)
+		ORDER BY 1`)
+	if err != nil {
+		return fmt.Errorf("check plugin roles: %w", err)
+	}
+	names, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return fmt.Errorf("check plugin roles: %w", err)
+	}
+	for _, n := range names {
+		log.Error("plugin role holds more than a plugin may; its plugin's SQL will not run", "role", n, "error", errPluginRoleHoldsMore)
+	}
+	return nil
+}

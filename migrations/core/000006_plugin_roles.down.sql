@@ -1,0 +1,1 @@
+DROP TABLE atrium.tenant_plugin_roles;

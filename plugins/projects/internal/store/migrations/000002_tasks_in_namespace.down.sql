@@ -1,0 +1,1 @@
+-- Nothing to undo: 000001 creates projects_tasks itself.
