@@ -25,8 +25,12 @@ func (c *call) client() (wire.HostClient, error) {
 }
 
 // DB runs SQL in the request's unit of work: one transaction in the tenant's
-// schema, under the tenant's role, committed by the core only if the request
-// succeeds. Placeholders are $1, $2, ...
+// schema, as the plugin's own database role in that tenant (which may read
+// and write the plugin's tables and nothing else), committed by the core only
+// if the request succeeds. Each statement is one SELECT, INSERT, UPDATE or
+// DELETE on the plugin's own tables, named after the plugin (notes,
+// notes_tags); the core refuses anything else (docs/plugins.md).
+// Placeholders are $1, $2, ...
 //
 // Arguments may be nil, bool, integers, float64, string, []byte, time.Time,
 // json.RawMessage, named types of those kinds, pointers to them (a nil

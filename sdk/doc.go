@@ -36,7 +36,7 @@
 //
 // The core checks the route's permission before the handler runs, opens the
 // request's unit of work (a transaction in the tenant's schema, under the
-// tenant's role) and commits it only if the handler succeeds. Handlers
+// plugin's own role there) and commits it only if the handler succeeds. Handlers
 // return typed errors (NotFound, Conflict, Invalid, ...) whose kind survives
 // the process boundary; a panic is recovered and becomes an internal error.
 //

@@ -212,12 +212,19 @@ func (c *loadCore) call(method, path, token string, body any, want int, out any)
 // through the same host SQL service and the same resource decision.
 func startLoadCore(b *testing.B, dir string) *loadCore {
 	b.Helper()
-	cfg, err := config.Parse(map[string]string{
+	env := map[string]string{
 		"ATRIUM_HTTP_ADDR": "127.0.0.1:0", "DATABASE_URL": postgrestest.NewDatabase(b), "ATRIUM_SHUTDOWN_TIMEOUT": "5s",
 		"ATRIUM_BCRYPT_COST": "10", "ATRIUM_BLOB_URL": "file://" + b.TempDir(), "ATRIUM_PLUGIN_DIR": dir,
 		"ATRIUM_BOOTSTRAP_OPERATOR_EMAIL": operatorEmail, "ATRIUM_BOOTSTRAP_OPERATOR_PASSWORD": operatorPassword,
 		"ATRIUM_AUDIT_CHECKPOINT_INTERVAL": "0",
-	})
+	}
+	// The plugin's limits may be varied from outside, to see what they cost.
+	for _, k := range []string{"ATRIUM_PLUGIN_LIMITS", "ATRIUM_PLUGIN_CPU", "ATRIUM_PLUGIN_UID_BASE"} {
+		if v, ok := os.LookupEnv(k); ok {
+			env[k] = v
+		}
+	}
+	cfg, err := config.Parse(env)
 	require.NoError(b, err)
 	var srv *api.Server
 	a := fxtest.New(b, app.Options(cfg, testLogger()),

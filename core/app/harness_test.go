@@ -64,7 +64,9 @@ func startCore(t *testing.T, dbURL string, change func(*config.Config), populate
 		var list api.TenantList
 		s.do(http.MethodGet, "/api/v1/tenants", tok, nil, &list)
 		for _, tn := range list.Items {
-			s.do(http.MethodDelete, "/api/v1/tenants/"+tn.Slug, tok, nil, nil)
+			if status, raw := s.do(http.MethodDelete, "/api/v1/tenants/"+tn.Slug, tok, nil, nil); status != http.StatusNoContent {
+				t.Errorf("delete tenant %s: %d %s", tn.Slug, status, raw)
+			}
 		}
 		a.RequireStop()
 	})

@@ -107,7 +107,9 @@ func startPluginCore(t *testing.T, change func(*config.Config)) *pluginServer {
 		var list api.TenantList
 		s.do(http.MethodGet, "/api/v1/tenants", s.op, nil, &list)
 		for _, tn := range list.Items {
-			s.do(http.MethodDelete, "/api/v1/tenants/"+tn.Slug, s.op, nil, nil)
+			if status, raw := s.do(http.MethodDelete, "/api/v1/tenants/"+tn.Slug, s.op, nil, nil); status != http.StatusNoContent {
+				t.Errorf("delete tenant %s: %d %s", tn.Slug, status, raw)
+			}
 		}
 		a.RequireStop()
 	})

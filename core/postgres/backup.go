@@ -117,7 +117,8 @@ func copyTableOut(ctx context.Context, tx pgx.Tx, tw *tar.Writer, schema string,
 	}
 	defer os.Remove(f.Name())
 	defer f.Close()
-	sql := fmt.Sprintf("COPY %s (%s) TO STDOUT WITH (FORMAT binary)", pgx.Identifier{schema, tb.Name}.Sanitize(), columnList(tb.Columns))
+	// A query, not the table: COPY refuses a partitioned table by name.
+	sql := fmt.Sprintf("COPY (SELECT %s FROM %s) TO STDOUT WITH (FORMAT binary)", columnList(tb.Columns), pgx.Identifier{schema, tb.Name}.Sanitize())
 	if _, err := tx.Conn().PgConn().CopyTo(ctx, f, sql); err != nil {
 		return fmt.Errorf("backup: copy %s: %w", tb.Name, err)
 	}

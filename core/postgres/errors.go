@@ -18,6 +18,7 @@ const (
 	codeUniqueViolation = "23505"
 	codeDuplicateObject = "42710"
 	codeDuplicateSchema = "42P06"
+	codeInvalidPassword = "28P01"
 )
 
 // unavailable marks connection-level failures (pool exhausted, server gone)

@@ -30,6 +30,7 @@ import (
 // connections: a pool that needs one while that many are open closes
 // another pool's idle connections, or waits for one to close.
 type PluginConns struct {
+	core *pgxpool.Pool // the platform role's, to repair a plugin role's password
 	base *pgx.ConnConfig
 	keys *Keys
 	inst func(context.Context) (string, error)
@@ -67,7 +68,7 @@ func NewPluginConns(pool *pgxpool.Pool, keys *Keys, inst func(context.Context) (
 	if o.IdleTime <= 0 {
 		o.IdleTime = time.Minute
 	}
-	p := &PluginConns{base: pool.Config().ConnConfig, keys: keys, inst: inst, opts: o, log: log, freed: make(chan struct{})}
+	p := &PluginConns{core: pool, base: pool.Config().ConnConfig, keys: keys, inst: inst, opts: o, log: log, freed: make(chan struct{})}
 	p.pools, _ = simplelru.NewLRU(o.MaxPools, func(_ string, evicted *pgxpool.Pool) { go evicted.Close() })
 	return p
 }
@@ -79,10 +80,35 @@ func (p *PluginConns) Acquire(ctx context.Context, t *kernel.Tenant, plugin stri
 		return nil, err
 	}
 	conn, err := pool.Acquire(ctx)
+	if errors.Is(err, errRoleSettingsRemoved) {
+		conn, err = pool.Acquire(ctx) // a clean session now
+	}
+	if isCode(err, codeInvalidPassword) {
+		// A role may change its own password; atriumd's is derived, and
+		// set again.
+		if err = p.repairPassword(ctx, pool.Config().ConnConfig.User); err == nil {
+			conn, err = pool.Acquire(ctx)
+		}
+	}
 	if err != nil {
 		return nil, unavailable(fmt.Errorf("plugin %s's connection: %w", plugin, err))
 	}
 	return conn, nil
+}
+
+// repairPassword sets role's password back to the one atriumd derives.
+func (p *PluginConns) repairPassword(ctx context.Context, role string) error {
+	password, err := p.keys.RolePassword(ctx, nil, role)
+	if err != nil {
+		return err
+	}
+	verifier, err := scramVerifier(password)
+	if err != nil {
+		return err
+	}
+	p.log.Warn("a plugin role's password was changed; setting it back", "role", role)
+	_, err = p.core.Exec(ctx, "ALTER ROLE "+pgx.Identifier{role}.Sanitize()+" PASSWORD '"+verifier+"'")
+	return err
 }
 
 func (p *PluginConns) pool(ctx context.Context, t *kernel.Tenant, plugin string) (*pgxpool.Pool, error) {
@@ -103,9 +129,10 @@ func (p *PluginConns) pool(ctx context.Context, t *kernel.Tenant, plugin string)
 		return nil, err
 	}
 	if d := p.opts.StatementTimeout; d > 0 {
-		ms := fmt.Sprint(d.Milliseconds())
-		cc.RuntimeParams["statement_timeout"] = ms
-		cc.RuntimeParams["idle_in_transaction_session_timeout"] = ms
+		// A transaction also waits, idle, while the handler works on and
+		// until the core commits it after the call: twice the bound.
+		cc.RuntimeParams["statement_timeout"] = fmt.Sprint(d.Milliseconds())
+		cc.RuntimeParams["idle_in_transaction_session_timeout"] = fmt.Sprint(2 * d.Milliseconds())
 	}
 	cfg, err := pgxpool.ParseConfig("")
 	if err != nil {
@@ -228,22 +255,39 @@ func (c *countedConn) Close() error {
 var errPluginRoleHoldsMore = errors.New("refusing to run plugin SQL as a role that is a superuser, may create roles or databases, " +
 	"bypasses row level security, replicates or is a member of another role")
 
-// privilegedRoleSQL tells whether the current user (a plugin's role) is
-// more than a login with privileges on objects.
-const privilegedRoleSQL = `SELECT r.rolsuper OR r.rolcreaterole OR r.rolcreatedb OR r.rolbypassrls OR r.rolreplication
-	OR EXISTS (SELECT 1 FROM pg_auth_members m WHERE m.member = r.oid)
-	FROM pg_roles r WHERE r.rolname = current_user`
+// errRoleSettingsRemoved is a plugin role's session that started with
+// settings the role had given itself; they are removed, and the next
+// session starts clean.
+var errRoleSettingsRemoved = errors.New("the role had settings of its own, now removed")
+
+// pluginSessionSQL tells whether the current user (a plugin's role) is more
+// than a login with privileges on objects, and whether it has settings of
+// its own, which a role may give itself (ALTER ROLE CURRENT_USER SET) and
+// every later session would start with.
+const pluginSessionSQL = `SELECT r.rolsuper OR r.rolcreaterole OR r.rolcreatedb OR r.rolbypassrls OR r.rolreplication
+		OR EXISTS (SELECT 1 FROM pg_catalog.pg_auth_members m WHERE m.member = r.oid),
+	EXISTS (SELECT 1 FROM pg_catalog.pg_db_role_setting s WHERE s.setrole = r.oid)
+	FROM pg_catalog.pg_roles r WHERE r.rolname = current_user`
 
 // checkPluginSession refuses a connection whose role holds more than a
 // plugin may: atriumd created it with no such attribute, so one found is
-// someone else's change, and plugin SQL must not run with it.
+// someone else's change, and plugin SQL must not run with it. A role that
+// gave itself settings has them removed, and the connection, which started
+// with them, is refused: the pool makes a clean one.
 func checkPluginSession(ctx context.Context, conn *pgx.Conn) error {
-	var more bool
-	if err := conn.QueryRow(ctx, privilegedRoleSQL).Scan(&more); err != nil {
+	var more, settings bool
+	if err := conn.QueryRow(ctx, pluginSessionSQL).Scan(&more, &settings); err != nil {
 		return err
 	}
 	if more {
 		return fmt.Errorf("%s: %w", conn.Config().User, errPluginRoleHoldsMore)
+	}
+	if settings {
+		db := pgx.Identifier{conn.Config().Database}.Sanitize()
+		if _, err := conn.Exec(ctx, "ALTER ROLE CURRENT_USER RESET ALL; ALTER ROLE CURRENT_USER IN DATABASE "+db+" RESET ALL"); err != nil {
+			return fmt.Errorf("%s: remove the role's own settings: %w", conn.Config().User, err)
+		}
+		return fmt.Errorf("%s: %w", conn.Config().User, errRoleSettingsRemoved)
 	}
 	return nil
 }

@@ -63,18 +63,30 @@ func (r *Rollout) createPluginRoles(ctx context.Context, tx pgx.Tx, w tenantWork
 	var roles pluginRoles
 	err := tx.QueryRow(ctx, `SELECT owner_role, runtime_role FROM atrium.tenant_plugin_roles
 		WHERE tenant_id = $1 AND plugin = $2`, w.id, plugin).Scan(&roles.owner, &roles.runtime)
-	if err == nil {
-		return roles, nil
-	}
-	if !errors.Is(err, pgx.ErrNoRows) {
+	registered := err == nil
+	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
 		return roles, err
 	}
-	inst, err := r.installation(ctx)
+	if !registered {
+		inst, err := r.installation(ctx)
+		if err != nil {
+			return roles, err
+		}
+		roles.owner, roles.runtime = tenancy.PluginRoles(inst, w.slug, plugin)
+	}
+	// Roles are the server's, not the database's: a database restored
+	// without them (pg_dump does not dump roles) has the registry's rows
+	// but not the roles, which are made again.
+	var missing []string
+	rows, err := tx.Query(ctx, `SELECT r FROM unnest($1::text[]) r WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = r)`,
+		[]string{roles.owner, roles.runtime})
 	if err != nil {
 		return roles, err
 	}
-	roles.owner, roles.runtime = tenancy.PluginRoles(inst, w.slug, plugin)
-	for _, role := range []string{roles.owner, roles.runtime} {
+	if missing, err = pgx.CollectRows(rows, pgx.RowTo[string]); err != nil {
+		return roles, err
+	}
+	for _, role := range missing {
 		password, err := r.keys.RolePassword(ctx, tx, role)
 		if err != nil {
 			return roles, err
@@ -89,6 +101,9 @@ func (r *Rollout) createPluginRoles(ctx context.Context, tx pgx.Tx, w tenantWork
 		if err != nil {
 			return roles, fmt.Errorf("create role %s: %w", role, err)
 		}
+	}
+	if registered {
+		return roles, nil
 	}
 	_, err = tx.Exec(ctx, `INSERT INTO atrium.tenant_plugin_roles (tenant_id, plugin, owner_role, runtime_role)
 		VALUES ($1, $2, $3, $4)`, w.id, plugin, roles.owner, roles.runtime)
@@ -133,14 +148,33 @@ func grantPluginRoles(ctx context.Context, tx pgx.Tx, schema string, roles plugi
 // adoptLegacyObjects hands the plugin's objects that the tenant role owns
 // (tenants that enabled the plugin before it had roles of its own) to its
 // owner role, and grants its runtime role DML on them. An object is the
-// plugin's if its migrations name it or it is named after the plugin.
+// plugin's if it is named after the plugin; or if the plugin's migrations
+// name it (a table an older version made, which a later one renames into
+// the plugin's namespace), the plugin has migrated in this tenant before,
+// and the name is no other plugin's: a plugin new to the tenant, or one
+// naming another's table, gets nothing that way.
 func adoptLegacyObjects(ctx context.Context, tx pgx.Tx, w tenantWork, plugin string, roles pluginRoles, legacy []string) error {
+	var migrated bool
+	var others []string
+	err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM atrium.tenant_migrations WHERE tenant_id = $1 AND component = $2 AND version > 0),
+		ARRAY(SELECT name FROM atrium.plugins WHERE name <> $2 UNION SELECT p FROM atrium.tenants, unnest(plugins) p WHERE id = $1 AND p <> $2)`,
+		w.id, plugin).Scan(&migrated, &others)
+	if err != nil {
+		return err
+	}
+	ours := func(name string) bool {
+		if pluginhost.Owns(plugin, name) {
+			return true
+		}
+		if !migrated || !slices.Contains(legacy, name) {
+			return false
+		}
+		return !slices.ContainsFunc(others, func(o string) bool { return pluginhost.Owns(o, name) })
+	}
 	// Tables and views first: sequences and types that belong to a table
 	// move with it, and are then no longer the tenant role's.
-	for _, pass := range []string{"rv", "S"} {
-		rows, err := tx.Query(ctx, `SELECT c.relname, c.relkind::text FROM pg_class c
-			WHERE c.relnamespace = $1::regnamespace AND c.relowner = $2::regrole AND c.relkind = ANY ($3)`,
-			pgx.Identifier{w.schema}.Sanitize(), pgx.Identifier{w.role}.Sanitize(), strings.Split(pass, ""))
+	for _, query := range []string{legacyRelations, legacySequences, legacyTypes} {
+		rows, err := tx.Query(ctx, query, pgx.Identifier{w.schema}.Sanitize(), pgx.Identifier{w.role}.Sanitize())
 		if err != nil {
 			return err
 		}
@@ -153,19 +187,21 @@ func adoptLegacyObjects(ctx context.Context, tx pgx.Tx, w tenantWork, plugin str
 			return err
 		}
 		for _, ob := range objects {
-			if !pluginhost.Owns(plugin, ob.name) && !slices.Contains(legacy, ob.name) {
+			if !ours(ob.name) {
 				continue
 			}
-			kind, grant := "TABLE", "SELECT, INSERT, UPDATE, DELETE"
+			name := pgx.Identifier{w.schema, ob.name}.Sanitize()
+			owner := pgx.Identifier{roles.owner}.Sanitize()
+			sql := "ALTER TABLE " + name + " OWNER TO " + owner + "; GRANT SELECT, INSERT, UPDATE, DELETE ON " + name + " TO "
 			switch ob.kind {
 			case "v":
-				kind = "VIEW"
+				sql = "ALTER VIEW " + name + " OWNER TO " + owner + "; GRANT SELECT, INSERT, UPDATE, DELETE ON " + name + " TO "
 			case "S":
-				kind, grant = "SEQUENCE", "USAGE, SELECT"
+				sql = "ALTER SEQUENCE " + name + " OWNER TO " + owner + "; GRANT USAGE, SELECT ON SEQUENCE " + name + " TO "
+			case "T":
+				sql = "ALTER TYPE " + name + " OWNER TO " + owner + "; GRANT USAGE ON TYPE " + name + " TO "
 			}
-			name := pgx.Identifier{w.schema, ob.name}.Sanitize()
-			_, err := tx.Exec(ctx, "ALTER "+kind+" "+name+" OWNER TO "+pgx.Identifier{roles.owner}.Sanitize()+
-				"; GRANT "+grant+" ON "+name+" TO "+pgx.Identifier{roles.runtime}.Sanitize())
+			_, err := tx.Exec(ctx, sql+pgx.Identifier{roles.runtime}.Sanitize())
 			if err != nil {
 				return fmt.Errorf("hand %s over to plugin %s: %w", ob.name, plugin, err)
 			}
@@ -173,6 +209,20 @@ func adoptLegacyObjects(ctx context.Context, tx pgx.Tx, w tenantWork, plugin str
 	}
 	return nil
 }
+
+// The tenant role's objects in its schema that may be a plugin's, in the
+// order they are handed over; $1 is the schema, $2 the tenant role.
+const (
+	legacyRelations = `SELECT relname, relkind::text FROM pg_class
+		WHERE relnamespace = $1::regnamespace AND relowner = $2::regrole AND relkind IN ('r', 'p', 'v')`
+	legacySequences = `SELECT relname, 'S' FROM pg_class
+		WHERE relnamespace = $1::regnamespace AND relowner = $2::regrole AND relkind = 'S'`
+	// Enums, domains and composite types of their own (not a table's row
+	// type, nor an array type).
+	legacyTypes = `SELECT t.typname, 'T' FROM pg_type t LEFT JOIN pg_class c ON c.oid = t.typrelid
+		WHERE t.typnamespace = $1::regnamespace AND t.typowner = $2::regrole AND t.typcategory <> 'A'
+			AND (t.typrelid = 0 OR c.relkind = 'c')`
+)
 
 // dropPluginRoles drops every plugin role of a tenant whose schema is gone
 // or about to be replaced, with what they still own or were granted.
@@ -189,8 +239,11 @@ func dropPluginRoles(ctx context.Context, tx pgx.Tx, tenant uuid.UUID) error {
 		return err
 	}
 	for _, p := range pairs {
+		// The runtime role first, in a statement of its own: the owner's
+		// default privileges name it, and one DROP OWNED BY of both fails
+		// on them ("could not find tuple for default ACL").
 		o, rt := pgx.Identifier{p.owner}.Sanitize(), pgx.Identifier{p.runtime}.Sanitize()
-		if _, err := tx.Exec(ctx, "DROP OWNED BY "+o+", "+rt+"; DROP ROLE "+rt+"; DROP ROLE "+o); err != nil {
+		if _, err := tx.Exec(ctx, "DROP OWNED BY "+rt+"; DROP OWNED BY "+o+"; DROP ROLE "+rt+"; DROP ROLE "+o); err != nil {
 			return fmt.Errorf("drop plugin roles %s, %s: %w", p.owner, p.runtime, err)
 		}
 	}

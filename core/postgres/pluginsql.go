@@ -6,6 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -32,6 +36,7 @@ func (s PluginSQL) Query(ctx context.Context, plugin, sql string, args []any) (*
 	if err != nil {
 		return nil, err
 	}
+	defer ptx.mu.Unlock()
 	rows, err := ptx.query(ctx, sql, args)
 	if err != nil {
 		return nil, pluginError(err)
@@ -56,6 +61,7 @@ func (s PluginSQL) Batch(ctx context.Context, plugin string, stmts []transport.S
 	if err != nil {
 		return nil, err
 	}
+	defer ptx.mu.Unlock()
 	b := &pgx.Batch{}
 	if ptx.pending {
 		b.Queue(ptx.beginSQL)
@@ -84,40 +90,54 @@ func (s PluginSQL) Batch(ctx context.Context, plugin string, stmts []transport.S
 }
 
 // tx is the plugin's transaction in the request's unit of work, begun on
-// its first statement.
+// its first statement, and locked: a plugin may call the host from several
+// goroutines, but a connection runs one statement at a time. The caller
+// unlocks it.
 func (s PluginSQL) tx(ctx context.Context, plugin string) (*pluginTx, error) {
 	tx, err := TxFrom(ctx)
 	if err != nil {
 		return nil, err
 	}
-	if tx.plugin != nil {
-		if tx.plugin.name != plugin {
-			return nil, fmt.Errorf("plugin %s's SQL in plugin %s's unit of work", plugin, tx.plugin.name)
+	tx.pluginMu.Lock()
+	defer tx.pluginMu.Unlock()
+	if tx.closed {
+		return nil, sdk.Errorf(sdk.KindInternal, "the request's unit of work is over: SQL after the handler returned")
+	}
+	if tx.plugin == nil {
+		if s.Conns == nil {
+			return nil, errors.New("no connections for plugins' SQL")
 		}
-		return tx.plugin, nil
+		conn, err := s.Conns.Acquire(ctx, tx.tenant, plugin)
+		if err != nil {
+			return nil, err
+		}
+		beginSQL := "BEGIN"
+		if tx.beginSQL != "BEGIN" {
+			beginSQL = tx.beginSQL // the route only reads
+		}
+		tx.plugin = &pluginTx{name: plugin, conn: conn, pending: true, beginSQL: beginSQL}
 	}
-	if s.Conns == nil {
-		return nil, errors.New("no connections for plugins' SQL")
+	p := tx.plugin
+	if p.name != plugin {
+		return nil, fmt.Errorf("plugin %s's SQL in plugin %s's unit of work", plugin, p.name)
 	}
-	conn, err := s.Conns.Acquire(ctx, tx.tenant, plugin)
-	if err != nil {
-		return nil, err
+	p.mu.Lock()
+	if p.ended {
+		p.mu.Unlock()
+		return nil, sdk.Errorf(sdk.KindInternal, "the request's unit of work is over: SQL after the handler returned")
 	}
-	beginSQL := "BEGIN"
-	if tx.beginSQL != "BEGIN" {
-		beginSQL = tx.beginSQL // the route only reads
-	}
-	tx.plugin = &pluginTx{name: plugin, conn: conn, pending: true, beginSQL: beginSQL}
-	return tx.plugin, nil
+	return p, nil
 }
 
 // pluginTx is a plugin's transaction on a connection of its runtime role.
 type pluginTx struct {
 	name     string
 	conn     *pgxpool.Conn
-	pending  bool // BEGIN not sent yet
 	beginSQL string
-	ended    bool
+
+	mu      sync.Mutex // one statement at a time; commit and end wait for it
+	pending bool       // BEGIN not sent yet
+	ended   bool       // committed or rolled back: no more statements
 }
 
 // query runs sql, beginning the transaction with it in one round trip. It
@@ -154,75 +174,90 @@ func (p *pluginTx) failedBegin(br pgx.BatchResults, err error) error {
 	return err
 }
 
-// sessionReset returns a plugin connection to how it was logged in, after
-// the transaction ends, whatever its statements did to the session:
-// settings (the role among them), cursors held open, advisory locks,
-// notifications listened to, temporary tables, sequence values. The
-// statements travel in the same round trip as COMMIT or ROLLBACK.
-var sessionReset = []string{"CLOSE ALL", "RESET ALL", "SELECT pg_advisory_unlock_all()", "UNLISTEN *",
-	"DISCARD TEMP", "DISCARD SEQUENCES"}
+// endSession returns a plugin connection to how it was logged in, after its
+// transaction ends, whatever its statements did to the session: settings
+// (the role among them), cursors held open, advisory locks, notifications
+// listened to, temporary tables. (What nextval last returned stays: every
+// insert into a serial column sets it, and it is the plugin's own.) Its last
+// statement divides by zero, failing, when the session holds a statement a
+// plugin prepared with PREPARE, which could stand in for one pgx caches
+// (BEGIN, or the core's audit_append): such a connection is closed, never
+// used again.
+const endSession = "CLOSE ALL; RESET ALL; SELECT pg_catalog.pg_advisory_unlock_all(); UNLISTEN *; DISCARD TEMP; " +
+	"SELECT 1 / (NOT EXISTS (SELECT FROM pg_catalog.pg_prepared_statements WHERE from_sql))::int"
 
 // commit sends the deferred statements (the audit record), COMMIT and the
-// session reset in one batch; a failed statement stops it before COMMIT,
-// and end rolls back.
+// session's end in one round trip, in the simple protocol: its statements
+// have no name a plugin could have prepared one under. A failed deferred
+// statement stops it before COMMIT, and end rolls back.
 func (p *pluginTx) commit(ctx context.Context, deferred []deferred) error {
-	b := &pgx.Batch{}
-	if p.pending {
-		if len(deferred) == 0 {
-			return nil // nothing ran
-		}
-		b.Queue(p.beginSQL)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.pending && len(deferred) == 0 {
+		return nil // nothing ran
 	}
-	for _, d := range deferred {
-		b.Queue(d.sql, d.args...)
-	}
-	b.Queue("COMMIT")
-	for _, st := range sessionReset {
-		b.Queue(st)
-	}
-	br := p.conn.SendBatch(ctx, b)
-	if p.pending {
-		if _, err := br.Exec(); err != nil {
-			return unavailable(closeBatch(br, err))
-		}
-		p.pending = false
-	}
-	for _, d := range deferred {
-		if _, err := br.Exec(); err != nil {
-			return d.fail(closeBatch(br, err))
-		}
-	}
-	tag, err := br.Exec()
-	if err != nil {
-		return unavailable(closeBatch(br, err))
-	}
-	p.ended = true
-	if err := br.Close(); err != nil {
-		// Committed, but the session could not be cleaned: never reuse it.
-		_ = p.conn.Conn().Close(ctx)
-	}
-	if tag.String() == "ROLLBACK" {
+	if p.conn.Conn().PgConn().TxStatus() == 'E' {
+		// A statement failed and the plugin carried on regardless.
 		return errors.New("unit of work: the plugin's transaction was aborted by an earlier error and rolled back")
 	}
-	return nil
+	var sql strings.Builder
+	args := []any{pgx.QueryExecModeSimpleProtocol}
+	if p.pending {
+		sql.WriteString(p.beginSQL + "; ")
+	}
+	for _, d := range deferred {
+		sql.WriteString(renumber(d.sql, len(args)-1) + "; ")
+		args = append(args, d.args...)
+	}
+	sql.WriteString("COMMIT; " + endSession)
+	_, err := p.conn.Exec(ctx, sql.String(), args...)
+	committed := p.conn.Conn().PgConn().TxStatus() == 'I'
+	p.pending = false
+	switch {
+	case err == nil:
+		p.ended = true
+		return nil
+	case committed:
+		// Only the session's end failed: the changes are in, the
+		// connection is not reused.
+		p.ended = true
+		_ = p.conn.Conn().Close(ctx)
+		return nil
+	case len(deferred) > 0:
+		return deferred[0].fail(err)
+	}
+	return unavailable(err)
 }
 
-// end rolls the transaction back unless it committed, cleans the session,
-// and releases the connection; a connection that cannot be cleaned is
-// closed instead.
+// renumber shifts sql's $n placeholders by offset, for statements joined in
+// one simple-protocol query.
+func renumber(sql string, offset int) string {
+	if offset == 0 {
+		return sql
+	}
+	return placeholder.ReplaceAllStringFunc(sql, func(m string) string {
+		n, _ := strconv.Atoi(m[1:])
+		return "$" + strconv.Itoa(n+offset)
+	})
+}
+
+var placeholder = regexp.MustCompile(`\$[0-9]+`)
+
+// end rolls the transaction back unless it committed, ends the session's
+// state, and releases the connection; no statement runs on it afterwards.
+// A connection that cannot be cleaned is closed instead.
 func (p *pluginTx) end() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
 	defer p.conn.Release()
-	if p.ended || p.pending {
+	wasEnded := p.ended
+	p.ended = true
+	if wasEnded || p.pending {
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), rollbackTimeout)
 	defer cancel()
-	b := &pgx.Batch{}
-	b.Queue("ROLLBACK")
-	for _, st := range sessionReset {
-		b.Queue(st)
-	}
-	if err := p.conn.SendBatch(ctx, b).Close(); err != nil {
+	if _, err := p.conn.Exec(ctx, "ROLLBACK; "+endSession, pgx.QueryExecModeSimpleProtocol); err != nil {
 		_ = p.conn.Conn().Close(ctx)
 	}
 }

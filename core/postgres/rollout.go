@@ -34,6 +34,11 @@ type RolloutOptions struct {
 	// Keys derive the tenants' audit keys and the plugin roles' passwords;
 	// by default they are read from the pool's database.
 	Keys *Keys
+	// PluginStatementTimeout bounds each statement of a plugin's
+	// migrations, and each pause between them (a minute by default): a
+	// migration that runs on fails in that tenant instead of holding the
+	// rollout, and the core's start, forever.
+	PluginStatementTimeout time.Duration
 }
 
 // RolloutOutcome is what became of one tenant.
@@ -89,6 +94,7 @@ type Rollout struct {
 	lockTimeout time.Duration
 	metrics     *rolloutMetrics
 	keys        *Keys
+	pluginLimit time.Duration
 
 	instOnce sync.Once
 	inst     string
@@ -108,6 +114,7 @@ func NewRollout(pool *pgxpool.Pool, sets []*MigrationSet, opts RolloutOptions) *
 		lockTimeout: cmp.Or(opts.LockTimeout, 5*time.Second),
 		metrics:     newRolloutMetrics(opts.Registerer),
 		keys:        keys,
+		pluginLimit: cmp.Or(opts.PluginStatementTimeout, time.Minute),
 	}
 }
 

@@ -22,10 +22,9 @@ type TenantStore struct {
 	migrations *MigrationSet
 	keys       *Keys
 
-	instOnce sync.Once
-	inst     string
-	instErr  error
-	record   ChangeRecorder
+	instMu sync.Mutex
+	inst   string
+	record ChangeRecorder
 }
 
 var _ tenancy.Store = (*TenantStore)(nil)
@@ -51,15 +50,14 @@ func (s *TenantStore) recordChange(ctx context.Context, tx pgx.Tx, t *kernel.Ten
 	return s.record(ctx, tx, t)
 }
 
-// Installation returns this installation's ID, read once.
+// Installation returns this installation's ID, read once it succeeds.
 func (s *TenantStore) Installation(ctx context.Context) (string, error) {
-	s.instOnce.Do(func() {
-		s.instErr = s.pool.QueryRow(ctx, "SELECT id FROM atrium.installation").Scan(&s.inst)
-	})
-	if s.instErr != nil {
-		err := s.instErr
-		s.instOnce = sync.Once{} // try again next time
-		return "", unavailable(err)
+	s.instMu.Lock()
+	defer s.instMu.Unlock()
+	if s.inst == "" {
+		if err := s.pool.QueryRow(ctx, "SELECT id FROM atrium.installation").Scan(&s.inst); err != nil {
+			return "", unavailable(err)
+		}
 	}
 	return s.inst, nil
 }

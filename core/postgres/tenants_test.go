@@ -43,18 +43,20 @@ func newEnv(t *testing.T, maxConns int32) *env {
 	require.NoError(t, err)
 	store := postgres.NewTenantStore(pool, set)
 	// Tenant roles are global to the server: drop them with the test.
-	t.Cleanup(func() { dropTenants(pool, store) })
+	t.Cleanup(func() { dropTenants(t, pool, store) })
 	return &env{pool: pool, store: store, svc: tenancy.NewService(store, fixedHasher{}, kernel.SystemClock{}), uow: postgres.NewUnitOfWork(pool)}
 }
 
-func dropTenants(pool *pgxpool.Pool, store *postgres.TenantStore) {
+func dropTenants(t testing.TB, pool *pgxpool.Pool, store *postgres.TenantStore) {
 	rows, err := pool.Query(context.Background(), "SELECT slug FROM atrium.tenants")
 	if err != nil {
 		return
 	}
 	slugs, _ := pgx.CollectRows(rows, pgx.RowTo[string])
 	for _, slug := range slugs {
-		_ = store.Delete(context.Background(), slug)
+		if err := store.Delete(context.Background(), slug); err != nil {
+			t.Errorf("delete tenant %s: %v", slug, err)
+		}
 	}
 }
 

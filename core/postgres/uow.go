@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -38,8 +39,20 @@ type Tx struct {
 	// plugin is the transaction of the plugin's SQL, when it ran some
 	// (pluginsql.go): it commits after this one, with the deferred
 	// statements, so a plugin's changes and their audit record commit
-	// together.
-	plugin *pluginTx
+	// together. pluginMu guards it: a plugin may call the host from
+	// several goroutines, even after its handler returned (closed).
+	pluginMu sync.Mutex
+	plugin   *pluginTx
+	closed   bool
+}
+
+// takePlugin closes the unit of work to plugin SQL and returns the
+// plugin's transaction, if any.
+func (tx *Tx) takePlugin() *pluginTx {
+	tx.pluginMu.Lock()
+	defer tx.pluginMu.Unlock()
+	tx.closed = true
+	return tx.plugin
 }
 
 type deferred struct {
@@ -103,12 +116,13 @@ func (u *UnitOfWork) InTenant(ctx context.Context, t *kernel.Tenant, fn func(con
 		tx.beginSQL = "BEGIN READ ONLY"
 	}
 	done := false
+	var plugin *pluginTx
 	defer func() {
 		if !done && !tx.pending {
 			rollback(conn)
 		}
-		if tx.plugin != nil {
-			tx.plugin.end() // rolls back unless committed, and releases
+		if p := tx.takePlugin(); p != nil {
+			p.end() // rolls back unless committed, and releases
 		}
 	}()
 
@@ -119,8 +133,9 @@ func (u *UnitOfWork) InTenant(ctx context.Context, t *kernel.Tenant, fn func(con
 	// With a plugin's transaction beside this one, the deferred statements
 	// go with the plugin's changes, and this one, which then only read,
 	// commits first: if it fails, nothing has committed.
+	plugin = tx.takePlugin()
 	deferred := tx.deferred
-	if tx.plugin != nil {
+	if plugin != nil {
 		tx.deferred = nil
 	}
 	if !tx.pending || len(tx.deferred) > 0 {
@@ -135,8 +150,8 @@ func (u *UnitOfWork) InTenant(ctx context.Context, t *kernel.Tenant, fn func(con
 		}
 	}
 	done = true
-	if tx.plugin != nil {
-		if err := tx.plugin.commit(ctx, deferred); err != nil {
+	if plugin != nil {
+		if err := plugin.commit(ctx, deferred); err != nil {
 			return err
 		}
 	}
