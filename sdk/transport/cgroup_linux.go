@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"math"
 	"os"
 	"path/filepath"
@@ -40,7 +41,7 @@ var (
 	cgroupSeq atomic.Int64
 	// cgroupFDRefused is set once starting a process inside its cgroup
 	// (clone3 with CLONE_INTO_CGROUP) has failed: later processes join
-	// their cgroup right after their start instead.
+	// their cgroups in the launcher, before the plugin runs, instead.
 	cgroupFDRefused atomic.Bool
 )
 
@@ -119,19 +120,21 @@ func (cg *cgroups) prepare(attr *syscall.SysProcAttr) {
 	}
 }
 
-// join moves a process that did not start inside its cgroups into them.
-func (cg *cgroups) join(pid int) error {
-	if cg.fd >= 0 { // already there
-		_ = unix.Close(cg.fd)
-		cg.fd = -1
+// joinDirs are the cgroups the launcher moves into before it executes the
+// plugin: all of them, unless the process starts inside its cgroup.
+func (cg *cgroups) joinDirs() []string {
+	if cg.fd >= 0 {
 		return nil
 	}
-	for _, dir := range cg.dirs {
-		if err := writeCgroup(dir, "cgroup.procs", strconv.Itoa(pid)); err != nil {
-			return err
-		}
+	return slices.Collect(maps.Values(cg.dirs))
+}
+
+// started closes the cgroup directory the process started in.
+func (cg *cgroups) started() {
+	if cg.fd >= 0 {
+		_ = unix.Close(cg.fd)
+		cg.fd = -1
 	}
-	return nil
 }
 
 // kill ends every process left in the cgroups but main, the plugin's own

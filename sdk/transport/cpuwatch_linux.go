@@ -3,32 +3,29 @@
 package transport
 
 import (
-	"errors"
 	"fmt"
 	"os"
-	"strconv"
-	"strings"
 	"time"
 )
 
-// watchCPU is the rlimit mechanism's CPU bound: it samples the process's
-// CPU time and kills it once it has used more than its share over a whole
-// window, which the supervisor then treats as a crash. A plugin busy within
-// its share, however long it runs, is never touched. It counts the
-// process's threads and the children it has reaped, not children still
-// running (under rlimits those are bounded by RLIMIT_NPROC).
+// watchCPU is the rlimit mechanism's CPU bound: it samples the CPU time of
+// the plugin's processes and kills the plugin once they have used more
+// than its share over a whole window, which the supervisor then treats as
+// a crash. A plugin busy within its share, however long it runs, is never
+// touched.
 func (s *sandbox) watchCPU(p *os.Process) {
 	window := s.limits.CPUWindow
 	if window <= 0 {
 		window = DefaultCPUWindow
 	}
+	meter := s.cpuMeter(p.Pid)
 	tick := time.NewTicker(window / 10)
 	defer tick.Stop()
 	type sample struct {
 		at   time.Time
 		used time.Duration
 	}
-	var samples []sample
+	samples := []sample{{time.Now(), meter.sample()}}
 	for {
 		var now time.Time
 		select {
@@ -36,10 +33,7 @@ func (s *sandbox) watchCPU(p *os.Process) {
 			return
 		case now = <-tick.C:
 		}
-		used, err := cpuTime(p.Pid)
-		if err != nil {
-			return
-		}
+		used := meter.sample()
 		samples = append(samples, sample{now, used})
 		// Keep the newest sample at least a window old as the first.
 		for len(samples) > 1 && now.Sub(samples[1].at) >= window {
@@ -59,29 +53,61 @@ func (s *sandbox) watchCPU(p *os.Process) {
 	}
 }
 
-// clockTick is the unit of /proc's CPU times (USER_HZ, 100 on Linux).
-const clockTick = 10 * time.Millisecond
+// cpuMeter counts the processes of the plugin's uid when it has one of its
+// own (wherever they moved: another process group, a session of their
+// own), else those of the process group the plugin leads.
+func (s *sandbox) cpuMeter(leader int) *cpuMeter {
+	if s.applied.OwnUID {
+		uid := s.applied.UID
+		return &cpuMeter{member: func(pid int) (procStat, bool) {
+			st, err := readStatus(pid)
+			if err != nil || st.uid != uid {
+				return procStat{}, false
+			}
+			p, err := readStat(pid)
+			return p, err == nil
+		}}
+	}
+	return &cpuMeter{member: func(pid int) (procStat, bool) {
+		p, err := readStat(pid)
+		return p, err == nil && p.pgrp == leader
+	}}
+}
 
-// cpuTime is the CPU time a process and its reaped children have used.
-func cpuTime(pid int) (time.Duration, error) {
-	stat, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return 0, err
-	}
-	s := string(stat)
-	// Fields after the command, which may hold spaces: state is field 3,
-	// utime, stime, cutime and cstime are fields 14 to 17.
-	fields := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
-	if len(fields) < 15 {
-		return 0, errors.New("short /proc stat")
-	}
-	var ticks int64
-	for _, f := range fields[11:15] {
-		n, err := strconv.ParseInt(f, 10, 64)
-		if err != nil {
-			return 0, fmt.Errorf("parse /proc stat: %w", err)
+// cpuMeter adds up the CPU time a set of processes uses, sample after
+// sample, from /proc. A process that starts and ends between two samples
+// is missed unless one of the set waits for it.
+type cpuMeter struct {
+	member func(pid int) (procStat, bool)
+	last   map[int]procStat
+	used   time.Duration
+}
+
+// sample returns the CPU time used since the meter's first sample, plus
+// what the processes had used before it.
+func (m *cpuMeter) sample() time.Duration {
+	now := map[int]procStat{}
+	for _, pid := range procIDs() {
+		if p, ok := m.member(pid); ok {
+			now[pid] = p
 		}
-		ticks += n
 	}
-	return time.Duration(ticks) * clockTick, nil
+	// A process waited for since the last sample took its CPU time into
+	// its parent's reaped time: what was counted of it already is not new.
+	counted := map[int]time.Duration{}
+	for pid, was := range m.last {
+		if p, ok := now[pid]; !ok || p.start != was.start {
+			counted[was.ppid] += was.own + was.reaped
+		}
+	}
+	for pid, p := range now {
+		was, ok := m.last[pid]
+		if !ok || was.start != p.start {
+			m.used += p.own + p.reaped
+			continue
+		}
+		m.used += p.own - was.own + max(0, p.reaped-was.reaped-counted[pid])
+	}
+	m.last = now
+	return m.used
 }

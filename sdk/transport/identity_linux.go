@@ -46,16 +46,21 @@ func prepareRunDir(dir string) (string, error) {
 	}
 	// bin: the copies being launched; home: each process's home and
 	// TMPDIR; sock: each launch's directory for go-plugin's sockets. 0711:
-	// a plugin reaches its own entries but lists nobody's.
-	for _, sub := range []string{"bin", "home", "sock"} {
+	// a plugin reaches its own entries but lists nobody's. live: the lock
+	// files of the uids that launches hold, root's alone.
+	for _, sub := range []string{"bin", "home", "sock", "live"} {
+		mode := os.FileMode(0o711)
+		if sub == "live" {
+			mode = 0o700
+		}
 		p := filepath.Join(dir, sub)
-		if err := os.Mkdir(p, 0o711); err != nil && !errors.Is(err, fs.ErrExist) { //nolint:gosec // plugins' uids traverse it, see above
+		if err := os.Mkdir(p, mode); err != nil && !errors.Is(err, fs.ErrExist) {
 			return "", fmt.Errorf("run directory: %w", err)
 		}
 		if err := rootOwned(p); err != nil {
 			return "", err
 		}
-		if err := os.Chmod(p, 0o711); err != nil { //nolint:gosec // plugin uids traverse it
+		if err := os.Chmod(p, mode); err != nil {
 			return "", fmt.Errorf("run directory: %w", err)
 		}
 		sweepRun(p)

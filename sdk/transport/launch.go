@@ -67,18 +67,19 @@ func Launch(ctx context.Context, cfg Config) (*Conn, error) {
 	cmd := exec.Command(cfg.Path)
 	cmd.Env = append(slices.Clone(cfg.Env), wire.HostPIDEnv+"="+strconv.Itoa(os.Getpid()))
 	dieWithParent(cmd)
-	if err := box.prepare(cmd); err != nil {
+	exe, err := box.prepare(cmd)
+	if err != nil {
 		box.release()
 		return nil, fmt.Errorf("launch plugin %s: %w", cfg.Name, err)
 	}
-	run := &procRunner{cmd: cmd, name: cfg.Path, sum: cfg.SHA256, box: box}
+	run := &procRunner{cmd: cmd, exe: exe, name: cfg.Path, sum: cfg.SHA256, box: box}
 	stderr := &startLog{}
 	client := plugin.NewClient(&plugin.ClientConfig{
 		HandshakeConfig: wire.Handshake,
 		Plugins:         plugin.PluginSet{wire.PluginName: &grpcPlugin{}},
-		// The runner checks the checksum on the file it executes (a copy
-		// when the plugin has a uid of its own) and confines the process
-		// as it starts.
+		// The runner checks the checksum on the file that runs as the
+		// plugin (a copy when the plugin has a uid of its own), and the
+		// process starts confined.
 		RunnerFunc:       run.runnerFunc,
 		UnixSocketConfig: box.socketConfig(),
 		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},

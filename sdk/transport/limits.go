@@ -56,8 +56,9 @@ type Limits struct {
 	UIDBase int
 	// RunDir holds, for plugins with a uid of their own, the uid
 	// assignments, the verified copy of each binary being launched, each
-	// process's home and its sockets. It must be owned by root and
-	// traversable by every user.
+	// process's home and its sockets, and the locks that tell whether a
+	// uid is in use. It must be owned by root and traversable by every
+	// user.
 	RunDir string
 	// CPUWindow is the span over which the rlimit mechanism's watchdog
 	// measures CPU use. Default: DefaultCPUWindow.

@@ -5,8 +5,10 @@ package transport
 import (
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -108,19 +110,53 @@ func TestPluginNumbers(t *testing.T) {
 }
 
 func TestCPUTimeOfThisProcess(t *testing.T) {
-	before, err := cpuTime(os.Getpid())
+	before, err := readStat(os.Getpid())
 	if err != nil {
 		t.Fatal(err)
 	}
 	for deadline := time.Now().Add(200 * time.Millisecond); time.Now().Before(deadline); {
 	}
-	after, err := cpuTime(os.Getpid())
+	after, err := readStat(os.Getpid())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if after-before < 50*time.Millisecond {
-		t.Errorf("200 ms of spinning counted as %v", after-before)
+	if after.own-before.own < 50*time.Millisecond {
+		t.Errorf("200 ms of spinning counted as %v", after.own-before.own)
 	}
+	if after.ppid != os.Getppid() || after.start != before.start || after.start == 0 {
+		t.Errorf("stat = %+v, want ppid %d and one start time", after, os.Getppid())
+	}
+}
+
+// The CPU meter counts a child once: while it runs, and not again when
+// its parent waits for it and its time moves into the parent's.
+func TestCPUMeterCountsReapedChildrenOnce(t *testing.T) {
+	// The subshell is a child that spins; sh waits for it, then sleeps.
+	sh := exec.Command("sh", "-c", `(i=0; while [ $i -lt 300000 ]; do i=$((i+1)); done); sleep 0.3`)
+	sh.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := sh.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = sh.Wait() }()
+	leader := sh.Process.Pid
+	m := (&sandbox{}).cpuMeter(leader)
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		m.sample()
+		p, err := readStat(leader)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p.reaped == 0 {
+			continue // the child still runs
+		}
+		used, total := m.sample(), p.own+p.reaped
+		t.Logf("the meter counted %v; sh and its child used %v", used, total)
+		if total < 100*time.Millisecond || used < total-5*clockTick || used > total+5*clockTick {
+			t.Errorf("the meter counted %v of %v", used, total)
+		}
+		return
+	}
+	t.Fatal("the child never ended")
 }
 
 // What a killed atriumd left in the run directory and among the cgroups

@@ -3,6 +3,7 @@
 package transport
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -28,11 +29,11 @@ type sandbox struct {
 	notUsed []string // the mechanisms auto passed over, and why
 
 	cgroups *cgroups
-	cred    *syscall.Credential
-	run     string // the run directory, own uid only
-	home    string // the process's home and TMPDIR, own uid only
-	sockets string // where go-plugin makes its socket directory
-	binary  string // the verified copy that runs, own uid only
+	hold    *uidHold // own uid only
+	run     string   // the run directory, own uid only
+	home    string   // the process's home and TMPDIR, own uid only
+	sockets string   // where go-plugin makes its socket directory
+	binary  string   // the verified copy that runs, own uid only
 
 	watching bool
 	exited   chan struct{} // closed once the process has exited and its descendants are killed
@@ -86,6 +87,9 @@ func (s *sandbox) planIdentity() error {
 		return err
 	}
 	id := s.limits.UIDBase + n
+	if s.hold, err = holdUID(filepath.Join(run, "live"), id); err != nil {
+		return err
+	}
 	s.run = run
 	if s.home, err = makeHome(filepath.Join(run, "home"), s.name, id); err != nil {
 		return err
@@ -93,8 +97,6 @@ func (s *sandbox) planIdentity() error {
 	if s.sockets, err = makeSocketParent(filepath.Join(run, "sock"), s.name); err != nil {
 		return err
 	}
-	// No supplementary groups: Groups is empty, so setgroups(0) drops them.
-	s.cred = &syscall.Credential{Uid: uint32(id), Gid: uint32(id), Groups: []uint32{}} //nolint:gosec // id is within the validated uid range
 	s.applied.UID, s.applied.GID, s.applied.OwnUID = id, id, true
 	return nil
 }
@@ -153,10 +155,14 @@ func (s *sandbox) use(m Mechanism) error {
 	return nil
 }
 
-// prepare sets up cmd to start confined.
-func (s *sandbox) prepare(cmd *exec.Cmd) error {
+// prepare sets up cmd to start confined, and returns the plugin binary it
+// executes: the file whose checksum is to be checked. What must hold from
+// the plugin's first instruction (its uid, rlimits, cgroups v1) the
+// launcher sets up before it executes the plugin.
+func (s *sandbox) prepare(cmd *exec.Cmd) (string, error) {
+	exe := cmd.Path
 	if s.limits == (Limits{}) {
-		return nil
+		return exe, nil
 	}
 	if cmd.SysProcAttr == nil {
 		cmd.SysProcAttr = &syscall.SysProcAttr{}
@@ -172,37 +178,51 @@ func (s *sandbox) prepare(cmd *exec.Cmd) error {
 		// cgroup the Go runtime reads the CPU limit on its own.
 		cmd.Env = append(cmd.Env, "GOMAXPROCS="+strconv.Itoa(int(math.Ceil(s.applied.CPU))))
 	}
-	if s.cred != nil {
+	var plan launchPlan
+	if s.applied.OwnUID {
 		bin, err := copyBinary(cmd.Path, filepath.Join(s.run, "bin"), s.name)
 		if err != nil {
-			return err
+			return "", err
 		}
-		s.binary, cmd.Path = bin, bin
+		s.binary, exe = bin, bin
 		cmd.Dir = s.home
 		cmd.Env = append(cmd.Env, "TMPDIR="+s.home)
-		attr.Credential = s.cred
+		plan.UID, plan.GID = s.applied.UID, s.applied.GID
 	}
 	if s.cgroups != nil {
 		s.cgroups.prepare(attr)
+		plan.Join = s.cgroups.joinDirs()
 	}
-	return nil
+	if s.applied.Mechanism == MechanismRlimit {
+		plan.DataBytes, plan.Processes = s.applied.MemoryBytes, s.applied.Processes
+	}
+	if plan.needed() {
+		plan.Path = exe
+		raw, err := json.Marshal(plan)
+		if err != nil {
+			return "", fmt.Errorf("plan the launch: %w", err)
+		}
+		cmd.Path = selfExe
+		cmd.Env = append(cmd.Env, launcherEnv+"="+string(raw))
+	}
+	return exe, nil
 }
 
 // socketConfig puts go-plugin's sockets where the plugin's uid can reach them.
 func (s *sandbox) socketConfig() *plugin.UnixSocketConfig {
-	if s.cred == nil {
+	if !s.applied.OwnUID {
 		return &plugin.UnixSocketConfig{TempDir: s.sockets}
 	}
-	return &plugin.UnixSocketConfig{Group: strconv.Itoa(int(s.cred.Gid)), TempDir: s.sockets}
+	return &plugin.UnixSocketConfig{Group: strconv.Itoa(s.applied.GID), TempDir: s.sockets}
 }
 
 // shareSocketDir lets the plugin make its socket in dir and connect to the
 // core's there. The sticky bit keeps it from replacing the core's sockets.
 func (s *sandbox) shareSocketDir(dir string) error {
-	if s.cred == nil {
+	if !s.applied.OwnUID {
 		return nil
 	}
-	if err := os.Chown(dir, 0, int(s.cred.Gid)); err != nil {
+	if err := os.Chown(dir, 0, s.applied.GID); err != nil {
 		return err
 	}
 	return os.Chmod(dir, 0o770|os.ModeSticky)
@@ -214,104 +234,7 @@ func (s *sandbox) shareSocketDir(dir string) error {
 func (s *sandbox) startFailed(err error) error {
 	if s.cgroups != nil && s.cgroups.fd >= 0 && errors.Is(err, unix.ENOSYS) {
 		cgroupFDRefused.Store(true)
-		return fmt.Errorf("start in its cgroup (clone3 is refused; the next launch joins the cgroup after its start): %w", err)
+		return fmt.Errorf("start in its cgroup (clone3 is refused; the next launch joins the cgroup before the plugin runs): %w", err)
 	}
 	return err
-}
-
-// started confines the process the moment it runs and starts watching it.
-// One that has already exited needs no limits: go-plugin then reports its
-// early exit with what it said on stderr.
-func (s *sandbox) started(p *os.Process) error {
-	if s.limits == (Limits{}) {
-		return nil
-	}
-	if err := s.confine(p.Pid); err != nil && !exited(p.Pid) {
-		return err
-	}
-	s.watching = true
-	go s.watchExit(p.Pid)
-	if s.applied.CPUWatchdog {
-		go s.watchCPU(p)
-	}
-	return nil
-}
-
-func (s *sandbox) confine(pid int) error {
-	if s.cgroups != nil {
-		if err := s.cgroups.join(pid); err != nil {
-			return fmt.Errorf("move the plugin into its cgroup: %w", err)
-		}
-	}
-	if s.applied.Mechanism == MechanismRlimit {
-		return s.setRlimits(pid)
-	}
-	return nil
-}
-
-// exited tells whether a child has exited, leaving it unreaped.
-func exited(pid int) bool {
-	var info unix.Siginfo
-	err := unix.Waitid(unix.P_PID, pid, &info, unix.WEXITED|unix.WNOHANG|unix.WNOWAIT, nil)
-	return err == nil && info.Signo == int32(unix.SIGCHLD)
-}
-
-// watchExit waits for the process to exit without reaping it, so that its
-// pid and the process group it leads stay its own, and kills what it left
-// behind: its group, and whatever is still in its cgroups.
-func (s *sandbox) watchExit(pid int) {
-	defer close(s.exited)
-	var info unix.Siginfo
-	for {
-		err := unix.Waitid(unix.P_PID, pid, &info, unix.WEXITED|unix.WNOWAIT, nil)
-		if !errors.Is(err, unix.EINTR) {
-			break
-		}
-	}
-	_ = syscall.Kill(-pid, syscall.SIGKILL)
-	if s.cgroups != nil {
-		n := s.cgroups.oomKills()
-		s.cgroups.kill(pid)
-		s.mu.Lock()
-		s.oomKills = n
-		s.mu.Unlock()
-	}
-}
-
-// release removes what the launch made, once the process is gone.
-func (s *sandbox) release() {
-	s.released.Do(func() {
-		if s.watching {
-			<-s.exited
-		}
-		if s.cgroups != nil {
-			if err := s.cgroups.remove(); err != nil {
-				s.log.Warn("remove plugin cgroup", "error", err)
-			}
-		}
-		if s.binary != "" {
-			_ = os.Remove(s.binary)
-		}
-		for _, dir := range []string{s.home, s.sockets} {
-			if dir == "" {
-				continue
-			}
-			if err := os.RemoveAll(dir); err != nil {
-				s.log.Warn("remove a plugin's directory", "error", err)
-			}
-		}
-	})
-}
-
-// exitReason names the limit that ended the process, if one did.
-func (s *sandbox) exitReason() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	switch {
-	case s.killedFor != "":
-		return s.killedFor
-	case s.oomKills > 0:
-		return fmt.Sprintf("killed by the kernel's OOM killer at the memory limit of %d bytes", s.applied.MemoryBytes)
-	}
-	return ""
 }

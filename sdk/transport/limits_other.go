@@ -37,8 +37,8 @@ func (s *sandbox) socketConfig() *plugin.UnixSocketConfig {
 
 func (s *sandbox) release() { _ = os.RemoveAll(s.sockets) }
 
-func (s *sandbox) prepare(*exec.Cmd) error     { return nil }
-func (s *sandbox) shareSocketDir(string) error { return nil }
-func (s *sandbox) startFailed(err error) error { return err }
-func (s *sandbox) started(*os.Process) error   { return nil }
-func (s *sandbox) exitReason() string          { return "" }
+func (s *sandbox) prepare(cmd *exec.Cmd) (string, error) { return cmd.Path, nil }
+func (s *sandbox) shareSocketDir(string) error           { return nil }
+func (s *sandbox) startFailed(err error) error           { return err }
+func (s *sandbox) started(*os.Process)                   {}
+func (s *sandbox) exitReason() string                    { return "" }

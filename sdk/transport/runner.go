@@ -19,11 +19,12 @@ import (
 )
 
 // procRunner is go-plugin's runner for a plugin binary. It checks the file
-// it is about to execute against the catalog's checksum, starts it under its
-// sandbox and confines it at once (before the handshake, not after), and
-// releases the sandbox once the process is gone.
+// that is to run as the plugin against the catalog's checksum, starts it
+// confined by its sandbox, and releases the sandbox once the process is
+// gone.
 type procRunner struct {
 	cmd  *exec.Cmd
+	exe  string // the plugin binary: cmd.Path, or what the launcher cmd starts executes
 	name string // the binary as the catalog knows it, for go-plugin's logs
 	sum  []byte
 	box  *sandbox
@@ -56,11 +57,11 @@ func (r *procRunner) runnerFunc(_ hclog.Logger, spec *exec.Cmd, socketDir string
 	return r, nil
 }
 
-// Start runs go-plugin's own checksum check on exactly the file about to
-// be executed, then starts it.
+// Start runs go-plugin's own checksum check on exactly the file that is
+// to run as the plugin, then starts it.
 func (r *procRunner) Start(context.Context) error {
 	secure := plugin.SecureConfig{Checksum: r.sum, Hash: sha256.New()}
-	ok, err := secure.Check(r.cmd.Path)
+	ok, err := secure.Check(r.exe)
 	if err != nil {
 		return fmt.Errorf("verify checksum: %w", err)
 	}
@@ -70,11 +71,7 @@ func (r *procRunner) Start(context.Context) error {
 	if err := r.cmd.Start(); err != nil {
 		return r.box.startFailed(err)
 	}
-	if err := r.box.started(r.cmd.Process); err != nil {
-		_ = r.cmd.Process.Kill()
-		_ = r.cmd.Wait()
-		return err
-	}
+	r.box.started(r.cmd.Process)
 	r.mu.Lock()
 	r.pid = r.cmd.Process.Pid
 	r.mu.Unlock()

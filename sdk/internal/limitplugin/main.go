@@ -1,10 +1,12 @@
 // Command limitplugin is the plugin the tests of plugin process limits
 // launch. Its routes start a misbehaviour in the background and answer at
 // once: /hog allocates without bound, /fork spawns `sleep` children without
-// end, /spin spins on every core. /peek reports who the process runs as and
-// what it can reach of another process (atriumd's, by default). It is named
-// after its file, so that one binary serves as several plugins. It is built
-// by the tests, never shipped.
+// end, /spin spins on every core, /setsid leaves a `sleep` behind in a
+// session of its own, /spinchild spins in a child process it never waits
+// for. /peek reports who the process runs as, the limits it had when its
+// first code ran, and what it can reach of another process (atriumd's, by
+// default). It is named after its file, so that one binary serves as
+// several plugins. It is built by the tests, never shipped.
 package main
 
 import (
@@ -12,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"strconv"
 	"syscall"
@@ -20,7 +23,27 @@ import (
 	"github.com/atriumhq/atrium/sdk"
 )
 
+// childEnv makes the binary a spinning child instead of a plugin.
+const childEnv = "LIMITPLUGIN_CHILD"
+
+// atStart is what confined the process when its first code ran, before
+// the host could have done anything more to it.
+var atStart = startState()
+
+func startState() map[string]string {
+	limits, _ := os.ReadFile("/proc/self/limits")
+	cgroup, _ := os.ReadFile("/proc/self/cgroup")
+	data := ""
+	if m := regexp.MustCompile(`Max data size\s+(\S+)`).FindSubmatch(limits); m != nil {
+		data = string(m[1])
+	}
+	return map[string]string{"data_limit": data, "cgroup": string(cgroup)}
+}
+
 func main() {
+	if os.Getenv(childEnv) == "spin" {
+		spinForever()
+	}
 	name := filepath.Base(os.Args[0])
 	perm := name + ".probe.run"
 	sdk.Serve(sdk.Plugin{
@@ -32,6 +55,8 @@ func main() {
 			{Method: http.MethodGet, Path: "/hog", Permission: perm, Handler: hog},
 			{Method: http.MethodGet, Path: "/fork", Permission: perm, Handler: forks},
 			{Method: http.MethodGet, Path: "/spin", Permission: perm, Handler: spin},
+			{Method: http.MethodGet, Path: "/setsid", Permission: perm, Handler: setsid},
+			{Method: http.MethodGet, Path: "/spinchild", Permission: perm, Handler: spinChild},
 			{Method: http.MethodGet, Path: "/peek", Permission: perm, Handler: peek},
 		},
 	})
@@ -79,6 +104,11 @@ func forks(c *sdk.Context) error {
 
 // spin keeps twice as many goroutines as there are cores busy.
 func spin(c *sdk.Context) error {
+	spinners()
+	return c.JSON(http.StatusAccepted, map[string]bool{"started": true})
+}
+
+func spinners() {
 	for range 2 * runtime.NumCPU() {
 		go func() {
 			for n := 0; ; n++ {
@@ -88,11 +118,44 @@ func spin(c *sdk.Context) error {
 			}
 		}()
 	}
-	return c.JSON(http.StatusAccepted, map[string]bool{"started": true})
+}
+
+func spinForever() {
+	spinners()
+	select {}
+}
+
+// setsid starts `sleep <secs>` in a session of its own, out of the
+// plugin's process group, and never waits for it.
+func setsid(c *sdk.Context) error {
+	secs := c.Query("secs")
+	if _, err := strconv.Atoi(secs); err != nil {
+		return sdk.Invalid(sdk.FieldError{Field: "secs", Message: "want a number of seconds"})
+	}
+	cmd := exec.Command("sleep", secs)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	return c.JSON(http.StatusAccepted, map[string]int{"pid": cmd.Process.Pid})
+}
+
+// spinChild starts a copy of this binary that spins on every core, and
+// never waits for it, so its CPU time is never the plugin's own;
+// ?setsid=1 puts it in a session of its own.
+func spinChild(c *sdk.Context) error {
+	cmd := exec.Command("/proc/self/exe")
+	cmd.Env = append(os.Environ(), childEnv+"=spin")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: c.Query("setsid") == "1"}
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	return c.JSON(http.StatusAccepted, map[string]int{"pid": cmd.Process.Pid})
 }
 
 // peek reports the process's uid, gid, groups, working directory and
-// TMPDIR (and whether it can write there), and what it gets reading the
+// TMPDIR (and whether it can write there), its data limit and cgroups when
+// its first code ran, and what it gets reading the
 // environment of, and signalling, process ?pid= (default: its parent).
 func peek(c *sdk.Context) error {
 	pid := os.Getppid()
@@ -107,7 +170,7 @@ func peek(c *sdk.Context) error {
 	cwd, _ := os.Getwd()
 	out := map[string]any{
 		"uid": os.Getuid(), "gid": os.Getgid(), "groups": groups, "cwd": cwd, "tmpdir": os.TempDir(),
-		"pid": pid, "environ_error": "", "signal_error": "", "tmp_writable": false,
+		"pid": pid, "environ_error": "", "signal_error": "", "tmp_writable": false, "at_start": atStart,
 	}
 	if f, err := os.CreateTemp("", "peek-"); err == nil {
 		out["tmp_writable"] = true
