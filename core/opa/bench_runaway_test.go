@@ -15,16 +15,23 @@ import (
 
 // sharedChain is Rego building name0 ... name<levels>, each an array
 // holding the one before twice: a value of 2^levels leaves built in as many
-// steps. array.concat keeps its type dynamic, so the compiler's type
-// checker does not walk it.
-func sharedChain(name string, levels int) string {
+// steps (refused past maxValueSize elements). array.concat keeps its type
+// dynamic, so the compiler's type checker does not walk it.
+func sharedChain(name string, levels int) string { return sharedChainOf(name, `"a"`, levels) }
+
+// sharedChainOf is sharedChain with leaves of its own.
+func sharedChainOf(name, leaf string, levels int) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s0 := [\"a\"]\n", name)
+	fmt.Fprintf(&b, "%s0 := [%s]\n", name, leaf)
 	for i := 1; i <= levels; i++ {
 		fmt.Fprintf(&b, "%s%d := array.concat([%s%d], [%s%d])\n", name, i, name, i-1, name, i-1)
 	}
 	return b.String()
 }
+
+// stuckStep is one built-in call that runs for about a second and checks
+// for nothing, over doubled("s", 17).
+const stuckStep = `regex.match("a[ab]{1000}c", s17)`
 
 // The heaviest tenant policies still allowed, as runaways.
 var (
@@ -34,12 +41,9 @@ var (
 	// every tenant shares.
 	untilTheDeadline = "package tenant\nallow contains \"never\" if count(s30) < 0\n" + doubled("s", 30)
 	// pastTheDeadline is one step, deaf to cancellation, that runs on long
-	// after it: comparing two values of 2^levels shared leaves each, node by
-	// node (2^26: over a second; each level doubles it).
-	pastTheDeadline = func(levels int) string {
-		return fmt.Sprintf("package tenant\nallow contains \"never\" if x%d < y%d\n", levels, levels) +
-			sharedChain("x", levels) + sharedChain("y", levels)
-	}
+	// after it: a regular expression of a thousand states run over 256 KiB
+	// (Go's regexp is linear in both: a second or so).
+	pastTheDeadline = "package tenant\nallow contains \"never\" if " + stuckStep + "\n" + doubled("s", 17)
 )
 
 // BenchmarkDecisionBesideRunaway: other tenants' decisions (100 tenants'
@@ -54,7 +58,7 @@ func BenchmarkDecisionBesideRunaway(b *testing.B) {
 	for _, bc := range []struct{ name, runaway string }{
 		{"alone", ""},
 		{"beside-runaway-until-the-deadline", untilTheDeadline},
-		{"beside-runaway-past-the-deadline", pastTheDeadline(26)},
+		{"beside-runaway-past-the-deadline", pastTheDeadline},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			e := newEngine(b, opa.Options{Deadline: deadline})

@@ -139,15 +139,29 @@ func names(ss []string) *ast.Term {
 	return ast.ArrayTerm(terms...)
 }
 
+var errInputTooLarge = fmt.Errorf("over %d elements, the sandbox's limit", maxValueSize)
+
+// attributes converts free-form attributes, of at most maxValueSize
+// elements: every value a tenant's policy meets is within the sandbox's
+// bound (bounded.go), input included, since unification walks what it
+// matches element by element (a rule's key matched against input, say).
 func attributes(m map[string]any) (*ast.Term, error) {
 	if len(m) == 0 {
 		return ast.InternedEmptyObject, nil
+	}
+	n := jsonSize(m, 0)
+	if n > maxValueSize {
+		return nil, errInputTooLarge
 	}
 	v, err := ast.InterfaceToValue(m)
 	if err != nil {
 		return nil, err
 	}
-	return ast.NewTerm(v), nil
+	t := ast.NewTerm(v)
+	if n < 0 && valueSize(t) > maxValueSize { // not decoded JSON: count what it became
+		return nil, errInputTooLarge
+	}
+	return t, nil
 }
 
 // appendNames encodes a list of names unambiguously: its length, then each

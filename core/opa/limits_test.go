@@ -25,12 +25,13 @@ import (
 // would have let the request through. Each case would run for seconds or
 // allocate gigabytes unbounded.
 func TestBoundedBuiltinsDenyOverTheirBound(t *testing.T) {
-	shared := sharedChain("x", 40) // 2^40 leaves
+	// 2^14 leaves of 100 bytes: 32,767 elements, within maxValueSize, 1.6 MB rendered.
+	shared := sharedChainOf("x", `"`+strings.Repeat("a", 100)+`"`, 14)
 	for name, rego := range map[string]string{
 		"sprintf width":       `deny contains "x" if count(sprintf("%0999999d%0999999d", [1, 2])) < 0`,
-		"sprintf of shared":   `deny contains "x" if count(sprintf("%v", [x40])) < 0` + "\n" + shared,
-		"template of shared":  `deny contains "x" if count($"{x40}") < 0` + "\n" + shared,
-		"object.union shared": `deny contains "x" if object.union({"a": x40}, {"a": x40}) == {}` + "\n" + shared,
+		"sprintf of shared":   `deny contains "x" if count(sprintf("%v", [x14])) < 0` + "\n" + shared,
+		"template of shared":  `deny contains "x" if count($"{x14}") < 0` + "\n" + shared,
+		"object.union shared": `deny contains "x" if object.union({"a": x14}, {"a": x14}) == {}` + "\n" + shared,
 		"split of 2 MiB":      `deny contains "x" if count(split(s20, "")) < 0` + "\n" + doubled("s", 20),
 		"long pattern":        `deny contains "x" if regex.match(concat("", ["a" | some _ in numbers.range(0, 16384)]), input.action)`,
 	} {
@@ -64,10 +65,10 @@ deny contains "regex" if regex.match("^projects[.]", input.action)`)}}
 }
 
 // A reason that is not a string is shown in its Rego form, unless that is
-// over 4 KiB: one built of shared parts would be exponentially long.
+// over 4 KiB: one built of shared parts is long for its size.
 func TestHugeReasonsAreNotRendered(t *testing.T) {
 	e := newEngine(t, opa.Options{})
-	src := &source{sets: map[string]policy.Set{"t1": set(1, "package tenant\ndeny contains x40 if true\n"+sharedChain("x", 40))}}
+	src := &source{sets: map[string]policy.Set{"t1": set(1, "package tenant\ndeny contains x12 if true\n"+sharedChain("x", 12))}}
 	start := time.Now()
 	d, err := e.Evaluate(context.Background(), "t1", src, in("projects.task.read"), false)
 	require.NoError(t, err)
@@ -131,15 +132,15 @@ deny contains strings.render_template("{{.a}}", {"a": 1}) if false`)
 }
 
 // The worst a policy can still do is one step that runs on long past its
-// deadline and checks for nothing: comparing two values of 2^levels shared
-// leaves, node by node (no capability refuses <). The decision is denied at
-// its deadline all the same, the tenant's next ones at once while that step
-// runs on, and other tenants decide as usual.
+// deadline and checks for nothing (stuckStep: a regular expression of a
+// thousand states over 256 KiB). The decision is denied at its deadline all
+// the same, the tenant's next ones at once while that step runs on, and
+// other tenants decide as usual.
 func TestStuckStepIsDeniedAtTheDeadline(t *testing.T) {
 	const deadline = 100 * time.Millisecond
 	e := newEngine(t, opa.Options{Deadline: deadline})
-	stuck := "package tenant\nallow contains \"never\" if { input.action == \"projects.task.update\"; x25 < y25 }\n" +
-		sharedChain("x", 25) + sharedChain("y", 25) // a second or so of work in one step
+	stuck := "package tenant\nallow contains \"never\" if { input.action == \"projects.task.update\"; " + stuckStep + " }\n" +
+		doubled("s", 17)
 	src := &source{sets: map[string]policy.Set{"stuck": set(1, stuck), "fast": set(1, noDeletes)}}
 	for id := range src.sets { // compiled first: the timing is about evaluation
 		d, err := e.Evaluate(context.Background(), id, src, in("projects.task.read"), false)
@@ -194,7 +195,7 @@ func TestStuckCheckIsRefusedAtItsTimeLimit(t *testing.T) {
 	e := newEngine(t, opa.Options{CheckTimeout: 200 * time.Millisecond})
 	svc := policy.NewService(policytest.NewStore(), e, policytest.Transactor{}, kernel.SystemClock{})
 	stuck, other := &kernel.Tenant{ID: uuid.New()}, &kernel.Tenant{ID: uuid.New()}
-	tests := "package tenant.guard_test\ntest_stuck if x25 < y25\n" + sharedChain("x", 25) + sharedChain("y", 25)
+	tests := "package tenant.guard_test\ntest_stuck if " + stuckStep + "\n" + doubled("s", 17)
 
 	start := time.Now()
 	_, err := svc.Upload(context.Background(), stuck, "guard", noDeletes, tests)
@@ -229,4 +230,42 @@ func TestEvaluatorsEndWhenIdle(t *testing.T) {
 	}
 	wg.Wait()
 	goleak.VerifyNone(t, ignore)
+}
+
+// Values within the bound decide as before, input included; a policy that
+// builds or compares more than the bound's elements is denied, and so is an
+// input over it.
+func TestValuesOverTheBoundAreDenied(t *testing.T) {
+	e := newEngine(t, opa.Options{Deadline: 5 * time.Second})
+	src := &source{sets: map[string]policy.Set{"t1": set(1, `package tenant
+allow contains "same" if {
+	items := input.resource.attributes.items
+	items == input.resource.attributes.copy
+	positive := [i | some i in items; i >= 0]
+	count(positive) == count(items)
+}
+deny contains "three" if {
+	input.resource.attributes.three
+	count([input.resource.attributes.items, input.resource.attributes.items, input.resource.attributes.items]) < 0
+}`)}}
+	decide := func(n int, three bool) (access.Decision, error) {
+		items := make([]any, n)
+		for i := range items {
+			items[i] = float64(i)
+		}
+		req := in("projects.task.delete")
+		req.Resource.Attributes = map[string]any{"items": items, "copy": items, "three": three}
+		return e.Evaluate(context.Background(), "t1", src, req, false)
+	}
+	d, err := decide(45_000, false) // 90,006 elements
+	require.NoError(t, err)
+	assert.True(t, d.Allow)
+
+	d, err = decide(45_000, true)
+	require.ErrorContains(t, err, "value too large")
+	assert.False(t, d.Allow)
+
+	d, err = decide(50_000, false)
+	require.ErrorContains(t, err, "input.resource.attributes: over 100000 elements")
+	assert.Equal(t, []string{"the decision input is not valid"}, d.Reasons)
 }

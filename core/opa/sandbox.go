@@ -25,6 +25,8 @@ var tenantCapabilities = func() *ast.Capabilities {
 		_, refused := refusedBuiltins[b.Name]
 		return b.Nondeterministic || refused
 	})
+	// Atrium's own (bounded.go), registered with OPA after this runs.
+	c.Builtins = append(c.Builtins, boundedBuiltin, equalBuiltin)
 	c.AllowNet = []string{} // no host, should a network built-in ever slip through
 	return c
 }()
@@ -69,12 +71,14 @@ func capabilitiesFor(files []tenantFile) *ast.Capabilities {
 }
 
 // newTenantCompiler is a compiler of a tenant's own: never shared, never
-// holding the base, with (at most) the sandbox's capabilities.
+// holding the base, with (at most) the sandbox's capabilities, and the
+// rewrite that bounds the values its policy builds (rewrite.go).
 func newTenantCompiler(caps *ast.Capabilities) *ast.Compiler {
 	return ast.NewCompiler().
 		WithCapabilities(caps).
 		WithEnablePrintStatements(false).
-		WithDefaultRegoVersion(ast.RegoV1)
+		WithDefaultRegoVersion(ast.RegoV1).
+		WithStageAfterID(ast.StageRewriteDynamicTerms, boundStage)
 }
 
 var (
@@ -129,7 +133,7 @@ func parseTenant(field, file, text string) (tenantFile, []kernel.FieldError) {
 	for _, msg := range dataProblems(mod) {
 		out = append(out, kernel.FieldError{Field: field, Message: file + ":" + msg})
 	}
-	for _, msg := range ruleProblems(mod) {
+	for _, msg := range slices.Concat(ruleProblems(mod), reservedProblems(mod), nestingProblems(mod)) {
 		out = append(out, kernel.FieldError{Field: field, Message: file + ":" + msg})
 	}
 	return f, out
