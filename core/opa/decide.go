@@ -143,8 +143,9 @@ func (e *Engine) decide(ctx context.Context, tp *tenantPolicy, in access.Input, 
 	}
 	var t tenantResult
 	if tp.query != nil {
-		if t, abandoned, err = e.evalTenantBounded(ctx, tp.tenant, tp.query, input.term, w, tracer(tenantTrace)); err != nil {
-			overran = c.Cancelled() && ctx.Err() == nil // the deadline's doing, not the caller's
+		if t, abandoned, err = e.evalTenantBounded(ctx, tp, input.term, w, tracer(tenantTrace)); err != nil {
+			// The deadline's doing, not the caller's, nor a wait for a slot.
+			overran = c.Cancelled() && ctx.Err() == nil && !errors.Is(err, errNoSlot)
 			return deny(failure(ctx, c, "tenant"), err)
 		}
 		inTime = true

@@ -193,7 +193,8 @@ func (e *Engine) tenantPolicy(ctx context.Context, tenantID string, src policy.S
 		if err != nil {
 			return nil, fmt.Errorf("tenant policy: %w", err)
 		}
-		tp := &tenantPolicy{tenant: tenantID, revision: set.Revision, version: e.version(set.Revision), epoch: epoch}
+		tp := &tenantPolicy{tenant: tenantID, revision: set.Revision, version: e.version(set.Revision), epoch: epoch,
+			slots: make(chan struct{}, evaluationSlots())}
 		key := setKey(set.Modules)
 		if tp.query = e.shared.get(key); tp.query == nil {
 			tp.query, tp.err = compileTenant(set.Modules)

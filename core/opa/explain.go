@@ -9,9 +9,14 @@ import (
 	"github.com/open-policy-agent/opa/v1/topdown"
 )
 
-// maxExplainLines bounds each part of an explanation: a trace of a large
-// policy runs to thousands of lines, and a dry run answers a person.
-const maxExplainLines = 400
+// maxExplainLines bounds each part of an explanation, and maxExplainLine
+// each line: a trace of a large policy runs to thousands of lines, and a
+// dry run answers a person. Only the events shown are rendered: one
+// evaluation to its deadline can leave a million.
+const (
+	maxExplainLines = 400
+	maxExplainLine  = 1 << 10
+)
 
 // explanation renders the traces of a decision's evaluations as OPA prints
 // them (`opa eval --explain full`), base first.
@@ -27,11 +32,20 @@ func explanation(base, tenant *topdown.BufferTracer, hasTenant bool) []string {
 // nothing the Enter, Eval, Fail and Exit lines have not.
 func traceLines(events []*topdown.Event) []string {
 	events = slices.DeleteFunc(slices.Clone(events), func(e *topdown.Event) bool { return e.Op == topdown.RedoOp })
+	more := len(events) - maxExplainLines
+	if more > 0 {
+		events = events[:maxExplainLines]
+	}
 	var buf bytes.Buffer
-	topdown.PrettyTraceWithLocation(&buf, events)
+	topdown.PrettyTraceWithLocation(&buf, events) // one line per event
 	lines := strings.Split(strings.TrimRight(buf.String(), "\n"), "\n")
-	if n := len(lines); n > maxExplainLines {
-		lines = append(lines[:maxExplainLines], fmt.Sprintf("... %d more lines", n-maxExplainLines))
+	for i, l := range lines {
+		if len(l) > maxExplainLine {
+			lines[i] = strings.ToValidUTF8(l[:maxExplainLine], "") + " ..."
+		}
+	}
+	if more > 0 {
+		lines = append(lines, fmt.Sprintf("... %d more lines", more))
 	}
 	return lines
 }

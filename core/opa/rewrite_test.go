@@ -173,8 +173,8 @@ func TestRewriteBoundsTypeChecking(t *testing.T) {
 	c := newTenantCompiler(tenantCapabilities)
 	c.Compile(parsed(t, map[string]string{"m.rego": b.String()}))
 	require.False(t, c.Failed(), "%v", c.Errors)
-	assert.Equal(t, types.A, c.TypeEnv.Get(ast.MustParseRef("data.tenant.x14")))
-	assert.Equal(t, types.NewArray([]types.Type{types.S}, nil), c.TypeEnv.Get(ast.MustParseRef("data.tenant.x0")), "a constant keeps its type")
+	assert.Equal(t, types.A, c.TypeEnv.GetByRef(ast.MustParseRef("data.tenant.x14")))
+	assert.Equal(t, types.NewArray([]types.Type{types.S}, nil), c.TypeEnv.GetByRef(ast.MustParseRef("data.tenant.x0")), "a constant keeps its type")
 }
 
 func TestNestingLimits(t *testing.T) {

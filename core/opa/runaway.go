@@ -2,6 +2,8 @@ package opa
 
 import (
 	"context"
+	"errors"
+	"runtime"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -29,6 +31,16 @@ import (
 // Wasm, and its non-native built-ins run as here. Memory is bounded instead
 // by refusing or bounding the built-ins that amplify (builtins.go), and by
 // the deadline for everything else.
+
+// A tenant's evaluations run at most evaluationSlots at once, each holding
+// its slot until it ends, abandoned or not. A decision is work for one core,
+// so more at once would not decide sooner; and a burst of a new runaway's
+// requests, all admitted before the first of them reaches its deadline,
+// leaves as many steps running on past it, not one per request. A decision
+// waits for a slot until its deadline.
+func evaluationSlots() int { return max(2, runtime.GOMAXPROCS(0)) }
+
+var errNoSlot = errors.New("tenant policy: no evaluation slot before the deadline (as many of the tenant's evaluations run)")
 
 // watch cancels an evaluation at its deadline and wakes the decision
 // waiting for it. Watches are recycled: one whose timer was stopped before
@@ -79,6 +91,7 @@ type tenantRun struct {
 	// What to evaluate.
 	engine *Engine
 	tenant string
+	slots  chan struct{} // one of them held until the run ends
 	ctx    context.Context
 	q      *query
 	input  *ast.Term
@@ -98,10 +111,20 @@ var tenantRuns = sync.Pool{New: func() any { return &tenantRun{done: make(chan s
 // watch fires or ctx ends. When it gives up (abandoned), the evaluation
 // runs on with input, which the caller must then not recycle, and with the
 // tracer, and counts as the tenant's runaway until it ends.
-func (e *Engine) evalTenantBounded(ctx context.Context, tenant string, q *query, input *ast.Term, w *watch,
+func (e *Engine) evalTenantBounded(ctx context.Context, tp *tenantPolicy, input *ast.Term, w *watch,
 	t topdown.QueryTracer) (res tenantResult, abandoned bool, err error) {
+	if tp.slots != nil {
+		select {
+		case tp.slots <- struct{}{}:
+		case <-w.expired:
+			return tenantResult{}, false, errNoSlot
+		case <-ctx.Done():
+			return tenantResult{}, false, errNoSlot
+		}
+	}
 	run := tenantRuns.Get().(*tenantRun)
-	run.engine, run.tenant, run.ctx, run.q, run.input, run.cancel, run.tracer = e, tenant, ctx, q, input, w.cancel, t
+	run.engine, run.tenant, run.slots, run.ctx, run.q, run.input, run.cancel, run.tracer =
+		e, tp.tenant, tp.slots, ctx, tp.query, input, w.cancel, t
 	run.state.Store(runRunning)
 	startRun(run)
 	select {
@@ -121,6 +144,9 @@ func (e *Engine) evalTenantBounded(ctx context.Context, tenant string, q *query,
 
 func (run *tenantRun) exec() {
 	res, err := evalTenant(run.ctx, run.q, run.input, run.cancel, run.tracer)
+	if run.slots != nil {
+		<-run.slots
+	}
 	if run.state.CompareAndSwap(runRunning, runFinished) {
 		run.res, run.err = res, err
 		run.done <- struct{}{} // the run is the decision's again

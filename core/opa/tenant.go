@@ -24,6 +24,9 @@ type tenantPolicy struct {
 	// err is set when the stored set no longer compiles (say, after an
 	// upgrade tightened the sandbox): every decision then denies.
 	err error
+	// slots bounds the tenant's evaluations running at once (runaway.go);
+	// nil: unbounded.
+	slots chan struct{}
 	// confirmed is when (unix nanoseconds) the revision was last checked.
 	confirmed atomic.Int64
 	// used is when (unix nanoseconds) the cache last counted it as used.

@@ -2,6 +2,8 @@ package opa_test
 
 import (
 	"context"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -192,6 +194,29 @@ func TestDryRunExplains(t *testing.T) {
 	require.NoError(t, err)
 	assert.True(t, d.Allow)
 	assert.Nil(t, d.Explanation)
+}
+
+// A long trace is cut to its first lines, each to a line's length, and
+// says how many more there were.
+func TestDryRunExplanationIsBounded(t *testing.T) {
+	e := newEngine(t, opa.Options{Deadline: time.Minute}) // tracing is slow, the race detector slower
+	long := strings.Repeat("a", 3000)
+	src := &source{sets: map[string]policy.Set{"t1": set(1, `package tenant
+deny contains "long" if {
+	some i in numbers.range(1, 1000)
+	"`+long+`" != input.action
+	i < 0
+}`)}}
+	d, err := e.Evaluate(context.Background(), "t1", src, in("projects.task.read"), true)
+	require.NoError(t, err)
+	i := slices.Index(d.Explanation, "# tenant policy (data.tenant)")
+	require.Positive(t, i)
+	tenant := d.Explanation[i+1:]
+	require.Len(t, tenant, 401, "400 lines and a count of the rest")
+	assert.Regexp(t, `^\.\.\. \d{4} more lines$`, tenant[400])
+	for _, line := range tenant {
+		assert.LessOrEqual(t, len(line), 1<<10+4)
+	}
 }
 
 func TestSourceRefusesAnotherTenant(t *testing.T) {
