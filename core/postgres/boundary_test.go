@@ -270,6 +270,20 @@ func TestPluginConnectionsAreCleanForTheNextBorrower(t *testing.T) {
 		assert.EqualValues(t, 0, b.one(t, "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid()"),
 			"after "+leave)
 	}
+	// What a transaction's end leaves but the reset does not (a cursor held
+	// open, a channel listened to) closes the connection: the next borrower
+	// has a new one, holding neither.
+	for _, leave := range []string{
+		"DECLARE notes_held CURSOR WITH HOLD FOR SELECT 1",
+		"LISTEN atrium_plugins",
+	} {
+		_, err := b.run(t, leave)
+		require.NoError(t, err, leave)
+		assert.NotEqual(t, pid, b.one(t, "SELECT pg_backend_pid()"), "a new connection after "+leave)
+		assert.EqualValues(t, 0, b.one(t, "SELECT count(*) FROM pg_cursors WHERE name = 'notes_held'"), "after "+leave)
+		assert.EqualValues(t, 0, b.one(t, "SELECT count(*) FROM pg_listening_channels()"), "after "+leave)
+		pid = b.one(t, "SELECT pg_backend_pid()")
+	}
 	// A unit of work that fails leaves nothing either.
 	err := b.uow.InTenant(context.Background(), b.acme.Scope(), func(ctx context.Context) error {
 		if _, err := b.sql.Query(ctx, "notes", "SELECT pg_advisory_lock(7), set_config('work_mem', '128kB', false)", nil); err != nil {

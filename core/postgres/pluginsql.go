@@ -175,16 +175,22 @@ func (p *pluginTx) failedBegin(br pgx.BatchResults, err error) error {
 }
 
 // endSession returns a plugin connection to how it was logged in, after its
-// transaction ends, whatever its statements did to the session: settings
-// (the role among them), cursors held open, advisory locks, notifications
-// listened to, temporary tables. (What nextval last returned stays: every
-// insert into a serial column sets it, and it is the plugin's own.) Its last
-// statement divides by zero, failing, when the session holds a statement a
-// plugin prepared with PREPARE, which could stand in for one pgx caches
-// (BEGIN, or the core's audit_append): such a connection is closed, never
-// used again.
-const endSession = "CLOSE ALL; RESET ALL; SELECT pg_catalog.pg_advisory_unlock_all(); UNLISTEN *; DISCARD TEMP; " +
-	"SELECT 1 / (NOT EXISTS (SELECT FROM pg_catalog.pg_prepared_statements WHERE from_sql))::int"
+// transaction ends, whatever its statements did to the session: its
+// settings (the role among them) are reset and its advisory locks
+// released. Its last statement divides by zero, failing, when the session
+// holds anything else a transaction's end leaves: a cursor held open, a
+// channel listened to, a temporary schema (no plugin may create one), or a
+// statement a plugin prepared with PREPARE, which could stand in for one
+// pgx caches (BEGIN, or the core's audit_append). Such a connection is
+// closed, never used again. (What nextval last returned stays: every
+// insert into a serial column sets it, and it is the plugin's own.) Two
+// statements, not a reset of each: each statement of a query costs the
+// server as much as a small transaction, and these checks are how the
+// five resets they replace would find nearly every session.
+const endSession = "RESET ALL; SELECT pg_catalog.pg_advisory_unlock_all(), 1 / (pg_catalog.pg_my_temp_schema() = 0" +
+	" AND NOT EXISTS (SELECT FROM pg_catalog.pg_prepared_statements WHERE from_sql)" +
+	" AND NOT EXISTS (SELECT FROM pg_catalog.pg_cursors)" +
+	" AND NOT EXISTS (SELECT FROM pg_catalog.pg_listening_channels()))::int"
 
 // commit sends the deferred statements (the audit record), COMMIT and the
 // session's end in one round trip, in the simple protocol: its statements
