@@ -91,8 +91,11 @@ func Options(cfg config.Config, log *slog.Logger) fx.Option {
 			},
 			// Every decision: the base policy's RBAC refined by the tenant's Rego.
 			func(e *opa.Engine, s *policy.Service) access.Decider { return opa.NewDecider(e, s) },
-			func(s identity.DirectoryStore, roles identity.RoleChecker, p *identity.Passwords, ts tenancy.Store, st *identity.Standings) *identity.Directory {
-				return identity.NewDirectory(s, roles, p, kernel.SystemClock{}, ts.Secret).WithStandings(st)
+			func(s identity.DirectoryStore, roles identity.RoleChecker, p *identity.Passwords, ts tenancy.Store, st *identity.Standings,
+				res *access.Resolver) *identity.Directory {
+				// A user's new roles apply to their next request here, not
+				// when the notification comes back.
+				return identity.NewDirectory(s, roles, p, kernel.SystemClock{}, ts.Secret).WithStandings(st).OnChange(res.Invalidate)
 			},
 		),
 		// Tenants that enable a plugin get its migrations; a change to a

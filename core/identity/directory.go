@@ -43,7 +43,8 @@ type Directory struct {
 	passwords *Passwords
 	clock     kernel.Clock
 	cursors   *spec.LazyCodec
-	standings *Standings // told of the revocations made here
+	standings *Standings             // told of the revocations made here
+	changed   func(tenant uuid.UUID) // told when users or their roles change here
 }
 
 // NewDirectory returns the user directory; secret derives cursor keys.
@@ -57,11 +58,27 @@ func (d *Directory) WithStandings(s *Standings) *Directory {
 	return d
 }
 
-// revoked drops the tenant's cached standings once ctx's unit of work has
-// committed, and tells the other replicas (the access notification).
+// OnChange calls f, after commit, when the directory changes a tenant's
+// users or their roles: this replica's caches drop what they held at once,
+// before the change's notification arrives.
+func (d *Directory) OnChange(f func(tenant uuid.UUID)) *Directory {
+	d.changed = f
+	return d
+}
+
+// revoked drops the tenant's cached standings (and whatever OnChange drops)
+// once ctx's unit of work has committed, and tells the other replicas (the
+// access notification).
 func (d *Directory) revoked(ctx context.Context) error {
-	if t, ok := kernel.TenantFrom(ctx); ok && d.standings != nil {
-		kernel.AfterCommit(ctx, func() { d.standings.ForgetTenant(t.ID) })
+	if t, ok := kernel.TenantFrom(ctx); ok {
+		kernel.AfterCommit(ctx, func() {
+			if d.standings != nil {
+				d.standings.ForgetTenant(t.ID)
+			}
+			if d.changed != nil {
+				d.changed(t.ID)
+			}
+		})
 	}
 	return d.store.Changed(ctx)
 }
