@@ -193,20 +193,18 @@ func (p *pluginTx) failedBegin(br pgx.BatchResults, err error) error {
 }
 
 // endSession returns a plugin connection to how it was logged in, after its
-// transaction ends: its settings (the role among them) are reset and its
-// advisory locks released. Its last statement divides by zero, failing,
-// when the session holds a temporary schema (no plugin may create one) or
-// a statement a plugin prepared with PREPARE, which could stand in for one
-// pgx caches (BEGIN): such a connection is closed, never used again, as is
+// transaction ends (core migration 000008): its settings (the role among
+// them) are reset and its advisory locks released, and it fails when the
+// session holds a temporary schema (no plugin may create one) or a
+// statement a plugin prepared with PREPARE, which could stand in for one
+// pgx caches (BEGIN). Such a connection is closed, never used again, as is
 // one that ran a statement other than a query or a change of rows (ran),
 // the way to a cursor held open or a channel listened to. (What nextval
 // last returned stays: every insert into a serial column sets it, and it
-// is the plugin's own.) Each statement here costs the server about as much
-// as a small transaction, and each catalog check 5-8 % of a read's
-// throughput, hence two statements, and checks only where no command tag
-// tells.
-const endSession = "RESET ALL; SELECT pg_catalog.pg_advisory_unlock_all(), 1 / (pg_catalog.pg_my_temp_schema() = 0" +
-	" AND NOT EXISTS (SELECT FROM pg_catalog.pg_prepared_statements WHERE from_sql))::int"
+// is the plugin's own.) A function, not these statements as text: the
+// server parsed and planned them on every request, at more than the cost
+// of the request's own query.
+const endSession = "SELECT atrium_session.end_plugin_session()"
 
 // commit sends the deferred statements (the audit record), COMMIT and the
 // session's end in one round trip, in the simple protocol: its statements

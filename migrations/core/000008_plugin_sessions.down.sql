@@ -1,0 +1,1 @@
+DROP SCHEMA atrium_session CASCADE;
