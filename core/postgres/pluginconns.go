@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"strings"
 	"sync"
 	"time"
 
@@ -38,7 +37,7 @@ type PluginConns struct {
 	log  *slog.Logger
 
 	mu    sync.Mutex
-	pools *simplelru.LRU[string, *pgxpool.Pool] // "<tenant id>/<plugin>"
+	pools *simplelru.LRU[poolKey, *pgxpool.Pool]
 	open  int
 	freed chan struct{} // closed, and replaced, whenever a connection closes
 }
@@ -69,7 +68,7 @@ func NewPluginConns(pool *pgxpool.Pool, keys *Keys, inst func(context.Context) (
 		o.IdleTime = time.Minute
 	}
 	p := &PluginConns{core: pool, base: pool.Config().ConnConfig, keys: keys, inst: inst, opts: o, log: log, freed: make(chan struct{})}
-	p.pools, _ = simplelru.NewLRU(o.MaxPools, func(_ string, evicted *pgxpool.Pool) { go evicted.Close() })
+	p.pools, _ = simplelru.NewLRU(o.MaxPools, func(_ poolKey, evicted *pgxpool.Pool) { go evicted.Close() })
 	return p
 }
 
@@ -111,8 +110,14 @@ func (p *PluginConns) repairPassword(ctx context.Context, role string) error {
 	return err
 }
 
+// poolKey names a pool: a plugin in a tenant.
+type poolKey struct {
+	tenant uuid.UUID
+	plugin string
+}
+
 func (p *PluginConns) pool(ctx context.Context, t *kernel.Tenant, plugin string) (*pgxpool.Pool, error) {
-	key := t.ID.String() + "/" + plugin
+	key := poolKey{t.ID, plugin} // no string built per request
 	p.mu.Lock()
 	pool, ok := p.pools.Get(key)
 	p.mu.Unlock()
@@ -174,7 +179,7 @@ func (p *PluginConns) pool(ctx context.Context, t *kernel.Tenant, plugin string)
 // reserve counts a connection about to open, making room by closing idle
 // connections of other pools (least recently used first) when the bound is
 // reached, or waiting for one to close.
-func (p *PluginConns) reserve(ctx context.Context, key string) error {
+func (p *PluginConns) reserve(ctx context.Context, key poolKey) error {
 	for {
 		p.mu.Lock()
 		if p.open < p.opts.MaxConns {
@@ -221,7 +226,7 @@ func (p *PluginConns) Forget(tenant uuid.UUID) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for _, k := range p.pools.Keys() {
-		if tenant == uuid.Nil || strings.HasPrefix(k, tenant.String()+"/") {
+		if tenant == uuid.Nil || k.tenant == tenant {
 			p.pools.Remove(k) // closes it
 		}
 	}

@@ -229,7 +229,10 @@ func (p *pluginTx) commit(ctx context.Context, deferred []deferred) error {
 		sql.WriteString(renumber(d.sql, len(args)-1) + "; ")
 		args = append(args, d.args...)
 	}
-	sql.WriteString("COMMIT; " + endSession)
+	sql.WriteString("COMMIT")
+	if !p.dirty { // a dirty connection is closed instead
+		sql.WriteString("; " + endSession)
+	}
 	_, err := p.conn.Exec(ctx, sql.String(), args...)
 	committed := p.conn.Conn().PgConn().TxStatus() == 'I'
 	p.pending = false
