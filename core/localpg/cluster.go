@@ -8,6 +8,8 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -81,11 +83,8 @@ func (c *Cluster) prepareOwner() error {
 	if err := os.MkdirAll(filepath.Dir(c.dir), 0o755); err != nil { //nolint:gosec // see above
 		return fmt.Errorf("private PostgreSQL: %w", err)
 	}
-	if err := os.Mkdir(c.dir, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
-		return fmt.Errorf("private PostgreSQL: %w", err)
-	}
 	if os.Geteuid() != 0 {
-		return nil
+		return c.mkdir()
 	}
 	u, err := user.Lookup("postgres")
 	if err != nil {
@@ -94,11 +93,67 @@ func (c *Cluster) prepareOwner() error {
 	uid, _ := strconv.Atoi(u.Uid)
 	gid, _ := strconv.Atoi(u.Gid)
 	c.cred = &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)} //nolint:gosec // uids fit
+	if !reachable(filepath.Dir(c.dir), uid, gid) {
+		// A checkout only root can read (a root home, say): the cluster
+		// lives where the postgres user can reach it, one per checkout.
+		sum := sha256.Sum256([]byte(c.dir))
+		c.dir = filepath.Join(rootFallbackDir, "pg-"+hex.EncodeToString(sum[:6]))
+		c.data = filepath.Join(c.dir, "data")
+		c.log.Info("private PostgreSQL: the postgres user cannot reach the data directory; using another", "dir", c.dir)
+		if err := os.MkdirAll(rootFallbackDir, 0o755); err != nil { //nolint:gosec // traversed by postgres
+			return fmt.Errorf("private PostgreSQL: %w", err)
+		}
+	}
+	if err := c.mkdir(); err != nil {
+		return err
+	}
 	// initdb, running as that user, creates everything below it.
 	if err := os.Chown(c.dir, uid, gid); err != nil {
 		return fmt.Errorf("private PostgreSQL: %w", err)
 	}
 	return nil
+}
+
+// rootFallbackDir holds the clusters of checkouts the postgres user cannot
+// reach, when atriumd runs as root.
+const rootFallbackDir = "/var/lib/atrium"
+
+func (c *Cluster) mkdir() error {
+	if err := os.Mkdir(c.dir, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
+		return fmt.Errorf("private PostgreSQL: %w", err)
+	}
+	return nil
+}
+
+// reachable tells whether uid (in group gid) may traverse dir and every
+// directory above it.
+func reachable(dir string, uid, gid int) bool {
+	for d := dir; ; d = filepath.Dir(d) {
+		fi, err := os.Stat(d)
+		if err != nil {
+			return false
+		}
+		st, ok := fi.Sys().(*syscall.Stat_t)
+		if !ok {
+			return false
+		}
+		mode := fi.Mode().Perm()
+		switch {
+		case int(st.Uid) == uid:
+			if mode&0o100 == 0 {
+				return false
+			}
+		case int(st.Gid) == gid:
+			if mode&0o010 == 0 {
+				return false
+			}
+		case mode&0o001 == 0:
+			return false
+		}
+		if d == filepath.Dir(d) {
+			return true
+		}
+	}
 }
 
 func (c *Cluster) command(ctx context.Context, name string, args ...string) *exec.Cmd {

@@ -2,6 +2,8 @@ package localpg_test
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"log/slog"
 	"os"
@@ -84,4 +86,31 @@ func TestClusterLifecycle(t *testing.T) {
 func TestUnreachableServer(t *testing.T) {
 	err := localpg.Reachable(context.Background(), "postgres://nobody@127.0.0.1:1/none?connect_timeout=1")
 	require.Error(t, err)
+}
+
+// As root, a checkout only root can read (a root home) still gets its
+// cluster: one the postgres user can reach, kept for the next run.
+func TestClusterOfACheckoutOnlyRootCanRead(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts PostgreSQL")
+	}
+	if os.Geteuid() != 0 {
+		t.Skip("runs as root only")
+	}
+	private := t.TempDir() // 0700, root's
+	require.NoError(t, os.Chmod(private, 0o700))
+	dir := filepath.Join(private, ".atrium", "pg")
+	sum := sha256.Sum256([]byte(dir))
+	moved := filepath.Join("/var/lib/atrium", "pg-"+hex.EncodeToString(sum[:6]))
+	t.Cleanup(func() { _ = os.RemoveAll(moved) })
+
+	c := start(t, dir)
+	ctx := context.Background()
+	assert.Equal(t, localpg.Database, query(t, c.URL(), "SELECT current_database()"))
+	assert.Equal(t, filepath.Join(moved, "data"), query(t, c.URL(), "SHOW data_directory"))
+	require.NoError(t, c.Stop(ctx))
+
+	again := start(t, dir) // the same cluster next time
+	defer func() { require.NoError(t, again.Stop(ctx)) }()
+	assert.Equal(t, filepath.Join(moved, "data"), query(t, again.URL(), "SHOW data_directory"))
 }
