@@ -209,3 +209,68 @@ func TestPluginMigrationsAreTimeBound(t *testing.T) {
 	assert.Contains(t, sum.Failed[0].Err.Error(), "statement timeout")
 	assert.Less(t, time.Since(start), 20*time.Second)
 }
+
+// The session's end does not list prepared statements: a statement a plugin
+// prepares comes only from a PREPARE PostgreSQL reports. Functions that run
+// SQL text run it read-only, which refuses PREPARE, SET and every other
+// utility statement, so neither a prepared statement nor a setting outlives
+// them (checked on the same connection, as the database sees it).
+func TestSQLTextFunctionsLeaveNothingInTheSession(t *testing.T) {
+	b := newBoundary(t, 1)
+	pid := b.one(t, "SELECT pg_backend_pid()")
+	for _, sql := range []string{
+		"SELECT query_to_xml('PREPARE notes_p AS SELECT 1', true, true, '')",
+		"SELECT query_to_xml('prepare \"notes_p\" as select 1', false, false, '')",
+		"SELECT query_to_xml_and_xmlschema('PREPARE notes_p AS SELECT 1', true, true, '')",
+		"SELECT query_to_xmlschema('PREPARE notes_p AS SELECT 1', true, true, '')",
+		"SELECT query_to_xml('SET work_mem = ''64kB''', true, true, '')",
+		"SELECT query_to_xml('SET SESSION statement_timeout = 1', true, true, '')",
+		"SELECT query_to_xml('DEALLOCATE ALL', true, true, '')",
+		"SELECT query_to_xml('RESET ROLE', true, true, '')",
+		"SELECT ts_stat('PREPARE notes_p AS SELECT 1')",
+	} {
+		_, err := b.run(t, sql)
+		require.Error(t, err, sql)
+		assert.Equal(t, pid, b.one(t, "SELECT pg_backend_pid()"), "the same connection after %s", sql)
+		assert.EqualValues(t, 0, b.one(t, "SELECT count(*) FROM pg_prepared_statements WHERE from_sql"), sql)
+		assert.Equal(t, "4MB", b.one(t, "SELECT current_setting('work_mem')"), sql)
+		assert.Equal(t, "5s", b.one(t, "SELECT current_setting('statement_timeout')"), sql)
+	}
+}
+
+// A plugin that frees the names the driver gave COMMIT and the session's
+// end, and prepares stand-ins under them, cannot make them run in their
+// place: the statements that end its unit of work then name none, and the
+// connection is closed.
+func TestPreparedStandInsForCommitAndTheSessionEnd(t *testing.T) {
+	b := newBoundary(t, 1)
+	ctx := context.Background()
+	pid := b.one(t, "SELECT pg_backend_pid()") // the driver has prepared COMMIT and the end on it
+	cached := func(sql string) string {
+		sum := sha256.Sum256([]byte(sql))
+		return "stmtcache_" + hex.EncodeToString(sum[:24])
+	}
+	before := b.admin(t, "SELECT count(*) FROM t_acme.notes")
+	require.NoError(t, b.uow.InTenant(ctx, b.acme.Scope(), func(ctx context.Context) error {
+		for _, sql := range []string{
+			"DEALLOCATE " + cached("COMMIT"),
+			"PREPARE " + cached("COMMIT") + " AS SELECT 1",
+			"DEALLOCATE " + cached(endSession),
+			"PREPARE " + cached(endSession) + " AS SELECT NULL::void",
+			"INSERT INTO notes (body) VALUES ('committed')",
+			"SELECT set_config('work_mem', '64kB', false)",
+		} {
+			if _, err := b.sql.Exec(ctx, "notes", sql, nil); err != nil {
+				return err
+			}
+		}
+		return nil
+	}))
+	assert.Equal(t, before.(int64)+1, b.admin(t, "SELECT count(*) FROM t_acme.notes"), "COMMIT ran")
+	assert.EqualValues(t, 0, b.admin(t, "SELECT count(*) FROM pg_stat_activity WHERE state LIKE 'idle in transaction%'"))
+	assert.NotEqual(t, pid, b.one(t, "SELECT pg_backend_pid()"), "the connection was closed, not reused")
+	assert.Equal(t, "4MB", b.one(t, "SELECT current_setting('work_mem')"))
+	assert.EqualValues(t, 0, b.one(t, "SELECT count(*) FROM pg_prepared_statements WHERE from_sql"))
+}
+
+const endSession = "SELECT atrium_session.end_plugin_session()"

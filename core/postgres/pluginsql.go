@@ -39,10 +39,12 @@ func (s PluginSQL) Query(ctx context.Context, plugin, sql string, args []any) (*
 	defer ptx.mu.Unlock()
 	rows, err := ptx.query(ctx, sql, args)
 	if err != nil {
+		ptx.failed(err)
 		return nil, pluginError(err)
 	}
 	rs, tag, err := collect(rows)
 	if err != nil {
+		ptx.failed(err)
 		return nil, pluginError(err)
 	}
 	ptx.ran(tag)
@@ -84,10 +86,12 @@ func (s PluginSQL) Batch(ctx context.Context, plugin string, stmts []transport.S
 	for i := range stmts {
 		rows, err := br.Query()
 		if err != nil {
+			ptx.failed(err)
 			return nil, pluginError(closeBatch(br, err))
 		}
 		var tag pgconn.CommandTag
 		if out[i], tag, err = collect(rows); err != nil {
+			ptx.failed(err)
 			return nil, pluginError(closeBatch(br, err))
 		}
 		ptx.ran(tag)
@@ -158,6 +162,15 @@ func (p *pluginTx) ran(tag pgconn.CommandTag) {
 	}
 }
 
+// failed notes a statement that did not complete: unless PostgreSQL
+// refused it, it may have run without its command tag reaching the host.
+func (p *pluginTx) failed(err error) {
+	var pe *pgconn.PgError
+	if !errors.As(err, &pe) {
+		p.dirty = true
+	}
+}
+
 // query runs sql, beginning the transaction with it in one round trip. It
 // always uses the extended protocol, even without arguments (pgx's Exec
 // would then send the simple one): PostgreSQL itself refuses more than one
@@ -193,23 +206,25 @@ func (p *pluginTx) failedBegin(br pgx.BatchResults, err error) error {
 }
 
 // endSession returns a plugin connection to how it was logged in, after its
-// transaction ends (core migration 000008): its settings (the role among
-// them) are reset and its advisory locks released, and it fails when the
-// session holds a temporary schema (no plugin may create one) or a
-// statement a plugin prepared with PREPARE, which could stand in for one
-// pgx caches (BEGIN). Such a connection is closed, never used again, as is
-// one that ran a statement other than a query or a change of rows (ran),
-// the way to a cursor held open or a channel listened to. (What nextval
-// last returned stays: every insert into a serial column sets it, and it
-// is the plugin's own.) A function, not these statements as text: the
-// server parsed and planned them on every request, at more than the cost
-// of the request's own query.
+// transaction ends (core migrations 000008 and 000009): its settings (the
+// role among them) are reset and its advisory locks released, and it fails
+// when the session holds a temporary schema (no plugin may create one): such
+// a connection is closed, never used again, as is one that ran a statement
+// other than a query or a change of rows (ran): the way to a cursor held
+// open, a channel listened to, or a statement prepared under a name the
+// driver uses for one of its own. (What nextval last returned stays: every
+// insert into a serial column sets it, and it is the plugin's own.) A
+// function, not statements as text: the server keeps its plans.
 const endSession = "SELECT atrium_session.end_plugin_session()"
 
-// commit sends the deferred statements (the audit record), COMMIT and the
-// session's end in one round trip, in the simple protocol: its statements
-// have no name a plugin could have prepared one under. A failed deferred
-// statement stops it before COMMIT, and end rolls back.
+// commit sends BEGIN if it is still pending, the deferred statements (the
+// audit record), COMMIT and the session's end in one pipelined round trip,
+// each a statement the driver prepared once for the connection. A failed
+// deferred statement stops it before COMMIT, and end rolls back.
+//
+// On a dirty connection the plugin may have prepared a statement under the
+// name of one of these, so they go in one simple-protocol message, which
+// names none, and the connection is closed after.
 func (p *pluginTx) commit(ctx context.Context, deferred []deferred) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -220,22 +235,15 @@ func (p *pluginTx) commit(ctx context.Context, deferred []deferred) error {
 		// A statement failed and the plugin carried on regardless.
 		return errors.New("unit of work: the plugin's transaction was aborted by an earlier error and rolled back")
 	}
-	var sql strings.Builder
-	args := []any{pgx.QueryExecModeSimpleProtocol}
-	if p.pending {
-		sql.WriteString(p.beginSQL + "; ")
+	var err error
+	if p.dirty {
+		err = p.commitSimple(ctx, deferred)
+	} else {
+		err = p.commitBatch(ctx, deferred)
 	}
-	for _, d := range deferred {
-		sql.WriteString(renumber(d.sql, len(args)-1) + "; ")
-		args = append(args, d.args...)
-	}
-	sql.WriteString("COMMIT")
-	if !p.dirty { // a dirty connection is closed instead
-		sql.WriteString("; " + endSession)
-	}
-	_, err := p.conn.Exec(ctx, sql.String(), args...)
 	committed := p.conn.Conn().PgConn().TxStatus() == 'I'
 	p.pending = false
+	var failed *deferredError
 	switch {
 	case err == nil:
 		p.ended = true
@@ -249,10 +257,65 @@ func (p *pluginTx) commit(ctx context.Context, deferred []deferred) error {
 		p.ended = true
 		_ = p.conn.Conn().Close(ctx)
 		return nil
-	case len(deferred) > 0:
-		return deferred[0].fail(err)
+	case errors.As(err, &failed):
+		return failed.d.fail(failed.err)
 	}
 	return unavailable(err)
+}
+
+// deferredError is a deferred statement's failure.
+type deferredError struct {
+	d   deferred
+	err error
+}
+
+func (e *deferredError) Error() string { return e.err.Error() }
+
+func (p *pluginTx) commitBatch(ctx context.Context, deferred []deferred) error {
+	b := &pgx.Batch{}
+	if p.pending {
+		b.Queue(p.beginSQL)
+	}
+	for _, d := range deferred {
+		b.Queue(d.sql, d.args...)
+	}
+	b.Queue("COMMIT")
+	b.Queue(endSession)
+	br := p.conn.SendBatch(ctx, b)
+	if p.pending {
+		if _, err := br.Exec(); err != nil {
+			return closeBatch(br, err)
+		}
+	}
+	for _, d := range deferred {
+		if _, err := br.Exec(); err != nil {
+			return &deferredError{d: d, err: closeBatch(br, err)}
+		}
+	}
+	for range 2 { // COMMIT, the session's end
+		if _, err := br.Exec(); err != nil {
+			return closeBatch(br, err)
+		}
+	}
+	return br.Close()
+}
+
+func (p *pluginTx) commitSimple(ctx context.Context, deferred []deferred) error {
+	var sql strings.Builder
+	args := []any{pgx.QueryExecModeSimpleProtocol}
+	if p.pending {
+		sql.WriteString(p.beginSQL + "; ")
+	}
+	for _, d := range deferred {
+		sql.WriteString(renumber(d.sql, len(args)-1) + "; ")
+		args = append(args, d.args...)
+	}
+	sql.WriteString("COMMIT")
+	_, err := p.conn.Exec(ctx, sql.String(), args...)
+	if err != nil && len(deferred) > 0 && p.conn.Conn().PgConn().TxStatus() != 'I' {
+		return &deferredError{d: deferred[0], err: err}
+	}
+	return err
 }
 
 // renumber shifts sql's $n placeholders by offset, for statements joined in
