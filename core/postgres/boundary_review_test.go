@@ -17,6 +17,7 @@ import (
 	"github.com/atriumhq/atrium/core/postgres"
 	"github.com/atriumhq/atrium/core/tenancy"
 	"github.com/atriumhq/atrium/migrations"
+	"github.com/atriumhq/atrium/sdk"
 )
 
 // These follow an attacker's review of the boundary: each was a way
@@ -274,3 +275,33 @@ func TestPreparedStandInsForCommitAndTheSessionEnd(t *testing.T) {
 }
 
 const endSession = "SELECT atrium_session.end_plugin_session()"
+
+// A COMMIT that PostgreSQL refuses (a deferred constraint) fails the unit
+// of work with the plugin's error, and nothing of it stays.
+func TestARefusedPluginCommitFailsTheUnitOfWork(t *testing.T) {
+	b := newBoundary(t, 1)
+	ctx := context.Background()
+	core, err := postgres.LoadMigrations("core", migrations.Tenant, "tenant")
+	require.NoError(t, err)
+	sum, err := postgres.NewRollout(b.pool, []*postgres.MigrationSet{core,
+		plugin("notes", "CREATE TABLE notes (id bigserial PRIMARY KEY, body text NOT NULL)",
+			"CREATE TABLE notes_tags (note bigint REFERENCES notes (id) DEFERRABLE INITIALLY DEFERRED, tag text)"),
+	}, postgres.RolloutOptions{}).Run(ctx, nil)
+	require.NoError(t, err)
+	require.Empty(t, sum.Failed)
+	for _, clean := range []bool{true, false} { // a dirty connection ends its unit of work another way
+		err = b.uow.InTenant(ctx, b.acme.Scope(), func(ctx context.Context) error {
+			if !clean {
+				if _, err := b.sql.Exec(ctx, "notes", "LISTEN notes_channel", nil); err != nil {
+					return err
+				}
+			}
+			_, err := b.sql.Exec(ctx, "notes", "INSERT INTO notes_tags VALUES (424242, 'orphan')", nil)
+			return err
+		})
+		require.Error(t, err, "clean %v", clean)
+		assert.ErrorIs(t, err, sdk.ErrConflict, "clean %v", clean)
+		assert.EqualValues(t, 0, b.admin(t, "SELECT count(*) FROM t_acme.notes_tags"))
+		assert.EqualValues(t, 0, b.admin(t, "SELECT count(*) FROM pg_stat_activity WHERE state LIKE 'idle in transaction%'"))
+	}
+}

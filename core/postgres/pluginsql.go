@@ -241,9 +241,9 @@ func (p *pluginTx) commit(ctx context.Context, deferred []deferred) error {
 	} else {
 		err = p.commitBatch(ctx, deferred)
 	}
-	committed := p.conn.Conn().PgConn().TxStatus() == 'I'
 	p.pending = false
 	var failed *deferredError
+	var ended *sessionEndError
 	switch {
 	case err == nil:
 		p.ended = true
@@ -251,7 +251,7 @@ func (p *pluginTx) commit(ctx context.Context, deferred []deferred) error {
 			_ = p.conn.Conn().Close(ctx)
 		}
 		return nil
-	case committed:
+	case errors.As(err, &ended):
 		// Only the session's end failed: the changes are in, the
 		// connection is not reused.
 		p.ended = true
@@ -259,6 +259,10 @@ func (p *pluginTx) commit(ctx context.Context, deferred []deferred) error {
 		return nil
 	case errors.As(err, &failed):
 		return failed.d.fail(failed.err)
+	}
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) { // COMMIT refused, say by a deferred constraint
+		return pluginError(err)
 	}
 	return unavailable(err)
 }
@@ -270,6 +274,11 @@ type deferredError struct {
 }
 
 func (e *deferredError) Error() string { return e.err.Error() }
+
+// sessionEndError is the session's end failing after COMMIT.
+type sessionEndError struct{ err error }
+
+func (e *sessionEndError) Error() string { return "end of a plugin session: " + e.err.Error() }
 
 func (p *pluginTx) commitBatch(ctx context.Context, deferred []deferred) error {
 	b := &pgx.Batch{}
@@ -292,12 +301,16 @@ func (p *pluginTx) commitBatch(ctx context.Context, deferred []deferred) error {
 			return &deferredError{d: d, err: closeBatch(br, err)}
 		}
 	}
-	for range 2 { // COMMIT, the session's end
-		if _, err := br.Exec(); err != nil {
-			return closeBatch(br, err)
-		}
+	if _, err := br.Exec(); err != nil { // COMMIT
+		return closeBatch(br, err)
 	}
-	return br.Close()
+	if _, err := br.Exec(); err != nil {
+		return &sessionEndError{closeBatch(br, err)}
+	}
+	if err := br.Close(); err != nil {
+		return &sessionEndError{err}
+	}
+	return nil
 }
 
 func (p *pluginTx) commitSimple(ctx context.Context, deferred []deferred) error {
@@ -313,7 +326,7 @@ func (p *pluginTx) commitSimple(ctx context.Context, deferred []deferred) error 
 	sql.WriteString("COMMIT")
 	_, err := p.conn.Exec(ctx, sql.String(), args...)
 	if err != nil && len(deferred) > 0 && p.conn.Conn().PgConn().TxStatus() != 'I' {
-		return &deferredError{d: deferred[0], err: err}
+		return &deferredError{d: deferred[0], err: err} // stopped before COMMIT
 	}
 	return err
 }
