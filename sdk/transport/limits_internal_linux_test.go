@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"syscall"
 	"testing"
@@ -65,6 +66,25 @@ func TestCgroupLimitFiles(t *testing.T) {
 }
 
 // A container mounts its cgroup hierarchy from below the hierarchy's root.
+// A plugin's Go runtime is told its CPU share under every mechanism: under
+// a cgroup it would read the share itself, but never go below 2.
+func TestGoPluginsKeepToTheirCPUShare(t *testing.T) {
+	for _, m := range []Mechanism{MechanismCgroup1, MechanismCgroup2, MechanismRlimit} {
+		s := &sandbox{limits: Limits{Mechanism: m, MemoryBytes: 512 << 20, CPU: 1},
+			applied: Applied{Mechanism: m, MemoryBytes: 512 << 20, CPU: 1, CPUWatchdog: m == MechanismRlimit}}
+		if m != MechanismRlimit {
+			s.cgroups = &cgroups{dirs: map[string]string{"cpu": t.TempDir()}, fd: -1}
+		}
+		cmd := exec.Command("/bin/true")
+		if _, err := s.prepare(cmd); err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Contains(cmd.Env, "GOMAXPROCS=1") || !slices.Contains(cmd.Env, "GOMEMLIMIT=483183819") {
+			t.Errorf("%s: environment %q, want GOMAXPROCS=1 and GOMEMLIMIT=483183819", m, cmd.Env)
+		}
+	}
+}
+
 func TestMountedAt(t *testing.T) {
 	for _, c := range []struct{ mnt, root, path, want string }{
 		{"/sys/fs/cgroup", "/", "/user.slice/atriumd.service", "/sys/fs/cgroup/user.slice/atriumd.service"},

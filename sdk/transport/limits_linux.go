@@ -173,10 +173,12 @@ func (s *sandbox) prepare(cmd *exec.Cmd) (string, error) {
 		// The collector works harder near the limit rather than die at it.
 		cmd.Env = append(cmd.Env, "GOMEMLIMIT="+strconv.FormatInt(m/10*9, 10))
 	}
-	if s.applied.CPUWatchdog {
-		// A Go plugin then keeps within its share by itself; under a
-		// cgroup the Go runtime reads the CPU limit on its own.
-		cmd.Env = append(cmd.Env, "GOMAXPROCS="+strconv.Itoa(int(math.Ceil(s.applied.CPU))))
+	if c := s.applied.CPU; c > 0 {
+		// A Go plugin then keeps within its share by itself. Under a
+		// cgroup too: the runtime reads the limit there but never goes
+		// below 2, and two threads of Go work on a budget of one CPU cost
+		// a plugin read a third more CPU than one (measured).
+		cmd.Env = append(cmd.Env, "GOMAXPROCS="+strconv.Itoa(int(math.Ceil(c))))
 	}
 	var plan launchPlan
 	if s.applied.OwnUID {
