@@ -144,15 +144,21 @@ func (e *Engine) evalTenantBounded(ctx context.Context, tp *tenantPolicy, input 
 
 func (run *tenantRun) exec() {
 	res, err := evalTenant(run.ctx, run.q, run.input, run.cancel, run.tracer)
-	if run.slots != nil {
-		<-run.slots
-	}
+	slots := run.slots
 	if run.state.CompareAndSwap(runRunning, runFinished) {
 		run.res, run.err = res, err
+		if slots != nil {
+			<-slots
+		}
 		run.done <- struct{}{} // the run is the decision's again
 		return
 	}
-	run.engine.runaways.end(run, run.engine.now()) // abandoned: its decision was denied long ago
+	// Abandoned: its decision was denied long ago. It stops counting as a
+	// runaway before its slot frees, so no more run on than the slots.
+	run.engine.runaways.end(run, run.engine.now())
+	if slots != nil {
+		<-slots
+	}
 }
 
 // result takes the run's result and recycles it.

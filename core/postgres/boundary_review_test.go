@@ -268,7 +268,7 @@ func TestPreparedStandInsForCommitAndTheSessionEnd(t *testing.T) {
 		return nil
 	}))
 	assert.Equal(t, before.(int64)+1, b.admin(t, "SELECT count(*) FROM t_acme.notes"), "COMMIT ran")
-	assert.EqualValues(t, 0, b.admin(t, "SELECT count(*) FROM pg_stat_activity WHERE state LIKE 'idle in transaction%'"))
+	assert.EqualValues(t, 0, b.admin(t, "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND state LIKE 'idle in transaction%'"))
 	assert.NotEqual(t, pid, b.one(t, "SELECT pg_backend_pid()"), "the connection was closed, not reused")
 	assert.Equal(t, "4MB", b.one(t, "SELECT current_setting('work_mem')"))
 	assert.EqualValues(t, 0, b.one(t, "SELECT count(*) FROM pg_prepared_statements WHERE from_sql"))
@@ -302,6 +302,6 @@ func TestARefusedPluginCommitFailsTheUnitOfWork(t *testing.T) {
 		require.Error(t, err, "clean %v", clean)
 		assert.ErrorIs(t, err, sdk.ErrConflict, "clean %v", clean)
 		assert.EqualValues(t, 0, b.admin(t, "SELECT count(*) FROM t_acme.notes_tags"))
-		assert.EqualValues(t, 0, b.admin(t, "SELECT count(*) FROM pg_stat_activity WHERE state LIKE 'idle in transaction%'"))
+		assert.EqualValues(t, 0, b.admin(t, "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND state LIKE 'idle in transaction%'"))
 	}
 }
