@@ -82,7 +82,9 @@ func TestHugeReasonsAreNotRendered(t *testing.T) {
 // tenant fails closed, every decision denied with an error for the log,
 // and the tenants beside it decide as before.
 func TestStoredModuleUsingARefusedBuiltinFailsClosed(t *testing.T) {
-	e := newEngine(t, opa.Options{})
+	// Not a test of the deadline: 8 goroutines on a loaded CI machine may
+	// wait past 50 ms for a CPU.
+	e := newEngine(t, opa.Options{Deadline: 5 * time.Second})
 	store := policytest.NewStore()
 	svc := policy.NewService(store, e, policytest.Transactor{}, kernel.SystemClock{})
 	decider := opa.NewDecider(e, svc)
@@ -217,7 +219,7 @@ func TestStuckCheckIsRefusedAtItsTimeLimit(t *testing.T) {
 // that stops deciding keeps none (goleak checks core/app's tests).
 func TestEvaluatorsEndWhenIdle(t *testing.T) {
 	ignore := goleak.IgnoreCurrent()
-	e := newEngine(t, opa.Options{})
+	e := newEngine(t, opa.Options{Deadline: 5 * time.Second}) // as above: not the deadline's test
 	src := &source{sets: map[string]policy.Set{"t1": set(1, noDeletes)}}
 	var wg sync.WaitGroup
 	for range 8 {
