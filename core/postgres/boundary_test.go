@@ -317,6 +317,36 @@ func TestPluginStatementsAreOneAtATime(t *testing.T) {
 	assert.Equal(t, true, b.admin(t, "SELECT to_regclass($1) IS NOT NULL", b.acme.Schema+".notes"))
 }
 
+// A unit of work takes a core connection with its first core statement: a
+// plugin route whose handler runs only plugin SQL holds one connection, its
+// plugin's, not a second one idle beside it.
+func TestPluginWorkTakesNoCoreConnection(t *testing.T) {
+	b := newBoundary(t, 4)
+	ctx := context.Background()
+	held := func() int32 { return b.pool.Stat().AcquiredConns() }
+	require.NoError(t, b.uow.InTenant(ctx, b.acme.Scope(), func(ctx context.Context) error {
+		_, err := b.sql.Exec(ctx, "notes", "INSERT INTO notes (body) VALUES ('plugin only')", nil)
+		require.NoError(t, err)
+		assert.Zero(t, held(), "core connections held during plugin-only work")
+		return nil
+	}))
+	assert.EqualValues(t, 1, b.admin(t, "SELECT count(*) FROM "+b.acme.Schema+".notes WHERE body = 'plugin only'"))
+
+	// Core and plugin statements in one unit of work: one connection each,
+	// and both commit.
+	require.NoError(t, b.uow.InTenant(ctx, b.acme.Scope(), func(ctx context.Context) error {
+		tx, err := postgres.TxFrom(ctx)
+		require.NoError(t, err)
+		_, err = tx.Exec(ctx, "UPDATE users SET name = name WHERE false")
+		require.NoError(t, err)
+		assert.EqualValues(t, 1, held())
+		_, err = b.sql.Exec(ctx, "notes", "INSERT INTO notes (body) VALUES ('both')", nil)
+		return err
+	}))
+	assert.Zero(t, held(), "released after the unit of work")
+	assert.EqualValues(t, 1, b.admin(t, "SELECT count(*) FROM "+b.acme.Schema+".notes WHERE body = 'both'"))
+}
+
 // Each case is a second migration of plugin notes, refused in both tenants
 // with nothing left of it: the cases share one installation.
 func TestPluginMigrationsReachOnlyThePluginsObjects(t *testing.T) {

@@ -29,7 +29,8 @@ func NewUnitOfWork(pool *pgxpool.Pool) *UnitOfWork { return &UnitOfWork{pool: po
 // Tx is a unit of work's transaction as repositories use it. Its statements
 // run as the tenant's role with search_path at the tenant's schema.
 type Tx struct {
-	conn     *pgxpool.Conn
+	pool     *pgxpool.Pool
+	conn     *pgxpool.Conn // taken with the first statement: a plugin route may need none
 	tenant   *kernel.Tenant
 	prefix   string // "/* <schema> */ ": the statement cache key's tenant part
 	pending  bool   // BEGIN and the scope not sent yet
@@ -105,13 +106,7 @@ func (u *UnitOfWork) InTenant(ctx context.Context, t *kernel.Tenant, fn func(con
 	if t.Role == "" || t.Schema == "" {
 		return errors.New("unit of work: tenant has no schema or role")
 	}
-	conn, err := u.pool.Acquire(ctx)
-	if err != nil {
-		return unavailable(err)
-	}
-	// A connection released mid-transaction is closed by pgxpool, never reused.
-	defer conn.Release()
-	tx := &Tx{conn: conn, tenant: t, prefix: "/* " + t.Schema + " */ ", pending: true, beginSQL: "BEGIN"}
+	tx := &Tx{pool: u.pool, tenant: t, prefix: "/* " + t.Schema + " */ ", pending: true, beginSQL: "BEGIN"}
 	if kernel.IsReadOnly(ctx) {
 		tx.beginSQL = "BEGIN READ ONLY"
 	}
@@ -119,10 +114,14 @@ func (u *UnitOfWork) InTenant(ctx context.Context, t *kernel.Tenant, fn func(con
 	var plugin *pluginTx
 	defer func() {
 		if !done && !tx.pending {
-			rollback(conn)
+			rollback(tx.conn)
 		}
 		if p := tx.takePlugin(); p != nil {
 			p.end() // rolls back unless committed, and releases
+		}
+		if tx.conn != nil {
+			// A connection released mid-transaction is closed by pgxpool, never reused.
+			tx.conn.Release()
 		}
 	}()
 
@@ -273,6 +272,9 @@ func (tx *Tx) begin(ctx context.Context) error {
 	if !tx.pending {
 		return nil
 	}
+	if err := tx.acquire(ctx); err != nil {
+		return err
+	}
 	if _, err := tx.conn.Exec(ctx, tx.beginSQL+"; "+scopeStatements(tx.tenant)); err != nil {
 		return unavailable(err)
 	}
@@ -289,6 +291,9 @@ func (tx *Tx) begin(ctx context.Context) error {
 // idle): tx stays pending and the caller begins eagerly instead, which
 // prepares the statement in scope for the next time.
 func (tx *Tx) beginWith(ctx context.Context, sql string, args []any) (pgx.BatchResults, error) {
+	if err := tx.acquire(ctx); err != nil {
+		return nil, err
+	}
 	b := &pgx.Batch{}
 	b.Queue(tx.beginSQL)
 	// One statement, the same for every tenant: prepared once per connection.
@@ -307,6 +312,19 @@ func (tx *Tx) beginWith(ctx context.Context, sql string, args []any) (pgx.BatchR
 		}
 	}
 	return br, nil
+}
+
+// acquire takes the unit of work's connection from the pool, once.
+func (tx *Tx) acquire(ctx context.Context) error {
+	if tx.conn != nil {
+		return nil
+	}
+	conn, err := tx.pool.Acquire(ctx)
+	if err != nil {
+		return unavailable(err)
+	}
+	tx.conn = conn
+	return nil
 }
 
 func closeBatch(br pgx.BatchResults, err error) error {
