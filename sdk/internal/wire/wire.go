@@ -37,21 +37,37 @@ var Handshake = plugin.HandshakeConfig{
 // does; a busy server still starts extra goroutines past this number.
 const streamWorkers = 16
 
+// Flow-control windows, fixed. By default gRPC sizes its windows from
+// round-trip samples: a PING after data arrives, and the peer's
+// acknowledgement, which with one small message per call are extra writes
+// and wake-ups on both sides of nearly every call (a plugin request wrote
+// three times on each of atriumd's two plugin connections; now once). A
+// plugin's connection is a local socket, with no bandwidth-delay product to
+// estimate, and these windows let a call's messages through without
+// waiting for an update.
+const (
+	streamWindow = 1 << 20
+	connWindow   = 8 << 20
+)
+
 // ServerOptions and DialOptions raise gRPC's default 4 MiB limit to
-// MaxMessageSize on every connection of the protocol; servers also keep
-// warm worker goroutines.
+// MaxMessageSize on every connection of the protocol and fix its windows;
+// servers also keep warm worker goroutines.
 func ServerOptions() []grpc.ServerOption {
 	return []grpc.ServerOption{
 		grpc.MaxRecvMsgSize(MaxMessageSize),
 		grpc.MaxSendMsgSize(MaxMessageSize),
 		grpc.NumStreamWorkers(streamWorkers),
+		grpc.StaticStreamWindowSize(streamWindow),
+		grpc.StaticConnWindowSize(connWindow),
 	}
 }
 
 // DialOptions: see ServerOptions.
 func DialOptions() []grpc.DialOption {
-	return []grpc.DialOption{grpc.WithDefaultCallOptions(
-		grpc.MaxCallRecvMsgSize(MaxMessageSize),
-		grpc.MaxCallSendMsgSize(MaxMessageSize),
-	)}
+	return []grpc.DialOption{
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(MaxMessageSize), grpc.MaxCallSendMsgSize(MaxMessageSize)),
+		grpc.WithStaticStreamWindowSize(streamWindow),
+		grpc.WithStaticConnWindowSize(connWindow),
+	}
 }
