@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/atriumhq/atrium/core/audit"
 	"github.com/atriumhq/atrium/core/kernel"
 )
@@ -27,15 +29,23 @@ func (RBAC) Decide(_ context.Context, _ string, in Input) (Decision, error) {
 // Authorizer answers "may the request's principal do this?" for the HTTP
 // layer and for handlers asking about one resource.
 type Authorizer struct {
-	resolver *Resolver
-	decider  Decider
-	clock    kernel.Clock
-	log      *slog.Logger
+	resolver  *Resolver
+	decider   Decider
+	clock     kernel.Clock
+	log       *slog.Logger
+	fallbacks prometheus.Counter
 }
 
-// NewAuthorizer returns an authorizer.
-func NewAuthorizer(resolver *Resolver, decider Decider, clock kernel.Clock, log *slog.Logger) *Authorizer {
-	return &Authorizer{resolver: resolver, decider: decider, clock: clock, log: log}
+// NewAuthorizer returns an authorizer; reg, when set, receives its metrics.
+func NewAuthorizer(resolver *Resolver, decider Decider, clock kernel.Clock, log *slog.Logger, reg prometheus.Registerer) *Authorizer {
+	fallbacks := prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "atrium_policy_fallbacks_total",
+		Help: "Tenant admins' policy-management decisions made by the base policy alone because the tenant's policy failed.",
+	})
+	if reg != nil {
+		reg.MustRegister(fallbacks)
+	}
+	return &Authorizer{resolver: resolver, decider: decider, clock: clock, log: log, fallbacks: fallbacks}
 }
 
 // Enrich fills the request principal's roles and permissions.
@@ -66,8 +76,7 @@ func (a *Authorizer) Authorize(ctx context.Context, action string, res *Resource
 	}
 	p, t, _ := scope(ctx)
 	in := Input{
-		Subject: Subject{ID: p.ID.String(), Type: string(p.Type), Email: p.Email, Roles: p.Roles,
-			Permissions: p.Permissions, Attributes: map[string]any{}},
+		Subject: SubjectOf(p),
 		Action:  action,
 		Tenant:  TenantInput{ID: t.ID.String(), Slug: t.Slug, Settings: t.Settings},
 		Request: req,
@@ -82,6 +91,9 @@ func (a *Authorizer) Authorize(ctx context.Context, action string, res *Resource
 		in.Request.Time = RequestTime(a.clock.Now())
 	}
 	d, err := a.decider.Decide(ctx, t.ID.String(), in)
+	if err != nil && errors.Is(err, ErrTenantPolicy) && ManagesPolicy(action) && isTenantAdmin(in.Subject) {
+		d, err = a.fallBack(ctx, in, err)
+	}
 	if err != nil {
 		// Fail closed, and say why in the log, not to the client.
 		a.log.ErrorContext(ctx, "policy evaluation failed; denying", "action", action, "error", err)
@@ -97,6 +109,32 @@ func (a *Authorizer) Authorize(ctx context.Context, action string, res *Resource
 		return d, kernel.E(kernel.KindForbidden, "%s is not allowed: %s", action, strings.Join(d.Reasons, "; "))
 	}
 	return d, nil
+}
+
+// fallBack decides a tenant admin's policy management under the base policy
+// alone, after the tenant's own policy failed: otherwise a module that
+// fails every decision would deny the admin the very calls that remove or
+// roll it back. The decision's reasons and policy version, and the
+// request's audit record (detail policy_fallback), say why.
+func (a *Authorizer) fallBack(ctx context.Context, in Input, cause error) (Decision, error) {
+	base, ok := a.decider.(BaseDecider)
+	if !ok {
+		return Decision{}, cause
+	}
+	d, err := base.DecideBase(ctx, in)
+	if err != nil {
+		return d, err
+	}
+	a.log.WarnContext(ctx, "the tenant policy failed; policy management decided by the base policy alone",
+		"action", in.Action, "allow", d.Allow, "error", cause)
+	a.fallbacks.Inc()
+	d.Reasons = append(d.Reasons, "decided by the base policy alone: "+cause.Error())
+	audit.Describe(ctx, audit.Resource{}, map[string]any{"policy_fallback": cause.Error()})
+	return d, nil
+}
+
+func isTenantAdmin(s Subject) bool {
+	return s.Type == string(kernel.PrincipalUser) && slices.Contains(s.Roles, RoleAdmin)
 }
 
 func scope(ctx context.Context) (*kernel.Principal, *kernel.Tenant, error) {

@@ -2,7 +2,11 @@ package access
 
 import (
 	"context"
+	"errors"
+	"strings"
 	"time"
+
+	"github.com/atriumhq/atrium/core/kernel"
 )
 
 // Input is the document every policy rule sees as `input`. Its JSON shape
@@ -66,6 +70,28 @@ type Decision struct {
 type Decider interface {
 	Decide(ctx context.Context, tenantID string, in Input) (Decision, error)
 }
+
+// BaseDecider is a Decider that can also decide under the base policy
+// alone, for when the tenant's own policy fails (Authorizer's fallback).
+type BaseDecider interface {
+	Decider
+	DecideBase(ctx context.Context, in Input) (Decision, error)
+}
+
+// ErrTenantPolicy matches (errors.Is) a decision's error when the tenant's
+// own policy failed it (it no longer compiles, errs, or ran past its
+// deadline), as opposed to the base policy or the engine.
+var ErrTenantPolicy = errors.New("the tenant policy failed")
+
+// SubjectOf is the decision input's subject for principal p.
+func SubjectOf(p *kernel.Principal) Subject {
+	return Subject{ID: p.ID.String(), Type: string(p.Type), Email: p.Email, Roles: p.Roles,
+		Permissions: p.Permissions, Attributes: map[string]any{}}
+}
+
+// ManagesPolicy reports whether action is one of the tenant policy's own
+// management (access.policy.*): what a tenant admin needs to repair it.
+func ManagesPolicy(action string) bool { return strings.HasPrefix(action, "access.policy.") }
 
 // RequestTime formats t as policies see it.
 func RequestTime(t time.Time) string { return t.UTC().Format(time.RFC3339) }

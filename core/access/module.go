@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/fx"
 
 	"github.com/atriumhq/atrium/core/kernel"
@@ -23,8 +24,8 @@ var Module = fx.Module("access",
 				}
 			})
 		},
-		func(res *Resolver, d Decider, log *slog.Logger) *Authorizer {
-			return NewAuthorizer(res, d, kernel.SystemClock{}, log)
+		func(res *Resolver, d Decider, log *slog.Logger, reg prometheus.Registerer) *Authorizer {
+			return NewAuthorizer(res, d, kernel.SystemClock{}, log, reg)
 		},
 	),
 )

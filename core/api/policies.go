@@ -163,7 +163,7 @@ func evaluationInput(c *gin.Context, in *EvaluateRequest, roles *access.Roles, a
 			return input, err
 		}
 		p, _ := kernel.PrincipalFrom(ctx)
-		input.Subject = access.Subject{ID: p.ID.String(), Type: string(p.Type), Email: p.Email, Roles: p.Roles, Permissions: p.Permissions, Attributes: map[string]any{}}
+		input.Subject = access.SubjectOf(p)
 		return input, nil
 	}
 	s := in.Subject

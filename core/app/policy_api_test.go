@@ -3,11 +3,14 @@ package app_test
 import (
 	"net/http"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/atriumhq/atrium/core/api"
+	"github.com/atriumhq/atrium/core/audit"
+	"github.com/atriumhq/atrium/core/postgres/postgrestest"
 )
 
 const guardPolicy = `package tenant.guard
@@ -105,4 +108,87 @@ func TestTenantPoliciesThroughTheAPI(t *testing.T) {
 	// Only admins administer policies.
 	status, _ = s.do(http.MethodGet, "/api/v1/policies", eve, nil, nil)
 	assert.Equal(t, http.StatusForbidden, status)
+}
+
+// A change that would deny its author the policy routes is refused with
+// the reason; one that denies everything else is the tenant's right.
+func TestAPolicyCannotLockItsAuthorOut(t *testing.T) {
+	s := startServer(t)
+	s.createTenant(s.operatorToken(), "acme")
+	_, admin := s.login("acme", "admin@acme.test", "tenant admin password")
+
+	for name, rego := range map[string]string{
+		"every policy action": "package tenant.lock\n\ndeny contains \"nobody manages policies\" if startswith(input.action, \"access.policy.\")\n",
+		"reads only":          "package tenant.lock\n\ndeny contains \"policies are write-only\" if input.action == \"access.policy.read\"\n",
+		"by address":          "package tenant.lock\n\ndeny contains \"only from the office\" if not net.cidr_contains(\"192.0.2.0/24\", input.request.ip)\n",
+		"by spelling":         "package tenant.lock\n\ndeny contains \"no writes\" if lower(input.action) == \"access.policy.write\"\n",
+	} {
+		status, raw := s.do(http.MethodPut, "/api/v1/policies/lock", admin, map[string]string{"rego": rego}, nil)
+		require.Equal(t, http.StatusUnprocessableEntity, status, name)
+		assert.Equal(t, "policy_invalid", problemCode(t, raw), name)
+		assert.Contains(t, string(raw), "would be denied to you", name)
+	}
+	var list api.PolicyList
+	status, _ := s.do(http.MethodGet, "/api/v1/policies", admin, nil, &list)
+	require.Equal(t, http.StatusOK, status)
+	assert.Empty(t, list.Items, "nothing was activated")
+
+	// Everything but policy management denied: accepted, and in force.
+	const lockdown = "package tenant.lockdown\n\ndeny contains \"locked down\" if not startswith(input.action, \"access.policy.\")\n"
+	status, raw := s.do(http.MethodPut, "/api/v1/policies/lockdown", admin, map[string]string{"rego": lockdown}, nil)
+	require.Equal(t, http.StatusOK, status, string(raw))
+	status, _ = s.do(http.MethodGet, "/api/v1/users", admin, nil, nil)
+	assert.Equal(t, http.StatusForbidden, status)
+	status, _ = s.do(http.MethodDelete, "/api/v1/policies/lockdown", admin, nil, nil)
+	require.Equal(t, http.StatusNoContent, status)
+	status, _ = s.do(http.MethodGet, "/api/v1/users", admin, nil, nil)
+	assert.Equal(t, http.StatusOK, status)
+}
+
+// A stored module that fails every decision (here one using a built-in
+// refused since it was stored) denies everything, but a tenant admin can
+// still read, delete and roll back policies, decided by the base policy
+// alone; the audit record and the metrics say so.
+func TestAFailingPolicyLeavesItsAdminsPolicyManagement(t *testing.T) {
+	s := startServer(t)
+	tn := s.createTenant(s.operatorToken(), "acme")
+	_, admin := s.login("acme", "admin@acme.test", "tenant admin password")
+	s.createUser(admin, "bob@acme.test", "member")
+	_, bob := s.login("acme", "bob@acme.test", userPassword)
+	status, raw := s.do(http.MethodPut, "/api/v1/policies/legacy", admin, map[string]string{"rego": "package tenant.legacy\n"}, nil)
+	require.Equal(t, http.StatusOK, status, string(raw))
+
+	// Version 2, stored before json.marshal was refused, and made active.
+	postgrestest.Exec(t, s.db, `INSERT INTO t_acme.policy_modules (name, version, rego, tests, active, created_at, created_by)
+		VALUES ('legacy', 2, 'package tenant.legacy
+deny contains json.marshal(input.resource) if input.resource.type == "secret"', '', false, now(), NULL)`)
+	postgrestest.Exec(t, s.db, `UPDATE t_acme.policy_modules SET active = (version = 2) WHERE name = 'legacy'`)
+	postgrestest.Exec(t, s.db, `UPDATE t_acme.policy_revision SET revision = revision + 1`)
+	postgrestest.Exec(t, s.db, `SELECT pg_notify('atrium_policy', $1)`, tn.ID)
+
+	require.Eventually(t, func() bool {
+		status, _ := s.do(http.MethodGet, "/api/v1/users", admin, nil, nil)
+		return status == http.StatusForbidden
+	}, 10*time.Second, 50*time.Millisecond, "everything else fails closed")
+	status, _ = s.do(http.MethodGet, "/api/v1/policies", bob, nil, nil)
+	assert.Equal(t, http.StatusForbidden, status, "only admins fall back")
+
+	var list api.PolicyList
+	status, raw = s.do(http.MethodGet, "/api/v1/policies", admin, nil, &list)
+	require.Equal(t, http.StatusOK, status, string(raw))
+	require.Len(t, list.Items, 1)
+	assert.Equal(t, 2, list.Items[0].Version)
+	var m api.PolicyModule
+	status, raw = s.do(http.MethodPost, "/api/v1/policies/legacy/rollback", admin, map[string]int{"version": 1}, &m)
+	require.Equal(t, http.StatusOK, status, string(raw))
+	assert.Equal(t, 1, m.Version)
+
+	status, _ = s.do(http.MethodGet, "/api/v1/users", admin, nil, nil)
+	assert.Equal(t, http.StatusOK, status, "repaired")
+	rec := find(s.auditLog(admin, "action=access.policy.write"), "access.policy.write", audit.Success)
+	require.NotNil(t, rec, "the rollback's record")
+	assert.Contains(t, rec.PolicyVersion, "+tenant:bypassed")
+	assert.Contains(t, string(rec.Details), "undefined function json.marshal", "the cause, in policy_fallback")
+	_, metrics := get(t, s.base+"/metrics")
+	assert.Regexp(t, `(?m)^atrium_policy_fallbacks_total [1-9]`, metrics)
 }

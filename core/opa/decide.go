@@ -63,7 +63,7 @@ func (e *Engine) decide(ctx context.Context, tp *tenantPolicy, in access.Input, 
 		return d, err
 	}
 	if tp.err != nil {
-		return deny("the tenant policy does not compile", fmt.Errorf("tenant policy at revision %d: %w", tp.revision, tp.err))
+		return deny("the tenant policy does not compile", tenantFailed(fmt.Errorf("tenant policy at revision %d: %w", tp.revision, tp.err)))
 	}
 	attrs, ierr := inputAttributes(in) // invalid input denies, memo or not
 	if ierr != nil {
@@ -75,7 +75,7 @@ func (e *Engine) decide(ctx context.Context, tp *tenantPolicy, in access.Input, 
 	if tp.query != nil {
 		var err error
 		if probe, err = e.runaways.admit(tp.tenant, e.now); err != nil {
-			return deny("the tenant policy did not finish in time", err)
+			return deny("the tenant policy did not finish in time", tenantFailed(err))
 		}
 	}
 	defer func() {
@@ -146,7 +146,7 @@ func (e *Engine) decide(ctx context.Context, tp *tenantPolicy, in access.Input, 
 		if t, abandoned, err = e.evalTenantBounded(ctx, tp, input.term, w, tracer(tenantTrace)); err != nil {
 			// The deadline's doing, not the caller's, nor a wait for a slot.
 			overran = c.Cancelled() && ctx.Err() == nil && !errors.Is(err, errNoSlot)
-			return deny(failure(ctx, c, "tenant"), err)
+			return deny(failure(ctx, c, "tenant"), tenantFailed(err))
 		}
 		inTime = true
 	}
@@ -249,7 +249,7 @@ type Decider struct {
 	src    policy.Source
 }
 
-var _ access.Decider = (*Decider)(nil)
+var _ access.BaseDecider = (*Decider)(nil)
 
 // NewDecider returns the decider; src is usually the *policy.Service.
 func NewDecider(engine *Engine, src policy.Source) *Decider {
@@ -260,3 +260,17 @@ func NewDecider(engine *Engine, src policy.Source) *Decider {
 func (d *Decider) Decide(ctx context.Context, tenantID string, in access.Input) (access.Decision, error) {
 	return d.engine.Evaluate(ctx, tenantID, d.src, in, false)
 }
+
+// DecideBase evaluates in under the base policy alone.
+func (d *Decider) DecideBase(ctx context.Context, in access.Input) (access.Decision, error) {
+	return d.engine.decide(ctx, &tenantPolicy{version: "base:" + d.engine.base.version + "+tenant:bypassed"}, in, false)
+}
+
+// tenantError is a decision's error that the tenant's own policy caused.
+type tenantError struct{ err error }
+
+func tenantFailed(err error) error { return &tenantError{err} }
+
+func (e *tenantError) Error() string        { return e.err.Error() }
+func (e *tenantError) Unwrap() error        { return e.err }
+func (e *tenantError) Is(target error) bool { return target == access.ErrTenantPolicy }

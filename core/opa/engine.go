@@ -161,6 +161,31 @@ func (e *Engine) Evaluate(ctx context.Context, tenantID string, src policy.Sourc
 	return e.decide(ctx, tp, in, explain)
 }
 
+// Try decides in under the base policy and modules, a tenant's set as it
+// would become: compiled (or found among the sets compiled already),
+// evaluated under the deadline like a decision, and never made the tenant's
+// policy. See policy.Compiler.
+func (e *Engine) Try(ctx context.Context, modules []policy.Module, in access.Input) (access.Decision, error) {
+	tp := &tenantPolicy{
+		// Its own breaker: a candidate that runs away does not cool the
+		// tenant's decisions down.
+		tenant:  "candidate:" + in.Tenant.ID,
+		version: "base:" + e.base.version + "+tenant:candidate",
+		slots:   make(chan struct{}, evaluationSlots()),
+	}
+	if len(modules) > 0 {
+		key := setKey(modules)
+		if tp.query = e.shared.get(key); tp.query == nil {
+			var err error
+			if tp.query, err = compileTenant(modules); err != nil {
+				return access.Decision{Reasons: []string{"the tenant policy does not compile"}, PolicyVersion: tp.version}, err
+			}
+			e.shared.put(key, tp.query)
+		}
+	}
+	return e.decide(ctx, tp, in, false)
+}
+
 // tenantPolicy returns the tenant's compiled policy, from the cache while
 // it is known current, compiling it (once, however many ask) otherwise.
 func (e *Engine) tenantPolicy(ctx context.Context, tenantID string, src policy.Source) (*tenantPolicy, error) {

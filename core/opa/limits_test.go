@@ -111,6 +111,7 @@ deny contains strings.render_template("{{.a}}", {"a": 1}) if false`)
 				d, err := decide(old, "projects.task.read")
 				if assert.Error(t, err) {
 					assert.ErrorIs(t, err, policy.ErrInvalid)
+					assert.ErrorIs(t, err, access.ErrTenantPolicy, "the tenant's policy failed, not the base")
 					assert.Contains(t, err.Error(), "undefined function json.marshal")
 				}
 				assert.False(t, d.Allow, "fail closed, even for what RBAC allows")
@@ -127,8 +128,16 @@ deny contains strings.render_template("{{.a}}", {"a": 1}) if false`)
 	}
 	wg.Wait()
 
+	// The base alone still decides, for the fallback of policy management.
+	d, err := decider.DecideBase(context.Background(), in("projects.task.read"))
+	require.NoError(t, err)
+	assert.True(t, d.Allow)
+	d, err = decider.DecideBase(context.Background(), in("projects.task.delete"))
+	require.NoError(t, err)
+	assert.False(t, d.Allow, "no role of the subject holds it")
+
 	// Uploading it again is refused: the 422 names the built-in.
-	_, err := svc.Upload(kernel.WithTenant(context.Background(), old), old, "legacy",
+	_, err = svc.Upload(kernel.WithTenant(context.Background(), old), old, "legacy",
 		"package tenant.legacy\ndeny contains json.marshal(input.resource) if true", "")
 	requireInvalid(t, err, "undefined function json.marshal")
 }

@@ -237,3 +237,27 @@ test_fine if true`)
 	requireInvalid(t, err, "data.tenant.guard_test.test_forever: ERROR")
 	assert.Less(t, time.Since(start), 5*time.Second)
 }
+
+// Try decides for a tenant's set as it would become, without making it the
+// tenant's: the tenant's own decisions stay with its stored set.
+func TestTryDecidesACandidateSet(t *testing.T) {
+	e := newEngine(t, opa.Options{})
+	src := &source{sets: map[string]policy.Set{"t1": set(1, noDeletes)}}
+	candidate := []policy.Module{{Name: "reads", Rego: "package tenant.reads\ndeny contains \"no reads\" if endswith(input.action, \".read\")"}}
+
+	d, err := e.Try(context.Background(), candidate, in("projects.task.read"))
+	require.NoError(t, err)
+	assert.False(t, d.Allow)
+	assert.Equal(t, []string{"no reads"}, d.Reasons)
+	assert.Contains(t, d.PolicyVersion, "+tenant:candidate")
+	d, err = e.Try(context.Background(), nil, in("projects.task.read"))
+	require.NoError(t, err)
+	assert.True(t, d.Allow, "no modules: the base alone")
+
+	d, err = e.Evaluate(context.Background(), "t1", src, in("projects.task.read"), false)
+	require.NoError(t, err)
+	assert.True(t, d.Allow, "the tenant's stored set still decides")
+
+	_, err = e.Try(context.Background(), []policy.Module{{Name: "bad", Rego: "package tenant.bad\ndeny contains x if x := http.send({})"}}, in("projects.task.read"))
+	assert.ErrorIs(t, err, policy.ErrInvalid)
+}

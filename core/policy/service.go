@@ -30,8 +30,9 @@ func NewService(store Store, compiler Compiler, uow kernel.Transactor, clock ker
 
 // Upload checks a new version of module name (with its tests) together with
 // the tenant's other active modules, and activates it only when the set
-// compiles and the tests pass. Otherwise it returns a policy_invalid error
-// with the messages, and the active version stays as it was.
+// compiles, the tests pass, and it leaves the uploader able to read and
+// change the policy (lockout.go). Otherwise it returns a policy_invalid
+// error with the messages, and the active version stays as it was.
 func (s *Service) Upload(ctx context.Context, t *kernel.Tenant, name, rego, tests string) (Module, error) {
 	if err := validName(name); err != nil {
 		return Module{}, err
@@ -50,6 +51,9 @@ func (s *Service) Upload(ctx context.Context, t *kernel.Tenant, name, rego, test
 				Message: fmt.Sprintf("a tenant has at most %d policy modules", MaxModules)})
 		}
 		if err := s.compiler.Check(ctx, set); err != nil {
+			return err
+		}
+		if err := s.guardLockout(ctx, t, set, "rego", name); err != nil {
 			return err
 		}
 		saved, err := s.store.Save(ctx, m)
@@ -74,7 +78,11 @@ func (s *Service) Rollback(ctx context.Context, t *kernel.Tenant, name string, v
 		if target, err = s.store.Version(ctx, name, version); err != nil {
 			return err
 		}
-		if err := s.compiler.Check(ctx, withModule(active, target)); err != nil {
+		set := withModule(active, target)
+		if err := s.compiler.Check(ctx, set); err != nil {
+			return err
+		}
+		if err := s.guardLockout(ctx, t, set, "version", name); err != nil {
 			return err
 		}
 		target.Active = true
@@ -99,6 +107,9 @@ func (s *Service) Delete(ctx context.Context, t *kernel.Tenant, name string) err
 			return kernel.NotFound("policy module")
 		}
 		if err := s.compiler.Check(ctx, rest); err != nil {
+			return err
+		}
+		if err := s.guardLockout(ctx, t, rest, "name", name); err != nil {
 			return err
 		}
 		return s.store.Delete(ctx, name)

@@ -21,6 +21,7 @@ import (
 // compiler refuses modules whose Rego contains "bad" and records calls.
 type compiler struct {
 	checked     [][]policy.Module
+	tried       []access.Input
 	invalidated []string
 }
 
@@ -37,6 +38,20 @@ func (c *compiler) Check(_ context.Context, modules []policy.Module) error {
 func (c *compiler) Evaluate(ctx context.Context, tenantID string, src policy.Source, _ access.Input, _ bool) (access.Decision, error) {
 	set, err := src.Active(ctx, tenantID)
 	return access.Decision{Allow: len(set.Modules) == 0, PolicyVersion: fmt.Sprint(set.Revision)}, err
+}
+
+// Try denies when a module says "lockout" and none says "unlock".
+func (c *compiler) Try(_ context.Context, modules []policy.Module, in access.Input) (access.Decision, error) {
+	c.tried = append(c.tried, in)
+	var lock, unlock bool
+	for _, m := range modules {
+		lock = lock || strings.Contains(m.Rego, "lockout")
+		unlock = unlock || strings.Contains(m.Rego, "unlock")
+	}
+	if lock && !unlock {
+		return access.Decision{Reasons: []string{"locked out"}}, nil
+	}
+	return access.Decision{Allow: true}, nil
 }
 
 func (c *compiler) Invalidate(tenantID string) { c.invalidated = append(c.invalidated, tenantID) }
@@ -180,4 +195,62 @@ func TestInvalidIsAPolicyInvalidError(t *testing.T) {
 	assert.True(t, errors.Is(err, policy.ErrInvalid))
 	assert.True(t, errors.Is(err, kernel.ErrInvalid))
 	assert.Equal(t, kernel.KindInvalid, kernel.KindOf(err))
+}
+
+// A change after which its author could no longer read or change the
+// policy is refused, whichever call would make it; the same change with no
+// user behind it is not a lockout.
+func TestChangesThatWouldLockTheirAuthorOutAreRefused(t *testing.T) {
+	svc, c, tn, ctx := newService(t)
+	admin := &kernel.Principal{ID: uuid.New(), Type: kernel.PrincipalUser, Email: "admin@acme.test",
+		Roles: []string{"admin"}, Permissions: []string{"access.policy.read", "access.policy.write"}}
+	actx := kernel.WithRequestMeta(kernel.WithPrincipal(ctx, admin), kernel.RequestMeta{IP: "192.0.2.7"})
+	requireLockout := func(err error, field string) {
+		t.Helper()
+		var ke *kernel.Error
+		require.ErrorAs(t, err, &ke)
+		assert.Equal(t, "policy_invalid", ke.Code)
+		assert.Equal(t, "the change would lock you out of the tenant's policy", ke.Message)
+		require.Len(t, ke.Fields, 1)
+		assert.Equal(t, field, ke.Fields[0].Field)
+		assert.Equal(t, "with it in force, access.policy.read would be denied to you: locked out", ke.Fields[0].Message)
+	}
+
+	_, err := svc.Upload(actx, tn, "guard", "package tenant.guard # v1", "")
+	require.NoError(t, err)
+	require.Len(t, c.tried, 2, "the author's next read and write")
+	subject := access.Subject{ID: admin.ID.String(), Type: "user", Email: admin.Email, Roles: admin.Roles,
+		Permissions: admin.Permissions, Attributes: map[string]any{}}
+	assert.Equal(t, access.Input{Subject: subject, Action: "access.policy.read", Resource: access.Resource{Attributes: map[string]any{}},
+		Tenant:  access.TenantInput{ID: tn.ID.String(), Slug: "acme"},
+		Request: access.RequestInput{Method: "GET", Path: "/api/v1/policies", IP: "192.0.2.7", Time: "2026-03-04T10:00:00Z"}}, c.tried[0])
+	assert.Equal(t, "access.policy.write", c.tried[1].Action)
+	assert.Equal(t, access.RequestInput{Method: "PUT", Path: "/api/v1/policies/guard", IP: "192.0.2.7", Time: "2026-03-04T10:00:00Z"}, c.tried[1].Request)
+
+	_, err = svc.Upload(actx, tn, "guard", "package tenant.guard # lockout", "")
+	requireLockout(err, "rego")
+	versions, err := svc.Versions(ctx, tn, "guard")
+	require.NoError(t, err)
+	require.Len(t, versions, 1, "nothing stored")
+
+	// Without a user (an operator, a restore): stored and active.
+	_, err = svc.Upload(ctx, tn, "guard", "package tenant.guard # lockout v2", "")
+	require.NoError(t, err)
+	_, err = svc.Upload(ctx, tn, "guard", "package tenant.guard # v3", "")
+	require.NoError(t, err)
+	_, err = svc.Rollback(actx, tn, "guard", 2)
+	requireLockout(err, "version")
+	list, err := svc.List(ctx, tn)
+	require.NoError(t, err)
+	require.Len(t, list, 1)
+	assert.Equal(t, 3, list[0].Version, "v3 stays active")
+
+	// A deletion that would leave a locking module without its counterpart.
+	_, err = svc.Upload(ctx, tn, "key", "package tenant.key # unlock", "")
+	require.NoError(t, err)
+	_, err = svc.Upload(actx, tn, "lock", "package tenant.lock # lockout", "")
+	require.NoError(t, err, "locks nobody out beside key")
+	requireLockout(svc.Delete(actx, tn, "key"), "name")
+	require.NoError(t, svc.Delete(actx, tn, "lock"))
+	require.NoError(t, svc.Delete(actx, tn, "key"))
 }

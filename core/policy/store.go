@@ -45,6 +45,10 @@ type Compiler interface {
 	// the tenant's set from src only when no compiled one is cached.
 	// Explain adds a trace of the evaluation to the decision.
 	Evaluate(ctx context.Context, tenantID string, src Source, in access.Input, explain bool) (access.Decision, error)
+	// Try decides in under the base policy and modules, a tenant's set as
+	// it would become, without making it the tenant's: the lockout guard's
+	// question. A failed evaluation is a deny, returned with its error.
+	Try(ctx context.Context, modules []Module, in access.Input) (access.Decision, error)
 	// Invalidate forgets the tenant's compiled policy (after a change).
 	Invalidate(tenantID string)
 }

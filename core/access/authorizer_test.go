@@ -1,0 +1,84 @@
+package access_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"testing"
+
+	"github.com/google/uuid"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/atriumhq/atrium/core/access"
+	"github.com/atriumhq/atrium/core/kernel"
+)
+
+// failing is a tenant policy that fails every decision with err; the base
+// alone allows what the subject holds.
+type failing struct{ err error }
+
+func (f failing) Decide(context.Context, string, access.Input) (access.Decision, error) {
+	return access.Decision{Reasons: []string{"the tenant policy did not finish in time"}}, f.err
+}
+
+func (failing) DecideBase(_ context.Context, in access.Input) (access.Decision, error) {
+	return access.Decision{Allow: slices.Contains(in.Subject.Permissions, in.Action), PolicyVersion: "base"}, nil
+}
+
+// tenantOnly is a decider with no base-only decision.
+type tenantOnly struct{ f failing }
+
+func (d tenantOnly) Decide(ctx context.Context, id string, in access.Input) (access.Decision, error) {
+	return d.f.Decide(ctx, id, in)
+}
+
+// When the tenant's own policy fails, a tenant admin's policy management
+// is decided by the base alone; everything else, and everyone else, stays
+// denied, and so does a failure that is not the tenant policy's.
+func TestPolicyManagementFallsBackToTheBaseForAdmins(t *testing.T) {
+	timedOut := fmt.Errorf("tenant policy: %w", errors.Join(access.ErrTenantPolicy, errors.New("ran past its deadline")))
+	perms := []string{"access.policy.read", "access.policy.write", "identity.user.read"}
+	tenant := &kernel.Tenant{ID: uuid.New(), Slug: "acme"}
+	decide := func(d access.Decider, roles []string, typ kernel.PrincipalType, action string) (access.Decision, error) {
+		ctx := kernel.WithTenant(context.Background(), tenant)
+		ctx = kernel.WithPrincipal(ctx, &kernel.Principal{ID: uuid.New(), Type: typ, Roles: roles, Permissions: perms})
+		reg := prometheus.NewRegistry()
+		a := access.NewAuthorizer(nil, d, kernel.SystemClock{}, slog.New(slog.DiscardHandler), reg)
+		dec, err := a.Authorize(ctx, action, nil, access.RequestInput{})
+		n, _ := testutil.GatherAndCount(reg, "atrium_policy_fallbacks_total")
+		if dec.Allow {
+			assert.Equal(t, 1, n)
+		}
+		return dec, err
+	}
+	admin := []string{access.RoleAdmin}
+
+	d, err := decide(failing{timedOut}, admin, kernel.PrincipalUser, "access.policy.write")
+	require.NoError(t, err)
+	assert.True(t, d.Allow)
+	assert.Equal(t, []string{"decided by the base policy alone: " + timedOut.Error()}, d.Reasons)
+
+	for name, c := range map[string]struct {
+		d      access.Decider
+		roles  []string
+		typ    kernel.PrincipalType
+		action string
+	}{
+		"another action":        {failing{timedOut}, admin, kernel.PrincipalUser, "identity.user.read"},
+		"a member":              {failing{timedOut}, []string{access.RoleMember}, kernel.PrincipalUser, "access.policy.read"},
+		"an admin-named other":  {failing{timedOut}, []string{"Admin", "admins"}, kernel.PrincipalUser, "access.policy.read"},
+		"not a user":            {failing{timedOut}, admin, kernel.PrincipalOperator, "access.policy.read"},
+		"the engine's failure":  {failing{errors.New("base policy: undefined")}, admin, kernel.PrincipalUser, "access.policy.read"},
+		"a look-alike action":   {failing{timedOut}, admin, kernel.PrincipalUser, "access.policyx.read"},
+		"no base-only decision": {tenantOnly{failing{timedOut}}, admin, kernel.PrincipalUser, "access.policy.read"},
+	} {
+		d, err := decide(c.d, c.roles, c.typ, c.action)
+		assert.ErrorIs(t, err, kernel.ErrForbidden, name)
+		assert.False(t, d.Allow, name)
+	}
+}
