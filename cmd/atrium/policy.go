@@ -25,9 +25,9 @@ var errPolicyInvalid = fmt.Errorf("the policy was refused: %w", errReported)
 func newPolicyCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "policy",
-		Short: "Test tenant policies in the sandbox offline, and push them (security teams)",
+		Short: "Test tenant policies in the sandbox offline, push, list, roll back and remove them",
 	}
-	cmd.AddCommand(newPolicyTestCommand(), newPolicyPushCommand())
+	cmd.AddCommand(newPolicyTestCommand(), newPolicyPushCommand(), newPolicyListCommand(), newPolicyRollbackCommand(), newPolicyDeleteCommand())
 	return cmd
 }
 

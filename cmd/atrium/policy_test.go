@@ -139,3 +139,64 @@ test_read_allowed if count(guard.deny) == 0 with input as {"action": "x.read"}
 		})
 	}
 }
+
+// list, rollback and delete act on the token's own tenant, or with
+// --tenant on that tenant's as an operator, whose changes carry a reason.
+func TestPolicyManagementCommands(t *testing.T) {
+	const list = `{"items": [{"name": "guard", "version": 3, "rego": "package tenant.guard\n", "active": true,
+		"created_at": "2026-03-04T09:30:00Z", "created_by": "7d1c"}]}`
+	const module = `{"name": "guard", "version": 2, "rego": "package tenant.guard\n", "active": true, "created_at": "2026-03-04T09:30:00Z"}`
+	runHTTPCases(t, map[string]httpCase{
+		"list": {
+			args: []string{"policy", "list"}, status: http.StatusOK, reply: list,
+			method: http.MethodGet, path: "/api/v1/policies",
+			out: []string{"NAME", "guard  3        2026-03-04T09:30:00Z  7d1c"},
+		},
+		"list a tenant's": {
+			args: []string{"policy", "list", "--tenant", "acme"}, status: http.StatusOK, reply: `{"items": []}`,
+			method: http.MethodGet, path: "/api/v1/tenants/acme/policies",
+			out: []string{"no policy modules: the base policy alone decides"},
+		},
+		"rollback": {
+			args: []string{"policy", "rollback", "guard", "2"}, status: http.StatusOK, reply: module,
+			method: http.MethodPost, path: "/api/v1/policies/guard/rollback", body: `{"version": 2}`,
+			out: []string{"policy guard: version 2 activated\n"},
+		},
+		"break-glass rollback": {
+			args: []string{"policy", "rollback", "guard", "2", "--tenant", "acme", "--reason", "INC-42"}, status: http.StatusOK, reply: module,
+			method: http.MethodPost, path: "/api/v1/tenants/acme/policies/guard/rollback", body: `{"version": 2, "reason": "INC-42"}`,
+			out: []string{"policy guard: version 2 activated\n"},
+		},
+		"delete": {
+			args: []string{"policy", "delete", "guard"}, status: http.StatusNoContent,
+			method: http.MethodDelete, path: "/api/v1/policies/guard",
+			out: []string{"policy guard: removed\n"},
+		},
+		"break-glass delete": {
+			args: []string{"policy", "delete", "guard", "--tenant", "acme", "--reason", "INC-42: locked out"}, status: http.StatusNoContent,
+			method: http.MethodDelete, path: "/api/v1/tenants/acme/policies/guard", body: `{"reason": "INC-42: locked out"}`,
+			out: []string{"policy guard: removed\n"},
+		},
+		"refused": {
+			args: []string{"policy", "delete", "guard"}, status: http.StatusUnprocessableEntity,
+			reply:  `{"status": 422, "code": "policy_invalid", "detail": "the change would lock you out of the tenant's policy"}`,
+			method: http.MethodDelete, path: "/api/v1/policies/guard",
+			err: []string{"422 Unprocessable Entity (policy_invalid): the change would lock you out of the tenant's policy"},
+		},
+	})
+
+	// Nothing is sent for a break-glass change without a reason, a reason
+	// without --tenant, or a version that is not one.
+	for _, args := range [][]string{
+		{"policy", "delete", "guard", "--tenant", "acme"},
+		{"policy", "rollback", "guard", "2", "--tenant", "acme"},
+		{"policy", "delete", "guard", "--reason", "why"},
+		{"policy", "rollback", "guard", "two"},
+		{"policy", "rollback", "guard", "0"},
+	} {
+		srv, got := fakeServer(t, http.StatusOK, module)
+		_, _, err := runCLI(append(args, "--server", srv.URL, "--token", "tok")...)
+		assert.Error(t, err, "%v", args)
+		assert.Empty(t, got.method, "%v: no request", args)
+	}
+}

@@ -49,7 +49,7 @@ type Route struct {
 }
 
 // Handler is an endpoint's body together with the types it reads and writes.
-// Build one with JSON, Output, NoContent, Download, Upload or Raw.
+// Build one with JSON, JSONNoContent, Output, NoContent, Download, Upload or Raw.
 type Handler struct {
 	// serve runs the endpoint; a non-nil reply is written after the unit of
 	// work (if any) has committed.
@@ -122,6 +122,22 @@ func Output[Out any](fn func(c *gin.Context) (Out, error)) Handler {
 		response: reflect.TypeFor[Out](),
 		status:   http.StatusOK,
 	}
+}
+
+// JSONNoContent adapts a handler that takes a JSON body, as JSON does, and
+// answers 204 without one.
+func JSONNoContent[In any](fn func(c *gin.Context, in *In) error) Handler {
+	h := JSON(http.StatusNoContent, func(c *gin.Context, in *In) (struct{}, error) { return struct{}{}, fn(c, in) })
+	serve := h.serve
+	h.serve = func(c *gin.Context) (*reply, error) {
+		r, err := serve(c)
+		if r != nil {
+			r.body = nil
+		}
+		return r, err
+	}
+	h.response = nil
+	return h
 }
 
 // NoContent adapts a handler without request or response body (204).
