@@ -44,7 +44,11 @@ func plugin(name string, up ...string) *postgres.MigrationSet {
 
 func newBoundary(t *testing.T, maxConns int) *boundary {
 	t.Helper()
-	e := newEnv(t, 8)
+	return boundaryOn(t, newEnv(t, 8), maxConns)
+}
+
+func boundaryOn(t testing.TB, e *env, maxConns int) *boundary {
+	t.Helper()
 	ctx := context.Background()
 	b := &boundary{env: e, acme: e.create(t, "acme"), globex: e.create(t, "globex")}
 	_, err := e.pool.Exec(ctx, `UPDATE atrium.tenants SET plugins = CASE slug WHEN 'acme' THEN '{notes,other}'::text[] ELSE '{notes}' END`)

@@ -60,7 +60,7 @@ func dropTenants(t testing.TB, pool *pgxpool.Pool, store *postgres.TenantStore) 
 	}
 }
 
-func (e *env) create(t *testing.T, slug string) *tenancy.Tenant {
+func (e *env) create(t testing.TB, slug string) *tenancy.Tenant {
 	t.Helper()
 	tn, err := e.svc.Create(context.Background(), tenancy.CreateInput{Slug: slug, Name: slug, AdminEmail: "admin@" + slug + ".test", AdminPassword: "correct horse battery"})
 	require.NoError(t, err)
