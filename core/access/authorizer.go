@@ -92,7 +92,7 @@ func (a *Authorizer) Authorize(ctx context.Context, action string, res *Resource
 	}
 	d, err := a.decider.Decide(ctx, t.ID.String(), in)
 	if err != nil && errors.Is(err, ErrTenantPolicy) && ManagesPolicy(action) && isTenantAdmin(in.Subject) {
-		d, err = a.fallBack(ctx, in, err)
+		d, err = a.repair(ctx, t.ID.String(), in, err)
 	}
 	if err != nil {
 		// Fail closed, and say why in the log, not to the client.
@@ -111,24 +111,30 @@ func (a *Authorizer) Authorize(ctx context.Context, action string, res *Resource
 	return d, nil
 }
 
-// fallBack decides a tenant admin's policy management under the base policy
-// alone, after the tenant's own policy failed: otherwise a module that
-// fails every decision would deny the admin the very calls that remove or
-// roll it back. The decision's reasons and policy version, and the
-// request's audit record (detail policy_fallback), say why.
-func (a *Authorizer) fallBack(ctx context.Context, in Input, cause error) (Decision, error) {
-	base, ok := a.decider.(BaseDecider)
+// repair decides a tenant admin's policy management after the tenant's own
+// policy failed it: otherwise a module that fails every decision would deny
+// the admin the very calls that remove or roll it back. The tenant's policy
+// is asked again, patiently; only when it fails that too (it does not
+// compile, errs, or runs past ten deadlines) does the base policy alone
+// decide. That is logged and counted, and the request's audit record says
+// so (policy version base:...+tenant:bypassed, detail policy_fallback).
+func (a *Authorizer) repair(ctx context.Context, tenantID string, in Input, cause error) (Decision, error) {
+	r, ok := a.decider.(Repairer)
 	if !ok {
 		return Decision{}, cause
 	}
-	d, err := base.DecideBase(ctx, in)
-	if err != nil {
+	d, err := r.Recheck(ctx, tenantID, in)
+	if !errors.Is(err, ErrTenantPolicy) {
+		return d, err // decided by the tenant's policy after all, or the engine failed
+	}
+	cause = err
+	if d, err = r.DecideBase(ctx, in); err != nil {
 		return d, err
 	}
 	a.log.WarnContext(ctx, "the tenant policy failed; policy management decided by the base policy alone",
 		"action", in.Action, "allow", d.Allow, "error", cause)
 	a.fallbacks.Inc()
-	d.Reasons = append(d.Reasons, "decided by the base policy alone: "+cause.Error())
+	d.Reasons = append(d.Reasons, "decided by the base policy alone: the tenant policy failed")
 	audit.Describe(ctx, audit.Resource{}, map[string]any{"policy_fallback": cause.Error()})
 	return d, nil
 }

@@ -18,12 +18,24 @@ import (
 	"github.com/atriumhq/atrium/core/kernel"
 )
 
-// failing is a tenant policy that fails every decision with err; the base
-// alone allows what the subject holds.
-type failing struct{ err error }
+// failing is a tenant policy that fails decisions with err; the base alone
+// allows what the subject holds.
+type failing struct {
+	err     error
+	passing bool // the policy decides when asked again
+}
 
 func (f failing) Decide(context.Context, string, access.Input) (access.Decision, error) {
 	return access.Decision{Reasons: []string{"the tenant policy did not finish in time"}}, f.err
+}
+
+// Recheck fails again, unless the failure was the moment's (load, the
+// breaker): then the tenant's policy decides, and refuses.
+func (f failing) Recheck(context.Context, string, access.Input) (access.Decision, error) {
+	if f.passing {
+		return access.Decision{Reasons: []string{"only from the office"}}, nil
+	}
+	return access.Decision{}, f.err
 }
 
 func (failing) DecideBase(_ context.Context, in access.Input) (access.Decision, error) {
@@ -58,10 +70,10 @@ func TestPolicyManagementFallsBackToTheBaseForAdmins(t *testing.T) {
 	}
 	admin := []string{access.RoleAdmin}
 
-	d, err := decide(failing{timedOut}, admin, kernel.PrincipalUser, "access.policy.write")
+	d, err := decide(failing{timedOut, false}, admin, kernel.PrincipalUser, "access.policy.write")
 	require.NoError(t, err)
 	assert.True(t, d.Allow)
-	assert.Equal(t, []string{"decided by the base policy alone: " + timedOut.Error()}, d.Reasons)
+	assert.Equal(t, []string{"decided by the base policy alone: the tenant policy failed"}, d.Reasons)
 
 	for name, c := range map[string]struct {
 		d      access.Decider
@@ -69,13 +81,14 @@ func TestPolicyManagementFallsBackToTheBaseForAdmins(t *testing.T) {
 		typ    kernel.PrincipalType
 		action string
 	}{
-		"another action":        {failing{timedOut}, admin, kernel.PrincipalUser, "identity.user.read"},
-		"a member":              {failing{timedOut}, []string{access.RoleMember}, kernel.PrincipalUser, "access.policy.read"},
-		"an admin-named other":  {failing{timedOut}, []string{"Admin", "admins"}, kernel.PrincipalUser, "access.policy.read"},
-		"not a user":            {failing{timedOut}, admin, kernel.PrincipalOperator, "access.policy.read"},
-		"the engine's failure":  {failing{errors.New("base policy: undefined")}, admin, kernel.PrincipalUser, "access.policy.read"},
-		"a look-alike action":   {failing{timedOut}, admin, kernel.PrincipalUser, "access.policyx.read"},
-		"no base-only decision": {tenantOnly{failing{timedOut}}, admin, kernel.PrincipalUser, "access.policy.read"},
+		"another action":        {failing{timedOut, false}, admin, kernel.PrincipalUser, "identity.user.read"},
+		"a passing failure":     {failing{timedOut, true}, admin, kernel.PrincipalUser, "access.policy.write"},
+		"a member":              {failing{timedOut, false}, []string{access.RoleMember}, kernel.PrincipalUser, "access.policy.read"},
+		"an admin-named other":  {failing{timedOut, false}, []string{"Admin", "admins"}, kernel.PrincipalUser, "access.policy.read"},
+		"not a user":            {failing{timedOut, false}, admin, kernel.PrincipalOperator, "access.policy.read"},
+		"the engine's failure":  {failing{errors.New("base policy: undefined"), false}, admin, kernel.PrincipalUser, "access.policy.read"},
+		"a look-alike action":   {failing{timedOut, false}, admin, kernel.PrincipalUser, "access.policyx.read"},
+		"no base-only decision": {tenantOnly{failing{timedOut, false}}, admin, kernel.PrincipalUser, "access.policy.read"},
 	} {
 		d, err := decide(c.d, c.roles, c.typ, c.action)
 		assert.ErrorIs(t, err, kernel.ErrForbidden, name)

@@ -71,10 +71,13 @@ type Decider interface {
 	Decide(ctx context.Context, tenantID string, in Input) (Decision, error)
 }
 
-// BaseDecider is a Decider that can also decide under the base policy
-// alone, for when the tenant's own policy fails (Authorizer's fallback).
-type BaseDecider interface {
+// A Repairer is a Decider that can decide a tenant admin's management of a
+// tenant policy that failed (Authorizer): Recheck asks the tenant's policy
+// again, patiently, so that load or other requests are not taken for a
+// failing policy; DecideBase decides under the base policy alone.
+type Repairer interface {
 	Decider
+	Recheck(ctx context.Context, tenantID string, in Input) (Decision, error)
 	DecideBase(ctx context.Context, in Input) (Decision, error)
 }
 

@@ -1,7 +1,9 @@
 package api
 
 import (
+	"context"
 	"net/http"
+	"strings"
 
 	"github.com/gin-gonic/gin"
 
@@ -25,9 +27,9 @@ type BreakGlassRollbackRequest struct {
 
 // BreakGlassRoutes let platform operators read a tenant's policy and roll
 // back or remove a module when its own admins cannot (policies.md): each
-// change is recorded in the tenant's audit log as the operator's, with the
-// reason given and the module named.
-func BreakGlassRoutes(svc *policy.Service, tenants *tenancy.Service) []Route {
+// change commits together with its record in the tenant's audit log, the
+// operator's, naming the module and carrying the reason given.
+func BreakGlassRoutes(svc *policy.Service, tenants *tenancy.Service, uow kernel.Transactor, log *audit.Log) []Route {
 	tags := []string{"policies"}
 	tenant := func(c *gin.Context) (*kernel.Tenant, error) {
 		t, err := tenants.Get(c.Request.Context(), c.Param("slug"))
@@ -36,8 +38,22 @@ func BreakGlassRoutes(svc *policy.Service, tenants *tenancy.Service) []Route {
 		}
 		return t.Scope(), nil
 	}
-	module := func(c *gin.Context) {
-		audit.Describe(c.Request.Context(), audit.Resource{}, map[string]any{"module": c.Param("name")})
+	change := func(c *gin.Context, reason string, fn func(context.Context, *kernel.Tenant) error) error {
+		if strings.TrimSpace(reason) == "" {
+			return kernel.Invalid(kernel.FieldError{Field: "reason", Message: "is required"})
+		}
+		t, err := tenant(c)
+		if err != nil {
+			return err
+		}
+		ctx := c.Request.Context()
+		audit.Describe(ctx, audit.Resource{Type: "policy", ID: c.Param("name")}, nil)
+		return uow.InTenant(ctx, t, func(ctx context.Context) error {
+			if err := fn(ctx, t); err != nil {
+				return err
+			}
+			return log.RecordInUnit(ctx)
+		})
 	}
 	return []Route{
 		{
@@ -57,12 +73,12 @@ func BreakGlassRoutes(svc *policy.Service, tenants *tenancy.Service) []Route {
 			Summary: "Break glass: activate an earlier version of a tenant's module, for the reason given",
 			Tags:    tags, Access: Operator, Action: "access.policy.write",
 			Handler: JSON(http.StatusOK, func(c *gin.Context, in *BreakGlassRollbackRequest) (PolicyModule, error) {
-				t, err := tenant(c)
-				if err != nil {
-					return PolicyModule{}, err
-				}
-				module(c)
-				m, err := svc.Rollback(c.Request.Context(), t, c.Param("name"), in.Version)
+				var m policy.Module
+				err := change(c, in.Reason, func(ctx context.Context, t *kernel.Tenant) error {
+					var err error
+					m, err = svc.Rollback(ctx, t, c.Param("name"), in.Version)
+					return err
+				})
 				return policyModule(m), err
 			}),
 		},
@@ -70,13 +86,10 @@ func BreakGlassRoutes(svc *policy.Service, tenants *tenancy.Service) []Route {
 			Method: http.MethodDelete, Path: "/api/v1/tenants/:slug/policies/:name",
 			Summary: "Break glass: remove a tenant's module (its versions stay), for the reason given",
 			Tags:    tags, Access: Operator, Action: "access.policy.write",
-			Handler: JSONNoContent(func(c *gin.Context, _ *BreakGlassRequest) error {
-				t, err := tenant(c)
-				if err != nil {
-					return err
-				}
-				module(c)
-				return svc.Delete(c.Request.Context(), t, c.Param("name"))
+			Handler: JSONNoContent(func(c *gin.Context, in *BreakGlassRequest) error {
+				return change(c, in.Reason, func(ctx context.Context, t *kernel.Tenant) error {
+					return svc.Delete(ctx, t, c.Param("name"))
+				})
 			}),
 		},
 	}

@@ -164,6 +164,21 @@ func (l *Log) RecordChange(ctx context.Context, write func(*Record) error) error
 	return nil
 }
 
+// RecordInUnit records the request's success, as RecordChange does, in the
+// unit of work ctx runs in: an operator's change made in a tenant's unit
+// of work commits with its record, or neither does.
+func (l *Log) RecordInUnit(ctx context.Context) error {
+	if _, ok := kernel.UnitFrom(ctx); !ok {
+		return errors.New("audit: RecordInUnit outside a unit of work")
+	}
+	return l.RecordChange(ctx, func(r *Record) error {
+		// Its statement goes with COMMIT: a failure there is the log's too.
+		return l.store.Append(ctx, r, func(err error) error {
+			return l.failed(ctx, Entry{Action: r.Action, Outcome: Success}, err)
+		})
+	})
+}
+
 // Committed tells the log a change recorded with RecordChange committed in
 // t: the record is counted and queued for sealing.
 func (l *Log) Committed(t *kernel.Tenant) {

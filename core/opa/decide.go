@@ -52,8 +52,11 @@ func grantableAction(action string) bool {
 
 // decide evaluates the base and the tenant policy on in under the deadline
 // and combines them. It fails closed: on an error, a timeout or an
-// undefined result the decision is a deny, returned with the error.
-func (e *Engine) decide(ctx context.Context, tp *tenantPolicy, in access.Input, explain bool) (d access.Decision, err error) {
+// undefined result the decision is a deny, returned with the error. A
+// patient decision (Decider.Recheck) is not held back by the tenant's
+// breaker, nor counted by it, has repairFactor deadlines, and runs in the
+// tenant's repair slot: what other requests hold cannot fail it.
+func (e *Engine) decide(ctx context.Context, tp *tenantPolicy, in access.Input, explain, patient bool) (d access.Decision, err error) {
 	d.PolicyVersion = tp.version
 	if d.PolicyVersion == "" { // not built by tenantPolicy
 		d.PolicyVersion = e.version(tp.revision)
@@ -72,7 +75,7 @@ func (e *Engine) decide(ctx context.Context, tp *tenantPolicy, in access.Input, 
 	// A tenant whose policy ran past its deadline lately is denied without
 	// evaluating, but for one probe at a time (breaker.go).
 	var probe, overran, inTime bool
-	if tp.query != nil {
+	if tp.query != nil && !patient {
 		var err error
 		if probe, err = e.runaways.admit(tp.tenant, e.now); err != nil {
 			return deny("the tenant policy did not finish in time", tenantFailed(err))
@@ -115,7 +118,11 @@ func (e *Engine) decide(ctx context.Context, tp *tenantPolicy, in access.Input, 
 	// timer and, only when ctx can end at all, an AfterFunc: cheaper than a
 	// context with a timeout and an AfterFunc on it, per decision. The
 	// tenant's evaluation is also waited for only until then (runaway.go).
-	w := startWatch(e.opts.Deadline)
+	deadline := e.opts.Deadline
+	if patient {
+		deadline *= repairFactor
+	}
+	w := startWatch(deadline)
 	c := w.cancel
 	var stopCtx func() bool
 	if ctx.Done() != nil {
@@ -143,9 +150,13 @@ func (e *Engine) decide(ctx context.Context, tp *tenantPolicy, in access.Input, 
 	}
 	var t tenantResult
 	if tp.query != nil {
-		if t, abandoned, err = e.evalTenantBounded(ctx, tp, input.term, w, tracer(tenantTrace)); err != nil {
+		slots := tp.slots
+		if patient {
+			slots = tp.repairSlot
+		}
+		if t, abandoned, err = e.evalTenantBounded(ctx, tp, slots, input.term, w, tracer(tenantTrace)); err != nil {
 			// The deadline's doing, not the caller's, nor a wait for a slot.
-			overran = c.Cancelled() && ctx.Err() == nil && !errors.Is(err, errNoSlot)
+			overran = !patient && c.Cancelled() && ctx.Err() == nil && !errors.Is(err, errNoSlot)
 			return deny(failure(ctx, c, "tenant"), tenantFailed(err))
 		}
 		inTime = true
@@ -249,7 +260,7 @@ type Decider struct {
 	src    policy.Source
 }
 
-var _ access.BaseDecider = (*Decider)(nil)
+var _ access.Repairer = (*Decider)(nil)
 
 // NewDecider returns the decider; src is usually the *policy.Service.
 func NewDecider(engine *Engine, src policy.Source) *Decider {
@@ -261,9 +272,24 @@ func (d *Decider) Decide(ctx context.Context, tenantID string, in access.Input) 
 	return d.engine.Evaluate(ctx, tenantID, d.src, in, false)
 }
 
+// repairFactor is how many deadlines a patient decision has.
+const repairFactor = 10
+
+// Recheck evaluates in under the base policy and the tenant's again, after
+// the tenant's policy failed it: patiently (not held back by the tenant's
+// breaker, under ten deadlines, in a slot of its own), so that what load or
+// other requests did is not taken for a failing policy.
+func (d *Decider) Recheck(ctx context.Context, tenantID string, in access.Input) (access.Decision, error) {
+	tp, err := d.engine.tenantPolicy(ctx, tenantID, d.src)
+	if err != nil {
+		return access.Decision{Reasons: []string{"the tenant policy could not be loaded"}}, err
+	}
+	return d.engine.decide(ctx, tp, in, false, true)
+}
+
 // DecideBase evaluates in under the base policy alone.
 func (d *Decider) DecideBase(ctx context.Context, in access.Input) (access.Decision, error) {
-	return d.engine.decide(ctx, &tenantPolicy{version: "base:" + d.engine.base.version + "+tenant:bypassed"}, in, false)
+	return d.engine.decide(ctx, &tenantPolicy{version: "base:" + d.engine.base.version + "+tenant:bypassed"}, in, false, false)
 }
 
 // tenantError is a decision's error that the tenant's own policy caused.

@@ -158,7 +158,7 @@ func (e *Engine) Evaluate(ctx context.Context, tenantID string, src policy.Sourc
 		return access.Decision{Reasons: []string{"the tenant policy could not be loaded"},
 			PolicyVersion: e.version(-1)}, err
 	}
-	return e.decide(ctx, tp, in, explain)
+	return e.decide(ctx, tp, in, explain, false)
 }
 
 // Try decides in under the base policy and modules, a tenant's set as it
@@ -183,7 +183,7 @@ func (e *Engine) Try(ctx context.Context, modules []policy.Module, in access.Inp
 			e.shared.put(key, tp.query)
 		}
 	}
-	return e.decide(ctx, tp, in, false)
+	return e.decide(ctx, tp, in, false, false)
 }
 
 // tenantPolicy returns the tenant's compiled policy, from the cache while
@@ -219,7 +219,7 @@ func (e *Engine) tenantPolicy(ctx context.Context, tenantID string, src policy.S
 			return nil, fmt.Errorf("tenant policy: %w", err)
 		}
 		tp := &tenantPolicy{tenant: tenantID, revision: set.Revision, version: e.version(set.Revision), epoch: epoch,
-			slots: make(chan struct{}, evaluationSlots())}
+			slots: make(chan struct{}, evaluationSlots()), repairSlot: make(chan struct{}, 1)}
 		key := setKey(set.Modules)
 		if tp.query = e.shared.get(key); tp.query == nil {
 			tp.query, tp.err = compileTenant(set.Modules)

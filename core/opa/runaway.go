@@ -107,15 +107,15 @@ type tenantRun struct {
 
 var tenantRuns = sync.Pool{New: func() any { return &tenantRun{done: make(chan struct{}, 1)} }}
 
-// evalTenantBounded evaluates the tenant's query and waits for it until the
-// watch fires or ctx ends. When it gives up (abandoned), the evaluation
+// evalTenantBounded evaluates the tenant's query, in one of slots, and
+// waits for it until the watch fires or ctx ends. When it gives up (abandoned), the evaluation
 // runs on with input, which the caller must then not recycle, and with the
 // tracer, and counts as the tenant's runaway until it ends.
-func (e *Engine) evalTenantBounded(ctx context.Context, tp *tenantPolicy, input *ast.Term, w *watch,
+func (e *Engine) evalTenantBounded(ctx context.Context, tp *tenantPolicy, slots chan struct{}, input *ast.Term, w *watch,
 	t topdown.QueryTracer) (res tenantResult, abandoned bool, err error) {
-	if tp.slots != nil {
+	if slots != nil {
 		select {
-		case tp.slots <- struct{}{}:
+		case slots <- struct{}{}:
 		case <-w.expired:
 			return tenantResult{}, false, errNoSlot
 		case <-ctx.Done():
@@ -124,7 +124,7 @@ func (e *Engine) evalTenantBounded(ctx context.Context, tp *tenantPolicy, input 
 	}
 	run := tenantRuns.Get().(*tenantRun)
 	run.engine, run.tenant, run.slots, run.ctx, run.q, run.input, run.cancel, run.tracer =
-		e, tp.tenant, tp.slots, ctx, tp.query, input, w.cancel, t
+		e, tp.tenant, slots, ctx, tp.query, input, w.cancel, t
 	run.state.Store(runRunning)
 	startRun(run)
 	select {

@@ -25,8 +25,8 @@ type tenantPolicy struct {
 	// upgrade tightened the sandbox): every decision then denies.
 	err error
 	// slots bounds the tenant's evaluations running at once (runaway.go);
-	// nil: unbounded.
-	slots chan struct{}
+	// nil: unbounded. repairSlot is one more, for patient decisions only.
+	slots, repairSlot chan struct{}
 	// confirmed is when (unix nanoseconds) the revision was last checked.
 	confirmed atomic.Int64
 	// used is when (unix nanoseconds) the cache last counted it as used.
