@@ -155,8 +155,10 @@ func TestAFailingPolicyLeavesItsAdminsPolicyManagement(t *testing.T) {
 	_, admin := s.login("acme", "admin@acme.test", "tenant admin password")
 	s.createUser(admin, "bob@acme.test", "member")
 	_, bob := s.login("acme", "bob@acme.test", userPassword)
-	status, raw := s.do(http.MethodPut, "/api/v1/policies/legacy", admin, map[string]string{"rego": "package tenant.legacy\n"}, nil)
-	require.Equal(t, http.StatusOK, status, string(raw))
+	for _, name := range []string{"legacy", "other"} {
+		status, raw := s.do(http.MethodPut, "/api/v1/policies/"+name, admin, map[string]string{"rego": "package tenant." + name + "\n"}, nil)
+		require.Equal(t, http.StatusOK, status, string(raw))
+	}
 
 	// Version 2, stored before json.marshal was refused, and made active.
 	postgrestest.Exec(t, s.db, `INSERT INTO t_acme.policy_modules (name, version, rego, tests, active, created_at, created_by)
@@ -170,19 +172,36 @@ deny contains json.marshal(input.resource) if input.resource.type == "secret"', 
 		status, _ := s.do(http.MethodGet, "/api/v1/users", admin, nil, nil)
 		return status == http.StatusForbidden
 	}, 10*time.Second, 50*time.Millisecond, "everything else fails closed")
-	status, _ = s.do(http.MethodGet, "/api/v1/policies", bob, nil, nil)
+	status, _ := s.do(http.MethodGet, "/api/v1/policies", bob, nil, nil)
 	assert.Equal(t, http.StatusForbidden, status, "only admins fall back")
 
 	var list api.PolicyList
-	status, raw = s.do(http.MethodGet, "/api/v1/policies", admin, nil, &list)
+	status, raw := s.do(http.MethodGet, "/api/v1/policies", admin, nil, &list)
 	require.Equal(t, http.StatusOK, status, string(raw))
-	require.Len(t, list.Items, 1)
+	require.Len(t, list.Items, 2)
 	assert.Equal(t, 2, list.Items[0].Version)
+	status, raw = s.do(http.MethodDelete, "/api/v1/policies/other", admin, nil, nil)
+	require.Equal(t, http.StatusUnprocessableEntity, status, "the rest would not compile either")
+	assert.Contains(t, string(raw), "legacy.rego:2: rego_type_error: undefined function json.marshal", "what broke")
 	var m api.PolicyModule
 	status, raw = s.do(http.MethodPost, "/api/v1/policies/legacy/rollback", admin, map[string]int{"version": 1}, &m)
 	require.Equal(t, http.StatusOK, status, string(raw))
 	assert.Equal(t, 1, m.Version)
 
+	status, _ = s.do(http.MethodGet, "/api/v1/users", admin, nil, nil)
+	assert.Equal(t, http.StatusOK, status, "repaired")
+
+	// Broken again; this time the admin removes the module.
+	postgrestest.Exec(t, s.db, `UPDATE t_acme.policy_modules SET active = false WHERE name = 'legacy'`)
+	postgrestest.Exec(t, s.db, `UPDATE t_acme.policy_modules SET active = true WHERE name = 'legacy' AND version = 2`)
+	postgrestest.Exec(t, s.db, `UPDATE t_acme.policy_revision SET revision = revision + 1`)
+	postgrestest.Exec(t, s.db, `SELECT pg_notify('atrium_policy', $1)`, tn.ID)
+	require.Eventually(t, func() bool {
+		status, _ := s.do(http.MethodGet, "/api/v1/users", admin, nil, nil)
+		return status == http.StatusForbidden
+	}, 10*time.Second, 50*time.Millisecond)
+	status, raw = s.do(http.MethodDelete, "/api/v1/policies/legacy", admin, nil, nil)
+	require.Equal(t, http.StatusNoContent, status, string(raw))
 	status, _ = s.do(http.MethodGet, "/api/v1/users", admin, nil, nil)
 	assert.Equal(t, http.StatusOK, status, "repaired")
 	rec := find(s.auditLog(admin, "action=access.policy.write"), "access.policy.write", audit.Success)

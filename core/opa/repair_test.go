@@ -84,3 +84,26 @@ func fallbacks(t *testing.T, reg *prometheus.Registry) float64 {
 	t.Fatal("no atrium_policy_fallbacks_total")
 	return 0
 }
+
+// A policy that runs past its deadline on every decision, the admin's
+// policy management included even when asked patiently, leaves that
+// management to the base alone; everything else stays denied.
+func TestAPolicyThatTimesOutOnEveryDecisionFallsBackForAdmins(t *testing.T) {
+	e := newEngine(t, opa.Options{Deadline: 50 * time.Millisecond})
+	tn := &kernel.Tenant{ID: uuid.New(), Slug: "acme"}
+	src := &source{sets: map[string]policy.Set{tn.ID.String(): set(1, untilTheDeadline)}}
+	reg := prometheus.NewRegistry()
+	authz := access.NewAuthorizer(nil, opa.NewDecider(e, src), kernel.SystemClock{}, slog.New(slog.DiscardHandler), reg)
+	ctx := kernel.WithPrincipal(kernel.WithTenant(context.Background(), tn), &kernel.Principal{ID: uuid.New(), Type: kernel.PrincipalUser,
+		Roles: []string{access.RoleAdmin}, Permissions: []string{"access.policy.read", "projects.task.read"}})
+
+	_, err := authz.Authorize(ctx, "projects.task.read", nil, access.RequestInput{})
+	require.ErrorIs(t, err, kernel.ErrForbidden, "fail closed")
+	d, err := authz.Authorize(ctx, "access.policy.read", nil, access.RequestInput{})
+	require.NoError(t, err, "the admin can see what broke")
+	assert.Contains(t, d.PolicyVersion, "+tenant:bypassed")
+	assert.Equal(t, 1.0, fallbacks(t, reg))
+	_, err = authz.Authorize(ctx, "access.policy.write", nil, access.RequestInput{})
+	require.ErrorIs(t, err, kernel.ErrForbidden, "the base alone: a permission the admin lacks here")
+
+}
