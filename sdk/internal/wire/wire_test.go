@@ -1,13 +1,18 @@
 package wire_test
 
 import (
+	"bytes"
 	"context"
+	"errors"
+	"io"
 	"net"
-	"sync/atomic"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"golang.org/x/net/http2"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/health"
@@ -16,40 +21,61 @@ import (
 	"github.com/atriumhq/atrium/sdk/internal/wire"
 )
 
-// countingConn counts the writes made on a connection: each is a system
-// call, and on the peer a wake-up.
-type countingConn struct {
+// recordingConn keeps what is written on a connection: whole HTTP/2
+// frames, as gRPC flushes them.
+type recordingConn struct {
 	net.Conn
-	writes *atomic.Int64
+	mu  *sync.Mutex
+	out *bytes.Buffer
 }
 
-func (c countingConn) Write(p []byte) (int, error) {
-	c.writes.Add(1)
+func (c recordingConn) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	c.out.Write(p)
+	c.mu.Unlock()
 	return c.Conn.Write(p)
 }
 
-type countingListener struct {
+type recordingListener struct {
 	net.Listener
-	writes *atomic.Int64
+	mu  *sync.Mutex
+	out *bytes.Buffer
 }
 
-func (l countingListener) Accept() (net.Conn, error) {
+func (l recordingListener) Accept() (net.Conn, error) {
 	c, err := l.Listener.Accept()
 	if err != nil {
 		return nil, err
 	}
-	return countingConn{c, l.writes}, nil
+	return recordingConn{c, l.mu, l.out}, nil
 }
 
-// A small unary call is one write each way on the protocol's connections:
-// no flow-control pings or window updates beside it.
-func TestAUnaryCallIsOneWriteEachWay(t *testing.T) {
-	var clientWrites, serverWrites atomic.Int64
+// frames counts the HTTP/2 frames in b by type.
+func frames(t *testing.T, b []byte) map[http2.FrameType]int {
+	t.Helper()
+	n := map[http2.FrameType]int{}
+	fr := http2.NewFramer(nil, bytes.NewReader(b))
+	for {
+		f, err := fr.ReadFrame()
+		if errors.Is(err, io.EOF) {
+			return n
+		}
+		require.NoError(t, err)
+		n[f.Header().Type]++
+	}
+}
+
+// Small unary calls send no flow-control pings, and next to no window
+// updates, either way: gRPC's bandwidth probe would add a PING and its
+// acknowledgement around nearly every call, each a write and a wake-up.
+func TestUnaryCallsSendNoFlowControlPings(t *testing.T) {
+	var mu sync.Mutex
+	var client, server bytes.Buffer
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	srv := grpc.NewServer(wire.ServerOptions()...)
 	healthpb.RegisterHealthServer(srv, health.NewServer())
-	go func() { _ = srv.Serve(countingListener{ln, &serverWrites}) }()
+	go func() { _ = srv.Serve(recordingListener{ln, &mu, &server}) }()
 	t.Cleanup(srv.Stop)
 
 	dial := func(ctx context.Context, addr string) (net.Conn, error) {
@@ -57,15 +83,15 @@ func TestAUnaryCallIsOneWriteEachWay(t *testing.T) {
 		if err != nil {
 			return nil, err
 		}
-		return countingConn{c, &clientWrites}, nil
+		return recordingConn{c, &mu, &client}, nil
 	}
 	cc, err := grpc.NewClient("passthrough:///"+ln.Addr().String(), append(wire.DialOptions(),
 		grpc.WithTransportCredentials(insecure.NewCredentials()), grpc.WithContextDialer(dial))...)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = cc.Close() })
-	client := healthpb.NewHealthClient(cc)
+	health := healthpb.NewHealthClient(cc)
 	call := func() {
-		_, err := client.Check(context.Background(), &healthpb.HealthCheckRequest{})
+		_, err := health.Check(context.Background(), &healthpb.HealthCheckRequest{})
 		require.NoError(t, err)
 	}
 
@@ -73,14 +99,22 @@ func TestAUnaryCallIsOneWriteEachWay(t *testing.T) {
 		call()
 	}
 	time.Sleep(50 * time.Millisecond)
-	clientWrites.Store(0)
-	serverWrites.Store(0)
+	mu.Lock()
+	client.Reset()
+	server.Reset()
+	mu.Unlock()
 	const calls = 100
 	for range calls {
 		call()
 		time.Sleep(time.Millisecond) // the caller at other work, as between requests
 	}
 	time.Sleep(50 * time.Millisecond) // what a call sets off after its reply
-	require.LessOrEqual(t, clientWrites.Load(), int64(calls+2), "client writes")
-	require.LessOrEqual(t, serverWrites.Load(), int64(calls+2), "server writes")
+	mu.Lock()
+	defer mu.Unlock()
+	for side, b := range map[string][]byte{"client": client.Bytes(), "server": server.Bytes()} {
+		n := frames(t, b)
+		assert.Zero(t, n[http2.FramePing], side+" pings")
+		assert.LessOrEqual(t, n[http2.FrameWindowUpdate], 2, side+" window updates")
+		assert.Equal(t, calls, n[http2.FrameHeaders]/map[string]int{"client": 1, "server": 2}[side], side+" calls")
+	}
 }
