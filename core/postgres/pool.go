@@ -39,6 +39,10 @@ func NewPool(url string, o PoolOptions) (*pgxpool.Pool, error) {
 	cfg.MaxConnIdleTime = 15 * time.Minute
 	cfg.HealthCheckPeriod = 30 * time.Second
 	cfg.ConnConfig.ConnectTimeout = 5 * time.Second
+	// Statements run in pgx's default mode, prepared and cached per
+	// connection; the cache of descriptions only (another 512-entry map on
+	// every connection, plugins' included) serves a mode Atrium never uses.
+	cfg.ConnConfig.DescriptionCacheCapacity = 0
 	cfg.ConnConfig.RuntimeParams["search_path"] = BaselineSchema
 	cfg.ConnConfig.RuntimeParams["application_name"] = "atriumd"
 	cfg.ConnConfig.RuntimeParams["timezone"] = "UTC"
