@@ -91,7 +91,7 @@ func (a *Authorizer) Authorize(ctx context.Context, action string, res *Resource
 		in.Request.Time = RequestTime(a.clock.Now())
 	}
 	d, err := a.decider.Decide(ctx, t.ID.String(), in)
-	if err != nil && errors.Is(err, ErrTenantPolicy) && ManagesPolicy(action) && isTenantAdmin(in.Subject) {
+	if errors.Is(err, ErrTenantPolicy) && ManagesPolicy(action) && isTenantAdmin(in.Subject) {
 		d, err = a.repair(ctx, t.ID.String(), in, err)
 	}
 	if err != nil {

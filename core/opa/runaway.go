@@ -108,9 +108,10 @@ type tenantRun struct {
 var tenantRuns = sync.Pool{New: func() any { return &tenantRun{done: make(chan struct{}, 1)} }}
 
 // evalTenantBounded evaluates the tenant's query, in one of slots, and
-// waits for it until the watch fires or ctx ends. When it gives up (abandoned), the evaluation
-// runs on with input, which the caller must then not recycle, and with the
-// tracer, and counts as the tenant's runaway until it ends.
+// waits for it until the watch fires or ctx ends. When it gives up
+// (abandoned), the evaluation runs on with input, which the caller must
+// then not recycle, and with the tracer, and counts as the tenant's runaway
+// until it ends.
 func (e *Engine) evalTenantBounded(ctx context.Context, tp *tenantPolicy, slots chan struct{}, input *ast.Term, w *watch,
 	t topdown.QueryTracer) (res tenantResult, abandoned bool, err error) {
 	if slots != nil {

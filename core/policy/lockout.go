@@ -11,13 +11,6 @@ import (
 	"github.com/atriumhq/atrium/core/kernel"
 )
 
-// repairs are the decisions a tenant admin needs to undo a policy change:
-// reading the policy and changing it, as the policy routes ask them.
-var repairs = []struct{ action, method, path string }{
-	{"access.policy.read", http.MethodGet, "/api/v1/policies"},
-	{"access.policy.write", http.MethodPut, "/api/v1/policies/"},
-}
-
 // guardLockout refuses a change after which the user making it could no
 // longer read or change the tenant's policy, and so could not undo it:
 // modules is the tenant's set as the change would leave it, decided for
@@ -33,27 +26,30 @@ func (s *Service) guardLockout(ctx context.Context, t *kernel.Tenant, modules []
 	if p.Permissions == nil {
 		return errors.New("lockout guard: the user's permissions are not loaded")
 	}
-	for _, r := range repairs {
-		path := r.path
-		if strings.HasSuffix(path, "/") {
-			path += name
-		}
+	// The decisions a user needs to undo the change, as the policy routes
+	// ask them: listing the policy and uploading the module again.
+	repairs := []access.RequestInput{
+		{Method: http.MethodGet, Path: "/api/v1/policies"},
+		{Method: http.MethodPut, Path: "/api/v1/policies/" + name},
+	}
+	for i, action := range []string{"access.policy.read", "access.policy.write"} {
+		req := repairs[i]
+		req.IP, req.Time = kernel.RequestMetaFrom(ctx).IP, access.RequestTime(s.clock.Now())
 		in := access.Input{
 			Subject:  access.SubjectOf(p),
-			Action:   r.action,
+			Action:   action,
 			Resource: access.Resource{Attributes: map[string]any{}},
 			Tenant:   access.TenantInput{ID: t.ID.String(), Slug: t.Slug, Settings: t.Settings},
-			Request: access.RequestInput{Method: r.method, Path: path, IP: kernel.RequestMetaFrom(ctx).IP,
-				Time: access.RequestTime(s.clock.Now())},
+			Request:  req,
 		}
+		verdict := "would be denied to you"
 		d, err := s.compiler.Try(ctx, modules, in)
-		switch {
-		case err != nil: // a failed evaluation is a deny, and would be one on that request
+		if err != nil { // a failed evaluation is a deny, and would be one on that request
+			verdict = "could not be decided for you"
+		}
+		if err != nil || !d.Allow {
 			return Invalid("the change would lock you out of the tenant's policy", kernel.FieldError{Field: field,
-				Message: fmt.Sprintf("with it in force, %s could not be decided for you: %s", r.action, strings.Join(d.Reasons, "; "))})
-		case !d.Allow:
-			return Invalid("the change would lock you out of the tenant's policy", kernel.FieldError{Field: field,
-				Message: fmt.Sprintf("with it in force, %s would be denied to you: %s", r.action, strings.Join(d.Reasons, "; "))})
+				Message: fmt.Sprintf("with it in force, %s %s: %s", action, verdict, strings.Join(d.Reasons, "; "))})
 		}
 	}
 	return nil
