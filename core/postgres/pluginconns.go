@@ -151,6 +151,9 @@ func (p *PluginConns) pool(ctx context.Context, t *kernel.Tenant, plugin string)
 	cfg.HealthCheckPeriod = p.opts.IdleTime / 2
 	dial := cc.DialFunc
 	cc.DialFunc = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		if isCancelDial(ctx) {
+			return dial(ctx, network, addr)
+		}
 		if err := p.reserve(ctx, key); err != nil {
 			return nil, err
 		}
@@ -161,6 +164,7 @@ func (p *PluginConns) pool(ctx context.Context, t *kernel.Tenant, plugin string)
 		}
 		return &countedConn{Conn: c, release: p.release}, nil
 	}
+	cancelAtContextEnd(&cc.Config)
 	cfg.AfterConnect = checkPluginSession
 	pool, err = pgxpool.NewWithConfig(context.Background(), cfg)
 	if err != nil {

@@ -429,6 +429,8 @@ func pluginError(err error) error {
 		return sdk.Errorf(sdk.KindConflict, "a referenced row is missing or a referencing row exists (%s)", pe.ConstraintName)
 	case pe.Code == "23502", pe.Code == "23514", pe.Code[:2] == "22":
 		return sdk.Errorf(sdk.KindInvalid, "%s", pe.Message)
+	case pe.Code == codeQueryCanceled:
+		return sdk.Errorf(sdk.KindTimeout, "the statement did not finish before the request's deadline")
 	case pe.Code == "25006": // read_only_sql_transaction
 		return sdk.Errorf(sdk.KindInternal, "%s: the route is not declared Mutates, so its transaction only reads", pe.Message)
 	}

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"sync"
 	"testing"
 	"time"
 
@@ -166,4 +167,35 @@ func Exec(tb testing.TB, dbURL, sql string, args ...any) string {
 		tb.Fatalf("postgrestest: %s: %v", sql, err)
 	}
 	return out
+}
+
+// Lock runs sql (say SELECT ... FOR UPDATE) as the admin user in a
+// transaction of its own on the database at dbURL, and holds the locks it
+// took, as another session's long transaction would, until release is
+// called (it rolls back) or the test ends.
+func Lock(tb testing.TB, dbURL, sql string, args ...any) (release func()) {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, dbURL)
+	if err != nil {
+		tb.Fatalf("postgrestest: connect: %v", err)
+	}
+	tx, err := conn.Begin(ctx)
+	if err == nil {
+		_, err = tx.Exec(ctx, sql, args...)
+	}
+	if err != nil {
+		_ = conn.Close(context.Background())
+		tb.Fatalf("postgrestest: lock with %s: %v", sql, err)
+	}
+	var once sync.Once
+	release = func() {
+		once.Do(func() {
+			_ = tx.Rollback(context.Background())
+			_ = conn.Close(context.Background())
+		})
+	}
+	tb.Cleanup(release)
+	return release
 }
