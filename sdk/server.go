@@ -91,6 +91,13 @@ func (s *server) Handle(ctx context.Context, req *wire.HandleRequest) (*wire.Han
 		err := Internal(nil, "route %d does not exist; the plugin has %d", i, len(s.plugin.Routes))
 		return &wire.HandleResponse{Error: errorToWire(err, wire.Source_SOURCE_PLUGIN)}, nil
 	}
+	if d, ok := wire.IncomingDeadline(ctx); ok {
+		// The request's deadline; the call may stay open a little longer
+		// so that an answer given at it reaches the host.
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadline(ctx, d)
+		defer cancel()
+	}
 	if req.Traceparent != "" {
 		ctx = propagation.TraceContext{}.Extract(ctx, traceCarrier{req})
 	}

@@ -74,7 +74,7 @@ func (c *Conn) Pid() int { return c.proc.pid() }
 
 // Handle forwards one request to the plugin and returns its response. The
 // plugin's host service calls for this request are served by svc until
-// Handle returns; ctx's deadline is the plugin's deadline.
+// Handle returns. The plugin's deadline is req.Deadline if set, else ctx's.
 //
 // A failed request returns an *sdk.Error: the plugin's own error with its
 // kind and SourcePlugin, or, when the plugin could not answer, ErrTimeout
@@ -92,8 +92,16 @@ func (c *Conn) Handle(ctx context.Context, req *Request, svc Services) (*Respons
 		propagation.TraceContext{}.Inject(ctx, traceCarrier{wreq})
 	}
 
+	reqCtx := ctx // what the handler and its host calls get
+	if !req.Deadline.IsZero() {
+		var cancel context.CancelFunc
+		reqCtx, cancel = context.WithDeadline(ctx, req.Deadline)
+		defer cancel()
+		ctx = wire.WithDeadline(ctx, req.Deadline)
+	}
+
 	c.mu.Lock()
-	c.calls[wreq.CallId] = inflight{ctx: ctx, svc: svc}
+	c.calls[wreq.CallId] = inflight{ctx: reqCtx, svc: svc}
 	c.mu.Unlock()
 	defer func() {
 		c.mu.Lock()
@@ -106,13 +114,13 @@ func (c *Conn) Handle(ctx context.Context, req *Request, svc Services) (*Respons
 		return nil, c.callError(ctx, err)
 	}
 	if len(resp.Checks) > 0 {
-		if ctx.Err() != nil {
+		if reqCtx.Err() != nil {
 			// The handler answered at its deadline: too late to decide.
 			return nil, &sdk.Error{Kind: sdk.KindTimeout, Source: sdk.SourcePlugin,
 				Message: fmt.Sprintf("plugin %s answered at its deadline", c.name)}
 		}
 		for _, check := range resp.Checks { // before the error: a refusal wins
-			if err := require(ctx, svc, check); err != nil {
+			if err := require(reqCtx, svc, check); err != nil {
 				return nil, &CheckError{Err: err}
 			}
 		}

@@ -69,6 +69,10 @@ type Request struct {
 	// only those its manifest declares.
 	Tenant    sdk.Tenant
 	RequestID string
+	// Deadline, when set, is the request's: the plugin's handler and its
+	// host calls end there, while the call's context may outlast it, so
+	// that an answer given at the deadline still arrives.
+	Deadline time.Time
 }
 
 // Response is the plugin's answer to a Request.
