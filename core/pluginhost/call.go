@@ -57,8 +57,9 @@ func errNotRunning(name string, s State) error {
 
 // Call sends a request to the plugin under the call deadline, with svc
 // serving its host calls. A plugin that does not answer in time is killed
-// (and restarted by its supervisor); a crash costs only the requests in
-// flight. Errors are kernel errors: the plugin's own keep their kind.
+// (and restarted by its supervisor), unless it was waiting on the host
+// (hostWork); a crash costs only the requests in flight. Errors are kernel
+// errors: the plugin's own keep their kind.
 func (h *Host) Call(ctx context.Context, m Match, req *transport.Request, svc transport.Services) (*transport.Response, error) {
 	p, ok := h.get(m.Plugin)
 	if !ok {
@@ -69,9 +70,18 @@ func (h *Host) Call(ctx context.Context, m Match, req *transport.Request, svc tr
 		h.metrics.call(m.Plugin, "unavailable", 0)
 		return nil, err
 	}
-	ctx, cancel := context.WithTimeout(ctx, h.o.CallTimeout)
+	// The handler and its host calls end at the deadline; the call stays
+	// open HangGrace longer, for the answer of a handler that gave up at
+	// the deadline (or whose host call did) to arrive.
+	deadline := time.Now().Add(h.o.CallTimeout)
+	ctx, cancel := context.WithDeadline(ctx, deadline.Add(h.o.HangGrace))
 	defer cancel()
-	req.Route = m.Index
+	req.Route, req.Deadline = m.Index, deadline
+	var work *hostWork
+	if svc != nil {
+		work = newHostWork(svc, deadline)
+		svc = work
+	}
 	start := time.Now()
 	resp, err := conn.Handle(ctx, req, svc)
 	took := time.Since(start)
@@ -94,21 +104,25 @@ func (h *Host) Call(ctx context.Context, m Match, req *transport.Request, svc tr
 	// the process died) SourcePlugin too, as it does the errors the plugin
 	// returned; what tells them apart is the local cause, Err, which the
 	// transport's failures carry and an error from the plugin never does
-	// (Err does not cross the boundary). A timeout without an answer is the
-	// call deadline: the plugin's gRPC server may report it a moment before
-	// ctx itself ends, so ctx.Err() is not checked.
+	// (Err does not cross the boundary).
 	answered := se.Err == nil
 	outcome := "error"
 	switch {
-	case se.Kind == sdk.KindTimeout && (!answered || deadlinePassed(ctx)):
-		// No answer by the deadline, or a handler that gave up at it (its
-		// context ended) and said so a moment before the transport would
-		// have: the same 504. Only a plugin that did not answer is killed.
+	case se.Kind == sdk.KindTimeout && (!answered || time.Until(deadline) < deadlineSlack):
+		// No answer by deadline+grace, or a handler that gave up at its
+		// deadline: a 504 either way. Which one is to blame decides the
+		// rest: a request that waited on the host (its SQL behind a lock)
+		// timed out on its data, and the plugin, healthy, is left
+		// running; a plugin that did not answer and was not waiting on us
+		// hangs, and is killed.
 		outcome = "timeout"
+		h.metrics.call(m.Plugin, outcome, took)
+		if work != nil && work.waitedOnHost() {
+			return nil, kernel.E(kernel.KindTimeout, "the request did not finish within %s: it was waiting for its data", h.o.CallTimeout)
+		}
 		if !answered {
 			p.kill(conn)
 		}
-		h.metrics.call(m.Plugin, outcome, took)
 		return nil, kernel.E(kernel.KindTimeout, "plugin %s did not finish within %s", m.Plugin, h.o.CallTimeout).WithCode("plugin_timeout")
 	case !answered && se.Kind == sdk.KindUnavailable && ctx.Err() == nil:
 		outcome = "unavailable"
@@ -192,10 +206,7 @@ var sdkKinds = func() map[kernel.Kind]sdk.Kind {
 	return m
 }()
 
-// deadlinePassed tells whether ctx's deadline is (all but) over: the plugin
-// may see it pass a moment before our timer fires (gRPC sends it rounded,
-// and timers run late on a busy machine).
-func deadlinePassed(ctx context.Context) bool {
-	d, ok := ctx.Deadline()
-	return ok && time.Until(d) < 50*time.Millisecond
-}
+// deadlineSlack: a handler's timeout that arrives this close to the
+// deadline is the deadline's (the plugin may see it pass a moment before
+// the host's timer fires, and timers run late on a busy machine).
+const deadlineSlack = 50 * time.Millisecond

@@ -49,9 +49,12 @@ type Options struct {
 	Limits transport.Limits
 	// StartTimeout bounds a launch; CallTimeout every request.
 	StartTimeout, CallTimeout time.Duration
-	Supervision               Supervision
-	Logger                    *slog.Logger
-	Metrics                   Registerer
+	// HangGrace is how long past CallTimeout a plugin may take to answer
+	// before it is judged hung (2 s by default).
+	HangGrace   time.Duration
+	Supervision Supervision
+	Logger      *slog.Logger
+	Metrics     Registerer
 	// Attached plugins run in this process instead of being launched from
 	// Dir: sdk/plugintest and tests use them. They need no catalog entry.
 	Attached []AttachedPlugin
@@ -81,6 +84,9 @@ type Host struct {
 func New(o Options) *Host {
 	if o.CallTimeout <= 0 {
 		o.CallTimeout = 10 * time.Second
+	}
+	if o.HangGrace <= 0 {
+		o.HangGrace = 2 * time.Second
 	}
 	if o.Supervision == (Supervision{}) {
 		o.Supervision = DefaultSupervision
