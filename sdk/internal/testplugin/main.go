@@ -74,6 +74,7 @@ func testPlugin() sdk.Plugin {
 				Request: Payload{}, Response: Payload{}, Handler: echoPayload},
 			{Method: "GET", Path: "/items/{id}", Permission: "testplugin.item.read", Handler: getItem},
 			{Method: "POST", Path: "/items", Permission: "testplugin.item.write", Mutates: true, Handler: createItem},
+			{Method: "POST", Path: "/items/{id}/touch", Permission: "testplugin.item.write", Mutates: true, Handler: touchItem},
 			{Method: "GET", Path: "/missing/{id}", Permission: "testplugin.item.read", Handler: missing},
 			{Method: "GET", Path: "/panic", Permission: "testplugin.item.read", Handler: panics},
 			{Method: "GET", Path: "/sleep", Permission: "testplugin.item.read", Handler: sleeps},
@@ -164,6 +165,16 @@ func createItem(c *sdk.Context) error {
 		return c.JSON(http.StatusCreated, report)
 	}
 	return c.JSON(http.StatusOK, report)
+}
+
+// touchItem updates one row: it waits for another transaction's lock on
+// it, as a handler's SQL does.
+func touchItem(c *sdk.Context) error {
+	n, err := c.DB().Exec(c, "UPDATE testplugin_items SET touched = true WHERE id = $1", c.Param("id"))
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, map[string]int64{"touched": n})
 }
 
 func missing(c *sdk.Context) error { return sdk.NotFound("item %s", c.Param("id")) }
