@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/atriumhq/atrium/core/kernel"
 	"github.com/atriumhq/atrium/sdk"
 	"github.com/atriumhq/atrium/sdk/transport"
 )
@@ -203,6 +204,10 @@ func (p *supervised) current() (*transport.Conn, error) {
 	p.mu.RLock()
 	defer p.mu.RUnlock()
 	if p.conn == nil || p.conn.Exited() {
+		if p.state == StateRunning { // its process just ended; the supervisor has yet to say so
+			return nil, kernel.E(kernel.KindUnavailable, "plugin %s is not running: its process exited; retry later",
+				p.entry.Name).WithCode(ErrUnavailable.Code)
+		}
 		return nil, errNotRunning(p.entry.Name, p.state)
 	}
 	return p.conn, nil
