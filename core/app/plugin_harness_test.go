@@ -25,6 +25,7 @@ import (
 	"github.com/atriumhq/atrium/core/app"
 	"github.com/atriumhq/atrium/core/config"
 	"github.com/atriumhq/atrium/core/postgres/postgrestest"
+	"github.com/atriumhq/atrium/core/telemetry"
 )
 
 // The plugin binaries of the end-to-end plugin tests, built once for the
@@ -128,7 +129,7 @@ func (r *logRecorder) logger() *slog.Logger {
 	if os.Getenv("ATRIUM_TEST_LOG") != "" {
 		w = io.MultiWriter(r, os.Stderr)
 	}
-	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	return telemetry.NewLogger(w, slog.LevelInfo) // atriumd's: lines carry the request's fields
 }
 
 func (r *logRecorder) Write(p []byte) (int, error) {
