@@ -306,6 +306,7 @@ type result struct {
 	ctype  string
 	body   []byte
 	err    error
+	header http.Header
 }
 
 func (r result) String() string { return fmt.Sprintf("%d %s (err %v)", r.status, r.body, r.err) }
@@ -336,7 +337,7 @@ func (s *pluginServer) call(method, path, token string, body any) result {
 	}
 	defer resp.Body.Close()
 	raw, err := io.ReadAll(resp.Body)
-	return result{status: resp.StatusCode, ctype: resp.Header.Get("Content-Type"), body: raw, err: err}
+	return result{status: resp.StatusCode, ctype: resp.Header.Get("Content-Type"), body: raw, err: err, header: resp.Header}
 }
 
 // want checks the status of a successful exchange and decodes its body
