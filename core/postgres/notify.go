@@ -127,14 +127,14 @@ func (l *Listener) listen(ctx context.Context, lost time.Time) (listened bool, e
 	l.listening.Set(1)
 	defer l.listening.Set(0)
 	if !lost.IsZero() { // only now listening again: whatever happened in between is unknown
-		l.reconnects.Inc()
-		l.log.Info("notification listener reconnected; invalidated every cache it keeps fresh",
-			"down_ms", time.Since(lost).Milliseconds())
 		for _, fns := range l.handlers {
 			for _, fn := range fns {
 				fn(Missed)
 			}
 		}
+		l.reconnects.Inc()
+		l.log.Info("notification listener reconnected; invalidated every cache it keeps fresh",
+			"down_ms", time.Since(lost).Milliseconds())
 	}
 	for {
 		n, err := conn.WaitForNotification(ctx)
