@@ -53,6 +53,9 @@ func (a *availability) ProcessHook(next goredis.ProcessHook) goredis.ProcessHook
 func (a *availability) ProcessPipelineHook(next goredis.ProcessPipelineHook) goredis.ProcessPipelineHook {
 	return func(ctx context.Context, cmds []goredis.Cmder) error {
 		if time.Now().UnixNano() < a.downUntil.Load() {
+			for _, cmd := range cmds {
+				cmd.SetErr(errDown)
+			}
 			return errDown
 		}
 		err := next(ctx, cmds)
