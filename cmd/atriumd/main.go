@@ -3,7 +3,10 @@ package main
 
 import (
 	"context"
+	"errors"
+	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -17,14 +20,64 @@ import (
 )
 
 func main() {
+	args := os.Args[1:]
 	run := run
-	if len(os.Args) > 1 && os.Args[1] == "migrate" {
-		run = func() error { return migrate(os.Args[2:]) }
+	if len(args) > 0 && args[0] == "migrate" {
+		run = func() error { return migrate(args[1:]) }
+	} else if code, ok := parseArgs(args, os.Stdout, os.Stderr); !ok {
+		os.Exit(code) // help, or a mistake: nothing is started
 	}
 	if err := run(); err != nil {
 		fmt.Fprintln(os.Stderr, "atriumd: "+err.Error())
 		os.Exit(1)
 	}
+}
+
+// parseArgs accepts no arguments but -h/--help: a typo must not start a
+// server (with a private cluster, when DATABASE_URL is unset). ok false
+// means exit with code: 0 after help on stdout, 2 after a mistake and
+// the usage on stderr.
+func parseArgs(args []string, stdout, stderr io.Writer) (code int, ok bool) {
+	flags := flag.NewFlagSet("atriumd", flag.ContinueOnError)
+	flags.SetOutput(io.Discard) // the usage below says it all
+	err := flags.Parse(args)
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		usage(stdout)
+		return 0, false
+	case err != nil:
+		fmt.Fprintln(stderr, "atriumd: "+err.Error())
+	case flags.NArg() > 0:
+		fmt.Fprintf(stderr, "atriumd: unknown command %q\n", flags.Arg(0))
+	default:
+		return 0, true
+	}
+	usage(stderr)
+	return 2, false
+}
+
+func usage(w io.Writer) {
+	fmt.Fprint(w, `Usage:
+  atriumd                              serve Atrium's core (HTTP API, plugins)
+  atriumd migrate [--parallelism N]    migrate the platform and every tenant schema, then exit
+  atriumd -h | --help                  print this help
+
+Configuration comes from the environment (default in brackets); with no
+DATABASE_URL a private PostgreSQL cluster is started under ATRIUM_DATA_DIR/pg.
+
+`)
+	for _, v := range config.Variables() {
+		if v.Default != "" {
+			fmt.Fprintf(w, "  %-36s [%s]\n", v.Name, v.Default)
+		} else {
+			fmt.Fprintf(w, "  %s\n", v.Name)
+		}
+	}
+	fmt.Fprint(w, `  ATRIUM_PG_BIN                        the private cluster's PostgreSQL binaries
+  OTEL_*                               tracing (none unless OTEL_TRACES_EXPORTER is set)
+
+Documentation: README.md (configuration) and docs/operations.md.
+`)
 }
 
 func run() error {

@@ -29,9 +29,61 @@ func TestMain(m *testing.M) {
 
 func atriumd(t *testing.T, env ...string) *exec.Cmd {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd := exec.Command(os.Args[0])
 	cmd.Env = append(os.Environ(), append([]string{"ATRIUMD_TEST_RUN_MAIN=1", "ATRIUM_BCRYPT_COST=10"}, env...)...)
 	return cmd
+}
+
+// --help prints the usage, the environment included, and exits 0; an
+// unknown flag or argument prints it on stderr and exits 2. Neither starts
+// anything: with no DATABASE_URL a start would create a private cluster
+// in the working directory.
+func TestHelpAndUnknownArgumentsStartNothing(t *testing.T) {
+	for _, tt := range []struct {
+		args []string
+		code int
+	}{
+		{[]string{"--help"}, 0},
+		{[]string{"-h"}, 0},
+		{[]string{"--verbose"}, 2},
+		{[]string{"serve"}, 2},
+		{[]string{"-h", "extra"}, 0},
+	} {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			dir := t.TempDir()
+			cmd := atriumd(t, "DATABASE_URL=", "ATRIUM_HTTP_ADDR=127.0.0.1:0")
+			cmd.Args = append(cmd.Args, tt.args...)
+			cmd.Dir = dir
+			var stdout, stderr strings.Builder
+			cmd.Stdout, cmd.Stderr = &stdout, &stderr
+			done := make(chan error, 1)
+			require.NoError(t, cmd.Start())
+			go func() { done <- cmd.Wait() }()
+			select {
+			case err := <-done:
+				var exit *exec.ExitError
+				if err != nil {
+					require.ErrorAs(t, err, &exit)
+				}
+			case <-time.After(20 * time.Second):
+				_ = cmd.Process.Kill()
+				t.Fatalf("still running: it started something\n%s", stdout.String())
+			}
+			assert.Equal(t, tt.code, cmd.ProcessState.ExitCode())
+			usage, other := stdout.String(), stderr.String()
+			if tt.code != 0 {
+				usage, other = other, usage
+				assert.True(t, strings.HasPrefix(usage, "atriumd: "), usage)
+			}
+			assert.Contains(t, usage, "atriumd migrate [--parallelism N]")
+			assert.Contains(t, usage, "DATABASE_URL")
+			assert.Contains(t, usage, "ATRIUM_HTTP_ADDR                     [127.0.0.1:8080]")
+			assert.Empty(t, other)
+			entries, err := os.ReadDir(dir)
+			require.NoError(t, err)
+			assert.Empty(t, entries, "no private cluster, no blob directory")
+		})
+	}
 }
 
 func TestBadConfigurationIsOneLineAndNonZero(t *testing.T) {

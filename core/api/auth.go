@@ -48,6 +48,9 @@ func bearer(c *gin.Context) (string, error) {
 // and writes its reply, or the error as a problem.
 func (r *Router) run(c *gin.Context, rt Route) {
 	rep, err := r.serve(c, rt)
+	if err != nil && abandoned(c) { // whatever the cancellation looked like on its way up
+		err = errShuttingDown
+	}
 	if err != nil {
 		writeError(c, err)
 		return
@@ -110,7 +113,10 @@ func (r *Router) serve(c *gin.Context, rt Route) (*reply, error) {
 				return err
 			}
 			// The change and its record commit together, or neither does.
-			return r.auditSuccess(ctx, rt, note)
+			if err := r.auditSuccess(ctx, rt, note); err != nil {
+				return err
+			}
+			return mayCommit(c) // not once shutdown abandoned the request
 		})
 		if err != nil {
 			// ctx is outside the unit of work, which has rolled back.

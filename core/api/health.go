@@ -21,8 +21,9 @@ type Health struct {
 }
 
 // Readiness is the body of /readyz: overall status and each dependency's.
+// Degraded (still 200) means only optional dependencies are down.
 type Readiness struct {
-	Status string                     `json:"status" validate:"oneof=ready unavailable"`
+	Status string                     `json:"status" validate:"oneof=ready degraded unavailable"`
 	Checks map[string]DependencyState `json:"checks"`
 }
 
@@ -43,7 +44,7 @@ func OperationalRoutes(r *Router, reg prometheus.Gatherer, checks []health.Check
 			Handler: Output(func(*gin.Context) (Health, error) { return Health{Status: "ok"}, nil }),
 		},
 		{
-			Method: http.MethodGet, Path: "/readyz", Summary: "Readiness: 200 when every dependency is up", Tags: []string{"operations"}, Quiet: true,
+			Method: http.MethodGet, Path: "/readyz", Summary: "Readiness: 200 when every required dependency is up", Tags: []string{"operations"}, Quiet: true,
 			Handler: readyHandler(checks, log),
 		},
 		{
@@ -67,7 +68,7 @@ func OperationalRoutes(r *Router, reg prometheus.Gatherer, checks []health.Check
 }
 
 // readyHandler runs the checks concurrently, each under a deadline, and is
-// 503 while any dependency is down.
+// 503 while any required dependency is down.
 func readyHandler(checks []health.Check, log *slog.Logger) Handler {
 	return Handler{
 		response: reflect.TypeFor[Readiness](),
@@ -92,14 +93,18 @@ func readyHandler(checks []health.Check, log *slog.Logger) Handler {
 					mu.Lock()
 					defer mu.Unlock()
 					res.Checks[chk.Name] = st
-					if err != nil {
+					switch {
+					case err == nil:
+					case !chk.Optional:
 						res.Status = "unavailable"
+					case res.Status == "ready":
+						res.Status = "degraded"
 					}
 				})
 			}
 			wg.Wait()
 			status := http.StatusOK
-			if res.Status != "ready" {
+			if res.Status == "unavailable" {
 				status = http.StatusServiceUnavailable
 			}
 			c.Header("Cache-Control", "no-store")

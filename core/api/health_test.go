@@ -22,13 +22,17 @@ import (
 func TestReadinessNamesEachDependency(t *testing.T) {
 	down := errors.New("connection refused")
 	for _, tt := range []struct {
-		name   string
-		cache  error
-		status int
-		body   string
+		name     string
+		cache    error
+		optional bool
+		status   int
+		body     string
 	}{
-		{"all up", nil, http.StatusOK, "ready"},
-		{"one down", down, http.StatusServiceUnavailable, "unavailable"},
+		{"all up", nil, false, http.StatusOK, "ready"},
+		{"one down", down, false, http.StatusServiceUnavailable, "unavailable"},
+		// The core works without an optional dependency: still in the
+		// load balancer, and the body says what is missing.
+		{"optional down", down, true, http.StatusOK, "degraded"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			reg := prometheus.NewRegistry()
@@ -36,7 +40,7 @@ func TestReadinessNamesEachDependency(t *testing.T) {
 			r := api.NewRouter(api.RouterOptions{Logger: log, Registerer: reg, Tracer: noop.NewTracerProvider(), MaxBodyBytes: 1024})
 			r.Handle(api.OperationalRoutes(r, reg, []health.Check{
 				{Name: "database", Probe: func(context.Context) error { return nil }},
-				{Name: "cache", Probe: func(context.Context) error { return tt.cache }},
+				{Name: "cache", Probe: func(context.Context) error { return tt.cache }, Optional: tt.optional},
 			}, log)...)
 			rec := httptest.NewRecorder()
 			r.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/readyz", nil))

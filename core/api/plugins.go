@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"io"
+	"log/slog"
 	"net/http"
 	"slices"
 	"strings"
@@ -13,6 +14,7 @@ import (
 	"github.com/atriumhq/atrium/core/access"
 	"github.com/atriumhq/atrium/core/kernel"
 	"github.com/atriumhq/atrium/core/pluginhost"
+	"github.com/atriumhq/atrium/core/telemetry"
 	"github.com/atriumhq/atrium/sdk"
 	"github.com/atriumhq/atrium/sdk/transport"
 )
@@ -43,6 +45,8 @@ func (r *Router) servePlugin(c *gin.Context) bool {
 		path = pluginhost.Prefix + m.Plugin + "/*"
 	}
 	c.Set(ctxPluginRoute, path)
+	// Log lines, the access log's included, carry it from here on too.
+	c.Request = c.Request.WithContext(telemetry.WithAttrs(c.Request.Context(), slog.String("route", path)))
 	rt := Route{
 		Method: c.Request.Method, Path: path, Access: Tenant, Action: m.Route.Permission,
 		ReadOnly: !m.Route.Mutates, Handler: r.pluginHandler(m, found),

@@ -57,6 +57,8 @@ type Router struct {
 	maxBody int64
 	limits  map[string]int64 // method and route template -> body limit
 
+	inflight *inflight // for shutdown
+
 	mu     sync.Mutex
 	routes []Route
 	doc    []byte // cached OpenAPI JSON; nil when routes changed
@@ -80,8 +82,8 @@ func NewRouter(o RouterOptions) *Router {
 		observe(o.Logger, newHTTPMetrics(o.Registerer)),
 		recovery(),
 	)
-	r := &Router{engine: e, version: o.Version, auth: o.Auth, uow: o.UnitOfWork, authz: o.Authz, audit: o.Audit, tenantAudit: o.TenantAudit, log: o.Logger, plugins: o.Plugins, pluginServices: o.PluginServices, maxBody: o.MaxBodyBytes, limits: map[string]int64{}}
-	e.Use(limitBody(r.bodyLimit))
+	r := &Router{engine: e, version: o.Version, auth: o.Auth, uow: o.UnitOfWork, authz: o.Authz, audit: o.Audit, tenantAudit: o.TenantAudit, log: o.Logger, plugins: o.Plugins, pluginServices: o.PluginServices, maxBody: o.MaxBodyBytes, limits: map[string]int64{}, inflight: newInflight()}
+	e.Use(r.inflight.track(), limitBody(r.bodyLimit))
 	e.NoRoute(func(c *gin.Context) {
 		if r.servePlugin(c) {
 			return
@@ -91,6 +93,11 @@ func NewRouter(o RouterOptions) *Router {
 	e.NoMethod(func(c *gin.Context) { writeError(c, errMethodNotAllowed(c.Request.Method)) })
 	return r
 }
+
+// Abandon ends the requests still running at the shutdown's drain
+// deadline: each gets 503 unless its unit of work already began to commit,
+// and none commits after. It returns how many it abandoned.
+func (r *Router) Abandon() int { return r.inflight.abandon() }
 
 // Handle mounts routes. Call it before serving; the OpenAPI document is
 // rebuilt on its next request.

@@ -51,13 +51,31 @@ func (s *Server) Start(ctx context.Context) error {
 	return nil
 }
 
+// answerWithin is what Stop keeps of its deadline to answer the requests
+// still running at the end of the drain (at most a quarter of it).
+const answerWithin = time.Second
+
 // Stop stops accepting connections and waits for in-flight requests until
-// ctx ends; then it closes what is left.
+// shortly before ctx's deadline. Then, when the handler can abandon
+// requests (the Router), those still running are answered 503 and their
+// units of work rolled back; what is left at the deadline is closed.
 func (s *Server) Stop(ctx context.Context) error {
 	if s.ln == nil {
 		return nil
 	}
-	err := s.srv.Shutdown(ctx)
+	ab, canAbandon := s.srv.Handler.(interface{ Abandon() int })
+	drain := ctx
+	if dl, ok := ctx.Deadline(); ok && canAbandon {
+		var cancel context.CancelFunc
+		drain, cancel = context.WithDeadline(ctx, dl.Add(-min(answerWithin, time.Until(dl)/4)))
+		defer cancel()
+	}
+	err := s.srv.Shutdown(drain)
+	if err != nil && canAbandon && ctx.Err() == nil {
+		n := ab.Abandon()
+		s.log.Warn("HTTP drain deadline passed; answering the requests still running with 503", "requests", n)
+		err = s.srv.Shutdown(ctx) // they answer, and their connections close
+	}
 	if err != nil {
 		s.log.Warn("HTTP drain deadline passed; closing remaining connections", "error", err)
 		return s.srv.Close()

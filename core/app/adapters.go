@@ -160,6 +160,7 @@ func invalidateTenantsOnChange(l *postgres.Listener, r *tenancy.Resolver, st *id
 		if payload == postgres.Missed {
 			r.InvalidateAll()
 			st.ForgetAll()
+			pc.Forget(uuid.Nil)
 			return
 		}
 		if id, err := uuid.Parse(payload); err == nil {

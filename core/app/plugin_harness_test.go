@@ -25,6 +25,7 @@ import (
 	"github.com/atriumhq/atrium/core/app"
 	"github.com/atriumhq/atrium/core/config"
 	"github.com/atriumhq/atrium/core/postgres/postgrestest"
+	"github.com/atriumhq/atrium/core/telemetry"
 )
 
 // The plugin binaries of the end-to-end plugin tests, built once for the
@@ -128,7 +129,7 @@ func (r *logRecorder) logger() *slog.Logger {
 	if os.Getenv("ATRIUM_TEST_LOG") != "" {
 		w = io.MultiWriter(r, os.Stderr)
 	}
-	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	return telemetry.NewLogger(w, slog.LevelInfo) // atriumd's: lines carry the request's fields
 }
 
 func (r *logRecorder) Write(p []byte) (int, error) {
@@ -305,6 +306,7 @@ type result struct {
 	ctype  string
 	body   []byte
 	err    error
+	header http.Header
 }
 
 func (r result) String() string { return fmt.Sprintf("%d %s (err %v)", r.status, r.body, r.err) }
@@ -335,7 +337,7 @@ func (s *pluginServer) call(method, path, token string, body any) result {
 	}
 	defer resp.Body.Close()
 	raw, err := io.ReadAll(resp.Body)
-	return result{status: resp.StatusCode, ctype: resp.Header.Get("Content-Type"), body: raw, err: err}
+	return result{status: resp.StatusCode, ctype: resp.Header.Get("Content-Type"), body: raw, err: err, header: resp.Header}
 }
 
 // want checks the status of a successful exchange and decodes its body

@@ -261,3 +261,19 @@ func ParseLevel(s string) (slog.Level, error) {
 	}
 	return 0, fmt.Errorf("ATRIUM_LOG_LEVEL=%q: want debug, info, warn or error", s)
 }
+
+// Variable is one environment variable Config reads, with its default
+// ("" when it has none).
+type Variable struct{ Name, Default string }
+
+// Variables lists the environment variables Config reads, in field order,
+// for usage text: the struct tags are the one list.
+func Variables() []Variable {
+	var out []Variable
+	for f := range reflect.TypeFor[Config]().Fields() {
+		if name := f.Tag.Get("env"); name != "" {
+			out = append(out, Variable{Name: name, Default: f.Tag.Get("envDefault")})
+		}
+	}
+	return out
+}

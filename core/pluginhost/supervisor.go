@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/atriumhq/atrium/core/kernel"
 	"github.com/atriumhq/atrium/sdk"
 	"github.com/atriumhq/atrium/sdk/transport"
 )
@@ -25,7 +26,8 @@ const (
 // Supervision tunes restarts.
 type Supervision struct {
 	// MinBackoff and MaxBackoff bound the wait before a restart; it doubles
-	// with each crash and resets after StableAfter of running.
+	// with each crash. A process that ran for StableAfter (0: never) starts
+	// both the backoff and the breaker's count of crashes over.
 	MinBackoff, MaxBackoff, StableAfter time.Duration
 	// BreakAfter crashes within BreakWindow open the breaker: no restart
 	// for Cooldown, then one attempt (half-open).
@@ -63,8 +65,7 @@ type supervised struct {
 	lastErr  string
 	limits   *transport.Applied // the last launch's
 	lastExit string             // why the last process ended
-	crashes  []time.Time
-	started  chan struct{} // closed once the first launch has succeeded or failed
+	started  chan struct{}      // closed once the first launch has succeeded or failed
 
 	stop context.CancelFunc
 	done chan struct{}
@@ -85,7 +86,7 @@ func newSupervised(e Entry, launch launcher, sup Supervision, log *slog.Logger, 
 // run launches and relaunches the plugin until ctx ends.
 func (p *supervised) run(ctx context.Context) {
 	defer close(p.done)
-	backoff := p.sup.MinBackoff
+	r := restarts{sup: p.sup}
 	first := true
 	for ctx.Err() == nil {
 		conn, err := p.start(ctx)
@@ -93,34 +94,34 @@ func (p *supervised) run(ctx context.Context) {
 			close(p.started)
 			first = false
 		}
+		var (
+			ran time.Duration
+			why string
+		)
 		if err == nil {
 			began := time.Now()
-			why := p.watch(ctx, conn)
-			if ctx.Err() != nil {
-				break
-			}
-			if time.Since(began) >= p.sup.StableAfter {
-				backoff = p.sup.MinBackoff
-			}
+			why = p.watch(ctx, conn)
+			ran = time.Since(began)
+		}
+		if ctx.Err() != nil {
+			break
+		}
+		wait, broke := r.ended(time.Now(), ran)
+		if err == nil {
 			// A process killed at a limit (memory, the CPU watchdog) is
 			// restarted like any crash; why says which.
-			p.log.Error("plugin process exited; restarting", "backoff", backoff, "reason", why)
+			p.log.Error("plugin process exited; restarting", "backoff", wait, "reason", why)
 			p.events.restarted(p.entry.Name)
 		} else {
-			if ctx.Err() != nil {
-				break
-			}
-			p.log.Error("plugin did not start", "error", err, "backoff", backoff)
+			p.log.Error("plugin did not start", "error", err, "backoff", wait)
 		}
-		wait := backoff
-		if p.crashed(time.Now()) {
-			why := "crash loop: restarts paused"
+		if broke {
+			cause := "crash loop: restarts paused"
 			if err != nil { // keep the cause: a refused checksum is no mere crash
-				why += "; the last start failed: " + err.Error()
+				cause += "; the last start failed: " + err.Error()
 			}
-			p.setState(StateFailed, why)
+			p.setState(StateFailed, cause)
 			p.log.Error("plugin is crash-looping; restarts paused", "cooldown", p.sup.Cooldown)
-			wait = p.sup.Cooldown
 		} else {
 			p.setState(StateRestarting, "")
 		}
@@ -128,7 +129,6 @@ func (p *supervised) run(ctx context.Context) {
 		case <-ctx.Done():
 		case <-time.After(wait):
 		}
-		backoff = min(backoff*2, p.sup.MaxBackoff)
 	}
 	p.mu.Lock()
 	conn := p.conn
@@ -189,21 +189,6 @@ func (p *supervised) watch(ctx context.Context, conn *transport.Conn) string {
 	}
 }
 
-// crashed records a crash at now and reports whether the breaker opens.
-func (p *supervised) crashed(now time.Time) bool {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.crashes = append(p.crashes, now)
-	for len(p.crashes) > 0 && now.Sub(p.crashes[0]) > p.sup.BreakWindow {
-		p.crashes = p.crashes[1:]
-	}
-	if len(p.crashes) >= p.sup.BreakAfter {
-		p.crashes = nil // half-open after the cooldown
-		return true
-	}
-	return false
-}
-
 func (p *supervised) setState(s State, why string) {
 	p.mu.Lock()
 	p.state = s
@@ -219,6 +204,10 @@ func (p *supervised) current() (*transport.Conn, error) {
 	p.mu.RLock()
 	defer p.mu.RUnlock()
 	if p.conn == nil || p.conn.Exited() {
+		if p.state == StateRunning { // its process just ended; the supervisor has yet to say so
+			return nil, kernel.E(kernel.KindUnavailable, "plugin %s is not running: its process exited; retry later",
+				p.entry.Name).WithCode(ErrUnavailable.Code)
+		}
 		return nil, errNotRunning(p.entry.Name, p.state)
 	}
 	return p.conn, nil

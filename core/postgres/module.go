@@ -88,8 +88,9 @@ func rolloutOnStart(lc fx.Lifecycle, pool *pgxpool.Pool, core *MigrationSet, reg
 	}))
 }
 
-func newListener(lc fx.Lifecycle, pool *pgxpool.Pool, log *slog.Logger) *Listener {
+func newListener(lc fx.Lifecycle, pool *pgxpool.Pool, reg *prometheus.Registry, log *slog.Logger) *Listener {
 	l := NewListener(pool, log)
+	reg.MustRegister(l.Collectors()...)
 	lc.Append(fx.Hook{OnStart: l.Start, OnStop: l.Stop})
 	return l
 }

@@ -10,36 +10,55 @@ import (
 	"github.com/atriumhq/atrium/core/kernel"
 )
 
-// Cache is a key-value cache in Redis, shared by replicas. Its errors are
-// kernel.KindUnavailable: a cache that is down costs the requests that
-// needed it, nothing more.
+// Cache is a key-value cache in Redis, shared by replicas. While Redis
+// cannot be reached it keeps values in fallback, in process: a cache that
+// is down costs sharing between replicas, not requests.
 type Cache struct {
-	rdb    *goredis.Client
-	prefix string
+	rdb      *goredis.Client
+	prefix   string
+	fallback Store
 }
 
-// NewCache returns a cache whose keys start with prefix.
-func NewCache(rdb *goredis.Client, prefix string) *Cache { return &Cache{rdb: rdb, prefix: prefix} }
+// Store is what the fallback must be: a cache of this process.
+type Store interface {
+	Get(ctx context.Context, key string) ([]byte, bool, error)
+	Set(ctx context.Context, key string, value []byte, ttl time.Duration) error
+	Delete(ctx context.Context, key string) error
+}
+
+// NewCache returns a cache whose keys start with prefix, falling back on
+// fallback.
+func NewCache(rdb *goredis.Client, prefix string, fallback Store) *Cache {
+	return &Cache{rdb: rdb, prefix: prefix, fallback: fallback}
+}
 
 // Get returns the value of key, if present.
 func (c *Cache) Get(ctx context.Context, key string) ([]byte, bool, error) {
 	v, err := c.rdb.Get(ctx, c.prefix+key).Bytes()
-	if errors.Is(err, goredis.Nil) {
+	switch {
+	case err == nil:
+		return v, true, nil
+	case errors.Is(err, goredis.Nil):
 		return nil, false, nil
-	}
-	if err != nil {
+	case ctx.Err() != nil:
 		return nil, false, unavailable(err)
 	}
-	return v, true, nil
+	return c.fallback.Get(ctx, key)
 }
 
 // Set stores value until ttl passes (zero: no expiry).
 func (c *Cache) Set(ctx context.Context, key string, value []byte, ttl time.Duration) error {
-	return unavailable(c.rdb.Set(ctx, c.prefix+key, value, ttl).Err())
+	err := c.rdb.Set(ctx, c.prefix+key, value, ttl).Err()
+	if err == nil || ctx.Err() != nil {
+		return unavailable(err)
+	}
+	return c.fallback.Set(ctx, key, value, ttl)
 }
 
-// Delete removes key.
+// Delete removes key. It fails while Redis is down: the shared value would
+// outlive the deletion.
 func (c *Cache) Delete(ctx context.Context, key string) error {
+	_ = c.fallback.Delete(ctx, key)
 	return unavailable(c.rdb.Del(ctx, c.prefix+key).Err())
 }
 

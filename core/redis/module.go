@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 
+	"github.com/prometheus/client_golang/prometheus"
 	goredis "github.com/redis/go-redis/v9"
 	"go.uber.org/fx"
 
@@ -30,7 +31,7 @@ var Module = fx.Module("redis",
 // keyPrefix namespaces Atrium's keys in a shared Redis.
 const keyPrefix = "atrium:"
 
-func newClient(lc fx.Lifecycle, cfg config.Config, log *slog.Logger) (*goredis.Client, error) {
+func newClient(lc fx.Lifecycle, cfg config.Config, reg *prometheus.Registry, log *slog.Logger) (*goredis.Client, error) {
 	if cfg.RedisURL == "" {
 		return nil, nil
 	}
@@ -39,6 +40,7 @@ func newClient(lc fx.Lifecycle, cfg config.Config, log *slog.Logger) (*goredis.C
 	if err != nil {
 		return nil, err
 	}
+	reg.MustRegister(Monitor(c))
 	lc.Append(fx.Hook{
 		OnStart: func(ctx context.Context) error {
 			if err := Ping(ctx, c); err != nil {
@@ -52,21 +54,24 @@ func newClient(lc fx.Lifecycle, cfg config.Config, log *slog.Logger) (*goredis.C
 	return c, nil
 }
 
-// readiness reports Redis only where it is configured.
+// readiness reports Redis only where it is configured, as optional: its
+// users fall back in process, so Redis down degrades a replica, and must
+// not take every replica out of the load balancer at once.
 func readiness(c *goredis.Client) []health.Check {
 	if c == nil {
 		return nil
 	}
-	return []health.Check{{Name: "redis", Probe: func(ctx context.Context) error { return c.Ping(ctx).Err() }}}
+	return []health.Check{{Name: "redis", Optional: true, Probe: func(ctx context.Context) error { return c.Ping(ctx).Err() }}}
 }
 
-// newCache is the plugins' cache: in Redis when configured, in process
-// otherwise.
+// newCache is the plugins' cache: in Redis when configured (in process
+// while it is down), in process otherwise.
 func newCache(c *goredis.Client) pluginhost.Cache {
+	local := pluginhost.NewMemoryCache(100_000)
 	if c == nil {
-		return pluginhost.NewMemoryCache(100_000)
+		return local
 	}
-	return NewCache(c, keyPrefix+"cache:")
+	return NewCache(c, keyPrefix+"cache:", local)
 }
 
 func newLimiter(c *goredis.Client, cfg config.Config, log *slog.Logger) identity.Limiter {

@@ -26,8 +26,9 @@ func New(url string) (*goredis.Client, error) {
 		}
 		return nil, fmt.Errorf("REDIS_URL: %w", err)
 	}
-	opts.DialTimeout = 2 * time.Second
-	// A request waits on Redis at most this long; callers fall back.
+	// A request waits on Redis at most about this long (and, once it
+	// failed, not at all for a moment: Monitor); callers fall back.
+	opts.DialTimeout = time.Second
 	opts.ReadTimeout, opts.WriteTimeout, opts.MaxRetries, opts.DialerRetries = time.Second, time.Second, 1, 1
 	return goredis.NewClient(opts), nil
 }

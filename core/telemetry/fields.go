@@ -3,6 +3,7 @@ package telemetry
 import (
 	"context"
 	"log/slog"
+	"slices"
 
 	"github.com/atriumhq/atrium/core/kernel"
 )
@@ -13,10 +14,18 @@ type requestFields struct{ slog.Handler }
 type attrsKey struct{}
 
 // WithAttrs returns a context whose log lines carry attrs (the HTTP layer
-// adds method and route), on top of any the context already carries.
+// adds method and route), on top of any the context already carries; an
+// attr whose key it already carries replaces it (a plugin's route, known
+// only once the router gave up).
 func WithAttrs(ctx context.Context, attrs ...slog.Attr) context.Context {
 	prev, _ := ctx.Value(attrsKey{}).([]slog.Attr)
-	return context.WithValue(ctx, attrsKey{}, append(prev[:len(prev):len(prev)], attrs...))
+	kept := make([]slog.Attr, 0, len(prev)+len(attrs))
+	for _, a := range prev {
+		if !slices.ContainsFunc(attrs, func(b slog.Attr) bool { return b.Key == a.Key }) {
+			kept = append(kept, a)
+		}
+	}
+	return context.WithValue(ctx, attrsKey{}, append(kept, attrs...))
 }
 
 func (h requestFields) Handle(ctx context.Context, r slog.Record) error {

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"strconv"
 	"testing/fstest"
+	"time"
 
 	"github.com/atriumhq/atrium/sdk"
 )
@@ -46,6 +47,8 @@ func main() {
 			// Runs the statement it is sent: a probe of the host's SQL guard
 			// and of the tenant role's reach.
 			{Method: http.MethodPost, Path: "/sql", Permission: "notes.note.write", Mutates: true, Handler: runSQL},
+			// Writes, then takes its time: a request in flight at shutdown.
+			{Method: http.MethodPost, Path: "/slow", Permission: "notes.note.write", Mutates: true, Handler: slow},
 			// Writes without declaring Mutates: the core must not let a
 			// change commit that it does not audit.
 			{Method: http.MethodPost, Path: "/quiet", Permission: "notes.note.write", Handler: create},
@@ -103,6 +106,19 @@ func get(c *sdk.Context) error {
 		return err
 	}
 	return c.JSON(http.StatusOK, n)
+}
+
+func slow(c *sdk.Context) error {
+	n, err := insert(c)
+	if err != nil {
+		return err
+	}
+	select {
+	case <-c.Done():
+		return c.Err()
+	case <-time.After(30 * time.Second):
+		return c.JSON(http.StatusCreated, n)
+	}
 }
 
 func failAfterWrite(c *sdk.Context) error {
