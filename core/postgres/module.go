@@ -99,7 +99,7 @@ func readiness(pool *pgxpool.Pool) health.Check {
 }
 
 func newPool(lc fx.Lifecycle, cfg config.Config, reg *prometheus.Registry, log *slog.Logger) (*pgxpool.Pool, error) {
-	pool, err := NewPool(cfg.DatabaseURL, PoolOptions{MaxConns: cfg.DBMaxConns})
+	pool, err := NewPool(cfg.DatabaseURL, PoolOptions{MaxConns: cfg.DBMaxConns, AcquireTimeout: cfg.DBAcquireTimeout})
 	if err != nil {
 		return nil, err
 	}
