@@ -84,7 +84,8 @@ func (r *Router) auditFailure(ctx context.Context, t *kernel.Tenant, rt Route, n
 	if err := r.audit.RecordAlone(ctx, t, e); err != nil {
 		r.log.ErrorContext(ctx, "audit record of a failed request not written", "action", e.Action, "error", err)
 		if rt.mutates() && !note.Denied() {
-			return audit.ErrUnwritable
+			// The request's own error is the cause the access log shows.
+			return audit.Unwritable(fmt.Errorf("%w (the request failed with: %w)", err, cause))
 		}
 	}
 	return nil
