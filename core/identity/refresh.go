@@ -143,13 +143,20 @@ func (s *sessions) start(ctx context.Context, p *kernel.Principal, scope string)
 	}
 	fam := Family{ID: kernel.NewID(), Subject: p.ID, CreatedAt: now, ExpiresAt: tok.ExpiresAt}
 	tok.Family = fam.ID
+	// Signed first: reading the signing key takes a connection of the
+	// pool, which must not happen while the unit of work holds one (with
+	// the pool exhausted by sign-ins doing the same, none would get it).
+	pair, err := s.pair(ctx, p, fam.ID, raw)
+	if err != nil {
+		return TokenPair{}, err
+	}
 	if err := s.store.Start(ctx, fam, tok); err != nil {
 		return TokenPair{}, err
 	}
 	if err := s.record(ctx, ActionLogin, p, audit.Success); err != nil {
 		return TokenPair{}, err
 	}
-	return s.pair(ctx, p, fam.ID, raw)
+	return pair, nil
 }
 
 // rotate spends raw and returns the next pair of its family. A spent token

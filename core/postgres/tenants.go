@@ -165,13 +165,12 @@ func (s *TenantStore) GetByID(ctx context.Context, id uuid.UUID) (*tenancy.Tenan
 	return t, notFound(classify(err), "tenant")
 }
 
-// Secret returns the installation's secret.
+// Secret returns the installation's secret, read once (atriumd reads it
+// at start: preloadKeys). List cursors are keyed by it, inside a unit of
+// work: a second connection taken there could wait forever with the pool
+// exhausted by requests doing the same.
 func (s *TenantStore) Secret(ctx context.Context) ([]byte, error) {
-	var secret []byte
-	if err := s.pool.QueryRow(ctx, "SELECT secret FROM atrium.installation").Scan(&secret); err != nil {
-		return nil, unavailable(err)
-	}
-	return secret, nil
+	return s.keys.load(ctx, nil)
 }
 
 // List reads the tenants q selects.
