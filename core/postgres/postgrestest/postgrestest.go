@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"sync"
 	"testing"
 	"time"
 
@@ -166,4 +167,24 @@ func Exec(tb testing.TB, dbURL, sql string, args ...any) string {
 		tb.Fatalf("postgrestest: %s: %v", sql, err)
 	}
 	return out
+}
+
+// InTx runs sql (a LOCK TABLE, say) as the admin user in a transaction it
+// leaves open, holding what sql took, until end is called or the test ends.
+func InTx(tb testing.TB, dbURL, sql string) (end func()) {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, dbURL)
+	if err != nil {
+		tb.Fatalf("postgrestest: connect: %v", err)
+	}
+	if _, err := conn.Exec(ctx, "BEGIN; "+sql); err != nil {
+		_ = conn.Close(context.Background())
+		tb.Fatalf("postgrestest: %s: %v", sql, err)
+	}
+	var once sync.Once
+	end = func() { once.Do(func() { _ = conn.Close(context.Background()) }) } // closing rolls back
+	tb.Cleanup(end)
+	return end
 }
