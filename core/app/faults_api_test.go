@@ -257,3 +257,38 @@ func TestAnExhaustedPoolShedsRequests(t *testing.T) {
 	a := f.createUser("shed@acme.test")
 	assert.Equal(t, http.StatusCreated, a.status, "nothing was written while the pool was exhausted: %s", a)
 }
+
+// A plugin's SQL that cannot reach the database (its connections are the
+// plugin's own, made on first use) is the sdk's unavailable error, which
+// the plugin passes on: its routes answer 503 too, and work again once the
+// database is back.
+func TestPluginRoutesDuringADatabaseOutage(t *testing.T) {
+	var proxy *postgrestest.Proxy
+	s := startPluginCore(t, func(c *config.Config) {
+		var dbURL string
+		proxy, dbURL = postgrestest.NewProxy(t, c.DatabaseURL)
+		c.DatabaseURL = dbURL
+		c.DBAcquireTimeout = time.Second
+	})
+	t.Cleanup(func() { proxy.Set(postgrestest.Pass) }) // before the app's cleanup
+	s.install("notesplugin", "notes")
+	s.mustRegister("notes", "notes")
+	admin := s.tenant("acme", "notes")
+	require.Equal(t, http.StatusOK, s.me(admin)) // the core's connections are open
+
+	// New connections fail; the core's open ones still work, so the
+	// request reaches the plugin, whose first SQL needs a connection.
+	for _, mode := range []postgrestest.Mode{postgrestest.Down, postgrestest.StartingUp} {
+		proxy.Set(mode)
+		wantUnavailable(t, "plugin read", s.send(http.MethodGet, "/api/v1/notes", admin, nil), "unavailable")
+		wantUnavailable(t, "plugin write", s.send(http.MethodPost, "/api/v1/notes", admin, map[string]string{"text": "lost"}), "unavailable", "audit_unavailable")
+	}
+	assert.GreaterOrEqual(t, s.metric(`atrium_plugin_calls_total{outcome="error",plugin="notes"}`), 4.0,
+		"the plugin answered each with the error of its SQL")
+
+	proxy.Set(postgrestest.Pass)
+	var all struct{ Items []note }
+	s.call(http.MethodGet, "/api/v1/notes", admin, nil).want(t, http.StatusOK, &all)
+	assert.Empty(t, all.Items, "nothing was written during the outage")
+	s.call(http.MethodPost, "/api/v1/notes", admin, map[string]string{"text": "back"}).want(t, http.StatusCreated, nil)
+}
