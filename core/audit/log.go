@@ -112,7 +112,12 @@ var ErrUnwritable = &kernel.Error{Kind: kernel.KindUnavailable, Code: "audit_una
 // what failed, and cause goes to the log with it.
 func Unwritable(cause error) error {
 	msg := "the audit log cannot be written; nothing was changed"
-	if errors.Is(cause, kernel.ErrUnavailable) {
+	var ke *kernel.Error
+	switch {
+	case !errors.As(cause, &ke) || ke.Kind != kernel.KindUnavailable:
+	case ke.Code == ErrUnwritable.Code:
+		msg = ke.Message // said already
+	default:
 		msg = "the database is unavailable, so the audit log cannot be written; nothing was changed"
 	}
 	return kernel.Wrap(kernel.KindUnavailable, cause, "%s", msg).WithCode(ErrUnwritable.Code)

@@ -12,7 +12,7 @@ import (
 
 func TestUnwritableSaysWhenTheDatabaseIsUnavailableAndKeepsTheCause(t *testing.T) {
 	down := kernel.Wrap(kernel.KindUnavailable, errors.New("dial tcp: connection refused"), "the database is unavailable")
-	err := Unwritable(fmt.Errorf("%w (the request failed with: %w)", down, errors.New("insert user: conn closed")))
+	err := Unwritable(fmt.Errorf("%w (the request failed with: %s)", down, "insert user: conn closed"))
 	var ke *kernel.Error
 	if assert.ErrorAs(t, err, &ke) {
 		assert.Equal(t, kernel.KindUnavailable, ke.Kind)
@@ -26,5 +26,9 @@ func TestUnwritableSaysWhenTheDatabaseIsUnavailableAndKeepsTheCause(t *testing.T
 
 	other := Unwritable(errors.New("sign record: bad key"))
 	assert.ErrorAs(t, other, &ke)
+	assert.Equal(t, "the audit log cannot be written; nothing was changed", ke.Message)
+	// The request's error does not decide: the record's does.
+	again := Unwritable(fmt.Errorf("%w (the request failed with: %w)", other, kernel.E(kernel.KindUnavailable, "plugin down")))
+	assert.ErrorAs(t, again, &ke)
 	assert.Equal(t, "the audit log cannot be written; nothing was changed", ke.Message)
 }
