@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"testing"
 	"time"
@@ -123,4 +124,25 @@ func TestAnExhaustedPoolRefusesWithinTheAcquireTimeout(t *testing.T) {
 		c.Release()
 	}
 	require.NoError(t, pool.QueryRow(ctx, "SELECT 1").Scan(&one))
+}
+
+// Plugins' pools copy the shared pool's settings, its acquire bound with
+// them: a plugin's SQL waits no longer for a connection than the core's.
+func TestPluginConnectionsShareTheAcquireBound(t *testing.T) {
+	proxy, dbURL := postgrestest.NewProxy(t, "postgres://atrium@127.0.0.1:5432/nowhere?sslmode=disable")
+	proxy.Set(postgrestest.Stall) // connections are accepted, never answered
+	pool, err := NewPool(dbURL, PoolOptions{MaxConns: 2, AcquireTimeout: 200 * time.Millisecond})
+	require.NoError(t, err)
+	t.Cleanup(pool.Close)
+	keys := &Keys{pool: pool, secret: []byte("installation secret")}
+	conns := NewPluginConns(pool, keys, func(context.Context) (string, error) { return "inst", nil },
+		PluginConnOptions{MaxConns: 2}, slog.New(slog.DiscardHandler))
+	t.Cleanup(conns.Close)
+
+	start := time.Now()
+	_, err = conns.Acquire(context.Background(), &kernel.Tenant{Slug: "acme", Schema: "t_acme"}, "notes")
+	assert.Less(t, time.Since(start), 2*time.Second)
+	assert.Equal(t, kernel.KindUnavailable, kernel.KindOf(err))
+	assert.Contains(t, err.Error(), "no database connection was free within 200ms")
+	proxy.Set(postgrestest.Down) // closes what it stalled
 }
