@@ -252,6 +252,15 @@ func TestAnExhaustedPoolShedsRequests(t *testing.T) {
 	exhaust("refresh_families", signIn, func() {
 		wantUnavailable(t, "sign in", signIn(), "unavailable")
 	})
+	// And refreshes, stuck spending their tokens.
+	tokens := make(chan string, 2)
+	for range cap(tokens) {
+		tokens <- s.signIn("acme", "admin@acme.test", adminPassword).RefreshToken
+	}
+	refresh := func() answer {
+		return s.send(http.MethodPost, "/api/v1/auth/refresh", "", map[string]string{"refresh_token": <-tokens})
+	}
+	exhaust("refresh_families", refresh, func() {})
 
 	f.recovered(t)
 	a := f.createUser("shed@acme.test")
