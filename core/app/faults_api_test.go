@@ -176,6 +176,21 @@ func TestRequestsDuringADatabaseOutage(t *testing.T) {
 		})
 	}
 
+	// Connections cut while the server stays up: a request that meets a
+	// dead one fails with a 503, never a 500, and the pool replaces it.
+	t.Run("connections cut", func(t *testing.T) {
+		f.recovered(t) // every connection freshly used, so none is pinged first
+		proxy.Cut()
+		f.each(t, "cut@acme.test", func(what string, a answer, codes ...string) {
+			if a.status != http.StatusServiceUnavailable {
+				assert.Less(t, a.status, 300, "%s: %s", what, a)
+				return
+			}
+			wantUnavailable(t, what, a, codes...)
+		})
+		f.recovered(t)
+	})
+
 	var v audit.Verification
 	status, raw := s.do(http.MethodGet, "/api/v1/audit/verify", admin, nil, &v)
 	require.Equal(t, http.StatusOK, status, string(raw))
