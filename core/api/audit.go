@@ -84,7 +84,9 @@ func (r *Router) auditFailure(ctx context.Context, t *kernel.Tenant, rt Route, n
 	if err := r.audit.RecordAlone(ctx, t, e); err != nil {
 		r.log.ErrorContext(ctx, "audit record of a failed request not written", "action", e.Action, "error", err)
 		if rt.mutates() && !note.Denied() {
-			return audit.ErrUnwritable
+			// The access log shows the request's own error too; the
+			// record's says what the client is told.
+			return audit.Unwritable(fmt.Errorf("%w (the request failed with: %s)", err, cause.Error()))
 		}
 	}
 	return nil

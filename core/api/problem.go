@@ -91,6 +91,11 @@ func ProblemFor(err error, requestID string) Problem {
 
 // writeError renders err as problem+json and records it on the gin context,
 // where the access log picks it up: an error is logged once, by the logger.
+// unavailableRetryAfter is the Retry-After of a 503 whose error names no
+// wait of its own: soon, since most outages a client meets are short
+// (a restart, a failover, a burst that exhausted the pool).
+const unavailableRetryAfter = "1"
+
 func writeError(c *gin.Context, err error) {
 	if d, ok := retryAfter(err); ok {
 		c.Header("Retry-After", strconv.FormatInt(int64(math.Ceil(d.Seconds())), 10))
@@ -109,6 +114,10 @@ func retryAfter(err error) (time.Duration, bool) {
 }
 
 func renderProblem(c *gin.Context, p Problem, err error) {
+	if p.Status == http.StatusServiceUnavailable && c.Writer.Header().Get("Retry-After") == "" {
+		// Every 503 is worth retrying: a dependency down, a pool exhausted.
+		c.Header("Retry-After", unavailableRetryAfter)
+	}
 	_ = c.Error(err)
 	c.Set(ctxProblemCode, p.Code)
 	c.Header("Content-Type", problemContentType)

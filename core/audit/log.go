@@ -107,12 +107,28 @@ func NewLog(o LogOptions) *Log {
 // record cannot be written: the request fails rather than go unrecorded.
 var ErrUnwritable = &kernel.Error{Kind: kernel.KindUnavailable, Code: "audit_unavailable"}
 
+// Unwritable is the error of a request that fails because its audit record
+// could not be written (cause): the problem says when the database is
+// what failed, and cause goes to the log with it.
+func Unwritable(cause error) error {
+	msg := "the audit log cannot be written; nothing was changed"
+	var ke *kernel.Error
+	switch {
+	case !errors.As(cause, &ke) || ke.Kind != kernel.KindUnavailable:
+	case ke.Code == ErrUnwritable.Code:
+		msg = ke.Message // said already
+	default:
+		msg = "the database is unavailable, so the audit log cannot be written; nothing was changed"
+	}
+	return kernel.Wrap(kernel.KindUnavailable, cause, "%s", msg).WithCode(ErrUnwritable.Code)
+}
+
 // failed counts and logs a record of e that could not be written, and
 // returns the error the request fails with.
 func (l *Log) failed(ctx context.Context, e Entry, err error) error {
 	l.metrics.failed(e.Outcome)
 	l.log.ErrorContext(ctx, "audit record not written", "action", e.Action, "outcome", e.Outcome, "error", err)
-	return kernel.Wrap(kernel.KindUnavailable, err, "the audit log cannot be written; nothing was changed").WithCode(ErrUnwritable.Code)
+	return Unwritable(err)
 }
 
 // Record writes e in the unit of work in ctx.

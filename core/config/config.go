@@ -29,6 +29,9 @@ type Config struct {
 	DatabaseURL string `env:"DATABASE_URL"`
 	DBMaxConns  int32  `env:"ATRIUM_DB_MAX_CONNS" envDefault:"20"`
 	DataDir     string `env:"ATRIUM_DATA_DIR" envDefault:"./.atrium"`
+	// DBAcquireTimeout bounds a request's wait for a database connection:
+	// past it, with the pool exhausted, the request gets a 503.
+	DBAcquireTimeout time.Duration `env:"ATRIUM_DB_ACQUIRE_TIMEOUT" envDefault:"5s"`
 
 	// RedisURL empty means: in-process cache.
 	RedisURL  string `env:"REDIS_URL"`
@@ -131,6 +134,9 @@ func (c Config) Validate() error {
 	}
 	if c.DBMaxConns < 2 || c.DBMaxConns > 1000 {
 		return fmt.Errorf("ATRIUM_DB_MAX_CONNS=%d: must be between 2 and 1000", c.DBMaxConns)
+	}
+	if c.DBAcquireTimeout < 10*time.Millisecond || c.DBAcquireTimeout > 10*time.Minute {
+		return fmt.Errorf("ATRIUM_DB_ACQUIRE_TIMEOUT=%s: must be between 10ms and 10m", c.DBAcquireTimeout)
 	}
 	if c.RedisURL != "" {
 		if err := checkURL("REDIS_URL", c.RedisURL, "redis", "rediss", "unix"); err != nil {

@@ -141,6 +141,14 @@ func (s *sessions) start(ctx context.Context, p *kernel.Principal, scope string)
 	if err != nil {
 		return TokenPair{}, err
 	}
+	// The signing key is read before the session's first statement: it
+	// takes a connection of the pool, which must not happen while the unit
+	// of work holds one (with the pool exhausted by requests doing the
+	// same, none would get it).
+	key, err := s.tokens.signingKey(ctx)
+	if err != nil {
+		return TokenPair{}, err
+	}
 	fam := Family{ID: kernel.NewID(), Subject: p.ID, CreatedAt: now, ExpiresAt: tok.ExpiresAt}
 	tok.Family = fam.ID
 	if err := s.store.Start(ctx, fam, tok); err != nil {
@@ -149,7 +157,7 @@ func (s *sessions) start(ctx context.Context, p *kernel.Principal, scope string)
 	if err := s.record(ctx, ActionLogin, p, audit.Success); err != nil {
 		return TokenPair{}, err
 	}
-	return s.pair(ctx, p, fam.ID, raw)
+	return s.pair(key, p, fam.ID, raw)
 }
 
 // rotate spends raw and returns the next pair of its family. A spent token
@@ -158,6 +166,10 @@ func (s *sessions) start(ctx context.Context, p *kernel.Principal, scope string)
 func (s *sessions) rotate(ctx context.Context, raw, scope string, tenant uuid.UUID) (TokenPair, error) {
 	now := s.clock.Now()
 	nextRaw, next, err := s.newToken(scope, now)
+	if err != nil {
+		return TokenPair{}, err
+	}
+	key, err := s.tokens.signingKey(ctx) // before the first statement, as in start
 	if err != nil {
 		return TokenPair{}, err
 	}
@@ -205,7 +217,7 @@ func (s *sessions) rotate(ctx context.Context, raw, scope string, tenant uuid.UU
 	if err := s.record(ctx, ActionRefresh, p, audit.Success); err != nil {
 		return TokenPair{}, err
 	}
-	return s.pair(ctx, p, fam.ID, nextRaw)
+	return s.pair(key, p, fam.ID, nextRaw)
 }
 
 func (s *sessions) principalType(tenant uuid.UUID) kernel.PrincipalType {
@@ -237,8 +249,8 @@ func (s *sessions) logout(ctx context.Context, raw string) error {
 	return nil
 }
 
-func (s *sessions) pair(ctx context.Context, p *kernel.Principal, family uuid.UUID, refresh string) (TokenPair, error) {
-	access, ttl, err := s.tokens.Issue(ctx, p, s.audience, family)
+func (s *sessions) pair(key SigningKey, p *kernel.Principal, family uuid.UUID, refresh string) (TokenPair, error) {
+	access, ttl, err := s.tokens.sign(key, p, s.audience, family)
 	if err != nil {
 		return TokenPair{}, err
 	}

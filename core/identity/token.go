@@ -80,6 +80,11 @@ func (t *Tokens) Issue(ctx context.Context, p *kernel.Principal, audience string
 	if err != nil {
 		return "", 0, err
 	}
+	return t.sign(key, p, audience, session)
+}
+
+// sign is Issue with the signing key read already.
+func (t *Tokens) sign(key SigningKey, p *kernel.Principal, audience string, session uuid.UUID) (string, time.Duration, error) {
 	now := t.clock.Now()
 	claims := Claims{
 		RegisteredClaims: jwt.RegisteredClaims{

@@ -24,6 +24,9 @@ const (
 // unavailable marks connection-level failures (pool exhausted, server gone)
 // as retryable 503s; a caller's own cancellation stays what it is.
 func unavailable(err error) error {
+	if f := fault(err); f != nil {
+		return f
+	}
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, pgx.ErrNoRows) {
 		return err
 	}

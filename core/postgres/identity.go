@@ -133,7 +133,7 @@ func (s *OperatorStore) Create(ctx context.Context, op *identity.Operator) error
 	if isCode(err, codeUniqueViolation) {
 		return kernel.E(kernel.KindConflict, "an operator with this email exists")
 	}
-	return err
+	return classify(err)
 }
 
 // UserStore reads tenant users in the unit of work's tenant schema.

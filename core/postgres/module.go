@@ -40,13 +40,18 @@ var Module = fx.Module("postgres",
 	fx.Invoke(rolloutOnStart, preloadKeys),
 )
 
-// preloadKeys reads the installation's secret at start, once the platform
-// schema is migrated: no request then waits for a connection of its own
-// to derive a key.
+// preloadKeys reads the installation's secret and ID at start, once the
+// platform schema is migrated: no request then waits for a connection of
+// its own to derive a key or name a plugin's role (inside a unit of work,
+// which holds one already, that wait could last as long as the pool is
+// exhausted by requests doing the same).
 func preloadKeys(lc fx.Lifecycle, ts *TenantStore, as *AuditStore) {
 	lc.Append(fx.StartHook(func(ctx context.Context) error {
 		if _, err := ts.keys.load(ctx, nil); err != nil {
 			return fmt.Errorf("read the installation's secret: %w", err)
+		}
+		if _, err := ts.Installation(ctx); err != nil {
+			return fmt.Errorf("read the installation's ID: %w", err)
 		}
 		_, err := as.keys.load(ctx, nil)
 		return err
@@ -100,7 +105,7 @@ func readiness(pool *pgxpool.Pool) health.Check {
 }
 
 func newPool(lc fx.Lifecycle, cfg config.Config, reg *prometheus.Registry, log *slog.Logger) (*pgxpool.Pool, error) {
-	pool, err := NewPool(cfg.DatabaseURL, PoolOptions{MaxConns: cfg.DBMaxConns})
+	pool, err := NewPool(cfg.DatabaseURL, PoolOptions{MaxConns: cfg.DBMaxConns, AcquireTimeout: cfg.DBAcquireTimeout})
 	if err != nil {
 		return nil, err
 	}

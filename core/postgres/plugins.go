@@ -27,10 +27,11 @@ func (c *PluginCatalog) List(ctx context.Context) ([]pluginhost.Entry, error) {
 	if err != nil {
 		return nil, unavailable(err)
 	}
-	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (pluginhost.Entry, error) {
+	entries, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (pluginhost.Entry, error) {
 		var e pluginhost.Entry
 		return e, r.Scan(&e.Name, &e.Version, &e.File, &e.SHA256, &e.Required, &e.RegisteredAt)
 	})
+	return entries, classify(err)
 }
 
 // PluginsChannel carries "the plugin catalog changed" (the plugin's name)
@@ -39,7 +40,7 @@ const PluginsChannel = "atrium_plugins"
 
 // Put registers or upgrades a plugin.
 func (c *PluginCatalog) Put(ctx context.Context, e pluginhost.Entry) error {
-	return pgx.BeginFunc(ctx, c.pool, func(tx pgx.Tx) error {
+	return classify(pgx.BeginFunc(ctx, c.pool, func(tx pgx.Tx) error {
 		_, err := tx.Exec(ctx, `INSERT INTO atrium.plugins (name, version, file, sha256, required, registered_at)
 			VALUES ($1, $2, $3, $4, $5, $6)
 			ON CONFLICT (name) DO UPDATE SET version = excluded.version, file = excluded.file, sha256 = excluded.sha256,
@@ -50,12 +51,12 @@ func (c *PluginCatalog) Put(ctx context.Context, e pluginhost.Entry) error {
 		}
 		_, err = tx.Exec(ctx, "SELECT pg_notify($1, $2)", PluginsChannel, e.Name)
 		return err
-	})
+	}))
 }
 
 // Delete unregisters a plugin.
 func (c *PluginCatalog) Delete(ctx context.Context, name string) error {
-	return pgx.BeginFunc(ctx, c.pool, func(tx pgx.Tx) error {
+	return classify(pgx.BeginFunc(ctx, c.pool, func(tx pgx.Tx) error {
 		tag, err := tx.Exec(ctx, "DELETE FROM atrium.plugins WHERE name = $1", name)
 		if err != nil {
 			return err
@@ -65,7 +66,7 @@ func (c *PluginCatalog) Delete(ctx context.Context, name string) error {
 		}
 		_, err = tx.Exec(ctx, "SELECT pg_notify($1, $2)", PluginsChannel, name)
 		return err
-	})
+	}))
 }
 
 // PluginMigrator applies plugins' tenant migrations, through the same

@@ -258,7 +258,7 @@ func (p *pluginTx) commit(ctx context.Context, deferred []deferred) error {
 		_ = p.conn.Conn().Close(ctx)
 		return nil
 	case errors.As(err, &failed):
-		return failed.d.fail(failed.err)
+		return failed.d.fail(classify(failed.err))
 	}
 	var pe *pgconn.PgError
 	if errors.As(err, &pe) { // COMMIT refused, say by a deferred constraint
@@ -417,6 +417,9 @@ func wireValue(v any) any {
 func pluginError(err error) error {
 	if err == nil {
 		return nil
+	}
+	if f := pluginFault(err); f != nil {
+		return f
 	}
 	var pe *pgconn.PgError
 	if !errors.As(err, &pe) {

@@ -22,6 +22,10 @@ const BaselineSchema = "atrium_baseline"
 // PoolOptions bound the shared pool.
 type PoolOptions struct {
 	MaxConns int32
+	// AcquireTimeout bounds every wait for a connection (acquireBound),
+	// the plugins' pools' too (they copy this pool's settings); 0 waits
+	// as long as the caller's context allows.
+	AcquireTimeout time.Duration
 }
 
 // NewPool parses url and returns a pool that has not dialled yet; Ping
@@ -46,6 +50,9 @@ func NewPool(url string, o PoolOptions) (*pgxpool.Pool, error) {
 	cfg.ConnConfig.RuntimeParams["search_path"] = BaselineSchema
 	cfg.ConnConfig.RuntimeParams["application_name"] = "atriumd"
 	cfg.ConnConfig.RuntimeParams["timezone"] = "UTC"
+	if o.AcquireTimeout > 0 {
+		cfg.ConnConfig.Tracer = acquireBound(o.AcquireTimeout)
+	}
 	return pgxpool.NewWithConfig(context.Background(), cfg)
 }
 

@@ -67,7 +67,8 @@ func (s *TenantStore) Installation(ctx context.Context) (string, error) {
 // transactional, so a failure anywhere leaves nothing behind. The schema and
 // the core's objects in it are the platform role's; the tenant role gets
 // the privileges of tenantPrivileges.
-func (s *TenantStore) Provision(ctx context.Context, t *tenancy.Tenant, admin tenancy.FirstAdmin) error {
+func (s *TenantStore) Provision(ctx context.Context, t *tenancy.Tenant, admin tenancy.FirstAdmin) (err error) {
+	defer func() { err = classify(err) }()
 	start := time.Now()
 	tx, err := s.pool.Begin(ctx)
 	if err != nil {
@@ -155,22 +156,21 @@ func scanTenant(row pgx.Row) (*tenancy.Tenant, error) {
 // Get reads a tenant by slug.
 func (s *TenantStore) Get(ctx context.Context, slug string) (*tenancy.Tenant, error) {
 	t, err := scanTenant(s.pool.QueryRow(ctx, "SELECT "+tenantColumns+" FROM atrium.tenants WHERE slug = $1", slug))
-	return t, notFound(err, "tenant")
+	return t, notFound(classify(err), "tenant")
 }
 
 // GetByID reads a tenant by ID.
 func (s *TenantStore) GetByID(ctx context.Context, id uuid.UUID) (*tenancy.Tenant, error) {
 	t, err := scanTenant(s.pool.QueryRow(ctx, "SELECT "+tenantColumns+" FROM atrium.tenants WHERE id = $1", id))
-	return t, notFound(err, "tenant")
+	return t, notFound(classify(err), "tenant")
 }
 
-// Secret returns the installation's secret.
+// Secret returns the installation's secret, read once (atriumd reads it
+// at start: preloadKeys). List cursors are keyed by it, inside a unit of
+// work: a second connection taken there could wait forever with the pool
+// exhausted by requests doing the same.
 func (s *TenantStore) Secret(ctx context.Context) ([]byte, error) {
-	var secret []byte
-	if err := s.pool.QueryRow(ctx, "SELECT secret FROM atrium.installation").Scan(&secret); err != nil {
-		return nil, unavailable(err)
-	}
-	return secret, nil
+	return s.keys.load(ctx, nil)
 }
 
 // List reads the tenants q selects.
@@ -188,11 +188,11 @@ func (s *TenantStore) List(ctx context.Context, q spec.Spec) ([]*tenancy.Tenant,
 		t, err := scanTenant(rows)
 		if err != nil {
 			rows.Close()
-			return nil, err
+			return nil, classify(err)
 		}
 		out = append(out, t)
 	}
-	return out, rows.Err()
+	return out, classify(rows.Err())
 }
 
 // Update applies fn to the tenant under a row lock.
@@ -217,13 +217,13 @@ func (s *TenantStore) Update(ctx context.Context, slug string, fn func(*tenancy.
 		}
 		return notifyTenancy(ctx, tx, t.ID)
 	})
-	return out, err
+	return out, classify(err)
 }
 
 // Delete drops the tenant's schema (with all its data), its role and its
 // plugins' roles, and unregisters it, in one transaction.
 func (s *TenantStore) Delete(ctx context.Context, slug string) error {
-	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+	return classify(pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		var id uuid.UUID
 		var schema, role string
 		err := tx.QueryRow(ctx, "SELECT id, schema_name, role_name FROM atrium.tenants WHERE slug = $1 FOR UPDATE", slug).
@@ -250,7 +250,7 @@ func (s *TenantStore) Delete(ctx context.Context, slug string) error {
 			return err
 		}
 		return notifyTenancy(ctx, tx, id)
-	})
+	}))
 }
 
 // Scopes lists every tenant's scope, for background work that visits them

@@ -127,6 +127,13 @@ func (u *UnitOfWork) InTenant(ctx context.Context, t *kernel.Tenant, fn func(con
 
 	ctx, unit := kernel.WithUnit(ctx, t)
 	if err := fn(context.WithValue(ctx, txKey{}, tx)); err != nil {
+		// Repositories return their statements' errors as they are. With
+		// the connection lost, fn's error is the database's fault, a 503
+		// (checked on the connection: an upload's reader fails with the
+		// same io errors when its client goes).
+		if tx.conn != nil && tx.conn.Conn().IsClosed() {
+			return classify(err)
+		}
 		return err
 	}
 	// With a plugin's transaction beside this one, the deferred statements
@@ -179,7 +186,7 @@ func (tx *Tx) commit(ctx context.Context) (pgconn.CommandTag, error) {
 	br := tx.conn.SendBatch(ctx, b)
 	for _, d := range tx.deferred {
 		if _, err := br.Exec(); err != nil {
-			return pgconn.CommandTag{}, d.fail(closeBatch(br, err))
+			return pgconn.CommandTag{}, d.fail(classify(closeBatch(br, err)))
 		}
 	}
 	tag, err := br.Exec()
