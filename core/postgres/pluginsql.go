@@ -218,9 +218,13 @@ func (p *pluginTx) failedBegin(br pgx.BatchResults, err error) error {
 const endSession = "SELECT atrium_session.end_plugin_session()"
 
 // commit sends BEGIN if it is still pending, the deferred statements (the
-// audit record), COMMIT and the session's end in one pipelined round trip,
-// each a statement the driver prepared once for the connection. A failed
-// deferred statement stops it before COMMIT, and end rolls back.
+// audit record), the session's end and COMMIT in one pipelined round trip,
+// each a statement the driver prepared once for the connection. The end
+// runs inside the transaction, which saves the server a transaction of its
+// own per request: what it resets is reset when COMMIT makes it so, and
+// undone with the rest when the transaction rolls back, leaving the
+// session as it began. A failed deferred statement or end stops the batch
+// before COMMIT, and end rolls back.
 //
 // On a dirty connection the plugin may have prepared a statement under the
 // name of one of these, so they go in one simple-protocol message, which
@@ -252,11 +256,11 @@ func (p *pluginTx) commit(ctx context.Context, deferred []deferred) error {
 		}
 		return nil
 	case errors.As(err, &ended):
-		// Only the session's end failed: the changes are in, the
-		// connection is not reused.
+		// The session holds what no plugin may leave behind (a temporary
+		// schema): nothing committed, and the connection is not reused.
 		p.ended = true
 		_ = p.conn.Conn().Close(ctx)
-		return nil
+		return ended
 	case errors.As(err, &failed):
 		return failed.d.fail(classify(failed.err))
 	}
@@ -275,10 +279,12 @@ type deferredError struct {
 
 func (e *deferredError) Error() string { return e.err.Error() }
 
-// sessionEndError is the session's end failing after COMMIT.
+// sessionEndError is the session's end failing, before COMMIT.
 type sessionEndError struct{ err error }
 
-func (e *sessionEndError) Error() string { return "end of a plugin session: " + e.err.Error() }
+func (e *sessionEndError) Error() string {
+	return "unit of work rolled back: the plugin's session could not be ended: " + e.err.Error()
+}
 
 func (p *pluginTx) commitBatch(ctx context.Context, deferred []deferred) error {
 	b := &pgx.Batch{}
@@ -288,8 +294,8 @@ func (p *pluginTx) commitBatch(ctx context.Context, deferred []deferred) error {
 	for _, d := range deferred {
 		b.Queue(d.sql, d.args...)
 	}
-	b.Queue("COMMIT")
 	b.Queue(endSession)
+	b.Queue("COMMIT")
 	br := p.conn.SendBatch(ctx, b)
 	if p.pending {
 		if _, err := br.Exec(); err != nil {
@@ -301,16 +307,11 @@ func (p *pluginTx) commitBatch(ctx context.Context, deferred []deferred) error {
 			return &deferredError{d: d, err: closeBatch(br, err)}
 		}
 	}
-	if _, err := br.Exec(); err != nil { // COMMIT
-		return closeBatch(br, err)
-	}
 	if _, err := br.Exec(); err != nil {
 		return &sessionEndError{closeBatch(br, err)}
 	}
-	if err := br.Close(); err != nil {
-		return &sessionEndError{err}
-	}
-	return nil
+	_, err := br.Exec() // COMMIT
+	return closeBatch(br, err)
 }
 
 func (p *pluginTx) commitSimple(ctx context.Context, deferred []deferred) error {

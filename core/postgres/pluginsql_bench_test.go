@@ -12,7 +12,7 @@ import (
 
 // BenchmarkPluginReadVsCoreRead is what the plugin boundary costs a read:
 // a unit of work reading one row by key as a plugin (its own login role's
-// connection, its transaction, the session's end with COMMIT) and one
+// connection, its transaction ending with the session's end and COMMIT) and one
 // reading a row of the same shape as the core (the tenant role, scoped with
 // SET LOCAL on the core's connection). The two alternate, one after the
 // other, so both meet the same machine; each reports its mean latency.
