@@ -129,10 +129,7 @@ func Script(tb testing.TB, dbURL, sql string) {
 	tb.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	conn, err := pgx.Connect(ctx, dbURL)
-	if err != nil {
-		tb.Fatalf("postgrestest: connect: %v", err)
-	}
+	conn := connect(ctx, tb, dbURL)
 	defer conn.Close(context.Background())
 	if _, err := conn.Exec(ctx, sql); err != nil {
 		tb.Fatalf("postgrestest: script: %v", err)
@@ -146,10 +143,7 @@ func Exec(tb testing.TB, dbURL, sql string, args ...any) string {
 	tb.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	conn, err := pgx.Connect(ctx, dbURL)
-	if err != nil {
-		tb.Fatalf("postgrestest: connect: %v", err)
-	}
+	conn := connect(ctx, tb, dbURL)
 	defer conn.Close(context.Background())
 	rows, err := conn.Query(ctx, sql, args...)
 	if err != nil {
@@ -177,10 +171,7 @@ func Lock(tb testing.TB, dbURL, sql string, args ...any) (release func()) {
 	tb.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	conn, err := pgx.Connect(ctx, dbURL)
-	if err != nil {
-		tb.Fatalf("postgrestest: connect: %v", err)
-	}
+	conn := connect(ctx, tb, dbURL)
 	tx, err := conn.Begin(ctx)
 	if err == nil {
 		_, err = tx.Exec(ctx, sql, args...)
@@ -198,4 +189,14 @@ func Lock(tb testing.TB, dbURL, sql string, args ...any) (release func()) {
 	}
 	tb.Cleanup(release)
 	return release
+}
+
+// connect opens a connection as the admin user to the database at dbURL.
+func connect(ctx context.Context, tb testing.TB, dbURL string) *pgx.Conn {
+	tb.Helper()
+	conn, err := pgx.Connect(ctx, dbURL)
+	if err != nil {
+		tb.Fatalf("postgrestest: connect: %v", err)
+	}
+	return conn
 }
