@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"reflect"
 	"strings"
+	"time"
 
 	"github.com/gin-gonic/gin"
 
@@ -81,6 +82,8 @@ func (r *Router) auditFailure(ctx context.Context, t *kernel.Tenant, rt Route, n
 	default:
 		return nil
 	}
+	ctx, cancel := afterTheRequest(ctx)
+	defer cancel()
 	if err := r.audit.RecordAlone(ctx, t, e); err != nil {
 		r.log.ErrorContext(ctx, "audit record of a failed request not written", "action", e.Action, "error", err)
 		if rt.mutates() && !note.Denied() {
@@ -91,6 +94,15 @@ func (r *Router) auditFailure(ctx context.Context, t *kernel.Tenant, rt Route, n
 	}
 	return nil
 }
+
+// afterTheRequest is a context for recording a request's failure: the
+// request's own may have ended (its timeout, a shutdown, the client gone),
+// which is often why it failed.
+func afterTheRequest(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ctx), failureRecordTimeout)
+}
+
+const failureRecordTimeout = 2 * time.Second
 
 // failureReason is what the client was told, never an internal error's text.
 func failureReason(err error) string {
@@ -128,6 +140,8 @@ func (r *Router) auditOperator(ctx context.Context, c *gin.Context, rt Route, no
 	if cause != nil {
 		e.Outcome, e.Reasons = audit.Failure, []string{failureReason(cause)}
 	}
+	ctx, cancel := afterTheRequest(ctx)
+	defer cancel()
 	if err := r.tenantAudit.RecordForTenant(ctx, slug, e); err != nil && !errors.Is(err, kernel.ErrNotFound) {
 		r.log.ErrorContext(ctx, "audit record of an operator action not written", "action", e.Action, "tenant", slug,
 			slog.Any("error", err))

@@ -94,7 +94,7 @@ func AuditRoutes(log *audit.Log, tenants AuditTenants, cps *audit.Checkpoints) [
 		},
 		{
 			Method: http.MethodGet, Path: "/api/v1/audit/verify", Summary: "Walk the tenant's hash chain and report the first broken record",
-			Tags: tags, Access: Tenant, Permission: "audit.log.read", Handler: verify,
+			Tags: tags, Access: Tenant, Permission: "audit.log.read", Handler: verify, Timeout: verifyTimeout,
 		},
 		{
 			Method: http.MethodGet, Path: "/api/v1/tenants/:slug/audit", Summary: "A tenant's audit records, newest first",
@@ -102,7 +102,7 @@ func AuditRoutes(log *audit.Log, tenants AuditTenants, cps *audit.Checkpoints) [
 		},
 		{
 			Method: http.MethodGet, Path: "/api/v1/tenants/:slug/audit/verify", Summary: "Verify a tenant's audit chain",
-			Tags: tags, Access: Operator, Handler: verify,
+			Tags: tags, Access: Operator, Handler: verify, Timeout: verifyTimeout,
 		},
 		{
 			Method: http.MethodPost, Path: "/api/v1/tenants/:slug/audit/checkpoint",
@@ -173,3 +173,7 @@ func timeParam(q url.Values, name string) (time.Time, error) {
 	}
 	return t, nil
 }
+
+// verifyTimeout bounds a walk of a whole audit chain, which grows with the
+// tenant's history.
+const verifyTimeout = 10 * time.Minute

@@ -36,10 +36,19 @@ type inflight struct {
 
 func newInflight() *inflight { return &inflight{reqs: map[*fate]struct{}{}} }
 
-// track gives each request a fate and a context shutdown can cancel.
-func (in *inflight) track() gin.HandlerFunc {
+// track gives each request a fate and a context that shutdown can cancel
+// and that ends at the route's timeout (timeoutOf; 0 or less is none): a
+// database that stops answering mid-statement, or anything else that
+// hangs, costs the client the timeout and a 504, not a wait without end.
+func (in *inflight) track(timeoutOf func(*gin.Context) time.Duration) gin.HandlerFunc {
 	return func(c *gin.Context) {
-		ctx, cancel := context.WithCancel(c.Request.Context())
+		var ctx context.Context
+		var cancel context.CancelFunc
+		if d := timeoutOf(c); d > 0 {
+			ctx, cancel = context.WithTimeout(c.Request.Context(), d)
+		} else {
+			ctx, cancel = context.WithCancel(c.Request.Context())
+		}
 		defer cancel()
 		f := &fate{cancel: cancel}
 		in.mu.Lock()

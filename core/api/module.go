@@ -74,6 +74,7 @@ func newRouter(p RouterParams) *Router {
 		Registerer:     reg,
 		Tracer:         tp,
 		MaxBodyBytes:   cfg.MaxBodyBytes,
+		RequestTimeout: cfg.RequestTimeout,
 		Version:        buildinfo.Version,
 	})
 }

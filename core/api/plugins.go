@@ -200,11 +200,10 @@ func PluginRoutes(h *pluginhost.Host) []Route {
 		},
 		{
 			Method: http.MethodPost, Path: "/api/v1/plugins", Summary: "Register a plugin binary from the plugin directory, or upgrade one",
-			Tags: tags, Access: Operator, Action: "platform.plugin.register",
+			// A launch and the migrations of every tenant that enables it.
+			Tags: tags, Access: Operator, Action: "platform.plugin.register", Timeout: time.Minute,
 			Handler: JSON(http.StatusOK, func(c *gin.Context, in *RegisterPluginRequest) (PluginStatus, error) {
-				ctx, cancel := context.WithTimeout(c.Request.Context(), time.Minute)
-				defer cancel()
-				s, err := h.Register(ctx, strings.TrimSpace(in.Name), in.File, in.Required)
+				s, err := h.Register(c.Request.Context(), strings.TrimSpace(in.Name), in.File, in.Required)
 				return pluginStatus(s), err
 			}),
 		},

@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"os"
 	"reflect"
+	"time"
 
 	"github.com/gin-gonic/gin"
 
@@ -45,8 +46,16 @@ type Route struct {
 	Quiet bool
 	// MaxBodyBytes overrides the router's body limit (uploads).
 	MaxBodyBytes int64
-	Handler      Handler
+	// Timeout overrides the router's request timeout: for work longer
+	// than a request's (a rollout to every tenant), or NoTimeout for a
+	// stream as long as its data (a backup).
+	Timeout time.Duration
+	Handler Handler
 }
+
+// NoTimeout is the Timeout of a route whose request lasts as long as its
+// data does (a backup streamed to the client).
+const NoTimeout time.Duration = -1
 
 // Handler is an endpoint's body together with the types it reads and writes.
 // Build one with JSON, JSONNoContent, Output, NoContent, Download, Upload or Raw.

@@ -4,6 +4,7 @@ import (
 	"log/slog"
 	"net/http"
 	"sync"
+	"time"
 
 	"github.com/gin-gonic/gin"
 	"github.com/prometheus/client_golang/prometheus"
@@ -20,7 +21,10 @@ type RouterOptions struct {
 	Registerer   prometheus.Registerer
 	Tracer       trace.TracerProvider
 	MaxBodyBytes int64
-	Version      string // the API version the OpenAPI document reports
+	// RequestTimeout bounds each request but those of routes with a
+	// Timeout of their own; 0 leaves them unbounded.
+	RequestTimeout time.Duration
+	Version        string // the API version the OpenAPI document reports
 	// Auth and UnitOfWork serve Operator and Tenant routes; a router with
 	// public routes only may leave them nil.
 	Auth       Authenticator
@@ -57,6 +61,9 @@ type Router struct {
 	maxBody int64
 	limits  map[string]int64 // method and route template -> body limit
 
+	timeout  time.Duration
+	timeouts map[string]time.Duration // method and route template -> timeout
+
 	inflight *inflight // for shutdown
 
 	mu     sync.Mutex
@@ -82,8 +89,9 @@ func NewRouter(o RouterOptions) *Router {
 		observe(o.Logger, newHTTPMetrics(o.Registerer)),
 		recovery(),
 	)
-	r := &Router{engine: e, version: o.Version, auth: o.Auth, uow: o.UnitOfWork, authz: o.Authz, audit: o.Audit, tenantAudit: o.TenantAudit, log: o.Logger, plugins: o.Plugins, pluginServices: o.PluginServices, maxBody: o.MaxBodyBytes, limits: map[string]int64{}, inflight: newInflight()}
-	e.Use(r.inflight.track(), limitBody(r.bodyLimit))
+	r := &Router{engine: e, version: o.Version, auth: o.Auth, uow: o.UnitOfWork, authz: o.Authz, audit: o.Audit, tenantAudit: o.TenantAudit, log: o.Logger, plugins: o.Plugins, pluginServices: o.PluginServices, maxBody: o.MaxBodyBytes, limits: map[string]int64{},
+		timeout: o.RequestTimeout, timeouts: map[string]time.Duration{}, inflight: newInflight()}
+	e.Use(r.inflight.track(r.requestTimeout), limitBody(r.bodyLimit))
 	e.NoRoute(func(c *gin.Context) {
 		if r.servePlugin(c) {
 			return
@@ -114,6 +122,9 @@ func (r *Router) Handle(routes ...Route) {
 		if rt.MaxBodyBytes > 0 {
 			r.limits[rt.Method+" "+rt.Path] = rt.MaxBodyBytes
 		}
+		if rt.Timeout != 0 {
+			r.timeouts[rt.Method+" "+rt.Path] = rt.Timeout
+		}
 		r.engine.Handle(rt.Method, rt.Path, func(c *gin.Context) {
 			if rt.Quiet {
 				c.Set(ctxQuiet, true)
@@ -132,6 +143,17 @@ func (r *Router) bodyLimit(c *gin.Context) int64 {
 		return n
 	}
 	return r.maxBody
+}
+
+// requestTimeout is the route's own timeout, else the router's; 0 or less
+// is none.
+func (r *Router) requestTimeout(c *gin.Context) time.Duration {
+	if len(r.timeouts) > 0 {
+		if d, ok := r.timeouts[c.Request.Method+" "+c.FullPath()]; ok {
+			return d
+		}
+	}
+	return r.timeout
 }
 
 // ServeHTTP implements http.Handler.

@@ -68,7 +68,8 @@ func TenantRoutes(svc *tenancy.Service) []Route {
 	return []Route{
 		{
 			Method: http.MethodPost, Path: "/api/v1/tenants", Summary: "Create a tenant with its schema, role and first admin",
-			Tags: tags, Access: Operator, Action: "tenancy.tenant.create",
+			// Provisioning runs the core's and the plugins' migrations.
+			Tags: tags, Access: Operator, Action: "tenancy.tenant.create", Timeout: time.Minute,
 			Handler: JSON(http.StatusCreated, func(c *gin.Context, in *CreateTenantRequest) (TenantResponse, error) {
 				t, err := svc.Create(c.Request.Context(), tenancy.CreateInput{
 					Slug: in.Slug, Name: in.Name, AdminEmail: in.Admin.Email, AdminPassword: in.Admin.Password,
@@ -119,7 +120,8 @@ func TenantRoutes(svc *tenancy.Service) []Route {
 		},
 		{
 			Method: http.MethodPatch, Path: "/api/v1/tenants/:slug", Summary: "Update a tenant's name, settings, plugins or status",
-			Tags: tags, Access: Operator, Action: "tenancy.tenant.update",
+			// Enabling a plugin runs its migrations in the tenant.
+			Tags: tags, Access: Operator, Action: "tenancy.tenant.update", Timeout: time.Minute,
 			Handler: JSON(http.StatusOK, func(c *gin.Context, in *UpdateTenantRequest) (TenantResponse, error) {
 				upd := tenancy.UpdateInput{Name: in.Name, Settings: in.Settings, Plugins: in.Plugins}
 				if in.Status != nil {
@@ -136,7 +138,7 @@ func TenantRoutes(svc *tenancy.Service) []Route {
 		{
 			Method: http.MethodPost, Path: "/api/v1/tenants/:slug/backup",
 			Summary: "Back up a tenant's schema (data and migration state) as a .tar.gz archive",
-			Tags:    tags, Access: Operator, Action: "tenancy.tenant.backup",
+			Tags:    tags, Access: Operator, Action: "tenancy.tenant.backup", Timeout: NoTimeout,
 			Handler: Download("application/gzip", func(c *gin.Context, w io.Writer) (string, error) {
 				slug := c.Param("slug")
 				if err := svc.Backup(c.Request.Context(), slug, w); err != nil {
@@ -148,6 +150,7 @@ func TenantRoutes(svc *tenancy.Service) []Route {
 		{
 			Method: http.MethodPost, Path: "/api/v1/tenants/:slug/backups",
 			Summary: "Back up a tenant into the blob store (ATRIUM_BLOB_URL)", Tags: tags, Access: Operator, Action: "tenancy.tenant.backup",
+			Timeout: NoTimeout,
 			Handler: Output(func(c *gin.Context) (StoredBackup, error) {
 				ref, err := svc.BackupToStore(c.Request.Context(), c.Param("slug"))
 				return StoredBackup{Key: ref.Key, Size: ref.Size, SHA256: ref.SHA256}, err
@@ -157,7 +160,7 @@ func TenantRoutes(svc *tenancy.Service) []Route {
 			Method: http.MethodPost, Path: "/api/v1/tenants/:slug/restore",
 			Summary: "Restore a backup into a new tenant, or with ?replace=true over an existing one's data: " +
 				"the archive as the body, or {\"backup_key\"} of a stored backup",
-			Tags: tags, Access: Operator, Action: "tenancy.tenant.restore", MaxBodyBytes: MaxBackupBytes,
+			Tags: tags, Access: Operator, Action: "tenancy.tenant.restore", MaxBodyBytes: MaxBackupBytes, Timeout: NoTimeout,
 			Handler: Upload(http.StatusOK, []string{"application/gzip", "application/octet-stream", "application/json"},
 				func(c *gin.Context, body io.Reader) (TenantResponse, error) {
 					replace, err := boolQuery(c, "replace")

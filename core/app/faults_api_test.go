@@ -316,3 +316,57 @@ func TestPluginRoutesDuringADatabaseOutage(t *testing.T) {
 	assert.Empty(t, all.Items, "nothing was written during the outage")
 	s.call(http.MethodPost, "/api/v1/notes", admin, map[string]string{"text": "back"}).want(t, http.StatusCreated, nil)
 }
+
+// A request whose database stops answering mid-statement (the server or the
+// network hangs with the connection open) ends at the request timeout with
+// a 504, not when TCP gives up minutes later; the connection is dropped
+// and the pool serves again once the database answers.
+func TestARequestTheDatabaseStopsAnsweringEndsAtItsTimeout(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs PostgreSQL")
+	}
+	db := postgrestest.NewDatabase(t)
+	proxy, dbURL := postgrestest.NewProxy(t, db)
+	const timeout = 6 * time.Second // the least a plugin timeout of 1s allows
+	s := startCore(t, dbURL, func(c *config.Config) {
+		c.PluginTimeout = time.Second
+		c.RequestTimeout = timeout
+		c.DBAcquireTimeout = time.Second
+		c.AuditCheckpointInterval = 0
+	})
+	op := s.operatorToken()
+	s.createTenant(op, "acme")
+	status, admin := s.login("acme", "admin@acme.test", adminPassword)
+	require.Equal(t, http.StatusOK, status)
+	f := faultRequests{s: s, op: op, admin: admin}
+	schema := postgrestest.Exec(t, db, "SELECT schema_name FROM atrium.tenants WHERE slug = 'acme'")
+
+	// Requests hold their connections, waiting for a lock; the database
+	// stops answering them; the lock goes, and its answers are held.
+	unlock := postgrestest.Lock(t, db, "LOCK TABLE "+schema+".users IN ACCESS EXCLUSIVE MODE")
+	read := make(chan answer, 1)
+	write := make(chan answer, 1)
+	go func() { read <- s.send(http.MethodGet, "/api/v1/users", admin, nil) }()
+	go func() { write <- f.createUser("frozen@acme.test") }()
+	require.Eventually(t, func() bool {
+		return postgrestest.Exec(t, db, "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND application_name = 'atriumd'") == "2"
+	}, faultBound, 20*time.Millisecond, "both requests wait for the lock")
+	thaw := proxy.Freeze(t)
+	unlock()
+
+	r := <-read
+	assert.Equal(t, http.StatusGatewayTimeout, r.status, "read: %s", r)
+	assert.Contains(t, r.String(), `"code":"timeout"`)
+	assert.GreaterOrEqual(t, r.took, timeout-time.Second, "it waited for its timeout")
+	assert.Less(t, r.took, timeout+3*time.Second, "and no longer")
+	// A failed write's own record must be written too: with the database
+	// still silent it cannot, within its own bound, and the write says so.
+	w := <-write
+	assert.Contains(t, []int{http.StatusGatewayTimeout, http.StatusServiceUnavailable}, w.status, "write: %s", w)
+	assert.Less(t, w.took, timeout+5*time.Second, "write: bounded")
+
+	thaw()
+	f.recovered(t)
+	a := f.createUser("frozen@acme.test")
+	assert.Equal(t, http.StatusCreated, a.status, "the write that timed out wrote nothing: %s", a)
+}

@@ -23,7 +23,11 @@ type Config struct {
 	HTTPAddr        string        `env:"ATRIUM_HTTP_ADDR" envDefault:"127.0.0.1:8080"`
 	MaxBodyBytes    int64         `env:"ATRIUM_HTTP_MAX_BODY_BYTES" envDefault:"1048576"`
 	ShutdownTimeout time.Duration `env:"ATRIUM_SHUTDOWN_TIMEOUT" envDefault:"15s"`
-	LogLevel        string        `env:"ATRIUM_LOG_LEVEL" envDefault:"info"`
+	// RequestTimeout bounds a request (routes that stream a backup or run
+	// long operator work have bounds of their own); 0 leaves requests
+	// unbounded.
+	RequestTimeout time.Duration `env:"ATRIUM_REQUEST_TIMEOUT" envDefault:"30s"`
+	LogLevel       string        `env:"ATRIUM_LOG_LEVEL" envDefault:"info"`
 
 	// DatabaseURL empty means: start a private cluster under DataDir/pg.
 	DatabaseURL string `env:"DATABASE_URL"`
@@ -123,6 +127,12 @@ func (c Config) Validate() error {
 	}
 	if c.ShutdownTimeout <= 0 {
 		return fmt.Errorf("ATRIUM_SHUTDOWN_TIMEOUT=%s: must be positive", c.ShutdownTimeout)
+	}
+	// A plugin call ends at its own deadline, and a moment after: the
+	// request's must come later, or it would cut the call short first.
+	if c.RequestTimeout < 0 || c.RequestTimeout > 0 && c.RequestTimeout < c.PluginTimeout+5*time.Second {
+		return fmt.Errorf("ATRIUM_REQUEST_TIMEOUT=%s: must be 0 (none) or at least ATRIUM_PLUGIN_TIMEOUT plus 5s (%s)",
+			c.RequestTimeout, c.PluginTimeout+5*time.Second)
 	}
 	if _, err := ParseLevel(c.LogLevel); err != nil {
 		return err

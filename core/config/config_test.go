@@ -40,6 +40,8 @@ func TestBadValuesAreOneClearLine(t *testing.T) {
 		{map[string]string{"ATRIUM_SHUTDOWN_TIMEOUT": "soon"}, "ATRIUM_SHUTDOWN_TIMEOUT"},
 		{map[string]string{"ATRIUM_DB_MAX_CONNS": "1"}, "ATRIUM_DB_MAX_CONNS"},
 		{map[string]string{"ATRIUM_DB_ACQUIRE_TIMEOUT": "0s"}, "ATRIUM_DB_ACQUIRE_TIMEOUT"},
+		{map[string]string{"ATRIUM_REQUEST_TIMEOUT": "-1s"}, "ATRIUM_REQUEST_TIMEOUT"},
+		{map[string]string{"ATRIUM_REQUEST_TIMEOUT": "12s"}, "ATRIUM_REQUEST_TIMEOUT"}, // under the plugin timeout (10s) plus 5s
 		{map[string]string{"ATRIUM_HTTP_MAX_BODY_BYTES": "lots"}, "ATRIUM_HTTP_MAX_BODY_BYTES"},
 		{map[string]string{"DATABASE_URL": "mysql://root:s3cret@db/atrium"}, "DATABASE_URL"},
 		{map[string]string{"REDIS_URL": "http://cache"}, "REDIS_URL"},

@@ -1,7 +1,6 @@
 package postgrestest
 
 import (
-	"io"
 	"net"
 	"net/url"
 	"sync"
@@ -37,6 +36,7 @@ type Proxy struct {
 	mode    Mode
 	conns   map[net.Conn]struct{} // open through the proxy, both sides
 	stalled []net.Conn
+	frozen  chan struct{} // non-nil while frozen; closed to thaw
 }
 
 // NewProxy starts a proxy in front of the server of dbURL, in mode Pass,
@@ -80,11 +80,48 @@ func (p *Proxy) Set(m Mode) {
 	p.mode = m
 }
 
+// Freeze holds every byte sent either way on the connections forwarded
+// through the proxy, as a server that stopped answering mid-statement (or a
+// network that stopped carrying) would, until thaw is called. It thaws when
+// the test ends.
+func (p *Proxy) Freeze(tb testing.TB) (thaw func()) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.frozen == nil {
+		p.frozen = make(chan struct{})
+	}
+	thaw = func() {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		p.thaw()
+	}
+	tb.Cleanup(thaw)
+	return thaw
+}
+
+func (p *Proxy) thaw() {
+	if p.frozen != nil {
+		close(p.frozen)
+		p.frozen = nil
+	}
+}
+
+// waitThawed returns when the proxy is not frozen.
+func (p *Proxy) waitThawed() {
+	p.mu.Lock()
+	frozen := p.frozen
+	p.mu.Unlock()
+	if frozen != nil {
+		<-frozen
+	}
+}
+
 // Cut closes every connection open through the proxy, as a server that
 // went away or a network that broke would.
 func (p *Proxy) Cut() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	p.thaw() // what was held goes nowhere now
 	for c := range p.conns {
 		_ = c.Close()
 		delete(p.conns, c)
@@ -143,8 +180,20 @@ func (p *Proxy) forward(client net.Conn) {
 	defer p.untrack(server)
 	done := make(chan struct{}, 2)
 	pipe := func(dst, src net.Conn) {
-		_, _ = io.Copy(dst, src)
-		done <- struct{}{}
+		defer func() { done <- struct{}{} }()
+		buf := make([]byte, 32<<10)
+		for {
+			n, err := src.Read(buf)
+			if n > 0 {
+				p.waitThawed()
+				if _, werr := dst.Write(buf[:n]); werr != nil {
+					return
+				}
+			}
+			if err != nil {
+				return
+			}
+		}
 	}
 	go pipe(server, client)
 	go pipe(client, server)
