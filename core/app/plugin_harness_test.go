@@ -86,6 +86,13 @@ type pluginServer struct {
 // the core's log recorded.
 func startPluginCore(t *testing.T, change func(*config.Config)) *pluginServer {
 	t.Helper()
+	return startPluginCoreLogging(t, change, &logRecorder{})
+}
+
+// startPluginCoreLogging is startPluginCore keeping the core's log lines in
+// logs, or none when it is nil (a long run would hold them all).
+func startPluginCoreLogging(t *testing.T, change func(*config.Config), logs *logRecorder) *pluginServer {
+	t.Helper()
 	if testing.Short() {
 		t.Skip("needs PostgreSQL")
 	}
@@ -97,9 +104,12 @@ func startPluginCore(t *testing.T, change func(*config.Config)) *pluginServer {
 	if change != nil {
 		change(&cfg)
 	}
-	logs := &logRecorder{}
+	log := testLogger()
+	if logs != nil {
+		log = logs.logger()
+	}
 	var srv *api.Server
-	a := fxtest.New(t, app.Options(cfg, logs.logger()), fx.Populate(&srv))
+	a := fxtest.New(t, app.Options(cfg, log), fx.Populate(&srv))
 	a.RequireStart()
 	s := &pluginServer{server: &server{t: t, base: "http://" + srv.Addr(), db: cfg.DatabaseURL}, dir: dir, logs: logs}
 	s.op = s.operatorToken()
