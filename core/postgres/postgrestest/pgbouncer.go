@@ -1,0 +1,192 @@
+package postgrestest
+
+import (
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// PgBouncerEnv, set to 1, routes the core/app suite's DATABASE_URL through
+// a PgBouncer in transaction pooling mode (StartPgBouncer), with the
+// database itself as ATRIUM_DATABASE_DIRECT_URL.
+const PgBouncerEnv = "ATRIUM_TEST_PGBOUNCER"
+
+// PgBouncerWanted says whether PgBouncerEnv asks for the whole suite to
+// run through PgBouncer.
+func PgBouncerWanted() bool { return os.Getenv(PgBouncerEnv) == "1" }
+
+// PgBouncer is a pgbouncer process in transaction pooling mode in front of
+// the test server (AdminURL), started for one test.
+type PgBouncer struct {
+	Addr string // host:port
+	dir  string
+	cmd  *exec.Cmd
+}
+
+// StartPgBouncer starts Debian's pgbouncer (PGBOUNCER, else pgbouncer on
+// PATH or in /usr/sbin) with a generated configuration: pool_mode
+// transaction, auth_type trust (every role the server has may log in; the
+// server itself decides), one pool per user and database, for every
+// database of the test server. It skips the test when there is no
+// pgbouncer, and stops it when the test ends. As root it runs as the
+// postgres user: pgbouncer refuses to run as root.
+func StartPgBouncer(tb testing.TB) *PgBouncer {
+	tb.Helper()
+	bin := pgbouncerBinary()
+	if bin == "" {
+		tb.Skip("pgbouncer is not installed (apt-get install -y pgbouncer, or set PGBOUNCER to the binary)")
+	}
+	server, err := url.Parse(AdminURL())
+	if err != nil {
+		tb.Fatalf("postgrestest: %v", err)
+	}
+	host, port := server.Hostname(), server.Port()
+	if host == "" || strings.HasPrefix(host, "/") {
+		tb.Skip("pgbouncer: the test server is not reached over TCP")
+	}
+	if port == "" {
+		port = "5432"
+	}
+	dir, err := os.MkdirTemp("", "atrium-pgbouncer-")
+	if err != nil {
+		tb.Fatalf("postgrestest: %v", err)
+	}
+	tb.Cleanup(func() { _ = os.RemoveAll(dir) })
+	listen, err := freePort()
+	if err != nil {
+		tb.Fatalf("postgrestest: %v", err)
+	}
+	admin := server.User.Username()
+	if admin == "" {
+		admin = "postgres"
+	}
+	ini := fmt.Sprintf(`[databases]
+* = host=%s port=%s
+
+[pgbouncer]
+listen_addr = 127.0.0.1
+listen_port = %d
+unix_socket_dir =
+logfile = %s
+pool_mode = transaction
+auth_type = trust
+auth_file = %s
+auth_user = %s
+max_client_conn = 2000
+default_pool_size = 20
+max_db_connections = 0
+server_reset_query = DISCARD ALL
+server_reset_query_always = 1
+server_check_delay = 0
+ignore_startup_parameters = extra_float_digits
+admin_users = %s
+`, host, port, listen, filepath.Join(dir, "pgbouncer.log"), filepath.Join(dir, "userlist.txt"), admin, admin)
+	if err := os.WriteFile(filepath.Join(dir, "pgbouncer.ini"), []byte(ini), 0o644); err != nil {
+		tb.Fatalf("postgrestest: %v", err)
+	}
+	userlist := fmt.Sprintf("%q \"\"\n", admin)
+	if err := os.WriteFile(filepath.Join(dir, "userlist.txt"), []byte(userlist), 0o644); err != nil {
+		tb.Fatalf("postgrestest: %v", err)
+	}
+	cmd := exec.Command(bin, filepath.Join(dir, "pgbouncer.ini")) //nolint:gosec // the test's own binary and file
+	if os.Geteuid() == 0 {
+		u, err := user.Lookup("postgres")
+		if err != nil {
+			tb.Skip("pgbouncer refuses to run as root and there is no postgres user to run it as")
+		}
+		uid, _ := strconv.ParseUint(u.Uid, 10, 32)
+		gid, _ := strconv.ParseUint(u.Gid, 10, 32)
+		if err := os.Chown(dir, int(uid), int(gid)); err != nil {
+			tb.Fatalf("postgrestest: %v", err)
+		}
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}}
+	}
+	if err := os.Chmod(dir, 0o755); err != nil {
+		tb.Fatalf("postgrestest: %v", err)
+	}
+	if os.Getenv("ATRIUM_TEST_LOG") == "" {
+		cmd.Args = append(cmd.Args, "-q") // the log file has it all
+	} else {
+		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	}
+	if err := cmd.Start(); err != nil {
+		tb.Fatalf("postgrestest: start pgbouncer: %v", err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	b := &PgBouncer{Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(listen)), dir: dir, cmd: cmd}
+	tb.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGINT) // shut down at once
+		select {
+		case <-exited:
+		case <-time.After(5 * time.Second):
+			_ = cmd.Process.Kill()
+			<-exited
+		}
+	})
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		c, err := net.DialTimeout("tcp", b.Addr, time.Second)
+		if err == nil {
+			_ = c.Close()
+			return b
+		}
+		select {
+		case err := <-exited:
+			exited <- err
+			tb.Fatalf("postgrestest: pgbouncer exited: %v\n%s", err, b.Log())
+		default:
+		}
+		if time.Now().After(deadline) {
+			tb.Fatalf("postgrestest: pgbouncer does not answer on %s\n%s", b.Addr, b.Log())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// URL is dbURL (a database on the test server) reached through PgBouncer.
+func (b *PgBouncer) URL(tb testing.TB, dbURL string) string {
+	tb.Helper()
+	u, err := url.Parse(dbURL)
+	if err != nil {
+		tb.Fatalf("postgrestest: %v", err)
+	}
+	u.Host = b.Addr
+	return u.String()
+}
+
+// Log is what pgbouncer logged so far.
+func (b *PgBouncer) Log() string {
+	raw, _ := os.ReadFile(filepath.Join(b.dir, "pgbouncer.log"))
+	return string(raw)
+}
+
+func pgbouncerBinary() string {
+	if p := os.Getenv("PGBOUNCER"); p != "" {
+		return p
+	}
+	if p, err := exec.LookPath("pgbouncer"); err == nil {
+		return p
+	}
+	if _, err := os.Stat("/usr/sbin/pgbouncer"); err == nil {
+		return "/usr/sbin/pgbouncer"
+	}
+	return ""
+}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil //nolint:forcetypeassert // a TCP listener
+}
