@@ -33,8 +33,8 @@ type Config struct {
 	// (session advisory lock) use it, and the pools then keep no session
 	// state on their connections. Empty: DATABASE_URL reaches the server.
 	DatabaseDirectURL string `env:"ATRIUM_DATABASE_DIRECT_URL"`
-	DBMaxConns  int32  `env:"ATRIUM_DB_MAX_CONNS" envDefault:"20"`
-	DataDir     string `env:"ATRIUM_DATA_DIR" envDefault:"./.atrium"`
+	DBMaxConns        int32  `env:"ATRIUM_DB_MAX_CONNS" envDefault:"20"`
+	DataDir           string `env:"ATRIUM_DATA_DIR" envDefault:"./.atrium"`
 	// DBAcquireTimeout bounds a request's wait for a database connection:
 	// past it, with the pool exhausted, the request gets a 503.
 	DBAcquireTimeout time.Duration `env:"ATRIUM_DB_ACQUIRE_TIMEOUT" envDefault:"5s"`

@@ -42,8 +42,8 @@ type PluginConns struct {
 	// plugin's transaction the settings its connections cannot start with
 	// (localSettings): its tenant's search path, its timeouts.
 	scopes map[poolKey]string
-	open  int
-	freed chan struct{} // closed, and replaced, whenever a connection closes
+	open   int
+	freed  chan struct{} // closed, and replaced, whenever a connection closes
 }
 
 // PluginConnOptions bound the plugins' connections.

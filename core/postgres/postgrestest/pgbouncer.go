@@ -1,6 +1,8 @@
 package postgrestest
 
 import (
+	"cmp"
+	"context"
 	"fmt"
 	"net"
 	"net/url"
@@ -13,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 )
 
 // PgBouncerEnv, set to 1, routes the core/app suite's DATABASE_URL through
@@ -40,6 +44,22 @@ type PgBouncer struct {
 // pgbouncer, and stops it when the test ends. As root it runs as the
 // postgres user: pgbouncer refuses to run as root.
 func StartPgBouncer(tb testing.TB) *PgBouncer {
+	tb.Helper()
+	return StartPgBouncerWith(tb, PgBouncerConfig{})
+}
+
+// PgBouncerConfig changes what StartPgBouncer configures.
+type PgBouncerConfig struct {
+	// PoolSize is default_pool_size: server connections per user and
+	// database (20 when 0). A small one makes clients share them.
+	PoolSize int
+	// ResetAlways sets server_reset_query_always (DISCARD ALL after every
+	// transaction too): off by default, as atriumd needs it not.
+	ResetAlways bool
+}
+
+// StartPgBouncerWith is StartPgBouncer configured by c.
+func StartPgBouncerWith(tb testing.TB, c PgBouncerConfig) *PgBouncer {
 	tb.Helper()
 	bin := pgbouncerBinary()
 	if bin == "" {
@@ -69,6 +89,7 @@ func StartPgBouncer(tb testing.TB) *PgBouncer {
 	if admin == "" {
 		admin = "postgres"
 	}
+	ensureAuthRole(tb)
 	ini := fmt.Sprintf(`[databases]
 * = host=%s port=%s
 
@@ -81,19 +102,21 @@ pool_mode = transaction
 auth_type = trust
 auth_file = %s
 auth_user = %s
+auth_query = SELECT rolname, NULL::text FROM pg_catalog.pg_roles WHERE rolname = $1
 max_client_conn = 2000
-default_pool_size = 20
+default_pool_size = %d
 max_db_connections = 0
 server_reset_query = DISCARD ALL
-server_reset_query_always = 1
+server_reset_query_always = %d
 server_check_delay = 0
 ignore_startup_parameters = extra_float_digits
 admin_users = %s
-`, host, port, listen, filepath.Join(dir, "pgbouncer.log"), filepath.Join(dir, "userlist.txt"), admin, admin)
+`, host, port, listen, filepath.Join(dir, "pgbouncer.log"), filepath.Join(dir, "userlist.txt"), pgbouncerAuthRole,
+		cmp.Or(c.PoolSize, 20), boolInt(c.ResetAlways), admin)
 	if err := os.WriteFile(filepath.Join(dir, "pgbouncer.ini"), []byte(ini), 0o644); err != nil {
 		tb.Fatalf("postgrestest: %v", err)
 	}
-	userlist := fmt.Sprintf("%q \"\"\n", admin)
+	userlist := fmt.Sprintf("%q \"\"\n", pgbouncerAuthRole)
 	if err := os.WriteFile(filepath.Join(dir, "userlist.txt"), []byte(userlist), 0o644); err != nil {
 		tb.Fatalf("postgrestest: %v", err)
 	}
@@ -189,4 +212,48 @@ func freePort() (int, error) {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port, nil //nolint:forcetypeassert // a TCP listener
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// OnTestServer says whether dbURL is a database on the test server itself
+// (not behind a fault-injecting Proxy, not an address that answers nothing).
+func OnTestServer(dbURL string) bool {
+	u, err := url.Parse(dbURL)
+	if err != nil {
+		return false
+	}
+	admin, err := url.Parse(AdminURL())
+	return err == nil && u.Host == admin.Host
+}
+
+// pgbouncerAuthRole is the role PgBouncer looks roles up as: a login with
+// no rights (pg_roles is readable by everyone; with trust no password is
+// read). A role of its own, so that the lookups have a server pool of their
+// own: in the pool of a role the core uses, they would wait behind the
+// core's units of work, which may themselves wait for a plugin connection
+// that waits for its lookup.
+const pgbouncerAuthRole = "atrium_test_pgbouncer_auth"
+
+func ensureAuthRole(tb testing.TB) {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	admin, err := pgx.Connect(ctx, AdminURL())
+	if err != nil {
+		tb.Fatalf("postgrestest: %v", err)
+	}
+	defer admin.Close(context.Background())
+	_, err = admin.Exec(ctx, `DO $$ BEGIN
+		CREATE ROLE `+pgbouncerAuthRole+` LOGIN;
+	EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL;
+	END $$`)
+	if err != nil {
+		tb.Fatalf("postgrestest: create %s: %v", pgbouncerAuthRole, err)
+	}
 }
