@@ -25,8 +25,8 @@ import (
 // tenant's role with its tenant's search path; a plugin's SQL runs as its
 // runtime role in its tenant's schema with its statement timeout, though
 // its connections could not start with them; and what a plugin leaves on
-// its session (a setting, a prepared statement) does not reach the next
-// transaction on that server connection.
+// its session (a setting, a prepared statement, committed or rolled back)
+// does not reach the next transaction on that server connection.
 func TestSessionsThroughPgBouncerInTransactionMode(t *testing.T) {
 	b := newBoundary(t, 8) // set up directly: migrations need a session
 	bouncer := postgrestest.StartPgBouncerWith(t, postgrestest.PgBouncerConfig{PoolSize: 2})
@@ -63,6 +63,17 @@ func TestSessionsThroughPgBouncerInTransactionMode(t *testing.T) {
 		_, err := pluginRun(b.acme, stmt)
 		require.NoError(t, err, stmt)
 	}
+	// A prepared statement outlives the rollback of its transaction; the
+	// connection, dirty, is closed in the middle of it, and PgBouncer then
+	// drops the server connection too.
+	err = uow.InTenant(ctx, b.acme.Scope(), func(ctx context.Context) error {
+		if _, err := sql.Query(ctx, "notes", "PREPARE rolled_back AS SELECT 2", nil); err != nil {
+			return err
+		}
+		_, err := sql.Query(ctx, "notes", "SELECT 1/0", nil)
+		return err
+	})
+	require.Error(t, err)
 
 	var wg sync.WaitGroup
 	errs := make(chan error, 1000)
