@@ -113,28 +113,29 @@ ignore_startup_parameters = extra_float_digits
 admin_users = %s
 `, host, port, listen, filepath.Join(dir, "pgbouncer.log"), filepath.Join(dir, "userlist.txt"), pgbouncerAuthRole,
 		cmp.Or(c.PoolSize, 20), boolInt(c.ResetAlways), admin)
-	if err := os.WriteFile(filepath.Join(dir, "pgbouncer.ini"), []byte(ini), 0o644); err != nil {
-		tb.Fatalf("postgrestest: %v", err)
-	}
 	userlist := fmt.Sprintf("%q \"\"\n", pgbouncerAuthRole)
-	if err := os.WriteFile(filepath.Join(dir, "userlist.txt"), []byte(userlist), 0o644); err != nil {
-		tb.Fatalf("postgrestest: %v", err)
+	files := map[string]string{"pgbouncer.ini": ini, "userlist.txt": userlist}
+	for name, text := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o600); err != nil {
+			tb.Fatalf("postgrestest: %v", err)
+		}
 	}
-	cmd := exec.Command(bin, filepath.Join(dir, "pgbouncer.ini")) //nolint:gosec // the test's own binary and file
+	cmd := exec.Command(bin, filepath.Join(dir, "pgbouncer.ini"))
 	if os.Geteuid() == 0 {
 		u, err := user.Lookup("postgres")
 		if err != nil {
 			tb.Skip("pgbouncer refuses to run as root and there is no postgres user to run it as")
 		}
-		uid, _ := strconv.ParseUint(u.Uid, 10, 32)
-		gid, _ := strconv.ParseUint(u.Gid, 10, 32)
-		if err := os.Chown(dir, int(uid), int(gid)); err != nil {
-			tb.Fatalf("postgrestest: %v", err)
+		uid, _ := strconv.Atoi(u.Uid)
+		gid, _ := strconv.Atoi(u.Gid)
+		// The directory and its files are the postgres user's: pgbouncer
+		// reads them and writes its log there.
+		for _, path := range []string{dir, filepath.Join(dir, "pgbouncer.ini"), filepath.Join(dir, "userlist.txt")} {
+			if err := os.Chown(path, uid, gid); err != nil {
+				tb.Fatalf("postgrestest: %v", err)
+			}
 		}
-		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}}
-	}
-	if err := os.Chmod(dir, 0o755); err != nil {
-		tb.Fatalf("postgrestest: %v", err)
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}} //nolint:gosec // a uid
 	}
 	if os.Getenv("ATRIUM_TEST_LOG") == "" {
 		cmd.Args = append(cmd.Args, "-q") // the log file has it all
@@ -144,8 +145,9 @@ admin_users = %s
 	if err := cmd.Start(); err != nil {
 		tb.Fatalf("postgrestest: start pgbouncer: %v", err)
 	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
+	exited := make(chan struct{})
+	var waitErr error // set before exited closes
+	go func() { waitErr = cmd.Wait(); close(exited) }()
 	b := &PgBouncer{Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(listen)), dir: dir, cmd: cmd}
 	tb.Cleanup(func() {
 		_ = cmd.Process.Signal(syscall.SIGINT) // shut down at once
@@ -163,9 +165,8 @@ admin_users = %s
 			return b
 		}
 		select {
-		case err := <-exited:
-			exited <- err
-			tb.Fatalf("postgrestest: pgbouncer exited: %v\n%s", err, b.Log())
+		case <-exited:
+			tb.Fatalf("postgrestest: pgbouncer exited: %v\n%s", waitErr, b.Log())
 		default:
 		}
 		if time.Now().After(deadline) {
