@@ -25,7 +25,8 @@ import (
 // tenant's role with its tenant's search path; a plugin's SQL runs as its
 // runtime role in its tenant's schema with its statement timeout, though
 // its connections could not start with them; and what a plugin leaves on
-// its session (a setting, a prepared statement, committed or rolled back)
+// its session (a setting, a prepared statement, committed or rolled back,
+// a temporary schema)
 // does not reach the next transaction on that server connection.
 func TestSessionsThroughPgBouncerInTransactionMode(t *testing.T) {
 	b := newBoundary(t, 8) // set up directly: migrations need a session
@@ -42,8 +43,6 @@ func TestSessionsThroughPgBouncerInTransactionMode(t *testing.T) {
 	t.Cleanup(conns.Close)
 	sql := postgres.PluginSQL{Conns: conns}
 	ctx := context.Background()
-	inst, err := b.store.Installation(ctx)
-	require.NoError(t, err)
 
 	pluginRun := func(tn *tenancy.Tenant, stmt string) ([][]any, error) {
 		var rows [][]any
@@ -57,12 +56,24 @@ func TestSessionsThroughPgBouncerInTransactionMode(t *testing.T) {
 		return rows, err
 	}
 
+	inst, err := b.store.Installation(ctx)
+	require.NoError(t, err)
 	// A plugin's session-level leftovers, each on the one server connection
 	// of its role in acme.
 	for _, stmt := range []string{"SET work_mem = '77kB'", "PREPARE leftover AS SELECT 1", "SET search_path TO public"} {
 		_, err := pluginRun(b.acme, stmt)
 		require.NoError(t, err, stmt)
 	}
+	// A temporary table (were the role allowed one) makes a temporary
+	// schema no reset takes away: the session's end refuses it, nothing
+	// commits, and the server connection is dropped.
+	_, runtime := tenancy.PluginRoles(inst, b.acme.Slug, "notes")
+	_, err = b.pool.Exec(ctx, "GRANT TEMPORARY ON DATABASE "+b.pool.Config().ConnConfig.Database+" TO "+runtime)
+	require.NoError(t, err)
+	_, err = pluginRun(b.acme, "CREATE TEMPORARY TABLE shadow (id int)")
+	require.ErrorContains(t, err, "plugin session holds a temporary schema")
+	_, err = b.pool.Exec(ctx, "REVOKE TEMPORARY ON DATABASE "+b.pool.Config().ConnConfig.Database+" FROM "+runtime)
+	require.NoError(t, err)
 	// A prepared statement outlives the rollback of its transaction; the
 	// connection, dirty, is closed in the middle of it, and PgBouncer then
 	// drops the server connection too.

@@ -370,6 +370,9 @@ func (p *pluginTx) commitSimple(ctx context.Context, deferred []deferred) error 
 	}
 	sql.WriteString("COMMIT")
 	_, err := p.conn.Exec(ctx, sql.String(), args...)
+	if pe := (*pgconn.PgError)(nil); p.scope != "" && errors.As(err, &pe) && strings.Contains(pe.Where, "end_plugin_session") {
+		return &sessionEndError{err}
+	}
 	if err != nil && len(deferred) > 0 && p.conn.Conn().PgConn().TxStatus() != 'I' {
 		return &deferredError{d: deferred[0], err: err} // stopped before COMMIT
 	}
