@@ -51,15 +51,16 @@ func migrate(args []string) error {
 	}
 	defer stopDB()
 
-	pool, err := postgres.NewPool(cfg.DatabaseURL, postgres.PoolOptions{MaxConns: cfg.DBMaxConns})
+	pool, direct, err := postgres.NewPools(cfg, 0)
 	if err != nil {
 		return err
 	}
 	defer pool.Close()
+	defer direct.Close() // a second Close of one pool does nothing
 	if err := postgres.Ping(ctx, pool); err != nil {
 		return err
 	}
-	if err := postgres.MigrateSchema(ctx, pool, migrations.Core, "core", postgres.PlatformSchema, log); err != nil {
+	if err := postgres.MigrateSchema(ctx, direct.Pool, migrations.Core, "core", postgres.PlatformSchema, log); err != nil {
 		return err
 	}
 	core, err := postgres.LoadMigrations("core", migrations.Tenant, "tenant")

@@ -33,6 +33,12 @@ func testConfig(t *testing.T, dbURL string) config.Config {
 		"ATRIUM_BLOB_URL":         "file://" + t.TempDir(),
 	})
 	require.NoError(t, err)
+	if postgrestest.PgBouncerWanted() && postgrestest.OnTestServer(dbURL) {
+		// The whole suite through PgBouncer (transaction pooling): the
+		// core's pools through it, the listener and migrations direct.
+		cfg.DatabaseURL = postgrestest.StartPgBouncer(t).URL(t, dbURL)
+		cfg.DatabaseDirectURL = dbURL
+	}
 	return cfg
 }
 

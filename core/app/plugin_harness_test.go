@@ -2,6 +2,7 @@ package app_test
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -111,7 +112,8 @@ func startPluginCoreLogging(t *testing.T, change func(*config.Config), logs *log
 	var srv *api.Server
 	a := fxtest.New(t, app.Options(cfg, log), fx.Populate(&srv))
 	a.RequireStart()
-	s := &pluginServer{server: &server{t: t, base: "http://" + srv.Addr(), db: cfg.DatabaseURL}, dir: dir, logs: logs}
+	// db reaches the database itself, past any pooler.
+	s := &pluginServer{server: &server{t: t, base: "http://" + srv.Addr(), db: cmp.Or(cfg.DatabaseDirectURL, cfg.DatabaseURL)}, dir: dir, logs: logs}
 	s.op = s.operatorToken()
 	// Tenants own server-wide roles: delete them before the app stops.
 	t.Cleanup(func() {

@@ -31,8 +31,14 @@ type Config struct {
 
 	// DatabaseURL empty means: start a private cluster under DataDir/pg.
 	DatabaseURL string `env:"DATABASE_URL"`
-	DBMaxConns  int32  `env:"ATRIUM_DB_MAX_CONNS" envDefault:"20"`
-	DataDir     string `env:"ATRIUM_DATA_DIR" envDefault:"./.atrium"`
+	// DatabaseDirectURL reaches PostgreSQL itself when DATABASE_URL goes
+	// through a transaction pooler (PgBouncer, pool_mode=transaction): the
+	// change listener (LISTEN) and the platform schema's migrations
+	// (session advisory lock) use it, and the pools then keep no session
+	// state on their connections. Empty: DATABASE_URL reaches the server.
+	DatabaseDirectURL string `env:"ATRIUM_DATABASE_DIRECT_URL"`
+	DBMaxConns        int32  `env:"ATRIUM_DB_MAX_CONNS" envDefault:"20"`
+	DataDir           string `env:"ATRIUM_DATA_DIR" envDefault:"./.atrium"`
 	// DBAcquireTimeout bounds a request's wait for a database connection:
 	// past it, with the pool exhausted, the request gets a 503.
 	DBAcquireTimeout time.Duration `env:"ATRIUM_DB_ACQUIRE_TIMEOUT" envDefault:"5s"`
@@ -139,6 +145,14 @@ func (c Config) Validate() error {
 	}
 	if c.DatabaseURL != "" {
 		if err := checkURL("DATABASE_URL", c.DatabaseURL, "postgres", "postgresql"); err != nil {
+			return err
+		}
+	}
+	if c.DatabaseDirectURL != "" {
+		if c.DatabaseURL == "" {
+			return errors.New("ATRIUM_DATABASE_DIRECT_URL is set but DATABASE_URL is not: it is the way past DATABASE_URL's pooler")
+		}
+		if err := checkURL("ATRIUM_DATABASE_DIRECT_URL", c.DatabaseDirectURL, "postgres", "postgresql"); err != nil {
 			return err
 		}
 	}

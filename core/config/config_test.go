@@ -44,6 +44,8 @@ func TestBadValuesAreOneClearLine(t *testing.T) {
 		{map[string]string{"ATRIUM_REQUEST_TIMEOUT": "12s"}, "ATRIUM_REQUEST_TIMEOUT"}, // under the plugin timeout (10s) plus 5s
 		{map[string]string{"ATRIUM_HTTP_MAX_BODY_BYTES": "lots"}, "ATRIUM_HTTP_MAX_BODY_BYTES"},
 		{map[string]string{"DATABASE_URL": "mysql://root:s3cret@db/atrium"}, "DATABASE_URL"},
+		{map[string]string{"ATRIUM_DATABASE_DIRECT_URL": "postgres://db/atrium"}, "ATRIUM_DATABASE_DIRECT_URL"},
+		{map[string]string{"DATABASE_URL": "postgres://pgbouncer/atrium", "ATRIUM_DATABASE_DIRECT_URL": "mysql://db/atrium"}, "ATRIUM_DATABASE_DIRECT_URL"},
 		{map[string]string{"REDIS_URL": "http://cache"}, "REDIS_URL"},
 		{map[string]string{"ATRIUM_BLOB_URL": "s3://?region=x"}, "ATRIUM_BLOB_URL"},
 		{map[string]string{"ATRIUM_BLOB_URL": "ftp://files"}, "ATRIUM_BLOB_URL"},

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
@@ -93,8 +94,8 @@ func rolloutOnStart(lc fx.Lifecycle, pool *pgxpool.Pool, core *MigrationSet, reg
 	}))
 }
 
-func newListener(lc fx.Lifecycle, pool *pgxpool.Pool, reg *prometheus.Registry, log *slog.Logger) *Listener {
-	l := NewListener(pool, log)
+func newListener(lc fx.Lifecycle, direct DirectPool, reg *prometheus.Registry, log *slog.Logger) *Listener {
+	l := NewListener(direct.Pool, log)
 	reg.MustRegister(l.Collectors()...)
 	lc.Append(fx.Hook{OnStart: l.Start, OnStop: l.Stop})
 	return l
@@ -104,27 +105,62 @@ func readiness(pool *pgxpool.Pool) health.Check {
 	return health.Check{Name: "database", Probe: pool.Ping}
 }
 
-func newPool(lc fx.Lifecycle, cfg config.Config, reg *prometheus.Registry, log *slog.Logger) (*pgxpool.Pool, error) {
-	pool, err := NewPool(cfg.DatabaseURL, PoolOptions{MaxConns: cfg.DBMaxConns, AcquireTimeout: cfg.DBAcquireTimeout})
+// DirectPool reaches PostgreSQL itself, for what a transaction pooler
+// cannot carry: the change listener's LISTEN and the platform schema's
+// migrations (a session advisory lock, settings at connection start). It is
+// the shared pool unless ATRIUM_DATABASE_DIRECT_URL is set.
+type DirectPool struct{ *pgxpool.Pool }
+
+// NewPools returns the shared pool for cfg and the direct one (the same
+// pool when DATABASE_URL reaches PostgreSQL itself). Neither has dialled yet.
+func NewPools(cfg config.Config, acquireTimeout time.Duration) (*pgxpool.Pool, DirectPool, error) {
+	pooled := cfg.DatabaseDirectURL != ""
+	pool, err := NewPool(cfg.DatabaseURL, PoolOptions{MaxConns: cfg.DBMaxConns, AcquireTimeout: acquireTimeout, TransactionPooler: pooled})
 	if err != nil {
-		return nil, err
+		return nil, DirectPool{}, err
+	}
+	if !pooled {
+		return pool, DirectPool{pool}, nil
+	}
+	// The listener's connection is its own; migrations take two at most.
+	direct, err := NewPool(cfg.DatabaseDirectURL, PoolOptions{MaxConns: 2, AcquireTimeout: acquireTimeout})
+	if err != nil {
+		pool.Close()
+		return nil, DirectPool{}, fmt.Errorf("ATRIUM_DATABASE_DIRECT_URL: %w", err)
+	}
+	return pool, DirectPool{direct}, nil
+}
+
+func newPool(lc fx.Lifecycle, cfg config.Config, reg *prometheus.Registry, log *slog.Logger) (*pgxpool.Pool, DirectPool, error) {
+	pool, direct, err := NewPools(cfg, cfg.DBAcquireTimeout)
+	if err != nil {
+		return nil, DirectPool{}, err
+	}
+	closeAll := func() {
+		pool.Close()
+		if direct.Pool != pool {
+			direct.Close()
+		}
 	}
 	reg.MustRegister(NewPoolCollector(pool))
 	lc.Append(fx.Hook{
 		OnStart: func(ctx context.Context) error {
 			err := Ping(ctx, pool)
+			if err == nil && direct.Pool != pool {
+				err = Ping(ctx, direct.Pool)
+			}
 			if err == nil {
-				err = MigrateSchema(ctx, pool, migrations.Core, "core", PlatformSchema, log)
+				err = MigrateSchema(ctx, direct.Pool, migrations.Core, "core", PlatformSchema, log)
 			}
 			if err != nil {
-				pool.Close() // fx runs no OnStop for a hook whose OnStart failed
+				closeAll() // fx runs no OnStop for a hook whose OnStart failed
 			}
 			return err
 		},
 		OnStop: func(context.Context) error {
-			pool.Close()
+			closeAll()
 			return nil
 		},
 	})
-	return pool, nil
+	return pool, direct, nil
 }

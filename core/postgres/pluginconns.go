@@ -38,8 +38,12 @@ type PluginConns struct {
 
 	mu    sync.Mutex
 	pools *simplelru.LRU[poolKey, *pgxpool.Pool]
-	open  int
-	freed chan struct{} // closed, and replaced, whenever a connection closes
+	// scopes are, behind a transaction pooler, the statement that gives a
+	// plugin's transaction the settings its connections cannot start with
+	// (localSettings): its tenant's search path, its timeouts.
+	scopes map[poolKey]string
+	open   int
+	freed  chan struct{} // closed, and replaced, whenever a connection closes
 }
 
 // PluginConnOptions bound the plugins' connections.
@@ -67,17 +71,22 @@ func NewPluginConns(pool *pgxpool.Pool, keys *Keys, inst func(context.Context) (
 	if o.IdleTime <= 0 {
 		o.IdleTime = time.Minute
 	}
-	p := &PluginConns{core: pool, base: pool.Config().ConnConfig, keys: keys, inst: inst, opts: o, log: log, freed: make(chan struct{})}
+	p := &PluginConns{core: pool, base: pool.Config().ConnConfig, keys: keys, inst: inst, opts: o, log: log, freed: make(chan struct{}), scopes: map[poolKey]string{}}
 	p.pools, _ = simplelru.NewLRU(o.MaxPools, func(_ poolKey, evicted *pgxpool.Pool) { go evicted.Close() })
 	return p
 }
 
-// Acquire returns a connection for plugin's SQL in tenant t.
-func (p *PluginConns) Acquire(ctx context.Context, t *kernel.Tenant, plugin string) (*pgxpool.Conn, error) {
+// Acquire returns a connection for plugin's SQL in tenant t, and the
+// statement to run after each BEGIN on it ("" unless behind a transaction
+// pooler: localSettings).
+func (p *PluginConns) Acquire(ctx context.Context, t *kernel.Tenant, plugin string) (*pgxpool.Conn, string, error) {
 	pool, err := p.pool(ctx, t, plugin)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
+	p.mu.Lock()
+	scope := p.scopes[poolKey{t.ID, plugin}]
+	p.mu.Unlock()
 	conn, err := pool.Acquire(ctx)
 	if errors.Is(err, errRoleSettingsRemoved) {
 		conn, err = pool.Acquire(ctx) // a clean session now
@@ -90,9 +99,9 @@ func (p *PluginConns) Acquire(ctx context.Context, t *kernel.Tenant, plugin stri
 		}
 	}
 	if err != nil {
-		return nil, unavailable(fmt.Errorf("plugin %s's connection: %w", plugin, err))
+		return nil, "", unavailable(fmt.Errorf("plugin %s's connection: %w", plugin, err))
 	}
-	return conn, nil
+	return conn, scope, nil
 }
 
 // repairPassword sets role's password back to the one atriumd derives.
@@ -139,6 +148,7 @@ func (p *PluginConns) pool(ctx context.Context, t *kernel.Tenant, plugin string)
 		cc.RuntimeParams["statement_timeout"] = fmt.Sprint(d.Milliseconds())
 		cc.RuntimeParams["idle_in_transaction_session_timeout"] = fmt.Sprint(2 * d.Milliseconds())
 	}
+	scope := localSettings(cc)
 	cfg, err := pgxpool.ParseConfig("")
 	if err != nil {
 		return nil, err
@@ -177,6 +187,7 @@ func (p *PluginConns) pool(ctx context.Context, t *kernel.Tenant, plugin string)
 		return cur, nil
 	}
 	p.pools.Add(key, pool)
+	p.scopes[key] = scope
 	return pool, nil
 }
 
@@ -232,6 +243,7 @@ func (p *PluginConns) Forget(tenant uuid.UUID) {
 	for _, k := range p.pools.Keys() {
 		if tenant == uuid.Nil || k.tenant == tenant {
 			p.pools.Remove(k) // closes it
+			delete(p.scopes, k)
 		}
 	}
 }

@@ -22,7 +22,7 @@ func (r *Rollout) migratePlugin(ctx context.Context, w tenantWork, set *Migratio
 	if err != nil {
 		return RolloutFailed, err
 	}
-	conn, err := r.connectAs(ctx, roles.owner, w.schema, "atriumd migrate "+set.Component, r.pluginLimit)
+	conn, scope, err := r.connectAs(ctx, roles.owner, w.schema, "atriumd migrate "+set.Component, r.pluginLimit)
 	if err != nil {
 		return RolloutFailed, err
 	}
@@ -32,6 +32,11 @@ func (r *Rollout) migratePlugin(ctx context.Context, w tenantWork, set *Migratio
 		return RolloutFailed, err
 	}
 	defer tx.Rollback(context.Background()) //nolint:errcheck // no-op after commit
+	if scope != "" {
+		if _, err := tx.Exec(ctx, scope); err != nil {
+			return RolloutFailed, err
+		}
+	}
 
 	var locked bool
 	key := lockKey("tenant-migrations:" + w.id.String() + ":" + set.Component)
@@ -72,20 +77,22 @@ func (r *Rollout) migratePlugin(ctx context.Context, w tenantWork, set *Migratio
 
 // connectAs opens a connection to the core's database as one of a plugin's
 // roles, with the tenant's schema as its search path and timeout as its
-// statement and idle-in-transaction timeouts.
-func (r *Rollout) connectAs(ctx context.Context, role, schema, application string, timeout time.Duration) (*pgx.Conn, error) {
+// statement and idle-in-transaction timeouts. Behind a transaction pooler
+// those are set for each transaction instead, by the statement returned.
+func (r *Rollout) connectAs(ctx context.Context, role, schema, application string, timeout time.Duration) (*pgx.Conn, string, error) {
 	cfg, err := pluginConnConfig(ctx, r.pool.Config().ConnConfig, r.keys, role, schema, application)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	ms := fmt.Sprint(timeout.Milliseconds())
 	cfg.RuntimeParams["statement_timeout"] = ms
 	cfg.RuntimeParams["idle_in_transaction_session_timeout"] = ms
+	scope := localSettings(cfg)
 	conn, err := pgx.ConnectConfig(ctx, cfg)
 	if err != nil {
-		return nil, unavailable(fmt.Errorf("log in as %s: %w", role, err))
+		return nil, "", unavailable(fmt.Errorf("log in as %s: %w", role, err))
 	}
-	return conn, nil
+	return conn, scope, nil
 }
 
 // pluginConnConfig is base (the core's connection settings) for one of a

@@ -68,6 +68,9 @@ func (s PluginSQL) Batch(ctx context.Context, plugin string, stmts []transport.S
 		return nil, err
 	}
 	defer ptx.mu.Unlock()
+	if err := ptx.beginScoped(ctx); err != nil {
+		return nil, pluginError(err)
+	}
 	b := &pgx.Batch{}
 	if ptx.pending {
 		b.Queue(ptx.beginSQL)
@@ -117,7 +120,7 @@ func (s PluginSQL) tx(ctx context.Context, plugin string) (*pluginTx, error) {
 		if s.Conns == nil {
 			return nil, errors.New("no connections for plugins' SQL")
 		}
-		conn, err := s.Conns.Acquire(ctx, tx.tenant, plugin)
+		conn, scope, err := s.Conns.Acquire(ctx, tx.tenant, plugin)
 		if err != nil {
 			return nil, err
 		}
@@ -125,7 +128,7 @@ func (s PluginSQL) tx(ctx context.Context, plugin string) (*pluginTx, error) {
 		if tx.beginSQL != "BEGIN" {
 			beginSQL = tx.beginSQL // the route only reads
 		}
-		tx.plugin = &pluginTx{name: plugin, conn: conn, pending: true, beginSQL: beginSQL}
+		tx.plugin = &pluginTx{name: plugin, conn: conn, pending: true, beginSQL: beginSQL, scope: scope}
 	}
 	p := tx.plugin
 	if p.name != plugin {
@@ -144,6 +147,10 @@ type pluginTx struct {
 	name     string
 	conn     *pgxpool.Conn
 	beginSQL string
+	// scope, behind a transaction pooler, sets what the connection could
+	// not start with (the tenant's search path, the timeouts) for the
+	// transaction: BEGIN and it go first, on their own (beginScoped).
+	scope string
 
 	mu      sync.Mutex // one statement at a time; commit and end wait for it
 	pending bool       // BEGIN not sent yet
@@ -176,6 +183,9 @@ func (p *pluginTx) failed(err error) {
 // would then send the simple one): PostgreSQL itself refuses more than one
 // statement in it.
 func (p *pluginTx) query(ctx context.Context, sql string, args []any) (pgx.Rows, error) {
+	if err := p.beginScoped(ctx); err != nil {
+		return nil, err
+	}
 	if !p.pending {
 		return p.conn.Query(ctx, sql, args...)
 	}
@@ -192,6 +202,27 @@ func (p *pluginTx) query(ctx context.Context, sql string, args []any) (pgx.Rows,
 		return nil, closeBatch(br, err)
 	}
 	return &batchRows{Rows: rows, br: br}, nil
+}
+
+// beginScoped, behind a transaction pooler, begins the transaction and
+// gives it the plugin connection's settings in one simple-protocol round
+// trip of their own: the driver describes a statement before it runs it,
+// and a plugin's statement names its tables as the tenant's search path
+// finds them. (Directly connected, the session has them from its start,
+// and BEGIN travels with the first statement.)
+func (p *pluginTx) beginScoped(ctx context.Context) error {
+	if !p.pending || p.scope == "" {
+		return nil
+	}
+	if _, err := p.conn.Exec(ctx, p.beginSQL+"; "+p.scope); err != nil {
+		if p.conn.Conn().PgConn().TxStatus() != 'I' {
+			p.pending = false // end() rolls it back
+		}
+		p.dirty = true // whatever happened, the connection is not reused
+		return err
+	}
+	p.pending = false
+	return nil
 }
 
 // failedBegin closes a batch whose BEGIN did not run: pgx prepares a
@@ -243,7 +274,9 @@ func (p *pluginTx) commit(ctx context.Context, deferred []deferred) error {
 	if p.dirty {
 		err = p.commitSimple(ctx, deferred)
 	} else {
-		err = p.commitBatch(ctx, deferred)
+		if err = p.beginScoped(ctx); err == nil {
+			err = p.commitBatch(ctx, deferred)
+		}
 	}
 	p.pending = false
 	var failed *deferredError
@@ -319,13 +352,27 @@ func (p *pluginTx) commitSimple(ctx context.Context, deferred []deferred) error 
 	args := []any{pgx.QueryExecModeSimpleProtocol}
 	if p.pending {
 		sql.WriteString(p.beginSQL + "; ")
+		if p.scope != "" {
+			sql.WriteString(p.scope + "; ")
+		}
 	}
 	for _, d := range deferred {
 		sql.WriteString(renumber(d.sql, len(args)-1) + "; ")
 		args = append(args, d.args...)
 	}
+	if p.scope != "" {
+		// Behind a transaction pooler, closing this connection after does
+		// not end the server's session: another client of the plugin's
+		// role gets it next. So the session is ended here as on a clean
+		// connection, and what a reset cannot undo but a plugin may have
+		// left (prepared statements, cursors, channels) goes too.
+		sql.WriteString("DEALLOCATE ALL; CLOSE ALL; UNLISTEN *; " + endSession + "; ")
+	}
 	sql.WriteString("COMMIT")
 	_, err := p.conn.Exec(ctx, sql.String(), args...)
+	if pe := (*pgconn.PgError)(nil); p.scope != "" && errors.As(err, &pe) && strings.Contains(pe.Where, "end_plugin_session") {
+		return &sessionEndError{err}
+	}
 	if err != nil && len(deferred) > 0 && p.conn.Conn().PgConn().TxStatus() != 'I' {
 		return &deferredError{d: deferred[0], err: err} // stopped before COMMIT
 	}

@@ -5,9 +5,12 @@ package postgres
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
@@ -26,6 +29,13 @@ type PoolOptions struct {
 	// the plugins' pools' too (they copy this pool's settings); 0 waits
 	// as long as the caller's context allows.
 	AcquireTimeout time.Duration
+	// TransactionPooler: url reaches PostgreSQL through a pooler in
+	// transaction mode (PgBouncer, pool_mode=transaction), which hands a
+	// client a server connection for one transaction at a time. Then no
+	// statement is prepared under a name (the next transaction may run on
+	// another server connection), and no setting is sent at connection
+	// start but the few a pooler keeps per client (behindPooler).
+	TransactionPooler bool
 }
 
 // NewPool parses url and returns a pool that has not dialled yet; Ping
@@ -50,6 +60,21 @@ func NewPool(url string, o PoolOptions) (*pgxpool.Pool, error) {
 	cfg.ConnConfig.RuntimeParams["search_path"] = BaselineSchema
 	cfg.ConnConfig.RuntimeParams["application_name"] = "atriumd"
 	cfg.ConnConfig.RuntimeParams["timezone"] = "UTC"
+	if o.TransactionPooler {
+		// Each statement is parsed unnamed, and bound and run in the same
+		// round trip; only its description (parameter and result types) is
+		// cached per connection, which no server connection's state
+		// affects. Tenant statements keep their per-schema keys (Tx.key),
+		// so a description is never another tenant's shape.
+		cfg.ConnConfig.DefaultQueryExecMode = pgx.QueryExecModeCacheDescribe
+		cfg.ConnConfig.DescriptionCacheCapacity = 512
+		cfg.ConnConfig.StatementCacheCapacity = 0
+		// A pooler refuses search_path at start (PgBouncer before 1.20
+		// knows no track_extra_parameters) and would not keep it per
+		// client: every unit of work sets its own with SET LOCAL, and the
+		// platform's statements name their schema.
+		delete(cfg.ConnConfig.RuntimeParams, "search_path")
+	}
 	if o.AcquireTimeout > 0 {
 		cfg.ConnConfig.Tracer = acquireBound(o.AcquireTimeout)
 	}
@@ -90,3 +115,44 @@ func (r rootCause) Error() string {
 }
 
 func (r rootCause) Unwrap() error { return r.err }
+
+// behindPooler says whether cc, a copy of a pool's settings, reaches
+// PostgreSQL through a transaction pooler: NewPool gives only those
+// connections the CacheDescribe mode.
+func behindPooler(cc *pgx.ConnConfig) bool {
+	return cc.DefaultQueryExecMode == pgx.QueryExecModeCacheDescribe
+}
+
+// pooledParams are the startup parameters a transaction pooler accepts and
+// keeps per client (PgBouncer tracks these and sets them on whichever server
+// connection runs the client's transaction).
+var pooledParams = map[string]bool{"application_name": true, "timezone": true, "client_encoding": true, "datestyle": true}
+
+// localSettings moves, when cc reaches PostgreSQL through a transaction
+// pooler, the startup parameters the pooler would refuse (search_path,
+// statement_timeout, ...) out of cc and returns one statement that sets
+// them for the current transaction instead, to run right after BEGIN; ""
+// when there is none (a direct connection keeps them for its session).
+func localSettings(cc *pgx.ConnConfig) string {
+	if !behindPooler(cc) {
+		return ""
+	}
+	var sets []string
+	for _, k := range slices.Sorted(maps.Keys(cc.RuntimeParams)) {
+		if pooledParams[strings.ToLower(k)] {
+			continue
+		}
+		sets = append(sets, "pg_catalog.set_config("+literal(k)+", "+literal(cc.RuntimeParams[k])+", true)")
+		delete(cc.RuntimeParams, k)
+	}
+	if len(sets) == 0 {
+		return ""
+	}
+	return "SELECT " + strings.Join(sets, ", ")
+}
+
+// literal quotes s as an SQL string constant (standard_conforming_strings
+// is on in every supported PostgreSQL).
+func literal(s string) string {
+	return "'" + strings.ReplaceAll(s, "'", "''") + "'"
+}
