@@ -23,7 +23,11 @@ type Config struct {
 	HTTPAddr        string        `env:"ATRIUM_HTTP_ADDR" envDefault:"127.0.0.1:8080"`
 	MaxBodyBytes    int64         `env:"ATRIUM_HTTP_MAX_BODY_BYTES" envDefault:"1048576"`
 	ShutdownTimeout time.Duration `env:"ATRIUM_SHUTDOWN_TIMEOUT" envDefault:"15s"`
-	LogLevel        string        `env:"ATRIUM_LOG_LEVEL" envDefault:"info"`
+	// ReadinessDelay is how long a shutdown keeps serving with /readyz
+	// answering 503 before it closes the listener, so load balancers take
+	// the replica out before connections are refused.
+	ReadinessDelay time.Duration `env:"ATRIUM_SHUTDOWN_READINESS_DELAY" envDefault:"5s"`
+	LogLevel       string        `env:"ATRIUM_LOG_LEVEL" envDefault:"info"`
 
 	// DatabaseURL empty means: start a private cluster under DataDir/pg.
 	DatabaseURL string `env:"DATABASE_URL"`
@@ -123,6 +127,9 @@ func (c Config) Validate() error {
 	}
 	if c.ShutdownTimeout <= 0 {
 		return fmt.Errorf("ATRIUM_SHUTDOWN_TIMEOUT=%s: must be positive", c.ShutdownTimeout)
+	}
+	if c.ReadinessDelay < 0 {
+		return fmt.Errorf("ATRIUM_SHUTDOWN_READINESS_DELAY=%s: must not be negative", c.ReadinessDelay)
 	}
 	if _, err := ParseLevel(c.LogLevel); err != nil {
 		return err
