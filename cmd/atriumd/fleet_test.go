@@ -155,7 +155,8 @@ func (f *fleet) start(r *replica) {
 		f.t.Errorf("replica %s: %v", r.name, err)
 		return
 	}
-	cmd := atriumd(f.t, append(f.env, "ATRIUM_HTTP_ADDR="+r.addr)...)
+	// A copy: replicas start concurrently.
+	cmd := atriumd(f.t, slices.Concat(f.env, []string{"ATRIUM_HTTP_ADDR=" + r.addr})...)
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		f.t.Errorf("replica %s: %v", r.name, err)
