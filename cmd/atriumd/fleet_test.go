@@ -40,11 +40,12 @@ import (
 // set) and one blob directory, each on a port of its own that it keeps
 // across restarts, as replicas behind a load balancer do.
 type fleet struct {
-	t    *testing.T
-	db   string
-	env  []string
-	logs string
-	reps []*replica
+	t       *testing.T
+	plugins string // the plugin directory, shared as an image would be
+	db      string
+	env     []string
+	logs    string
+	reps    []*replica
 }
 
 type replica struct {
@@ -71,11 +72,11 @@ func newFleet(t *testing.T, n int) *fleet {
 	if testing.Short() {
 		t.Skip("needs PostgreSQL")
 	}
-	f := &fleet{t: t, db: postgrestest.NewDatabase(t), logs: t.TempDir()}
+	f := &fleet{t: t, db: postgrestest.NewDatabase(t), logs: t.TempDir(), plugins: t.TempDir()}
 	f.env = []string{
 		"DATABASE_URL=" + f.db,
 		"ATRIUM_BLOB_URL=file://" + t.TempDir(),
-		"ATRIUM_PLUGIN_DIR=" + t.TempDir(),
+		"ATRIUM_PLUGIN_DIR=" + f.plugins,
 		"ATRIUM_BOOTSTRAP_OPERATOR_EMAIL=" + fleetOperator,
 		"ATRIUM_BOOTSTRAP_OPERATOR_PASSWORD=" + fleetPassword,
 		"ATRIUM_AUDIT_CHECKPOINT_INTERVAL=0",
@@ -318,15 +319,15 @@ type changeKind struct {
 
 // Each kind of change that exists today (tenant policy upload and
 // activation, a user's roles, a role's permissions, user disable, tenant
-// suspension), made through one replica, is in force on every other
-// within a second: 100 changes; 20 more each right after the replicas'
-// notification connections were cut (10 cutting every connection of
-// theirs, as a database restart does); and 5 made as soon as the database
-// accepts connections again after refusing them for 1.6 to 2.8 s (the
-// database is shared by other tests, so it is not restarted itself: its
-// test database is closed and reopened). Plugin registration
-// is not measured here: it launches a plugin process on every replica
-// (core/app's TestPluginCatalogChangesReachOtherReplicas covers it).
+// suspension, plugin registration), made through one replica, is in force
+// on every other within a second: 100 changes of the first five kinds;
+// 20 more each right after the replicas' notification connections were
+// cut (10 cutting every connection of theirs, as a database restart
+// does); 5 made as soon as the database accepts connections again after
+// refusing them for 1.6 to 2.8 s (PostgreSQL is shared by other tests, so
+// it is not restarted itself: the test database is closed and reopened);
+// and 10 plugin registrations and unregistrations (each replica launches
+// or stops a process of its own).
 func TestChangesReachEveryReplicaWithinASecond(t *testing.T) {
 	f := newFleet(t, 3)
 	a, others := f.reps[0], f.reps[1:]
@@ -582,15 +583,68 @@ func TestChangesReachEveryReplicaWithinASecond(t *testing.T) {
 			name, len(ds), pct(0.50).Round(time.Microsecond*100), pct(0.99).Round(time.Microsecond*100), ds[len(ds)-1].Round(time.Microsecond*100), byKind)
 		return ds[len(ds)-1]
 	}
-	assert.Less(t, report("steady", steady), time.Second, "worst case of 100 changes")
-	assert.Less(t, report("after a cut", blip), time.Second, "worst case right after the notification connections were cut")
-	assert.Less(t, report("after an outage", outages), time.Second, "worst case right after the database came back")
 	for _, r := range others {
 		_, body, err := call(hc, http.MethodGet, r.base()+"/metrics", "", nil, nil)
 		require.NoError(t, err)
 		assert.Contains(t, string(body), "atrium_notify_listener_listening 1", r.name)
 		assert.Contains(t, string(body), fmt.Sprintf("atrium_notify_listener_reconnects_total %d", len(blip)+len(outages)), r.name)
 	}
+
+	// The plugin catalog: a plugin registered through a runs on every
+	// replica (each launches its own process), and is gone from each once
+	// unregistered. 5 registrations, 5 unregistrations.
+	out, err := exec.Command("go", "build", "-o", filepath.Join(f.plugins, "notes"),
+		"github.com/atriumhq/atrium/core/app/testdata/notesplugin").CombinedOutput()
+	require.NoError(t, err, "build the test plugin: %s", out)
+	running := func(status int, raw []byte) bool {
+		var list api.PluginList
+		if status != http.StatusOK || json.Unmarshal(raw, &list) != nil {
+			return false
+		}
+		return slices.ContainsFunc(list.Items, func(p api.PluginStatus) bool { return p.Name == "notes" && p.State == "running" && p.PID > 0 })
+	}
+	absent := func(status int, raw []byte) bool {
+		var list api.PluginList
+		if status != http.StatusOK || json.Unmarshal(raw, &list) != nil {
+			return false
+		}
+		return !slices.ContainsFunc(list.Items, func(p api.PluginStatus) bool { return p.Name == "notes" })
+	}
+	catalog := changeKind{
+		name: "plugin catalog",
+		change: func(n int) (int, []byte, error) {
+			if n%2 == 0 {
+				return call(hc, http.MethodPost, a.base()+"/api/v1/plugins", op, map[string]any{"name": "notes", "file": "notes"}, nil)
+			}
+			return call(hc, http.MethodDelete, a.base()+"/api/v1/plugins/notes", op, nil, nil)
+		},
+		probe: get("/api/v1/plugins", op),
+		inForce: func(n, status int, raw []byte) bool {
+			if n%2 == 0 {
+				return running(status, raw)
+			}
+			return absent(status, raw)
+		},
+		before: func(n, status int, raw []byte) bool {
+			if n%2 == 0 {
+				return absent(status, raw)
+			}
+			return running(status, raw)
+		},
+	}
+	var plugins []sample
+	for n := range 10 {
+		name := "plugin registration"
+		if n%2 == 1 {
+			name = "plugin unregistration"
+		}
+		plugins = append(plugins, sample{name, measure(catalog, n, nil)})
+	}
+
+	assert.Less(t, report("steady", steady), time.Second, "worst case of 100 changes")
+	assert.Less(t, report("after a cut", blip), time.Second, "worst case right after the notification connections were cut")
+	assert.Less(t, report("after an outage", outages), time.Second, "worst case right after the database came back")
+	assert.Less(t, report("plugin catalog", plugins), time.Second, "worst case of 10 registrations and unregistrations")
 }
 
 // balancer is the test's load balancer, a reverse proxy that does what
@@ -832,6 +886,9 @@ func TestRollingRestartLosesNoRequest(t *testing.T) {
 			"the balancer sends to replica %s again", r.name)
 		time.Sleep(300 * time.Millisecond) // some load on it before the next goes
 		t.Logf("replica %s: stopped in %v, back after %v", r.name, stopped.Round(time.Millisecond), time.Since(start).Round(time.Millisecond))
+		if stopped > 3*time.Second { // what took the time
+			t.Logf("replica %s's log:\n%s", r.name, tail(filepath.Join(f.logs, fmt.Sprintf("%s-%d.log", r.name, r.starts-1))))
+		}
 	}
 	time.Sleep(300 * time.Millisecond)
 	close(stop)
