@@ -112,9 +112,9 @@ func run() error {
 	log.Info("atriumd ready")
 	<-ctx.Done()
 	stop() // a second signal now kills the process the default way
-	log.Info("shutting down", "deadline", cfg.ShutdownTimeout.String())
+	log.Info("shutting down", "readiness_delay", cfg.ReadinessDelay.String(), "deadline", cfg.ShutdownTimeout.String())
 
-	stopCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	stopCtx, cancel := context.WithTimeout(context.Background(), cfg.ReadinessDelay+cfg.ShutdownTimeout)
 	defer cancel()
 	return a.Stop(stopCtx)
 }

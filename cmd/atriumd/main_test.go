@@ -30,7 +30,7 @@ func TestMain(m *testing.M) {
 func atriumd(t *testing.T, env ...string) *exec.Cmd {
 	t.Helper()
 	cmd := exec.Command(os.Args[0])
-	cmd.Env = append(os.Environ(), append([]string{"ATRIUMD_TEST_RUN_MAIN=1", "ATRIUM_BCRYPT_COST=10"}, env...)...)
+	cmd.Env = append(os.Environ(), append([]string{"ATRIUMD_TEST_RUN_MAIN=1", "ATRIUM_BCRYPT_COST=10", "ATRIUM_SHUTDOWN_READINESS_DELAY=0s"}, env...)...)
 	return cmd
 }
 

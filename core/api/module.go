@@ -22,6 +22,8 @@ var Module = fx.Module("api",
 	fx.Provide(
 		newRouter,
 		newServer,
+		func() *Lameduck { return new(Lameduck) },
+		fx.Annotate(func(l *Lameduck) health.Check { return l.Check() }, fx.ResultTags(`group:"readiness"`)),
 		fx.Annotate(TenantRoutes, fx.ResultTags(`group:"routes"`)),
 		fx.Annotate(LoginRoutes, fx.ResultTags(`group:"routes"`)),
 		fx.Annotate(UserRoutes, fx.ResultTags(`group:"routes"`)),
@@ -79,8 +81,8 @@ func newRouter(p RouterParams) *Router {
 	})
 }
 
-func newServer(lc fx.Lifecycle, cfg config.Config, r *Router, log *slog.Logger) *Server {
-	s := NewServer(cfg.HTTPAddr, r, log)
+func newServer(lc fx.Lifecycle, cfg config.Config, r *Router, lame *Lameduck, log *slog.Logger) *Server {
+	s := NewServer(cfg.HTTPAddr, r, log).WithReadinessDelay(lame, cfg.ReadinessDelay)
 	lc.Append(fx.Hook{OnStart: s.Start, OnStop: func(ctx context.Context) error { return s.Stop(ctx) }})
 	return s
 }

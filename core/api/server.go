@@ -7,14 +7,41 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sync/atomic"
 	"time"
+
+	"github.com/atriumhq/atrium/core/health"
 )
 
 // Server is atriumd's HTTP listener.
 type Server struct {
-	srv *http.Server
-	log *slog.Logger
-	ln  net.Listener
+	srv   *http.Server
+	log   *slog.Logger
+	ln    net.Listener
+	lame  *Lameduck
+	delay time.Duration
+}
+
+// Lameduck is a shutdown's first step: readiness fails (its check,
+// "shutdown", is down) while the server still serves every request.
+type Lameduck struct{ on atomic.Bool }
+
+// Check is the readiness check that fails once shutdown began.
+func (l *Lameduck) Check() health.Check {
+	return health.Check{Name: "shutdown", Probe: func(context.Context) error {
+		if l.on.Load() {
+			return errors.New("shutting down")
+		}
+		return nil
+	}}
+}
+
+// WithReadinessDelay makes Stop first set lame (readiness 503) and keep
+// serving for delay before it closes the listener, so load balancers,
+// polling readiness, stop sending requests before connections are refused.
+func (s *Server) WithReadinessDelay(lame *Lameduck, delay time.Duration) *Server {
+	s.lame, s.delay = lame, delay
+	return s
 }
 
 // NewServer returns a server for h on addr; Start binds it.
@@ -62,6 +89,16 @@ const answerWithin = time.Second
 func (s *Server) Stop(ctx context.Context) error {
 	if s.ln == nil {
 		return nil
+	}
+	if s.lame != nil {
+		s.lame.on.Store(true)
+		if s.delay > 0 {
+			s.log.Info("not ready: serving until the readiness delay passes, then closing the listener", "delay", s.delay.String())
+			select {
+			case <-time.After(s.delay):
+			case <-ctx.Done():
+			}
+		}
 	}
 	ab, canAbandon := s.srv.Handler.(interface{ Abandon() int })
 	drain := ctx

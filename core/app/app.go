@@ -44,7 +44,8 @@ func Options(cfg config.Config, log *slog.Logger) fx.Option {
 			l.UseErrorLevel(slog.LevelDebug)
 			return l
 		}),
-		fx.StopTimeout(cfg.ShutdownTimeout),
+		// The readiness delay comes before the drain's own timeout.
+		fx.StopTimeout(cfg.ReadinessDelay+cfg.ShutdownTimeout),
 		fx.Provide(
 			telemetry.NewRegistry,
 			func(r *prometheus.Registry) prometheus.Gatherer { return r },

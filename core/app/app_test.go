@@ -29,8 +29,10 @@ func testConfig(t *testing.T, dbURL string) config.Config {
 		"ATRIUM_HTTP_ADDR":        "127.0.0.1:0",
 		"DATABASE_URL":            dbURL,
 		"ATRIUM_SHUTDOWN_TIMEOUT": "5s",
-		"ATRIUM_BCRYPT_COST":      "10",
-		"ATRIUM_BLOB_URL":         "file://" + t.TempDir(),
+		// No balancer to wait for: stop at once.
+		"ATRIUM_SHUTDOWN_READINESS_DELAY": "0s",
+		"ATRIUM_BCRYPT_COST":              "10",
+		"ATRIUM_BLOB_URL":                 "file://" + t.TempDir(),
 	})
 	require.NoError(t, err)
 	if postgrestest.PgBouncerWanted() && postgrestest.OnTestServer(dbURL) {

@@ -217,7 +217,7 @@ func (c *loadCore) call(method, path, token string, body any, want int, out any)
 func startLoadCore(b *testing.B, dir string) *loadCore {
 	b.Helper()
 	env := map[string]string{
-		"ATRIUM_HTTP_ADDR": "127.0.0.1:0", "DATABASE_URL": postgrestest.NewDatabase(b), "ATRIUM_SHUTDOWN_TIMEOUT": "5s",
+		"ATRIUM_HTTP_ADDR": "127.0.0.1:0", "DATABASE_URL": postgrestest.NewDatabase(b), "ATRIUM_SHUTDOWN_TIMEOUT": "5s", "ATRIUM_SHUTDOWN_READINESS_DELAY": "0s",
 		"ATRIUM_BCRYPT_COST": "10", "ATRIUM_BLOB_URL": "file://" + b.TempDir(), "ATRIUM_PLUGIN_DIR": dir,
 		"ATRIUM_BOOTSTRAP_OPERATOR_EMAIL": operatorEmail, "ATRIUM_BOOTSTRAP_OPERATOR_PASSWORD": operatorPassword,
 		"ATRIUM_AUDIT_CHECKPOINT_INTERVAL": "0",

@@ -27,6 +27,10 @@ type Config struct {
 	// long operator work have bounds of their own); 0 leaves requests
 	// unbounded.
 	RequestTimeout time.Duration `env:"ATRIUM_REQUEST_TIMEOUT" envDefault:"30s"`
+	// ReadinessDelay is how long a shutdown keeps serving with /readyz
+	// answering 503 before it closes the listener, so load balancers take
+	// the replica out before connections are refused.
+	ReadinessDelay time.Duration `env:"ATRIUM_SHUTDOWN_READINESS_DELAY" envDefault:"5s"`
 	LogLevel       string        `env:"ATRIUM_LOG_LEVEL" envDefault:"info"`
 
 	// DatabaseURL empty means: start a private cluster under DataDir/pg.
@@ -139,6 +143,9 @@ func (c Config) Validate() error {
 	if c.RequestTimeout < 0 || c.RequestTimeout > 0 && c.RequestTimeout < c.PluginTimeout+5*time.Second {
 		return fmt.Errorf("ATRIUM_REQUEST_TIMEOUT=%s: must be 0 (none) or at least ATRIUM_PLUGIN_TIMEOUT plus 5s (%s)",
 			c.RequestTimeout, c.PluginTimeout+5*time.Second)
+	}
+	if c.ReadinessDelay < 0 {
+		return fmt.Errorf("ATRIUM_SHUTDOWN_READINESS_DELAY=%s: must not be negative", c.ReadinessDelay)
 	}
 	if _, err := ParseLevel(c.LogLevel); err != nil {
 		return err

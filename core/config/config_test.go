@@ -21,6 +21,7 @@ func TestDefaults(t *testing.T) {
 	assert.Equal(t, "./bin/plugins", c.PluginDir)
 	assert.Equal(t, "info", c.LogLevel)
 	assert.Equal(t, 15*time.Second, c.ShutdownTimeout)
+	assert.Equal(t, 5*time.Second, c.ReadinessDelay)
 	assert.Equal(t, 5*time.Second, c.DBAcquireTimeout)
 	assert.Equal(t, "auto", c.PluginLimits)
 	assert.Equal(t, int64(512<<20), c.PluginMemoryBytes)
@@ -38,6 +39,7 @@ func TestBadValuesAreOneClearLine(t *testing.T) {
 		{map[string]string{"ATRIUM_HTTP_ADDR": "8080"}, "ATRIUM_HTTP_ADDR"},
 		{map[string]string{"ATRIUM_LOG_LEVEL": "loud"}, "ATRIUM_LOG_LEVEL"},
 		{map[string]string{"ATRIUM_SHUTDOWN_TIMEOUT": "soon"}, "ATRIUM_SHUTDOWN_TIMEOUT"},
+		{map[string]string{"ATRIUM_SHUTDOWN_READINESS_DELAY": "-1s"}, "ATRIUM_SHUTDOWN_READINESS_DELAY"},
 		{map[string]string{"ATRIUM_DB_MAX_CONNS": "1"}, "ATRIUM_DB_MAX_CONNS"},
 		{map[string]string{"ATRIUM_DB_ACQUIRE_TIMEOUT": "0s"}, "ATRIUM_DB_ACQUIRE_TIMEOUT"},
 		{map[string]string{"ATRIUM_REQUEST_TIMEOUT": "-1s"}, "ATRIUM_REQUEST_TIMEOUT"},

@@ -64,6 +64,7 @@ func Start(t testing.TB, p sdk.Plugin, settings ...map[string]string) *Core {
 		"DATABASE_URL":                       postgrestest.NewDatabase(t),
 		"ATRIUM_BCRYPT_COST":                 "10",
 		"ATRIUM_SHUTDOWN_TIMEOUT":            "5s",
+		"ATRIUM_SHUTDOWN_READINESS_DELAY":    "0s", // no balancer to wait for
 		"ATRIUM_BLOB_URL":                    "file://" + t.TempDir(),
 		"ATRIUM_PLUGIN_DIR":                  t.TempDir(),
 		"ATRIUM_BOOTSTRAP_OPERATOR_EMAIL":    operatorEmail,
