@@ -11,6 +11,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -472,4 +473,28 @@ func TestTenantDeleteAndRestoreDropPluginRoles(t *testing.T) {
 	_, err = b.svc.Restore(ctx, "globex", bytes.NewReader(archive.Bytes()), true)
 	require.Error(t, err, "a backup of a tenant with plugins is not restorable yet")
 	require.EqualValues(t, 2, count("globex"), "a refused restore drops nothing")
+}
+
+// With every plugin connection taken, a pool that needs one gets it as soon
+// as a connection of another pool goes idle (which it then closes), not
+// when its acquire gives up.
+func TestAPluginPoolGetsRoomWhenAnotherPoolsConnectionGoesIdle(t *testing.T) {
+	b := newBoundary(t, 2)
+	ctx := context.Background()
+	var held []*pgxpool.Conn
+	for range 2 {
+		c, _, err := b.conns.Acquire(ctx, b.acme.Scope(), "notes")
+		require.NoError(t, err)
+		held = append(held, c)
+	}
+	time.AfterFunc(300*time.Millisecond, func() { held[0].Release() })
+	t.Cleanup(func() { held[1].Release() })
+
+	wait, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	start := time.Now()
+	c, _, err := b.conns.Acquire(wait, b.globex.Scope(), "notes")
+	require.NoError(t, err)
+	c.Release()
+	assert.Less(t, time.Since(start), 2*time.Second, "it got the room the idle connection left")
 }

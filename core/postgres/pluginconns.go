@@ -218,13 +218,21 @@ func (p *PluginConns) reserve(ctx context.Context, key poolKey) error {
 			}
 			continue
 		}
+		// A connection of another pool going idle is not announced (only
+		// one closing is): look again shortly, or a waiter would sit out
+		// its whole acquire timeout beside an idle connection.
 		select {
 		case <-freed:
+		case <-time.After(reserveRescan):
 		case <-ctx.Done():
 			return ctx.Err()
 		}
 	}
 }
+
+// reserveRescan is how often a pool waiting for room looks for idle
+// connections of other pools to close.
+const reserveRescan = 10 * time.Millisecond
 
 func (p *PluginConns) release() {
 	p.mu.Lock()
