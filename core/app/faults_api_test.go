@@ -110,6 +110,26 @@ func (f faultRequests) each(t *testing.T, write string, check func(what string, 
 	}), "unavailable")
 }
 
+// startFaultCore starts a core on dbURL (change adjusts its configuration)
+// with tenant acme, and returns the fault requests signed in to it.
+func startFaultCore(t *testing.T, dbURL string, change func(*config.Config)) faultRequests {
+	t.Helper()
+	s := startCore(t, dbURL, func(c *config.Config) {
+		c.AuditCheckpointInterval = 0
+		change(c)
+	})
+	op := s.operatorToken()
+	s.createTenant(op, "acme")
+	status, admin := s.login("acme", "admin@acme.test", adminPassword)
+	require.Equal(t, http.StatusOK, status)
+	return faultRequests{s: s, op: op, admin: admin}
+}
+
+// schema is acme's schema, read from the database at adminURL.
+func (f faultRequests) schema(adminURL string) string {
+	return postgrestest.Exec(f.s.t, adminURL, "SELECT schema_name FROM atrium.tenants WHERE slug = 'acme'")
+}
+
 func (f faultRequests) createUser(email string) answer {
 	return f.s.send(http.MethodPost, "/api/v1/users", f.admin, map[string]any{
 		"email": email, "password": "a long enough password", "roles": []string{"member"},
@@ -137,16 +157,9 @@ func TestRequestsDuringADatabaseOutage(t *testing.T) {
 		t.Skip("needs PostgreSQL")
 	}
 	proxy, dbURL := postgrestest.NewProxy(t, postgrestest.NewDatabase(t))
-	s := startCore(t, dbURL, func(c *config.Config) {
-		c.DBAcquireTimeout = time.Second
-		c.AuditCheckpointInterval = 0
-	})
+	f := startFaultCore(t, dbURL, func(c *config.Config) { c.DBAcquireTimeout = time.Second })
 	t.Cleanup(func() { proxy.Set(postgrestest.Pass) }) // before the app's cleanup
-	op := s.operatorToken()
-	s.createTenant(op, "acme")
-	status, admin := s.login("acme", "admin@acme.test", adminPassword)
-	require.Equal(t, http.StatusOK, status)
-	f := faultRequests{s: s, op: op, admin: admin}
+	s, admin := f.s, f.admin
 
 	faults := []struct {
 		name string
@@ -206,17 +219,12 @@ func TestAnExhaustedPoolShedsRequests(t *testing.T) {
 		t.Skip("needs PostgreSQL")
 	}
 	db := postgrestest.NewDatabase(t)
-	s := startCore(t, db, func(c *config.Config) {
+	f := startFaultCore(t, db, func(c *config.Config) {
 		c.DBMaxConns = 2
 		c.DBAcquireTimeout = 300 * time.Millisecond
-		c.AuditCheckpointInterval = 0
 	})
-	op := s.operatorToken()
-	s.createTenant(op, "acme")
-	status, admin := s.login("acme", "admin@acme.test", adminPassword)
-	require.Equal(t, http.StatusOK, status)
-	f := faultRequests{s: s, op: op, admin: admin}
-	schema := postgrestest.Exec(t, db, "SELECT schema_name FROM atrium.tenants WHERE slug = 'acme'")
+	s, admin := f.s, f.admin
+	schema := f.schema(db)
 
 	// exhaust locks table and sends two of stuck, which wait for the lock
 	// holding the whole pool; then check runs, and the lock is released.
@@ -328,18 +336,13 @@ func TestARequestTheDatabaseStopsAnsweringEndsAtItsTimeout(t *testing.T) {
 	db := postgrestest.NewDatabase(t)
 	proxy, dbURL := postgrestest.NewProxy(t, db)
 	const timeout = 6 * time.Second // the least a plugin timeout of 1s allows
-	s := startCore(t, dbURL, func(c *config.Config) {
+	f := startFaultCore(t, dbURL, func(c *config.Config) {
 		c.PluginTimeout = time.Second
 		c.RequestTimeout = timeout
 		c.DBAcquireTimeout = time.Second
-		c.AuditCheckpointInterval = 0
 	})
-	op := s.operatorToken()
-	s.createTenant(op, "acme")
-	status, admin := s.login("acme", "admin@acme.test", adminPassword)
-	require.Equal(t, http.StatusOK, status)
-	f := faultRequests{s: s, op: op, admin: admin}
-	schema := postgrestest.Exec(t, db, "SELECT schema_name FROM atrium.tenants WHERE slug = 'acme'")
+	s, admin := f.s, f.admin
+	schema := f.schema(db)
 
 	// Requests hold their connections, waiting for a lock; the database
 	// stops answering them; the lock goes, and its answers are held.
