@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"os"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -36,7 +37,8 @@ func TestSoak(t *testing.T) {
 	}
 	every := max(d/60, time.Second)
 	s := startPluginCoreLogging(t, func(c *config.Config) {
-		c.LoginRateLimit = 1 << 30 // the load signs in again and again
+		c.LoginRateLimit = 1 << 30     // the load signs in again and again
+		c.AccessTokenTTL = time.Minute // and its tokens expire during the run
 	}, nil)
 	s.install("notesplugin", "notes")
 	s.mustRegister("notes", "notes")
@@ -106,7 +108,11 @@ func TestSoak(t *testing.T) {
 	for time.Now().Before(deadline) {
 		time.Sleep(every)
 		samples = append(samples, sample(t, s.db, pid))
+		if len(samples) == 1 {
+			writeHeapProfile(t, "first")
+		}
 	}
+	writeHeapProfile(t, "last")
 	close(stop)
 	wg.Wait()
 
@@ -164,6 +170,20 @@ func rss(pid int) uint64 {
 		}
 	}
 	return 0
+}
+
+// writeHeapProfile writes the live heap to $ATRIUM_SOAK_HEAP.name when
+// that is set: go tool pprof -base its first profile against its last
+// shows what grew.
+func writeHeapProfile(t *testing.T, name string) {
+	prefix := os.Getenv("ATRIUM_SOAK_HEAP")
+	if prefix == "" {
+		return
+	}
+	f, err := os.Create(prefix + "." + name)
+	require.NoError(t, err)
+	defer f.Close()
+	require.NoError(t, pprof.WriteHeapProfile(f))
 }
 
 func median(xs []soakSample, of func(soakSample) float64) float64 {

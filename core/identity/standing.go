@@ -49,7 +49,23 @@ func (s *Standings) get(family uuid.UUID) (Standing, bool) {
 
 func (s *Standings) put(family, tenant uuid.UUID, st Standing) {
 	if s != nil {
-		s.cache.Add(family, standingEntry{tenant: tenant, st: st, at: s.now()})
+		now := s.now()
+		s.cache.Add(family, standingEntry{tenant: tenant, st: st, at: now})
+		dropExpired(s.cache, now, func(e standingEntry) time.Time { return e.at.Add(s.ttl) })
+	}
+}
+
+// dropExpired removes c's least recently used entries while they have
+// expired. Bounded by its size alone, a cache would keep every token or
+// session it saw, long expired, until that many more came (50,000 of about
+// a kilobyte each): memory that grows for hours under steady sign-ins.
+func dropExpired[K comparable, V any](c *lru.Cache[K, V], now time.Time, expires func(V) time.Time) {
+	for {
+		k, v, ok := c.GetOldest()
+		if !ok || now.Before(expires(v)) {
+			return
+		}
+		c.Remove(k)
 	}
 }
 

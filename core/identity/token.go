@@ -130,14 +130,19 @@ func (t *Tokens) Verify(ctx context.Context, raw, audience string) (*Access, err
 		return nil, errBadToken
 	}
 	key := audience + " " + raw
-	if v, ok := t.verified.Get(key); ok && t.clock.Now().Before(v.until) {
-		return v.access.clone(), nil
+	now := t.clock.Now()
+	if v, ok := t.verified.Get(key); ok {
+		if now.Before(v.until) {
+			return v.access.clone(), nil
+		}
+		t.verified.Remove(key)
 	}
 	acc, until, err := t.verify(ctx, raw, audience)
 	if err != nil {
 		return nil, err
 	}
 	t.verified.Add(key, verifiedToken{access: acc, until: until})
+	dropExpired(t.verified, now, func(v verifiedToken) time.Time { return v.until })
 	return acc.clone(), nil
 }
 
