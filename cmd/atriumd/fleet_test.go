@@ -641,10 +641,17 @@ func TestChangesReachEveryReplicaWithinASecond(t *testing.T) {
 		plugins = append(plugins, sample{name, measure(catalog, n, nil)})
 	}
 
-	assert.Less(t, report("steady", steady), time.Second, "worst case of 100 changes")
-	assert.Less(t, report("after a cut", blip), time.Second, "worst case right after the notification connections were cut")
-	assert.Less(t, report("after an outage", outages), time.Second, "worst case right after the database came back")
-	assert.Less(t, report("plugin catalog", plugins), time.Second, "worst case of 10 registrations and unregistrations")
+	// The target is a second. Under the race detector every process runs
+	// several times slower (a registration launches the plugin on each
+	// replica): there the test checks that changes arrive, with room.
+	bound := time.Second
+	if raceEnabled {
+		bound = 3 * time.Second
+	}
+	assert.Less(t, report("steady", steady), bound, "worst case of 100 changes")
+	assert.Less(t, report("after a cut", blip), bound, "worst case right after the notification connections were cut")
+	assert.Less(t, report("after an outage", outages), bound, "worst case right after the database came back")
+	assert.Less(t, report("plugin catalog", plugins), bound, "worst case of 10 registrations and unregistrations")
 }
 
 // balancer is the test's load balancer, a reverse proxy that does what
