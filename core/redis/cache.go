@@ -8,6 +8,7 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/atriumhq/atrium/core/kernel"
+	"github.com/atriumhq/atrium/core/pluginhost"
 )
 
 // Cache is a key-value cache in Redis, shared by replicas. While Redis
@@ -16,19 +17,12 @@ import (
 type Cache struct {
 	rdb      *goredis.Client
 	prefix   string
-	fallback Store
-}
-
-// Store is what the fallback must be: a cache of this process.
-type Store interface {
-	Get(ctx context.Context, key string) ([]byte, bool, error)
-	Set(ctx context.Context, key string, value []byte, ttl time.Duration) error
-	Delete(ctx context.Context, key string) error
+	fallback pluginhost.Cache // of this process
 }
 
 // NewCache returns a cache whose keys start with prefix, falling back on
-// fallback.
-func NewCache(rdb *goredis.Client, prefix string, fallback Store) *Cache {
+// fallback, a cache of this process.
+func NewCache(rdb *goredis.Client, prefix string, fallback pluginhost.Cache) *Cache {
 	return &Cache{rdb: rdb, prefix: prefix, fallback: fallback}
 }
 
