@@ -16,6 +16,7 @@ import (
 
 	"github.com/atriumhq/atrium/core/app"
 	"github.com/atriumhq/atrium/core/config"
+	"github.com/atriumhq/atrium/core/gcpolicy"
 	"github.com/atriumhq/atrium/core/localpg"
 )
 
@@ -75,6 +76,7 @@ DATABASE_URL a private PostgreSQL cluster is started under ATRIUM_DATA_DIR/pg.
 	}
 	fmt.Fprint(w, `  ATRIUM_PG_BIN                        the private cluster's PostgreSQL binaries
   OTEL_*                               tracing (none unless OTEL_TRACES_EXPORTER is set)
+  GOGC, GOMEMLIMIT                     the collector's pace [200; 90% of the container's memory limit]
 
 Documentation: README.md (configuration) and docs/operations.md.
 `)
@@ -86,6 +88,12 @@ func run() error {
 		return err
 	}
 	log := app.NewLogger(cfg, os.Stdout)
+	gc, err := gcpolicy.Apply()
+	if err != nil {
+		log.Warn("the container's memory limit could not be read; GOMEMLIMIT is not set", "error", err)
+	}
+	log.Info("garbage collector", "gogc", gc.GOGC, "gogc_from", gc.GOGCFrom,
+		"memory_limit_bytes", gc.MemoryLimit, "memory_limit_from", gc.MemoryLimitFrom)
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime/debug"
 	"slices"
 	"strconv"
 	"sync"
@@ -25,6 +26,7 @@ import (
 	"github.com/atriumhq/atrium/core/api"
 	"github.com/atriumhq/atrium/core/app"
 	"github.com/atriumhq/atrium/core/config"
+	"github.com/atriumhq/atrium/core/gcpolicy"
 	"github.com/atriumhq/atrium/core/kernel"
 	"github.com/atriumhq/atrium/core/postgres"
 	"github.com/atriumhq/atrium/core/postgres/postgrestest"
@@ -230,6 +232,7 @@ func startLoadCore(b *testing.B, dir string) *loadCore {
 	}
 	cfg, err := config.Parse(env)
 	require.NoError(b, err)
+	useAtriumdsCollector(b)
 	var srv *api.Server
 	a := fxtest.New(b, app.Options(cfg, testLogger()),
 		fx.Provide(fx.Annotate(baselineRoutes, fx.ResultTags(`group:"routes"`))),
@@ -245,6 +248,22 @@ func startLoadCore(b *testing.B, dir string) *loadCore {
 		a.RequireStop()
 	})
 	return c
+}
+
+// useAtriumdsCollector paces the collector as atriumd does (GOGC in the
+// environment still wins) for the benchmark's duration: the load generator
+// shares the process, so it is paced the same way.
+func useAtriumdsCollector(b *testing.B) {
+	gogc := debug.SetGCPercent(-1)
+	debug.SetGCPercent(gogc)
+	limit := debug.SetMemoryLimit(-1)
+	p, err := gcpolicy.Apply()
+	require.NoError(b, err)
+	b.Logf("collector: GOGC %d (%s), memory limit %d (%s)", p.GOGC, p.GOGCFrom, p.MemoryLimit, p.MemoryLimitFrom)
+	b.Cleanup(func() {
+		debug.SetGCPercent(gogc)
+		debug.SetMemoryLimit(limit)
+	})
 }
 
 func baselineRoutes(r *api.Router, conns *postgres.PluginConns) []api.Route {
