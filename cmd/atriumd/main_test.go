@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"encoding/json"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -151,4 +152,59 @@ func TestServesThenExitsZeroOnSIGTERM(t *testing.T) {
 	case <-time.After(20 * time.Second):
 		t.Fatal("atriumd did not exit after SIGTERM")
 	}
+}
+
+// Redis is optional while serving, so at start too: with Redis down atriumd
+// starts, says so, and is ready but degraded. A Redis that answers and
+// refuses (a wrong password, a database it does not have) is a configuration mistake: one line, exit 1.
+func TestStartsDegradedWhileRedisIsDown(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs PostgreSQL")
+	}
+	closed := freeAddr(t) // nothing listens there
+	s := serve(t, atriumd(t, "DATABASE_URL="+postgrestest.NewDatabase(t), "ATRIUM_HTTP_ADDR=127.0.0.1:0",
+		"ATRIUM_BLOB_URL=file://"+t.TempDir(), "REDIS_URL=redis://"+closed+"/0"))
+	assert.Contains(t, s.msgs, "Redis does not answer; starting degraded: caches and sign-in rate limits are kept in process until it does")
+
+	resp, err := http.Get("http://" + s.addr + "/readyz") //nolint:noctx // test
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	var ready struct {
+		Status string
+		Checks map[string]struct{ Status string }
+	}
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&ready))
+	assert.Equal(t, http.StatusOK, resp.StatusCode)
+	assert.Equal(t, "degraded", ready.Status)
+	assert.Equal(t, "down", ready.Checks["redis"].Status)
+	s.stop(t)
+}
+
+func TestARedisThatRefusesUsStopsTheStart(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs PostgreSQL and Redis")
+	}
+	redisAddr := "127.0.0.1:6379"
+	if conn, err := net.DialTimeout("tcp", redisAddr, time.Second); err != nil {
+		t.Skipf("no Redis at %s: %v", redisAddr, err)
+	} else {
+		conn.Close()
+	}
+	// Redis has 16 databases unless configured otherwise: SELECT 99 is refused.
+	cmd := atriumd(t, "DATABASE_URL="+postgrestest.NewDatabase(t), "ATRIUM_HTTP_ADDR=127.0.0.1:0",
+		"ATRIUM_BLOB_URL=file://"+t.TempDir(), "REDIS_URL=redis://:secret@"+redisAddr+"/99", "ATRIUM_LOG_LEVEL=error")
+	cmd.WaitDelay = time.Second
+	timer := time.AfterFunc(time.Minute, func() { _ = cmd.Process.Kill() }) // a start that serves is the failure
+	defer timer.Stop()
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	err := cmd.Run()
+	var exit *exec.ExitError
+	require.ErrorAs(t, err, &exit)
+	assert.Equal(t, 1, exit.ExitCode())
+	lines := strings.Split(strings.TrimSpace(stderr.String()), "\n")
+	require.Len(t, lines, 1, stderr.String())
+	assert.Contains(t, lines[0], "redis at "+redisAddr)
+	assert.Contains(t, lines[0], "DB index is out of range")
+	assert.NotContains(t, lines[0], "secret")
 }

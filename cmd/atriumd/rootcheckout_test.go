@@ -88,6 +88,7 @@ type started struct {
 	msgs   []string
 	fields map[string]map[string]string
 	log    string
+	addr   string
 }
 
 // startInCheckout starts atriumd as make run does: in the checkout, with
@@ -99,6 +100,12 @@ func startInCheckout(t *testing.T, checkout string) *started {
 		return strings.HasPrefix(kv, "DATABASE_URL=") || strings.HasPrefix(kv, "ATRIUM_DATA_DIR=")
 	})
 	cmd.Dir = checkout
+	return serve(t, cmd)
+}
+
+// serve starts cmd, an atriumd, and waits for /readyz 200.
+func serve(t *testing.T, cmd *exec.Cmd) *started {
+	t.Helper()
 	stdout, err := cmd.StdoutPipe()
 	require.NoError(t, err)
 	var stderr strings.Builder
@@ -128,7 +135,7 @@ func startInCheckout(t *testing.T, checkout string) *started {
 			addr = s.fields[msg]["addr"]
 		}
 	}
-	s.log = log.String()
+	s.log, s.addr = log.String(), addr
 	require.NotEmpty(t, addr, "atriumd never served; stdout:\n%s\nstderr:\n%s", s.log, stderr.String())
 	go func() { // keep draining the log so atriumd never blocks on stdout
 		for lines.Scan() {

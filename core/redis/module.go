@@ -2,6 +2,7 @@ package redis
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -43,9 +44,19 @@ func newClient(lc fx.Lifecycle, cfg config.Config, reg *prometheus.Registry, log
 	reg.MustRegister(Monitor(c))
 	lc.Append(fx.Hook{
 		OnStart: func(ctx context.Context) error {
-			if err := Ping(ctx, c); err != nil {
+			err := Ping(ctx, c)
+			var refused goredis.Error
+			switch {
+			case err == nil:
+			case errors.As(err, &refused):
+				// It answered and refused us (a password, a database
+				// number): a configuration mistake, said at start.
 				_ = c.Close() // fx runs no OnStop for a hook whose OnStart failed
 				return err
+			default:
+				// Redis is optional while serving, so at start too: a
+				// replica restarted during a Redis outage serves, degraded.
+				log.Warn("Redis does not answer; starting degraded: caches and sign-in rate limits are kept in process until it does", "error", err)
 			}
 			return nil
 		},
