@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -96,17 +97,27 @@ func TestBadConfigurationIsOneLineAndNonZero(t *testing.T) {
 }
 
 func TestUnreachableDatabaseIsOneLineAndNonZero(t *testing.T) {
-	cmd := atriumd(t, "DATABASE_URL=postgres://atrium:pw@127.0.0.1:1/atrium?connect_timeout=2", "ATRIUM_LOG_LEVEL=error")
+	line := failedStart(t, atriumd(t, "DATABASE_URL=postgres://atrium:pw@127.0.0.1:1/atrium?connect_timeout=2", "ATRIUM_LOG_LEVEL=error"))
+	assert.True(t, strings.HasPrefix(line, "atriumd: cannot reach PostgreSQL at 127.0.0.1:1/atrium"), line)
+	assert.NotContains(t, line, "pw@")
+}
+
+// failedStart runs cmd, an atriumd that must not start, and returns the one
+// line it says on stderr; it must exit 1 within a minute.
+func failedStart(t *testing.T, cmd *exec.Cmd) string {
+	t.Helper()
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
+	cmd.WaitDelay = time.Second
+	timer := time.AfterFunc(time.Minute, func() { _ = cmd.Process.Kill() }) // a start that serves is the failure
+	defer timer.Stop()
 	err := cmd.Run()
 	var exit *exec.ExitError
 	require.ErrorAs(t, err, &exit)
 	assert.Equal(t, 1, exit.ExitCode())
 	lines := strings.Split(strings.TrimSpace(stderr.String()), "\n")
 	require.Len(t, lines, 1, stderr.String())
-	assert.True(t, strings.HasPrefix(lines[0], "atriumd: cannot reach PostgreSQL at 127.0.0.1:1/atrium"), lines[0])
-	assert.NotContains(t, lines[0], "pw@")
+	return lines[0]
 }
 
 func TestServesThenExitsZeroOnSIGTERM(t *testing.T) {
@@ -114,44 +125,14 @@ func TestServesThenExitsZeroOnSIGTERM(t *testing.T) {
 		t.Skip("needs PostgreSQL")
 	}
 	cmd := atriumd(t, "DATABASE_URL="+postgrestest.NewDatabase(t), "ATRIUM_HTTP_ADDR=127.0.0.1:0", "ATRIUM_BLOB_URL=file://"+t.TempDir())
-	stdout, err := cmd.StdoutPipe()
-	require.NoError(t, err)
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	require.NoError(t, cmd.Start())
-	t.Cleanup(func() { _ = cmd.Process.Kill() })
-
-	addr := ""
-	lines := bufio.NewScanner(stdout)
-	for addr == "" && lines.Scan() {
-		var rec struct{ Msg, Addr string }
-		if json.Unmarshal(lines.Bytes(), &rec) == nil && rec.Msg == "serving HTTP" {
-			addr = rec.Addr
-		}
-	}
-	require.NotEmpty(t, addr, "atriumd never said where it serves")
-	go func() { // keep draining the log so atriumd never blocks on stdout
-		for lines.Scan() {
-		}
-	}()
-
-	var resp *http.Response
-	require.Eventually(t, func() bool {
-		resp, err = http.Get("http://" + addr + "/readyz") //nolint:noctx,bodyclose // test; closed below
-		return err == nil
-	}, 5*time.Second, 20*time.Millisecond)
-	resp.Body.Close()
-	assert.Equal(t, http.StatusOK, resp.StatusCode)
-
-	require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	select {
-	case err := <-done:
-		require.NoError(t, err, "SIGTERM is a clean exit; stderr: %s", stderr.String())
-	case <-time.After(20 * time.Second):
-		t.Fatal("atriumd did not exit after SIGTERM")
-	}
+	cmd.Env = slices.DeleteFunc(cmd.Env, func(kv string) bool {
+		return strings.HasPrefix(kv, "GOGC=") || strings.HasPrefix(kv, "GOMEMLIMIT=") || strings.HasPrefix(kv, "AUTOMEMLIMIT=")
+	})
+	s := serve(t, cmd)
+	assert.Equal(t, map[string]string{"gogc_from": "atriumd", "memory_limit_from": "none"},
+		map[string]string{"gogc_from": s.fields["garbage collector"]["gogc_from"], "memory_limit_from": s.fields["garbage collector"]["memory_limit_from"]},
+		"atriumd sets its collector's pace; this machine's cgroup has no memory limit")
+	s.stop(t)
 }
 
 // Redis is optional while serving, so at start too: with Redis down atriumd
@@ -191,20 +172,81 @@ func TestARedisThatRefusesUsStopsTheStart(t *testing.T) {
 		conn.Close()
 	}
 	// Redis has 16 databases unless configured otherwise: SELECT 99 is refused.
-	cmd := atriumd(t, "DATABASE_URL="+postgrestest.NewDatabase(t), "ATRIUM_HTTP_ADDR=127.0.0.1:0",
-		"ATRIUM_BLOB_URL=file://"+t.TempDir(), "REDIS_URL=redis://:secret@"+redisAddr+"/99", "ATRIUM_LOG_LEVEL=error")
-	cmd.WaitDelay = time.Second
-	timer := time.AfterFunc(time.Minute, func() { _ = cmd.Process.Kill() }) // a start that serves is the failure
-	defer timer.Stop()
+	line := failedStart(t, atriumd(t, "DATABASE_URL="+postgrestest.NewDatabase(t), "ATRIUM_HTTP_ADDR=127.0.0.1:0",
+		"ATRIUM_BLOB_URL=file://"+t.TempDir(), "REDIS_URL=redis://:secret@"+redisAddr+"/99", "ATRIUM_LOG_LEVEL=error"))
+	assert.Contains(t, line, "redis at "+redisAddr)
+	assert.Contains(t, line, "DB index is out of range")
+	assert.NotContains(t, line, "secret")
+}
+
+// started is an atriumd that serves, and what it logged until it did.
+type started struct {
+	cmd    *exec.Cmd
+	done   chan error
+	msgs   []string
+	fields map[string]map[string]string
+	log    string
+	addr   string
+}
+
+// serve starts cmd, an atriumd, and waits for /readyz 200.
+func serve(t *testing.T, cmd *exec.Cmd) *started {
+	t.Helper()
+	stdout, err := cmd.StdoutPipe()
+	require.NoError(t, err)
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
-	err := cmd.Run()
-	var exit *exec.ExitError
-	require.ErrorAs(t, err, &exit)
-	assert.Equal(t, 1, exit.ExitCode())
-	lines := strings.Split(strings.TrimSpace(stderr.String()), "\n")
-	require.Len(t, lines, 1, stderr.String())
-	assert.Contains(t, lines[0], "redis at "+redisAddr)
-	assert.Contains(t, lines[0], "DB index is out of range")
-	assert.NotContains(t, lines[0], "secret")
+	require.NoError(t, cmd.Start())
+	s := &started{cmd: cmd, done: make(chan error, 1), fields: map[string]map[string]string{}}
+	t.Cleanup(func() { _ = cmd.Process.Kill() })
+
+	var log strings.Builder
+	addr := ""
+	lines := bufio.NewScanner(stdout)
+	for addr == "" && lines.Scan() {
+		log.WriteString(lines.Text() + "\n")
+		var rec map[string]any
+		if json.Unmarshal(lines.Bytes(), &rec) != nil {
+			continue
+		}
+		msg, _ := rec["msg"].(string)
+		s.msgs = append(s.msgs, msg)
+		s.fields[msg] = map[string]string{}
+		for k, v := range rec {
+			if str, ok := v.(string); ok {
+				s.fields[msg][k] = str
+			}
+		}
+		if msg == "serving HTTP" {
+			addr = s.fields[msg]["addr"]
+		}
+	}
+	s.log, s.addr = log.String(), addr
+	require.NotEmpty(t, addr, "atriumd never served; stdout:\n%s\nstderr:\n%s", s.log, stderr.String())
+	go func() { // keep draining the log so atriumd never blocks on stdout
+		for lines.Scan() {
+		}
+		s.done <- cmd.Wait()
+	}()
+
+	require.Eventually(t, func() bool {
+		resp, err := http.Get("http://" + addr + "/readyz") //nolint:noctx // test
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	}, 10*time.Second, 50*time.Millisecond, "/readyz never answered 200")
+	return s
+}
+
+func (s *started) stop(t *testing.T) {
+	t.Helper()
+	require.NoError(t, s.cmd.Process.Signal(syscall.SIGTERM))
+	select {
+	case err := <-s.done:
+		require.NoError(t, err, "SIGTERM is a clean exit")
+	case <-time.After(30 * time.Second):
+		t.Fatal("atriumd did not exit after SIGTERM")
+	}
 }

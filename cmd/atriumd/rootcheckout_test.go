@@ -1,11 +1,7 @@
 package main
 
 import (
-	"bufio"
-	"encoding/json"
-	"net/http"
 	"os"
-	"os/exec"
 	"os/user"
 	"path/filepath"
 	"slices"
@@ -13,7 +9,6 @@ import (
 	"strings"
 	"syscall"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -80,17 +75,6 @@ func TestMakeRunAsRootInACheckoutOnlyRootCanRead(t *testing.T) {
 	second.stop(t)
 }
 
-// started is an atriumd serving from a checkout, and what it logged until
-// it served.
-type started struct {
-	cmd    *exec.Cmd
-	done   chan error
-	msgs   []string
-	fields map[string]map[string]string
-	log    string
-	addr   string
-}
-
 // startInCheckout starts atriumd as make run does: in the checkout, with
 // no database or data directory configured, and waits for /readyz 200.
 func startInCheckout(t *testing.T, checkout string) *started {
@@ -101,66 +85,4 @@ func startInCheckout(t *testing.T, checkout string) *started {
 	})
 	cmd.Dir = checkout
 	return serve(t, cmd)
-}
-
-// serve starts cmd, an atriumd, and waits for /readyz 200.
-func serve(t *testing.T, cmd *exec.Cmd) *started {
-	t.Helper()
-	stdout, err := cmd.StdoutPipe()
-	require.NoError(t, err)
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	require.NoError(t, cmd.Start())
-	s := &started{cmd: cmd, done: make(chan error, 1), fields: map[string]map[string]string{}}
-	t.Cleanup(func() { _ = cmd.Process.Kill() })
-
-	var log strings.Builder
-	addr := ""
-	lines := bufio.NewScanner(stdout)
-	for addr == "" && lines.Scan() {
-		log.WriteString(lines.Text() + "\n")
-		var rec map[string]any
-		if json.Unmarshal(lines.Bytes(), &rec) != nil {
-			continue
-		}
-		msg, _ := rec["msg"].(string)
-		s.msgs = append(s.msgs, msg)
-		s.fields[msg] = map[string]string{}
-		for k, v := range rec {
-			if str, ok := v.(string); ok {
-				s.fields[msg][k] = str
-			}
-		}
-		if msg == "serving HTTP" {
-			addr = s.fields[msg]["addr"]
-		}
-	}
-	s.log, s.addr = log.String(), addr
-	require.NotEmpty(t, addr, "atriumd never served; stdout:\n%s\nstderr:\n%s", s.log, stderr.String())
-	go func() { // keep draining the log so atriumd never blocks on stdout
-		for lines.Scan() {
-		}
-		s.done <- cmd.Wait()
-	}()
-
-	require.Eventually(t, func() bool {
-		resp, err := http.Get("http://" + addr + "/readyz") //nolint:noctx // test
-		if err != nil {
-			return false
-		}
-		resp.Body.Close()
-		return resp.StatusCode == http.StatusOK
-	}, 10*time.Second, 50*time.Millisecond, "/readyz never answered 200")
-	return s
-}
-
-func (s *started) stop(t *testing.T) {
-	t.Helper()
-	require.NoError(t, s.cmd.Process.Signal(syscall.SIGTERM))
-	select {
-	case err := <-s.done:
-		require.NoError(t, err, "SIGTERM is a clean exit")
-	case <-time.After(30 * time.Second):
-		t.Fatal("atriumd did not exit after SIGTERM")
-	}
 }
