@@ -641,6 +641,38 @@ func TestChangesReachEveryReplicaWithinASecond(t *testing.T) {
 		plugins = append(plugins, sample{name, measure(catalog, n, nil)})
 	}
 
+	// An upgrade registered through a (the same plugin, another binary and
+	// version) replaces the running process on every replica. 6 upgrades,
+	// alternating between two versions.
+	out, err = exec.Command("go", "build", "-ldflags", "-X main.version=0.2.0", "-o", filepath.Join(f.plugins, "notes-0.2.0"),
+		"github.com/atriumhq/atrium/core/app/testdata/notesplugin").CombinedOutput()
+	require.NoError(t, err, "build the test plugin's next version: %s", out)
+	must(t, hc, http.StatusOK, http.MethodPost, a.base()+"/api/v1/plugins", op, map[string]any{"name": "notes", "file": "notes"}, nil)
+	runs := func(version string) func(int, int, []byte) bool {
+		return func(_, status int, raw []byte) bool {
+			var list api.PluginList
+			if status != http.StatusOK || json.Unmarshal(raw, &list) != nil {
+				return false
+			}
+			return slices.ContainsFunc(list.Items, func(p api.PluginStatus) bool {
+				return p.Name == "notes" && p.Version == version && p.State == "running" && p.PID > 0
+			})
+		}
+	}
+	versions := []struct{ file, version string }{{"notes", "0.1.0"}, {"notes-0.2.0", "0.2.0"}}
+	upgrade := changeKind{
+		name: "plugin upgrade",
+		change: func(n int) (int, []byte, error) {
+			return call(hc, http.MethodPost, a.base()+"/api/v1/plugins", op, map[string]any{"name": "notes", "file": versions[(n+1)%2].file}, nil)
+		},
+		probe:   get("/api/v1/plugins", op),
+		inForce: func(n, status int, raw []byte) bool { return runs(versions[(n+1)%2].version)(n, status, raw) },
+		before:  func(n, status int, raw []byte) bool { return runs(versions[n%2].version)(n, status, raw) },
+	}
+	for n := range 6 {
+		plugins = append(plugins, sample{"plugin upgrade", measure(upgrade, n, nil)})
+	}
+
 	// The target is a second. Under the race detector every process runs
 	// several times slower (a registration launches the plugin on each
 	// replica): there the test checks that changes arrive, with room.
@@ -651,7 +683,7 @@ func TestChangesReachEveryReplicaWithinASecond(t *testing.T) {
 	assert.Less(t, report("steady", steady), bound, "worst case of 100 changes")
 	assert.Less(t, report("after a cut", blip), bound, "worst case right after the notification connections were cut")
 	assert.Less(t, report("after an outage", outages), bound, "worst case right after the database came back")
-	assert.Less(t, report("plugin catalog", plugins), bound, "worst case of 10 registrations and unregistrations")
+	assert.Less(t, report("plugin catalog", plugins), bound, "worst case of 10 registrations and unregistrations and 6 upgrades")
 }
 
 // balancer is the test's load balancer, a reverse proxy that does what

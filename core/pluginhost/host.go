@@ -436,11 +436,21 @@ func (h *Host) Sync(ctx context.Context) error {
 		if ok && (cur.entry.File == "" || sameBinary(cur.entry, e)) {
 			continue // attached, or already this binary
 		}
+		launch, release := h.binaryLauncher(e), func() {}
 		if ok {
+			// An upgrade registered on another replica: as Register does,
+			// the new binary is up before the old process stops, so the
+			// plugin is away here only while the old one stops. One that
+			// does not start is launched again by its supervisor, which
+			// says why.
+			if conn, err := launch(ctx); err == nil {
+				first := &firstConn{conn: conn, then: launch}
+				launch, release = first.launch, first.release
+			}
 			cur.stop()
 			<-cur.done
 		}
-		started = append(started, h.supervise(e, h.binaryLauncher(e), nil))
+		started = append(started, h.supervise(e, launch, release))
 	}
 	for _, p := range h.all() {
 		if p.entry.File != "" && !listed[p.entry.Name] {

@@ -25,10 +25,14 @@ type input struct {
 	SQL  string `json:"sql"`
 }
 
+// version is set at build time (-ldflags -X main.version=...) by tests
+// that upgrade the plugin.
+var version = "0.1.0"
+
 func main() {
 	sdk.Serve(sdk.Plugin{
 		Name:    "notes",
-		Version: "0.1.0",
+		Version: version,
 		Permissions: []sdk.Permission{
 			{Name: "notes.note.read", Description: "Read notes", Roles: []string{"viewer", "member", "admin"}},
 			{Name: "notes.note.write", Description: "Write notes", Roles: []string{"member", "admin"}},
