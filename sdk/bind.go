@@ -14,9 +14,11 @@ import (
 	json "github.com/goccy/go-json"
 )
 
-// Bind decodes the JSON request body into v strictly: malformed JSON, an
-// unknown field, a value of the wrong type or trailing data is an Invalid
-// error naming the field, which the API client sees as a 400.
+// Bind decodes the JSON request body into v strictly, with the core's
+// answers: a body that is not one JSON value of the right shape (empty,
+// malformed, trailing data, not an object) is a KindMalformedJSON error
+// (400 malformed_json); an unknown field or a value of the wrong type is an
+// Invalid error naming the field (422 validation_failed).
 func (c *Context) Bind(v any) error { return bindJSON(c.req.GetBody(), v) }
 
 func bindJSON(body []byte, v any) error {
@@ -24,15 +26,22 @@ func bindJSON(body []byte, v any) error {
 		return Internal(nil, "bind: need a non-nil pointer, got %T", v)
 	}
 	if len(bytes.TrimSpace(body)) == 0 {
-		return Invalid(FieldError{Field: "body", Message: "a JSON body is required"})
+		return malformed("the request body is empty; a JSON object is required")
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
+		// go-json reports an unknown field or a wrong type as soon as it
+		// meets one, before reading the rest; encoding/json (the core's)
+		// checks the whole value's syntax first. A body that is not JSON is
+		// malformed, whatever its first key.
+		if !json.Valid(body) {
+			return malformedError(body)
+		}
 		return bindError(err)
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return Invalid(FieldError{Field: "body", Message: "unexpected data after the JSON value"})
+		return malformed("the request body must hold a single JSON value")
 	}
 	return nil
 }
@@ -45,15 +54,14 @@ func bindError(err error) error {
 	)
 	switch {
 	case errors.As(err, &syntax):
-		return Invalid(FieldError{Field: "body", Message: fmt.Sprintf("malformed JSON at byte %d", syntax.Offset)})
+		return malformed(fmt.Sprintf("malformed JSON at byte %d", syntax.Offset))
 	case errors.Is(err, io.ErrUnexpectedEOF):
-		return Invalid(FieldError{Field: "body", Message: "malformed JSON: unexpected end"})
+		return malformed("the request body ends in the middle of a JSON value")
 	case errors.As(err, &mistyped):
-		field := mistyped.Field
-		if field == "" {
-			field = "body"
+		if mistyped.Field == "" {
+			return malformed("the request body must be " + jsonKind(mistyped.Type))
 		}
-		return Invalid(FieldError{Field: field, Message: "must be " + jsonKind(mistyped.Type)})
+		return Invalid(FieldError{Field: mistyped.Field, Message: "must be " + jsonKind(mistyped.Type)})
 	case errors.As(err, &unmarshal):
 		return Internal(err, "bind")
 	}
@@ -63,6 +71,17 @@ func bindError(err error) error {
 	}
 	// A field's own UnmarshalJSON (a time, an enum) refused its value.
 	return Invalid(FieldError{Field: "body", Message: msg})
+}
+
+func malformed(msg string) *Error { return &Error{Kind: KindMalformedJSON, Message: msg} }
+
+// malformedError says where body, which is not valid JSON, goes wrong.
+func malformedError(body []byte) error {
+	var anything any
+	if err := json.Unmarshal(body, &anything); err != nil {
+		return bindError(err)
+	}
+	return malformed("the request body must hold a single JSON value")
 }
 
 // jsonKind names a Go type as the JSON a client should send.

@@ -97,7 +97,7 @@ func decodeError(err error) error {
 }
 
 func malformed(msg string) error {
-	return (&kernel.Error{Kind: kernel.KindBadRequest, Message: msg}).WithCode("malformed_json")
+	return &kernel.Error{Kind: kernel.KindBadRequest, Code: kernel.ErrMalformedJSON.Code, Message: msg}
 }
 
 func jsonType(t reflect.Type) string {

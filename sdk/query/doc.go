@@ -10,8 +10,10 @@
 //
 // Only what the list's allow-list (Fields) names reaches SQL, and only as a
 // column name the plugin wrote; every client value becomes a $n placeholder.
-// Anything off the allow-list or of the wrong type is an sdk.Invalid error
-// naming the parameter, which the client sees as a 422 problem.
+// Anything off the allow-list or of the wrong type is an error of
+// sdk.KindInvalidQuery naming the parameter, and a bad cursor one of
+// sdk.KindInvalidCursor: the client sees 400 invalid_query or 400
+// invalid_cursor, as on the core's own lists.
 //
 //	var taskFields = query.NewFields("tasks", "id", map[string]query.Field{
 //		"id":         {Column: "id", Type: query.UUID},

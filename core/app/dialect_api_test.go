@@ -1,0 +1,129 @@
+package app_test
+
+import (
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+
+	"github.com/atriumhq/atrium/core/api"
+	"github.com/atriumhq/atrium/core/postgres/postgrestest"
+)
+
+// TestOneDialect: the same mistake gets the same status, code and named
+// field on every list and create route, the core's and the projects
+// plugin's (api-contract.md, "Running it"), and a refused create writes
+// nothing. The plugin is the real binary, using sdk/query and Context.Bind
+// as any plugin author would.
+func TestOneDialect(t *testing.T) {
+	s := startPluginCore(t, nil)
+	s.install("projects", "projects")
+	s.mustRegister("projects", "projects")
+	admin := s.tenant("acme", "projects")
+	var project struct {
+		ID string `json:"id"`
+	}
+	s.call(http.MethodPost, "/api/v1/projects", admin, map[string]any{"name": "Apollo"}).want(t, http.StatusCreated, &project)
+	tasks := "/api/v1/projects/" + project.ID + "/tasks"
+
+	lists := []struct{ path, token string }{
+		{"/api/v1/users", admin},
+		{"/api/v1/audit", admin},
+		{"/api/v1/tenants", s.op},
+		{"/api/v1/projects", admin},
+		{tasks, admin},
+	}
+	queries := []struct{ name, query, code, field string }{
+		{"zero limit", "limit=0", "invalid_query", "limit"},
+		{"limit over the maximum", "limit=201", "invalid_query", "limit"},
+		{"limit not a number", "limit=abc", "invalid_query", "limit"},
+		{"repeated limit", "limit=1&limit=2", "invalid_query", "limit"},
+		{"unknown filter", "colour=red", "invalid_query", "colour"},
+		{"unknown sort field", "sort=colour", "invalid_query", "sort"},
+		{"garbage cursor", "cursor=garbage", "invalid_cursor", "cursor"},
+	}
+	for _, l := range lists {
+		for _, q := range queries {
+			t.Run("GET "+l.path+"?"+q.name, func(t *testing.T) {
+				p := s.call(http.MethodGet, l.path+"?"+q.query, l.token, nil).problem(t, http.StatusBadRequest, q.code)
+				assert.Contains(t, fieldsOf(p), q.field)
+			})
+		}
+	}
+
+	creates := []struct {
+		path, token, table string
+		wrongType          string // a body whose field has the wrong JSON type
+		field              string // that field, and the one an empty object lacks
+	}{
+		{"/api/v1/users", admin, "t_acme.users", `{"email": 5}`, "email"},
+		{"/api/v1/roles", admin, "t_acme.roles", `{"name": 5}`, "name"},
+		{"/api/v1/tenants", s.op, "atrium.tenants", `{"slug": 5}`, "slug"},
+		{"/api/v1/projects", admin, "t_acme.projects", `{"name": 5}`, "name"},
+		{tasks, admin, "t_acme.projects_tasks", `{"title": 5}`, "title"},
+	}
+	bodies := []struct {
+		name, body string
+		status     int
+		code       string
+		field      string // "" for none; "*" for the route's field
+	}{
+		{"malformed JSON", `{"name":`, http.StatusBadRequest, "malformed_json", ""},
+		{"broken JSON", `{"name" "a"}`, http.StatusBadRequest, "malformed_json", ""},
+		{"empty body", ``, http.StatusBadRequest, "malformed_json", ""},
+		{"trailing data", `{} {}`, http.StatusBadRequest, "malformed_json", ""},
+		{"not an object", `[1]`, http.StatusBadRequest, "malformed_json", ""},
+		{"unknown field", `{"colour": "red"}`, http.StatusUnprocessableEntity, "validation_failed", "colour"},
+		{"wrong type", "", http.StatusUnprocessableEntity, "validation_failed", "*"},
+		{"missing field", `{}`, http.StatusUnprocessableEntity, "validation_failed", "*"},
+	}
+	for _, c := range creates {
+		for _, b := range bodies {
+			t.Run("POST "+c.path+" "+b.name, func(t *testing.T) {
+				body, field := b.body, b.field
+				if b.name == "wrong type" {
+					body = c.wrongType
+				}
+				if field == "*" {
+					field = c.field
+				}
+				before := postgrestest.Exec(t, s.db, "SELECT count(*) FROM "+c.table)
+				p := s.rawCall(http.MethodPost, c.path, c.token, body).problem(t, b.status, b.code)
+				if field == "" {
+					assert.Empty(t, p.Errors)
+				} else {
+					assert.Contains(t, fieldsOf(p), field)
+				}
+				assert.Equal(t, before, postgrestest.Exec(t, s.db, "SELECT count(*) FROM "+c.table), "nothing is written")
+			})
+		}
+	}
+}
+
+func fieldsOf(p api.Problem) []string {
+	out := make([]string, len(p.Errors))
+	for i, f := range p.Errors {
+		out[i] = f.Field
+	}
+	return out
+}
+
+// rawCall sends body as it is, declared JSON, with token.
+func (s *pluginServer) rawCall(method, path, token, body string) result {
+	req, err := http.NewRequest(method, s.base+path, strings.NewReader(body))
+	if err != nil {
+		return result{err: err}
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := (&http.Client{Timeout: 15 * time.Second}).Do(req)
+	if err != nil {
+		return result{err: err}
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	return result{status: resp.StatusCode, ctype: resp.Header.Get("Content-Type"), body: raw, err: err, header: resp.Header}
+}
