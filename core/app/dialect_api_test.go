@@ -1,6 +1,7 @@
 package app_test
 
 import (
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/atriumhq/atrium/core/api"
 	"github.com/atriumhq/atrium/core/postgres/postgrestest"
+	"github.com/atriumhq/atrium/sdk"
 )
 
 // TestOneDialect: the same mistake gets the same status, code and named
@@ -126,4 +128,61 @@ func (s *pluginServer) rawCall(method, path, token, body string) result {
 	defer resp.Body.Close()
 	raw, err := io.ReadAll(resp.Body)
 	return result{status: resp.StatusCode, ctype: resp.Header.Get("Content-Type"), body: raw, err: err, header: resp.Header}
+}
+
+// TestKindsRoundTrip follows every error kind a plugin can raise from the
+// plugin process (the SDK's wire form) through the host to the client's
+// status and code, as Vault's translation test does for its plugins. A
+// kind added to the SDK without an answer here, or without a mapping in
+// the host (it would be a 500), fails.
+func TestKindsRoundTrip(t *testing.T) {
+	want := map[string]struct {
+		status int
+		code   string
+	}{
+		"internal":        {http.StatusInternalServerError, "internal"},
+		"invalid":         {http.StatusUnprocessableEntity, "validation_failed"},
+		"unauthenticated": {http.StatusUnauthorized, "unauthenticated"},
+		"forbidden":       {http.StatusForbidden, "forbidden"},
+		"not_found":       {http.StatusNotFound, "not_found"},
+		"conflict":        {http.StatusConflict, "conflict"},
+		"too_large":       {http.StatusRequestEntityTooLarge, "payload_too_large"},
+		"unavailable":     {http.StatusServiceUnavailable, "unavailable"},
+		"timeout":         {http.StatusGatewayTimeout, "timeout"},
+		"bad_request":     {http.StatusBadRequest, "bad_request"},
+		"invalid_query":   {http.StatusBadRequest, "invalid_query"},
+		"invalid_cursor":  {http.StatusBadRequest, "invalid_cursor"},
+		"malformed_json":  {http.StatusBadRequest, "malformed_json"},
+		"rate_limited":    {http.StatusTooManyRequests, "rate_limited"},
+		"unsupported":     {http.StatusUnsupportedMediaType, "unsupported_media_type"},
+	}
+	s := startPluginCore(t, nil)
+	s.install("testplugin", "testplugin")
+	s.mustRegister("testplugin", "testplugin")
+	token := s.tenant("acme", "testplugin")
+
+	seen := 0
+	for k := range sdk.Kind(255) {
+		name := k.String()
+		if name == fmt.Sprintf("kind(%d)", k) {
+			// Past the last kind: an unknown kind is a fault, never the
+			// client's.
+			s.call(http.MethodGet, fmt.Sprintf("/api/v1/testplugin/fail/%d", k), token, nil).problem(t, http.StatusInternalServerError, "internal")
+			break
+		}
+		seen++
+		w, ok := want[name]
+		if !ok {
+			t.Errorf("kind %s: no expected status and code; add it here and map it in pluginhost.kinds", name)
+			continue
+		}
+		p := s.call(http.MethodGet, fmt.Sprintf("/api/v1/testplugin/fail/%d", k), token, nil).problem(t, w.status, w.code)
+		if w.status == http.StatusInternalServerError {
+			assert.NotContains(t, p.Detail, "refused as asked", "an internal error's text stays in the log")
+			continue
+		}
+		assert.Equal(t, "refused as asked", p.Detail, name)
+		assert.Equal(t, []string{"f"}, fieldsOf(p), name)
+	}
+	assert.Equal(t, len(want), seen, "every expected kind is a kind")
 }
