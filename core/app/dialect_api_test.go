@@ -73,6 +73,7 @@ func TestOneDialect(t *testing.T) {
 		code       string
 		field      string // "" for none; "*" for the route's field
 	}{
+		{"not JSON", `{"name": "a"}`, http.StatusUnsupportedMediaType, "unsupported_media_type", ""},
 		{"malformed JSON", `{"name":`, http.StatusBadRequest, "malformed_json", ""},
 		{"broken JSON", `{"name" "a"}`, http.StatusBadRequest, "malformed_json", ""},
 		{"empty body", ``, http.StatusBadRequest, "malformed_json", ""},
@@ -93,7 +94,11 @@ func TestOneDialect(t *testing.T) {
 					field = c.field
 				}
 				before := postgrestest.Exec(t, s.db, "SELECT count(*) FROM "+c.table)
-				p := s.rawCall(http.MethodPost, c.path, c.token, body).problem(t, b.status, b.code)
+				contentType := "application/json"
+				if b.name == "not JSON" {
+					contentType = "text/plain"
+				}
+				p := s.rawCall(http.MethodPost, c.path, c.token, contentType, body).problem(t, b.status, b.code)
 				if field == "" {
 					assert.Empty(t, p.Errors)
 				} else {
@@ -113,14 +118,14 @@ func fieldsOf(p api.Problem) []string {
 	return out
 }
 
-// rawCall sends body as it is, declared JSON, with token.
-func (s *pluginServer) rawCall(method, path, token, body string) result {
+// rawCall sends body as it is, declared as contentType, with token.
+func (s *pluginServer) rawCall(method, path, token, contentType, body string) result {
 	req, err := http.NewRequest(method, s.base+path, strings.NewReader(body))
 	if err != nil {
 		return result{err: err}
 	}
 	req.Header.Set("Authorization", "Bearer "+token)
-	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Content-Type", contentType)
 	resp, err := (&http.Client{Timeout: 15 * time.Second}).Do(req)
 	if err != nil {
 		return result{err: err}
