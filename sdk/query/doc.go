@@ -46,10 +46,10 @@
 // row's sort-key values, the shape of the list it was made for (list name,
 // order, filters) and a checksum. Decoding refuses anything malformed,
 // truncated, corrupted, or made for another list, sort or filter set, with
-// an Invalid error, never a 500. There is no per-plugin key, so the checksum
-// is not a signature: a client can read the values in a cursor (values of a
-// row it was shown) and could craft one. A crafted cursor is harmless: its
-// values are type-checked against the allow-list and only move where the
-// page starts inside the same filtered list. Never put anything in a sort key
-// that the client may not see.
+// an sdk.KindInvalidCursor error (400), never a 500. There is no per-plugin
+// key, so the checksum is not a signature: a client can read the values in
+// a cursor (values of a row it was shown) and could craft one. A crafted
+// cursor is harmless: its values are type-checked against the allow-list and
+// only move where the page starts inside the same filtered list. Never put
+// anything in a sort key that the client may not see.
 package query
