@@ -1,86 +1,38 @@
 package sdk
 
 import (
-	"bytes"
 	"errors"
-	"fmt"
-	"io"
-	"reflect"
-	"strings"
 
-	// goccy/go-json decodes and encodes four to five times faster than
-	// encoding/json with the same semantics and error types, which keeps the
-	// SDK's cost per request small next to the transport's.
-	json "github.com/goccy/go-json"
+	"github.com/atriumhq/atrium/internal/strictjson"
 )
 
-// Bind decodes the JSON request body into v strictly: malformed JSON, an
-// unknown field, a value of the wrong type or trailing data is an Invalid
-// error naming the field, which the API client sees as a 400.
-func (c *Context) Bind(v any) error { return bindJSON(c.req.GetBody(), v) }
-
-func bindJSON(body []byte, v any) error {
-	if rv := reflect.ValueOf(v); rv.Kind() != reflect.Pointer || rv.IsNil() {
-		return Internal(nil, "bind: need a non-nil pointer, got %T", v)
-	}
-	if len(bytes.TrimSpace(body)) == 0 {
-		return Invalid(FieldError{Field: "body", Message: "a JSON body is required"})
-	}
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return bindError(err)
-	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return Invalid(FieldError{Field: "body", Message: "unexpected data after the JSON value"})
-	}
-	return nil
+// Bind decodes the JSON request body into v strictly, with the decoder of
+// the core's own routes and so with their answers: a Content-Type that is
+// not JSON is a KindUnsupported error (415); a body that is not one JSON
+// value of the right shape (empty, malformed, trailing data, not an object)
+// is a KindMalformedJSON error (400 malformed_json); an unknown field or a
+// value of the wrong type is an Invalid error naming the field (422
+// validation_failed).
+func (c *Context) Bind(v any) error {
+	return bindJSON(c.Header("Content-Type"), c.req.GetBody(), v)
 }
 
-func bindError(err error) error {
-	var (
-		syntax    *json.SyntaxError
-		mistyped  *json.UnmarshalTypeError
-		unmarshal *json.InvalidUnmarshalError
-	)
-	switch {
-	case errors.As(err, &syntax):
-		return Invalid(FieldError{Field: "body", Message: fmt.Sprintf("malformed JSON at byte %d", syntax.Offset)})
-	case errors.Is(err, io.ErrUnexpectedEOF):
-		return Invalid(FieldError{Field: "body", Message: "malformed JSON: unexpected end"})
-	case errors.As(err, &mistyped):
-		field := mistyped.Field
-		if field == "" {
-			field = "body"
-		}
-		return Invalid(FieldError{Field: field, Message: "must be " + jsonKind(mistyped.Type)})
-	case errors.As(err, &unmarshal):
+func bindJSON(contentType string, body []byte, v any) error {
+	err := strictjson.DecodeBytes(contentType, body, v)
+	if err == nil {
+		return nil
+	}
+	var e *strictjson.Error
+	if !errors.As(err, &e) {
 		return Internal(err, "bind")
 	}
-	msg := strings.TrimPrefix(err.Error(), "json: ")
-	if name, ok := strings.CutPrefix(msg, "unknown field "); ok {
-		return Invalid(FieldError{Field: strings.Trim(name, `"`), Message: "unknown field"})
+	switch e.Fault {
+	case strictjson.Malformed:
+		return &Error{Kind: KindMalformedJSON, Message: e.Message}
+	case strictjson.Invalid:
+		return Invalid(FieldError{Field: e.Field, Message: e.Message})
+	case strictjson.Unsupported:
+		return &Error{Kind: KindUnsupported, Message: e.Message}
 	}
-	// A field's own UnmarshalJSON (a time, an enum) refused its value.
-	return Invalid(FieldError{Field: "body", Message: msg})
-}
-
-// jsonKind names a Go type as the JSON a client should send.
-func jsonKind(t reflect.Type) string {
-	switch t.Kind() {
-	case reflect.Bool:
-		return "a boolean"
-	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
-		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
-		return "an integer"
-	case reflect.Float32, reflect.Float64:
-		return "a number"
-	case reflect.String:
-		return "a string"
-	case reflect.Slice, reflect.Array:
-		return "an array"
-	case reflect.Map, reflect.Struct:
-		return "an object"
-	}
-	return "a " + t.String()
+	return TooLarge("%s", e.Message)
 }

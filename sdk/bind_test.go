@@ -2,6 +2,7 @@ package sdk
 
 import (
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 )
@@ -15,54 +16,65 @@ type bindTarget struct {
 	} `json:"inner"`
 }
 
+// TestBind: each of the shared decoder's faults (internal/strictjson, which
+// tests the bodies themselves) is the kind whose answer a core route gives:
+// 415, 400 malformed_json with no field, 422 validation_failed naming it.
 func TestBind(t *testing.T) {
 	tests := []struct {
-		name, body, field, message string
+		name, contentType, body string
+		kind                    Kind
+		field                   string // the field named, for KindInvalid
 	}{
-		{"ok", `{"name":"a","count":2,"inner":{"flag":true}}`, "", ""},
-		{"empty", "  ", "body", "a JSON body is required"},
-		{"malformed", `{"name":`, "body", "malformed JSON: unexpected end"},
-		{"syntax", `{"name" "a"}`, "body", "malformed JSON at byte 9"},
-		{"unknown field", `{"nme":"a"}`, "nme", "unknown field"},
-		{"wrong type", `{"count":"two"}`, "count", "must be an integer"},
-		{"nested wrong type", `{"inner":{"flag":1}}`, "inner.flag", "must be a boolean"},
-		{"trailing data", `{"name":"a"} {}`, "body", "unexpected data after the JSON value"},
-		{"bad time", `{"due":"tomorrow"}`, "body", ""},
-		{"not an object", `[1]`, "body", "must be an object"},
+		{"ok", "application/json", `{"name":"a","count":2,"inner":{"flag":true}}`, KindInternal, ""},
+		{"not JSON", "text/plain", `{"name":"a"}`, KindUnsupported, ""},
+		{"empty", "", "  ", KindMalformedJSON, ""},
+		{"malformed", "", `{"name":`, KindMalformedJSON, ""},
+		{"trailing data", "", `{"name":"a"} {}`, KindMalformedJSON, ""},
+		{"not an object", "", `[1]`, KindMalformedJSON, ""},
+		{"unknown field, then broken", "", `{"nme" "a"}`, KindMalformedJSON, ""},
+		{"unknown field", "", `{"nme":"a"}`, KindInvalid, "nme"},
+		{"nested wrong type", "", `{"inner":{"flag":1}}`, KindInvalid, "inner.flag"},
+		{"bad time", "", `{"due":"tomorrow"}`, KindInvalid, "body"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var v bindTarget
-			err := bindJSON([]byte(tt.body), &v)
-			if tt.field == "" {
+			err := bindJSON(tt.contentType, []byte(tt.body), &v)
+			if tt.name == "ok" {
 				if err != nil {
 					t.Fatalf("err = %v", err)
 				}
 				return
 			}
 			var e *Error
-			if !errors.As(err, &e) || e.Kind != KindInvalid || len(e.Fields) != 1 || e.Fields[0].Field != tt.field ||
-				(tt.message != "" && e.Fields[0].Message != tt.message) {
-				t.Errorf("err = %#v", err)
+			if !errors.As(err, &e) || e.Kind != tt.kind || e.Message == "" {
+				t.Fatalf("err = %#v, want kind %s", err, tt.kind)
+			}
+			var named []string
+			for _, f := range e.Fields {
+				named = append(named, f.Field)
+			}
+			if want := []string{tt.field}; (tt.field == "" && len(named) != 0) || (tt.field != "" && fmt.Sprint(named) != fmt.Sprint(want)) {
+				t.Errorf("fields %v, want %q", named, tt.field)
 			}
 		})
 	}
-	if err := bindJSON([]byte(`{}`), bindTarget{}); !errors.Is(err, ErrInternal) {
+	if err := bindJSON("", []byte(`{}`), bindTarget{}); !errors.Is(err, ErrInternal) {
 		t.Errorf("non-pointer: %v", err)
 	}
 }
 
 // FuzzBind checks that no body makes Bind panic or fail with anything but
-// an Invalid error.
+// a malformed-JSON or an Invalid error.
 func FuzzBind(f *testing.F) {
 	for _, s := range []string{`{"name":"a"}`, `{"inner":{"flag":true}}`, `[`, `{"count":1e400}`, "\xff", `{"name":"a"}x`} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {
 		var v bindTarget
-		err := bindJSON(body, &v)
-		if err != nil && !errors.Is(err, ErrInvalid) {
-			t.Fatalf("body %q: %v is not an Invalid error", body, err)
+		err := bindJSON("application/json", body, &v)
+		if err != nil && !errors.Is(err, ErrInvalid) && !errors.Is(err, ErrMalformedJSON) {
+			t.Fatalf("body %q: %v is neither malformed JSON nor an Invalid error", body, err)
 		}
 	})
 }

@@ -6,21 +6,30 @@ import (
 )
 
 // Kind classifies an error by what the caller can do about it. The core maps
-// each kind to one HTTP status, so a handler never thinks in statuses.
+// each kind to one HTTP status and problem code, the same a core route gives
+// for the same mistake, so a handler never thinks in statuses. The status and
+// code of each kind are noted beside it.
 type Kind uint8
 
 // The error kinds. KindInternal is the zero value, so an error of unknown
-// origin is never mistaken for the caller's fault.
+// origin is never mistaken for the caller's fault. New kinds go at the end:
+// the number is what crosses the process boundary.
 const (
-	KindInternal        Kind = iota // a fault; its details never reach the client
-	KindInvalid                     // the input breaks the rules (see Error.Fields)
-	KindUnauthenticated             // no or bad credentials
-	KindForbidden                   // authenticated, but not allowed
-	KindNotFound                    // the resource does not exist or is not visible
-	KindConflict                    // the current state forbids it: duplicate, wrong status
-	KindTooLarge                    // a payload is over a limit
-	KindUnavailable                 // a dependency is down; retry later
-	KindTimeout                     // a dependency or the plugin did not answer in time
+	KindInternal        Kind = iota // 500 internal: a fault; its details never reach the client
+	KindInvalid                     // 422 validation_failed: well-formed input whose fields break the rules (see Error.Fields)
+	KindUnauthenticated             // 401 unauthenticated: no or bad credentials
+	KindForbidden                   // 403 forbidden: authenticated, but not allowed
+	KindNotFound                    // 404 not_found: the resource does not exist or is not visible
+	KindConflict                    // 409 conflict: the current state forbids it: duplicate, wrong status
+	KindTooLarge                    // 413 payload_too_large: a payload is over a limit
+	KindUnavailable                 // 503 unavailable: a dependency is down; retry later
+	KindTimeout                     // 504 timeout: a dependency or the plugin did not answer in time
+	KindBadRequest                  // 400 bad_request: the request cannot be understood
+	KindInvalidQuery                // 400 invalid_query: a list's ?limit=, ?sort= or filter is wrong (package query)
+	KindInvalidCursor               // 400 invalid_cursor: a list's ?cursor= is malformed or not this list's (package query)
+	KindMalformedJSON               // 400 malformed_json: the body is not one JSON value of the right shape (Context.Bind)
+	KindRateLimited                 // 429 rate_limited: too many attempts; retry later
+	KindUnsupported                 // 415 unsupported_media_type: the body's media type is not accepted
 )
 
 var kindNames = [...]string{
@@ -33,6 +42,12 @@ var kindNames = [...]string{
 	KindTooLarge:        "too_large",
 	KindUnavailable:     "unavailable",
 	KindTimeout:         "timeout",
+	KindBadRequest:      "bad_request",
+	KindInvalidQuery:    "invalid_query",
+	KindInvalidCursor:   "invalid_cursor",
+	KindMalformedJSON:   "malformed_json",
+	KindRateLimited:     "rate_limited",
+	KindUnsupported:     "unsupported",
 }
 
 func (k Kind) String() string {
@@ -129,6 +144,12 @@ var (
 	ErrTooLarge        = &Error{Kind: KindTooLarge}
 	ErrUnavailable     = &Error{Kind: KindUnavailable}
 	ErrTimeout         = &Error{Kind: KindTimeout}
+	ErrBadRequest      = &Error{Kind: KindBadRequest}
+	ErrInvalidQuery    = &Error{Kind: KindInvalidQuery}
+	ErrInvalidCursor   = &Error{Kind: KindInvalidCursor}
+	ErrMalformedJSON   = &Error{Kind: KindMalformedJSON}
+	ErrRateLimited     = &Error{Kind: KindRateLimited}
+	ErrUnsupported     = &Error{Kind: KindUnsupported}
 )
 
 // Errorf builds an error of kind k with a client-safe message.
@@ -136,7 +157,8 @@ func Errorf(k Kind, format string, args ...any) *Error {
 	return &Error{Kind: k, Message: fmt.Sprintf(format, args...)}
 }
 
-// Invalid reports input that breaks the rules, one FieldError per field.
+// Invalid reports well-formed input whose fields break the rules, one
+// FieldError per field.
 func Invalid(fields ...FieldError) *Error {
 	return &Error{Kind: KindInvalid, Message: "the request is invalid", Fields: fields}
 }
@@ -153,6 +175,14 @@ func Forbidden(format string, args ...any) *Error { return Errorf(KindForbidden,
 // Unauthenticated reports missing or bad credentials.
 func Unauthenticated(format string, args ...any) *Error {
 	return Errorf(KindUnauthenticated, format, args...)
+}
+
+// BadRequest reports a request that cannot be understood.
+func BadRequest(format string, args ...any) *Error { return Errorf(KindBadRequest, format, args...) }
+
+// RateLimited reports a caller that must wait before trying again.
+func RateLimited(format string, args ...any) *Error {
+	return Errorf(KindRateLimited, format, args...)
 }
 
 // TooLarge reports a payload over a limit.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/atriumhq/atrium/sdk/internal/wire"
@@ -63,5 +64,30 @@ func TestErrorFromWireRejectsUnknownKind(t *testing.T) {
 	got := errorFromWire(&wire.Error{Kind: 99, Source: 42, Message: "x"})
 	if got.Kind != KindInternal || got.Source != SourceUnspecified {
 		t.Errorf("got %+v", got)
+	}
+}
+
+// TestEveryKindCrossesBoundary: every kind has a wire kind of the same name
+// and comes back as itself, and every wire kind is a kind, so a kind added on
+// one side only fails here (the host's mapping to HTTP is pinned by core/app's
+// TestKindsRoundTrip).
+func TestEveryKindCrossesBoundary(t *testing.T) {
+	for k := range Kind(len(kindNames)) {
+		name, ok := wire.Kind_name[int32(k)]
+		if want := "KIND_" + strings.ToUpper(k.String()); !ok || name != want {
+			t.Errorf("kind %s is wire kind %q, want %q", k, name, want)
+		}
+		sent := &Error{Kind: k, Message: "m", Fields: []FieldError{{"f", "bad"}}}
+		got := errorFromWire(errorToWire(sent, wire.Source_SOURCE_PLUGIN))
+		if got.Kind != k || got.Message != "m" || len(got.Fields) != 1 || !errors.Is(got, &Error{Kind: k}) {
+			t.Errorf("kind %s came back as %+v", k, *got)
+		}
+	}
+	if len(wire.Kind_name) != len(kindNames) {
+		t.Errorf("%d wire kinds, %d kinds: a wire kind has no sdk.Kind", len(wire.Kind_name), len(kindNames))
+	}
+	unknown := errorFromWire(&wire.Error{Kind: wire.Kind(len(kindNames)), Message: "from a newer plugin"})
+	if unknown.Kind != KindInternal {
+		t.Errorf("an unknown wire kind is %s, want internal", unknown.Kind)
 	}
 }

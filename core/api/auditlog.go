@@ -168,7 +168,7 @@ func timeParam(q url.Values, name string) (time.Time, error) {
 	}
 	t, err := time.Parse(time.RFC3339Nano, v)
 	if err != nil || len(q[name]) > 1 {
-		return time.Time{}, &kernel.Error{Kind: kernel.KindBadRequest, Code: "invalid_query", Message: "the query is not valid",
+		return time.Time{}, &kernel.Error{Kind: kernel.KindBadRequest, Code: kernel.ErrInvalidQuery.Code, Message: "the query is not valid",
 			Fields: []kernel.FieldError{{Field: name, Message: "must be one RFC 3339 time, for example 2025-01-31T09:00:00Z"}}}
 	}
 	return t, nil

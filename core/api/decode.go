@@ -1,11 +1,7 @@
 package api
 
 import (
-	"encoding/json"
 	"errors"
-	"fmt"
-	"io"
-	"mime"
 	"net/http"
 	"reflect"
 	"strings"
@@ -14,6 +10,7 @@ import (
 	"github.com/go-playground/validator/v10"
 
 	"github.com/atriumhq/atrium/core/kernel"
+	"github.com/atriumhq/atrium/internal/strictjson"
 )
 
 var (
@@ -43,80 +40,33 @@ func jsonName(f reflect.StructField) string {
 	return name
 }
 
-// DecodeJSON reads exactly one JSON value from r's body into dst, refusing
-// unknown fields and trailing data, then validates dst's `validate` tags.
-// Every failure is a kernel error naming the field, so nothing is written.
+// DecodeJSON reads exactly one JSON value from r's body into dst with the
+// decoder the SDK's Context.Bind uses (strictjson), so core and plugin
+// routes refuse a body alike, then validates dst's `validate` tags. Every
+// failure is a kernel error naming the field, so nothing is written.
 func DecodeJSON(r *http.Request, dst any) error {
-	if ct := r.Header.Get("Content-Type"); ct != "" {
-		mt, _, err := mime.ParseMediaType(ct)
-		if err != nil || (mt != "application/json" && !strings.HasSuffix(mt, "+json")) {
-			return kernel.E(kernel.KindUnsupported, "the request body must be application/json")
-		}
-	}
-	dec := json.NewDecoder(r.Body)
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(dst); err != nil {
+	if err := strictjson.Decode(r.Header.Get("Content-Type"), r.Body, dst); err != nil {
 		return decodeError(err)
-	}
-	if err := dec.Decode(&struct{}{}); !errors.Is(err, io.EOF) {
-		if err != nil {
-			return decodeError(err)
-		}
-		return malformed("the request body must hold a single JSON value")
 	}
 	return Validate(dst)
 }
 
 func decodeError(err error) error {
-	var (
-		syntax   *json.SyntaxError
-		typ      *json.UnmarshalTypeError
-		tooLarge *http.MaxBytesError
-	)
-	switch {
-	case errors.As(err, &tooLarge):
-		return bodyTooLarge(tooLarge.Limit)
-	case errors.Is(err, io.EOF):
-		return malformed("the request body is empty; a JSON object is required")
-	case errors.Is(err, io.ErrUnexpectedEOF):
-		return malformed("the request body ends in the middle of a JSON value")
-	case errors.As(err, &syntax):
-		return malformed(fmt.Sprintf("malformed JSON at byte %d: %s", syntax.Offset, syntax.Error()))
-	case errors.As(err, &typ):
-		field := typ.Field
-		if field == "" {
-			return malformed("the request body must be a JSON object, not " + typ.Value)
-		}
-		return kernel.Invalid(kernel.FieldError{Field: field, Message: "must be " + jsonType(typ.Type) + ", not " + typ.Value})
+	var e *strictjson.Error
+	if !errors.As(err, &e) {
+		return err
 	}
-	// encoding/json has no typed error for unknown fields; its message is stable.
-	if name, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
-		return kernel.Invalid(kernel.FieldError{Field: strings.Trim(name, `"`), Message: "unknown field"})
+	switch e.Fault {
+	case strictjson.Malformed:
+		return &kernel.Error{Kind: kernel.KindBadRequest, Code: kernel.ErrMalformedJSON.Code, Message: e.Message}
+	case strictjson.Invalid:
+		return kernel.Invalid(kernel.FieldError{Field: e.Field, Message: e.Message})
+	case strictjson.Unsupported:
+		return kernel.E(kernel.KindUnsupported, "%s", e.Message)
+	case strictjson.TooLarge:
+		return bodyTooLarge(e.Limit)
 	}
-	return malformed(err.Error())
-}
-
-func malformed(msg string) error {
-	return (&kernel.Error{Kind: kernel.KindBadRequest, Message: msg}).WithCode("malformed_json")
-}
-
-func jsonType(t reflect.Type) string {
-	switch t.Kind() {
-	case reflect.String:
-		return "a string"
-	case reflect.Bool:
-		return "a boolean"
-	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
-		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
-		return "an integer"
-	case reflect.Float32, reflect.Float64:
-		return "a number"
-	case reflect.Slice, reflect.Array:
-		return "an array"
-	case reflect.Map, reflect.Struct:
-		return "an object"
-	}
-	return "a " + t.String()
+	return err
 }
 
 // Validate checks v's `validate` tags and reports failures as field errors.

@@ -214,8 +214,8 @@ func boolQuery(c *gin.Context, name string) (bool, error) {
 	case "true", "1":
 		return true, nil
 	}
-	return false, (&kernel.Error{Kind: kernel.KindBadRequest, Message: name + " must be true or false",
-		Fields: []kernel.FieldError{{Field: name, Message: "must be true or false"}}}).WithCode("invalid_query")
+	return false, &kernel.Error{Kind: kernel.KindBadRequest, Code: kernel.ErrInvalidQuery.Code, Message: name + " must be true or false",
+		Fields: []kernel.FieldError{{Field: name, Message: "must be true or false"}}}
 }
 
 // prefixField names the admin's password field as the client sent it: the

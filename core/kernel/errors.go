@@ -112,6 +112,11 @@ var (
 	ErrRateLimited     = &Error{Kind: KindRateLimited}
 	ErrUnavailable     = &Error{Kind: KindUnavailable}
 	ErrTimeout         = &Error{Kind: KindTimeout}
+
+	// The bad requests every route, core or plugin, answers alike.
+	ErrInvalidQuery  = &Error{Kind: KindBadRequest, Code: "invalid_query"}  // a list's ?limit=, ?sort= or filter
+	ErrInvalidCursor = &Error{Kind: KindBadRequest, Code: "invalid_cursor"} // a list's ?cursor=
+	ErrMalformedJSON = &Error{Kind: KindBadRequest, Code: "malformed_json"} // a body that is not one JSON value of the right shape
 )
 
 // E builds an error of kind k with a client-safe message.

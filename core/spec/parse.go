@@ -14,8 +14,8 @@ import (
 // Sentinels for errors.Is: every error Parse blames on the client is a
 // KindBadRequest with one of these codes and names the query parameter.
 var (
-	ErrInvalidQuery  = &kernel.Error{Kind: kernel.KindBadRequest, Code: "invalid_query"}
-	ErrInvalidCursor = &kernel.Error{Kind: kernel.KindBadRequest, Code: "invalid_cursor"}
+	ErrInvalidQuery  = kernel.ErrInvalidQuery
+	ErrInvalidCursor = kernel.ErrInvalidCursor
 )
 
 const (

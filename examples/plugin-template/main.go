@@ -68,7 +68,7 @@ type NewNote struct {
 func createNote(c *sdk.Context) error {
 	var in NewNote
 	if err := c.Bind(&in); err != nil {
-		return err // malformed JSON, an unknown field: a 422 naming it
+		return err // malformed JSON: 400 malformed_json; an unknown field: 422 naming it
 	}
 	text := strings.TrimSpace(in.Text)
 	if text == "" || utf8.RuneCountInString(text) > 1000 {

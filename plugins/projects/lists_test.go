@@ -202,29 +202,31 @@ func (e *env) testListQueries(t *testing.T) {
 	tasksA := cursorOf(tasksPath(a.ID) + "?limit=1")
 	projects := cursorOf("/api/v1/projects?limit=1")
 
-	tests := []struct{ path, field string }{
-		{tasksPath(b.ID) + "?limit=1&cursor=" + tasksA, "cursor"},         // another project's
-		{tasksPath(a.ID) + "?limit=1&cursor=" + projects, "cursor"},       // another list's
-		{tasksPath(a.ID) + "?sort=title&cursor=" + tasksA, "cursor"},      // another sort's
-		{tasksPath(a.ID) + "?status=todo&cursor=" + tasksA, "cursor"},     // another filter's
-		{tasksPath(a.ID) + "?cursor=" + tasksA[:len(tasksA)-3], "cursor"}, // truncated
-		{tasksPath(a.ID) + "?cursor=not-a-cursor", "cursor"},              // garbage
-		{"/api/v1/projects?limit=0", "limit"},
-		{"/api/v1/projects?limit=201", "limit"},
-		{"/api/v1/projects?sort=owner_id", "sort"}, // filterable, not sortable
-		{"/api/v1/projects?sort=-description", "sort"},
-		{"/api/v1/projects?name=Cursor%20A", "name"}, // sortable, not filterable
-		{"/api/v1/projects?status=closed", "status"},
-		{"/api/v1/projects?color=red", "color"},
-		{"/api/v1/projects?owner_id=me", "owner_id"},
-		{tasksPath(a.ID) + "?assignee_id=bob", "assignee_id"},
-		{tasksPath(a.ID) + "?project_id=" + b.ID, "project_id"}, // the scope is not the client's
-		{tasksPath(a.ID) + "?due_date=2025-01-01", "due_date"},
-		{tasksPath(a.ID) + "?sort=status", "sort"},
-		{tasksPath(a.ID) + "?limit=2&limit=3", "limit"},
+	// The core's answers: 400 invalid_cursor for a cursor, 400 invalid_query
+	// for the rest of the query string.
+	tests := []struct{ path, field, code string }{
+		{tasksPath(b.ID) + "?limit=1&cursor=" + tasksA, "cursor", "invalid_cursor"},         // another project's
+		{tasksPath(a.ID) + "?limit=1&cursor=" + projects, "cursor", "invalid_cursor"},       // another list's
+		{tasksPath(a.ID) + "?sort=title&cursor=" + tasksA, "cursor", "invalid_cursor"},      // another sort's
+		{tasksPath(a.ID) + "?status=todo&cursor=" + tasksA, "cursor", "invalid_cursor"},     // another filter's
+		{tasksPath(a.ID) + "?cursor=" + tasksA[:len(tasksA)-3], "cursor", "invalid_cursor"}, // truncated
+		{tasksPath(a.ID) + "?cursor=not-a-cursor", "cursor", "invalid_cursor"},              // garbage
+		{"/api/v1/projects?limit=0", "limit", "invalid_query"},
+		{"/api/v1/projects?limit=201", "limit", "invalid_query"},
+		{"/api/v1/projects?sort=owner_id", "sort", "invalid_query"}, // filterable, not sortable
+		{"/api/v1/projects?sort=-description", "sort", "invalid_query"},
+		{"/api/v1/projects?name=Cursor%20A", "name", "invalid_query"}, // sortable, not filterable
+		{"/api/v1/projects?status=closed", "status", "invalid_query"},
+		{"/api/v1/projects?color=red", "color", "invalid_query"},
+		{"/api/v1/projects?owner_id=me", "owner_id", "invalid_query"},
+		{tasksPath(a.ID) + "?assignee_id=bob", "assignee_id", "invalid_query"},
+		{tasksPath(a.ID) + "?project_id=" + b.ID, "project_id", "invalid_query"}, // the scope is not the client's
+		{tasksPath(a.ID) + "?due_date=2025-01-01", "due_date", "invalid_query"},
+		{tasksPath(a.ID) + "?sort=status", "sort", "invalid_query"},
+		{tasksPath(a.ID) + "?limit=2&limit=3", "limit", "invalid_query"},
 	}
 	for _, tt := range tests {
-		fields := wantProblem(t, e.admin.Get(tt.path), http.StatusUnprocessableEntity, "validation_failed")
+		fields := wantProblem(t, e.admin.Get(tt.path), http.StatusBadRequest, tt.code)
 		assert.Contains(t, fields, tt.field, tt.path)
 	}
 

@@ -164,6 +164,12 @@ func (s Spec) shape() [shapeLen]byte {
 	return [shapeLen]byte(sum[:shapeLen])
 }
 
+// cursorError is the client's bad cursor: 400 invalid_cursor, as on the
+// core's own lists.
 func cursorError(msg string) *sdk.Error {
-	return sdk.Invalid(sdk.FieldError{Field: "cursor", Message: msg})
+	return &sdk.Error{
+		Kind:    sdk.KindInvalidCursor,
+		Message: "the cursor is not valid for this list",
+		Fields:  []sdk.FieldError{{Field: "cursor", Message: msg}},
+	}
 }

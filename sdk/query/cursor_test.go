@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/atriumhq/atrium/sdk"
 	"github.com/atriumhq/atrium/sdk/query"
 )
 
@@ -87,7 +88,7 @@ func TestCursorRefusals(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := query.Parse(values(t, tt.query), tt.fields, query.Options{Scope: tt.scope})
-			got := fields(t, err)
+			got := fields(t, err, sdk.KindInvalidCursor)
 			require.Len(t, got, 1)
 			assert.Contains(t, got["cursor"], tt.message)
 		})
@@ -110,7 +111,7 @@ func TestCursorValuesAreTypeChecked(t *testing.T) {
 	} {
 		token := craft(shape, body)
 		_, err := query.Parse(values(t, "sort=title&cursor="+token), tasks, query.Options{})
-		assert.Contains(t, fields(t, err)["cursor"], "not a cursor", name)
+		assert.Contains(t, fields(t, err, sdk.KindInvalidCursor)["cursor"], "not a cursor", name)
 	}
 	// The same crafting with fitting values is accepted: cursors are not secret.
 	token := craft(shape, `["zzz","`+lastID.String()+`"]`)

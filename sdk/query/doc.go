@@ -10,8 +10,10 @@
 //
 // Only what the list's allow-list (Fields) names reaches SQL, and only as a
 // column name the plugin wrote; every client value becomes a $n placeholder.
-// Anything off the allow-list or of the wrong type is an sdk.Invalid error
-// naming the parameter, which the client sees as a 422 problem.
+// Anything off the allow-list or of the wrong type is an error of
+// sdk.KindInvalidQuery naming the parameter, and a bad cursor one of
+// sdk.KindInvalidCursor: the client sees 400 invalid_query or 400
+// invalid_cursor, as on the core's own lists.
 //
 //	var taskFields = query.NewFields("tasks", "id", map[string]query.Field{
 //		"id":         {Column: "id", Type: query.UUID},
@@ -44,10 +46,10 @@
 // row's sort-key values, the shape of the list it was made for (list name,
 // order, filters) and a checksum. Decoding refuses anything malformed,
 // truncated, corrupted, or made for another list, sort or filter set, with
-// an Invalid error, never a 500. There is no per-plugin key, so the checksum
-// is not a signature: a client can read the values in a cursor (values of a
-// row it was shown) and could craft one. A crafted cursor is harmless: its
-// values are type-checked against the allow-list and only move where the
-// page starts inside the same filtered list. Never put anything in a sort key
-// that the client may not see.
+// an sdk.KindInvalidCursor error (400), never a 500. There is no per-plugin
+// key, so the checksum is not a signature: a client can read the values in
+// a cursor (values of a row it was shown) and could craft one. A crafted
+// cursor is harmless: its values are type-checked against the allow-list and
+// only move where the page starts inside the same filtered list. Never put
+// anything in a sort key that the client may not see.
 package query

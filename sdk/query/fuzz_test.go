@@ -15,8 +15,8 @@ import (
 var fuzzScope = query.Options{Scope: []query.Filter{query.Equal("project_id", uuid.Nil)}}
 
 // FuzzParse: whatever the query string, Parse returns either a spec that
-// fits the allow-list (and translates to SQL) or an Invalid error naming a
-// parameter; it never panics and never blames the client with a 500.
+// fits the allow-list (and translates to SQL) or an invalid-query or
+// invalid-cursor error naming a parameter; it never panics and never blames the client with a 500.
 func FuzzParse(f *testing.F) {
 	s, _ := query.Parse(url.Values{"sort": {"title,-due_date"}}, tasks, fuzzScope)
 	token, _ := s.Cursor(lastRow)
@@ -33,7 +33,7 @@ func FuzzParse(f *testing.F) {
 		s, err := query.Parse(values, tasks, fuzzScope)
 		if err != nil {
 			var e *sdk.Error
-			if !errors.As(err, &e) || e.Kind != sdk.KindInvalid || len(e.Fields) == 0 {
+			if !errors.As(err, &e) || (e.Kind != sdk.KindInvalidQuery && e.Kind != sdk.KindInvalidCursor) || len(e.Fields) == 0 {
 				t.Fatalf("Parse(%q): %v", raw, err)
 			}
 			return
@@ -57,7 +57,7 @@ func FuzzParse(f *testing.F) {
 	})
 }
 
-// FuzzCursor: decoding never panics, refuses with an Invalid error on
+// FuzzCursor: decoding never panics, refuses with an invalid-cursor error on
 // "cursor", and accepts only tokens whose values fit the order.
 func FuzzCursor(f *testing.F) {
 	s, _ := query.Parse(url.Values{"sort": {"title,-due_date"}}, tasks, fuzzScope)
@@ -82,7 +82,7 @@ func FuzzCursor(f *testing.F) {
 		got, err := query.Parse(url.Values{"sort": {"title,-due_date"}, "cursor": {token}}, tasks, fuzzScope)
 		if err != nil {
 			var e *sdk.Error
-			if !errors.As(err, &e) || e.Kind != sdk.KindInvalid || len(e.Fields) != 1 || e.Fields[0].Field != "cursor" {
+			if !errors.As(err, &e) || e.Kind != sdk.KindInvalidCursor || len(e.Fields) != 1 || e.Fields[0].Field != "cursor" {
 				t.Fatalf("cursor %q: %v", token, err)
 			}
 			return

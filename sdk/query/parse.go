@@ -82,9 +82,11 @@ func (s Spec) Order() []SortKey {
 
 // Parse reads a list's query string (c.QueryValues()): ?limit=, ?cursor=,
 // ?sort= and any other parameter as a filter. Every problem is reported at
-// once in one sdk.Invalid error, one FieldError per offending parameter;
-// a cursor that is malformed or was made for another list, sort or filter
-// set is an Invalid error on "cursor".
+// once in one error of sdk.KindInvalidQuery (400 invalid_query), one
+// FieldError per offending parameter; a cursor that is malformed or was made
+// for another list, sort or filter set is an sdk.KindInvalidCursor error
+// (400 invalid_cursor) on "cursor". These are the answers the core's own
+// lists give.
 func Parse(values url.Values, f Fields, opts Options) (Spec, error) {
 	if f.byName == nil {
 		return Spec{}, sdk.Internal(nil, "query: Parse needs Fields from NewFields")
@@ -115,7 +117,7 @@ func Parse(values url.Values, f Fields, opts Options) (Spec, error) {
 		}
 	}
 	if len(p.errs) > 0 {
-		return Spec{}, sdk.Invalid(p.errs...)
+		return Spec{}, &sdk.Error{Kind: sdk.KindInvalidQuery, Message: "the query string does not fit this list", Fields: p.errs}
 	}
 	scope, err := checkFilters(opts.Scope, f)
 	if err != nil {

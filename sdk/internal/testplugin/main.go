@@ -12,6 +12,7 @@ import (
 	"io/fs"
 	"net/http"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -83,6 +84,7 @@ func testPlugin() sdk.Plugin {
 			{Method: "POST", Path: "/services", Permission: "testplugin.item.write", Mutates: true, Handler: services},
 			{Method: "GET", Path: "/required/{id}", Permission: "testplugin.item.read", Handler: required},
 			{Method: "GET", Path: "/traced", Permission: "testplugin.item.read", Handler: traced},
+			{Method: "GET", Path: "/fail/{kind}", Permission: "testplugin.item.read", Handler: fails},
 		},
 	}
 }
@@ -180,6 +182,16 @@ func touchItem(c *sdk.Context) error {
 func missing(c *sdk.Context) error { return sdk.NotFound("item %s", c.Param("id")) }
 
 func panics(*sdk.Context) error { panic("boom") }
+
+// fails returns an error of the kind numbered in the path, with a field, so
+// a test can follow every kind to the client.
+func fails(c *sdk.Context) error {
+	k, err := strconv.ParseUint(c.Param("kind"), 10, 8)
+	if err != nil {
+		return sdk.Invalid(sdk.FieldError{Field: "kind", Message: "must be a kind's number"})
+	}
+	return &sdk.Error{Kind: sdk.Kind(k), Message: "refused as asked", Fields: []sdk.FieldError{{Field: "f", Message: "bad"}}}
+}
 
 func sleeps(c *sdk.Context) error {
 	select {

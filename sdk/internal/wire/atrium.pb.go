@@ -37,20 +37,32 @@ const (
 	Kind_KIND_TOO_LARGE       Kind = 6
 	Kind_KIND_UNAVAILABLE     Kind = 7
 	Kind_KIND_TIMEOUT         Kind = 8
+	Kind_KIND_BAD_REQUEST     Kind = 9
+	Kind_KIND_INVALID_QUERY   Kind = 10
+	Kind_KIND_INVALID_CURSOR  Kind = 11
+	Kind_KIND_MALFORMED_JSON  Kind = 12
+	Kind_KIND_RATE_LIMITED    Kind = 13
+	Kind_KIND_UNSUPPORTED     Kind = 14
 )
 
 // Enum value maps for Kind.
 var (
 	Kind_name = map[int32]string{
-		0: "KIND_INTERNAL",
-		1: "KIND_INVALID",
-		2: "KIND_UNAUTHENTICATED",
-		3: "KIND_FORBIDDEN",
-		4: "KIND_NOT_FOUND",
-		5: "KIND_CONFLICT",
-		6: "KIND_TOO_LARGE",
-		7: "KIND_UNAVAILABLE",
-		8: "KIND_TIMEOUT",
+		0:  "KIND_INTERNAL",
+		1:  "KIND_INVALID",
+		2:  "KIND_UNAUTHENTICATED",
+		3:  "KIND_FORBIDDEN",
+		4:  "KIND_NOT_FOUND",
+		5:  "KIND_CONFLICT",
+		6:  "KIND_TOO_LARGE",
+		7:  "KIND_UNAVAILABLE",
+		8:  "KIND_TIMEOUT",
+		9:  "KIND_BAD_REQUEST",
+		10: "KIND_INVALID_QUERY",
+		11: "KIND_INVALID_CURSOR",
+		12: "KIND_MALFORMED_JSON",
+		13: "KIND_RATE_LIMITED",
+		14: "KIND_UNSUPPORTED",
 	}
 	Kind_value = map[string]int32{
 		"KIND_INTERNAL":        0,
@@ -62,6 +74,12 @@ var (
 		"KIND_TOO_LARGE":       6,
 		"KIND_UNAVAILABLE":     7,
 		"KIND_TIMEOUT":         8,
+		"KIND_BAD_REQUEST":     9,
+		"KIND_INVALID_QUERY":   10,
+		"KIND_INVALID_CURSOR":  11,
+		"KIND_MALFORMED_JSON":  12,
+		"KIND_RATE_LIMITED":    13,
+		"KIND_UNSUPPORTED":     14,
 	}
 )
 
@@ -2481,7 +2499,7 @@ const file_atrium_proto_rawDesc = "" +
 	"\acall_id\x18\x01 \x01(\x04R\x06callId\x12\x16\n" +
 	"\x06detail\x18\x02 \x01(\fR\x06detail\"4\n" +
 	"\x03Ack\x12-\n" +
-	"\x05error\x18\x01 \x01(\v2\x17.atrium.plugin.v1.ErrorR\x05error*\xbc\x01\n" +
+	"\x05error\x18\x01 \x01(\v2\x17.atrium.plugin.v1.ErrorR\x05error*\xc9\x02\n" +
 	"\x04Kind\x12\x11\n" +
 	"\rKIND_INTERNAL\x10\x00\x12\x10\n" +
 	"\fKIND_INVALID\x10\x01\x12\x18\n" +
@@ -2491,7 +2509,14 @@ const file_atrium_proto_rawDesc = "" +
 	"\rKIND_CONFLICT\x10\x05\x12\x12\n" +
 	"\x0eKIND_TOO_LARGE\x10\x06\x12\x14\n" +
 	"\x10KIND_UNAVAILABLE\x10\a\x12\x10\n" +
-	"\fKIND_TIMEOUT\x10\b*D\n" +
+	"\fKIND_TIMEOUT\x10\b\x12\x14\n" +
+	"\x10KIND_BAD_REQUEST\x10\t\x12\x16\n" +
+	"\x12KIND_INVALID_QUERY\x10\n" +
+	"\x12\x17\n" +
+	"\x13KIND_INVALID_CURSOR\x10\v\x12\x17\n" +
+	"\x13KIND_MALFORMED_JSON\x10\f\x12\x15\n" +
+	"\x11KIND_RATE_LIMITED\x10\r\x12\x14\n" +
+	"\x10KIND_UNSUPPORTED\x10\x0e*D\n" +
 	"\x06Source\x12\x16\n" +
 	"\x12SOURCE_UNSPECIFIED\x10\x00\x12\x11\n" +
 	"\rSOURCE_PLUGIN\x10\x01\x12\x0f\n" +

@@ -10,8 +10,9 @@ import (
 	"github.com/atriumhq/atrium/sdk"
 )
 
-// bindPatch decodes a PATCH body strictly into v (unknown fields, wrong
-// types and malformed JSON are Invalid, naming the field) and returns the
+// bindPatch decodes a PATCH body strictly into v (malformed JSON is 400
+// malformed_json; unknown fields and wrong types are Invalid, naming the
+// field) and returns the
 // fields it names that are explicitly null, which a pointer in v cannot
 // tell from absent ones. A body that names no field is Invalid too: there
 // is nothing to do.
