@@ -1,0 +1,60 @@
+package postgres
+
+import (
+	"context"
+	"io"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/atriumhq/atrium/core/kernel"
+	"github.com/atriumhq/atrium/core/postgres/postgrestest"
+)
+
+// A commit whose answer was lost is settled by the server's word on its
+// transaction: committed is success, rolled back is the loss as it was.
+func TestSettleAsksTheServerWhetherALostCommitCommitted(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs PostgreSQL")
+	}
+	pool, err := NewPool(postgrestest.NewDatabase(t), PoolOptions{MaxConns: 2, AcquireTimeout: 5 * time.Second})
+	require.NoError(t, err)
+	t.Cleanup(pool.Close)
+	ctx := context.Background()
+	lost := io.ErrUnexpectedEOF // what a connection lost mid-COMMIT reads
+
+	written := func(end string) int64 {
+		conn, err := pool.Acquire(ctx)
+		require.NoError(t, err)
+		defer conn.Release()
+		_, err = conn.Exec(ctx, "BEGIN")
+		require.NoError(t, err)
+		id, err := txid(ctx, conn.Conn())
+		require.NoError(t, err)
+		assert.Zero(t, id, "no id before it writes")
+		_, err = conn.Exec(ctx, "CREATE TEMP TABLE written (v int) ON COMMIT DROP")
+		require.NoError(t, err)
+		id, err = txid(ctx, conn.Conn())
+		require.NoError(t, err)
+		require.NotZero(t, id)
+		_, err = conn.Exec(ctx, end)
+		require.NoError(t, err)
+		return id
+	}
+	assert.NoError(t, settle(ctx, pool, written("COMMIT"), lost), "committed after all")
+	assert.Same(t, lost, settle(ctx, pool, written("ROLLBACK"), lost), "rolled back")
+	assert.Same(t, lost, settle(ctx, pool, 0, lost), "nothing written, nothing to settle")
+	refused := &pgconn.PgError{Code: "23505"}
+	assert.Same(t, refused, settle(ctx, pool, written("COMMIT"), refused), "the server refused the COMMIT: no doubt")
+
+	// With the server silent, the outcome is unknown: said so at the bound.
+	pool.Close()
+	short, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+	defer cancel()
+	err = settle(short, pool, 1234, lost)
+	assert.Equal(t, kernel.KindUnavailable, kernel.KindOf(err))
+	assert.Contains(t, err.Error(), "whether it was applied is unknown")
+}
