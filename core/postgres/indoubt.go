@@ -37,14 +37,14 @@ func txid(ctx context.Context, conn *pgx.Conn) (int64, error) {
 	return *id, nil
 }
 
-// settle tells the fate of transaction id, whose COMMIT failed with
-// lost: nil when it committed after all; lost when it did not (or id is 0,
-// or lost is no fault: the server refused the COMMIT); and an unavailable
-// error saying the outcome is unknown when the server does not answer
-// within inDoubtWait or ctx's end.
-func settle(ctx context.Context, pool *pgxpool.Pool, id int64, lost error) error {
+// settle tells the fate of transaction id, whose COMMIT failed with lost:
+// committed when it committed after all. Otherwise unknown is nil when it
+// did not (or id is 0, or lost is no fault: the server refused the COMMIT),
+// and an unavailable error saying the outcome is unknown when the server
+// does not answer within inDoubtWait or ctx's end.
+func settle(ctx context.Context, pool *pgxpool.Pool, id int64, lost error) (committed bool, unknown error) {
 	if id == 0 || !isFault(lost) {
-		return lost
+		return false, nil
 	}
 	ctx, cancel := context.WithTimeout(ctx, inDoubtWait)
 	defer cancel()
@@ -53,13 +53,13 @@ func settle(ctx context.Context, pool *pgxpool.Pool, id int64, lost error) error
 		err := pool.QueryRow(ctx, "SELECT txid_status($1)", id).Scan(&status)
 		switch {
 		case err == nil && status != nil && *status == "committed":
-			return nil
+			return true, nil
 		case err == nil && (status == nil || *status != "in progress"):
-			return lost // aborted (a transaction cut short is rolled back on restart)
+			return false, nil // aborted (a transaction cut short is rolled back on restart)
 		}
 		select {
 		case <-ctx.Done():
-			return kernel.Wrap(kernel.KindUnavailable, lost,
+			return false, kernel.Wrap(kernel.KindUnavailable, lost,
 				"the database went away while the change was being committed; whether it was applied is unknown")
 		case <-time.After(100 * time.Millisecond):
 		}

@@ -44,17 +44,24 @@ func TestSettleAsksTheServerWhetherALostCommitCommitted(t *testing.T) {
 		require.NoError(t, err)
 		return id
 	}
-	assert.NoError(t, settle(ctx, pool, written("COMMIT"), lost), "committed after all")
-	assert.Same(t, lost, settle(ctx, pool, written("ROLLBACK"), lost), "rolled back")
-	assert.Same(t, lost, settle(ctx, pool, 0, lost), "nothing written, nothing to settle")
-	refused := &pgconn.PgError{Code: "23505"}
-	assert.Same(t, refused, settle(ctx, pool, written("COMMIT"), refused), "the server refused the COMMIT: no doubt")
+	outcome := func(id int64, lost error) (bool, error) { return settle(ctx, pool, id, lost) }
+	committed, unknown := outcome(written("COMMIT"), lost)
+	assert.True(t, committed, "committed after all")
+	assert.NoError(t, unknown)
+	committed, unknown = outcome(written("ROLLBACK"), lost)
+	assert.False(t, committed, "rolled back")
+	assert.NoError(t, unknown)
+	committed, _ = outcome(0, lost)
+	assert.False(t, committed, "nothing written, nothing to settle")
+	committed, _ = outcome(written("COMMIT"), &pgconn.PgError{Code: "23505"})
+	assert.False(t, committed, "the server refused the COMMIT: no doubt")
 
 	// With the server silent, the outcome is unknown: said so at the bound.
 	pool.Close()
 	short, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
 	defer cancel()
-	err = settle(short, pool, 1234, lost)
-	assert.Equal(t, kernel.KindUnavailable, kernel.KindOf(err))
-	assert.Contains(t, err.Error(), "whether it was applied is unknown")
+	committed, unknown = settle(short, pool, 1234, lost)
+	assert.False(t, committed)
+	assert.Equal(t, kernel.KindUnavailable, kernel.KindOf(unknown))
+	assert.Contains(t, unknown.Error(), "whether it was applied is unknown")
 }

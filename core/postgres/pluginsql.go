@@ -292,17 +292,18 @@ func (p *pluginTx) commit(ctx context.Context, pool *pgxpool.Pool, deferred []de
 	p.pending = false
 	var failed *deferredError
 	var ended *sessionEndError
-	settled := err
+	var committed bool
+	var unknown error
 	if err != nil {
-		settled = settle(ctx, pool, id, err)
+		committed, unknown = settle(ctx, pool, id, err)
 	}
 	switch {
-	case err != nil && settled == nil: // committed; its answer was lost with the connection
+	case committed: // its answer was lost with the connection
 		p.ended = true
 		_ = p.conn.Conn().Close(ctx)
 		return nil
-	case settled != err: // the outcome is unknown: "nothing was changed" may not hold
-		return settled
+	case unknown != nil: // "nothing was changed" may not hold
+		return unknown
 	case err == nil:
 		p.ended = true
 		if p.dirty {

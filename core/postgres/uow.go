@@ -181,8 +181,10 @@ func (tx *Tx) commit(ctx context.Context) (pgconn.CommandTag, error) {
 	if len(tx.deferred) == 0 {
 		tag, err := tx.conn.Exec(ctx, "COMMIT")
 		if err != nil {
-			if err = settle(ctx, tx.pool, id, err); err == nil {
+			if ok, unknown := settle(ctx, tx.pool, id, err); ok {
 				return committed, nil
+			} else if unknown != nil {
+				return tag, unknown
 			}
 			return tag, unavailable(err)
 		}
@@ -200,19 +202,20 @@ func (tx *Tx) commit(ctx context.Context) (pgconn.CommandTag, error) {
 	for _, d := range tx.deferred {
 		if _, err := br.Exec(); err != nil {
 			err = closeBatch(br, err)
-			switch settled := settle(ctx, tx.pool, id, err); {
-			case settled == nil:
+			if ok, unknown := settle(ctx, tx.pool, id, err); ok {
 				return committed, nil
-			case settled != err: // the outcome is unknown: "nothing was changed" may not hold
-				return pgconn.CommandTag{}, settled
+			} else if unknown != nil { // "nothing was changed" may not hold
+				return pgconn.CommandTag{}, unknown
 			}
 			return pgconn.CommandTag{}, d.fail(classify(err))
 		}
 	}
 	tag, err := br.Exec()
 	if err = closeBatch(br, err); err != nil {
-		if err = settle(ctx, tx.pool, id, err); err == nil {
+		if ok, unknown := settle(ctx, tx.pool, id, err); ok {
 			return committed, nil
+		} else if unknown != nil {
+			return pgconn.CommandTag{}, unknown
 		}
 		return pgconn.CommandTag{}, unavailable(err)
 	}
