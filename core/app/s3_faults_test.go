@@ -32,7 +32,7 @@ func TestBackupsWhileS3IsDownOrStalled(t *testing.T) {
 	srv := httptest.NewServer(gofakes3.New(mem).Server())
 	t.Cleanup(srv.Close)
 	proxy, endpoint := postgrestest.NewProxy(t, srv.URL) // a TCP proxy: S3 as well as PostgreSQL
-	home := t.TempDir()                                   // no developer's ~/.aws leaks in
+	home := t.TempDir()                                  // no developer's ~/.aws leaks in
 	t.Setenv("AWS_CONFIG_FILE", filepath.Join(home, "config"))
 	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", filepath.Join(home, "credentials"))
 	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
@@ -91,6 +91,9 @@ func TestBackupsWhileS3IsDownOrStalled(t *testing.T) {
 			heal := fault.inject()
 			p := wantUnavailable(t, "backup", backup(), "unavailable")
 			assert.Contains(t, p.Detail, "object storage is unavailable")
+			status, body := get(t, f.s.base+"/readyz") // the blob store is a required dependency
+			assert.Equal(t, http.StatusServiceUnavailable, status, body)
+			assert.Contains(t, body, `"blobs":{"status":"down"`)
 			heal()
 			assert.Equal(t, before, stored(), "nothing stored")
 
