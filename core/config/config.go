@@ -48,13 +48,13 @@ type Config struct {
 	DBAcquireTimeout time.Duration `env:"ATRIUM_DB_ACQUIRE_TIMEOUT" envDefault:"5s"`
 
 	// RedisURL empty means: in-process cache.
-	RedisURL  string `env:"REDIS_URL"`
-	BlobURL   string `env:"ATRIUM_BLOB_URL" envDefault:"file://./.atrium/blobs"`
+	RedisURL string `env:"REDIS_URL"`
+	BlobURL  string `env:"ATRIUM_BLOB_URL" envDefault:"file://./.atrium/blobs"`
 	// BlobTimeout bounds each S3 request's wait for a connection and for
 	// S3's answer once the request is sent: an S3 that hangs costs a
 	// backup a 503, not the request's whole bound.
 	BlobTimeout time.Duration `env:"ATRIUM_BLOB_TIMEOUT" envDefault:"30s"`
-	PluginDir string `env:"ATRIUM_PLUGIN_DIR" envDefault:"./bin/plugins"`
+	PluginDir   string        `env:"ATRIUM_PLUGIN_DIR" envDefault:"./bin/plugins"`
 	// PluginTimeout bounds every plugin call; a plugin that exceeds it is
 	// killed and restarted. PluginStartTimeout bounds a launch.
 	PluginTimeout      time.Duration `env:"ATRIUM_PLUGIN_TIMEOUT" envDefault:"10s"`
