@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -78,6 +79,13 @@ func (p *redisProxy) serve() {
 	}
 }
 
+// resume forwards new connections to Redis again: Redis is back.
+func (p *redisProxy) resume() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.hung = false
+}
+
 func (p *redisProxy) hang() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -90,10 +98,18 @@ func (p *redisProxy) hang() {
 
 // Redis is optional: while it hangs, /readyz says "degraded" with 200 (a
 // replica stays in its load balancer), sign-in and a plugin's cache fall
-// back in process with bounded latency, and atrium_redis_up says so.
-func TestRedisDownDegradesWithoutFailingRequests(t *testing.T) {
+// back in process with bounded latency, atrium_redis_up says so, a token
+// logged out stays refused and sign-in attempts are still limited (in
+// process). Once Redis is back the core uses it again: the limit's count
+// is shared with a second core, and /readyz and the gauge recover.
+func TestRedisDownDegradesAndComesBack(t *testing.T) {
 	proxy := startRedisProxy(t)
-	s := startPluginCore(t, func(c *config.Config) { c.RedisURL = proxy.url() })
+	const limit = 3
+	shared := func(c *config.Config) {
+		c.RedisURL = proxy.url()
+		c.LoginRateLimit = limit
+	}
+	s := startPluginCore(t, shared)
 	s.install("testplugin", "testplugin")
 	s.mustRegister("testplugin", "testplugin")
 	admin := s.tenant("acme", "testplugin")
@@ -135,4 +151,44 @@ func TestRedisDownDegradesWithoutFailingRequests(t *testing.T) {
 		}
 	}
 	assert.LessOrEqual(t, slow, 1)
+
+	// Revocation lives in the database: a token logged out is refused.
+	gone := s.signIn("acme", "admin@acme.test", adminPassword).AccessToken
+	require.Equal(t, http.StatusOK, s.me(gone))
+	status, raw := s.do(http.MethodPost, "/api/v1/auth/logout", gone, nil, nil)
+	require.Equal(t, http.StatusNoContent, status, string(raw))
+	assert.Equal(t, http.StatusUnauthorized, s.me(gone), "a logged-out token is refused with Redis down")
+
+	// Sign-in attempts are counted in process: past the limit, refused.
+	guess := func(on *server, email string) int {
+		status, _ := on.do(http.MethodPost, "/api/v1/auth/login", "", map[string]string{
+			"tenant": "acme", "email": email, "password": "a wrong guess",
+		}, nil)
+		return status
+	}
+	for range limit {
+		assert.Equal(t, http.StatusUnauthorized, guess(s.server, "admin@acme.test"))
+	}
+	assert.Equal(t, http.StatusTooManyRequests, guess(s.server, "admin@acme.test"), "limited with Redis down")
+
+	// Back: the gauge and /readyz recover by themselves, and a second core
+	// sees what this one counts in Redis.
+	proxy.resume()
+	require.Eventually(t, func() bool {
+		status, body := get(t, s.base+"/readyz")
+		return status == http.StatusOK && strings.Contains(body, `"status":"ready"`)
+	}, 10*time.Second, 50*time.Millisecond, "/readyz says ready once Redis is back")
+	require.Eventually(t, func() bool {
+		s.call(http.MethodPost, "/api/v1/testplugin/services", admin, nil).want(t, http.StatusOK, nil)
+		return s.metric("atrium_redis_up") == 1
+	}, 10*time.Second, 50*time.Millisecond, "atrium_redis_up is 1 once Redis is back")
+	other := startCore(t, s.db, func(c *config.Config) {
+		shared(c)
+		c.PluginDir = s.dir
+	})
+	for range limit {
+		assert.Equal(t, http.StatusUnauthorized, guess(s.server, "member@acme.test"))
+	}
+	assert.Equal(t, http.StatusTooManyRequests, guess(other, "member@acme.test"),
+		"the other core refuses the attempt past the limit this one counted: both count in Redis")
 }

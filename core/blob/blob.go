@@ -63,7 +63,10 @@ type Info struct {
 //	s3://bucket?region=R&endpoint=URL      S3; endpoint selects MinIO or a fake
 //
 // S3 credentials come from the standard AWS environment and config chain.
-func Open(ctx context.Context, rawURL string) (Store, error) {
+// timeout bounds each S3 request's wait for a connection and, once it is
+// sent, for S3's answer (zero: the AWS SDK's defaults, which never give up
+// on a silent S3); the SDK tries a failed request three times.
+func Open(ctx context.Context, rawURL string, timeout time.Duration) (Store, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil {
 		return nil, errors.New("blob: not a URL") // never echo it: it may hold secrets
@@ -72,7 +75,7 @@ func Open(ctx context.Context, rawURL string) (Store, error) {
 	case "file":
 		return openFile(u)
 	case "s3":
-		return openS3(ctx, u)
+		return openS3(ctx, u, timeout)
 	}
 	return nil, fmt.Errorf("blob: scheme %q not supported, want file or s3", u.Scheme)
 }

@@ -16,7 +16,7 @@ import (
 
 func openFileStore(t *testing.T, dir string) blob.Store {
 	t.Helper()
-	s, err := blob.Open(t.Context(), "file://"+filepath.ToSlash(dir))
+	s, err := blob.Open(t.Context(), "file://"+filepath.ToSlash(dir), 0)
 	require.NoError(t, err)
 	return s
 }
@@ -42,7 +42,7 @@ func TestFileContract(t *testing.T) { testContract(t, newFileBackend) }
 func TestFileOpenRelativeCreatesDirectory(t *testing.T) {
 	wd := t.TempDir()
 	t.Chdir(wd)
-	s, err := blob.Open(t.Context(), "file://./.atrium/blobs")
+	s, err := blob.Open(t.Context(), "file://./.atrium/blobs", 0)
 	require.NoError(t, err)
 	t.Chdir(t.TempDir()) // the store keeps its absolute directory
 
@@ -163,7 +163,7 @@ func TestOpenRefusesBadURLs(t *testing.T) {
 		"s3://bucket?region=eu-west-1&endpoint=localhost:9000",
 		"://",
 	} {
-		_, err := blob.Open(t.Context(), raw)
+		_, err := blob.Open(t.Context(), raw, 0)
 		assert.Error(t, err, raw)
 	}
 }

@@ -12,7 +12,9 @@ import (
 // by default) and its readiness check.
 var Module = fx.Module("blob",
 	fx.Provide(
-		func(cfg config.Config) (Store, error) { return Open(context.Background(), cfg.BlobURL) },
+		func(cfg config.Config) (Store, error) {
+			return Open(context.Background(), cfg.BlobURL, cfg.BlobTimeout)
+		},
 		fx.Annotate(Check, fx.ResultTags(`group:"readiness"`)),
 	),
 )

@@ -7,14 +7,18 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
+	"net/http"
 	"net/url"
 	"os"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+	smithyhttp "github.com/aws/smithy-go/transport/http"
 
 	"github.com/atriumhq/atrium/core/kernel"
 )
@@ -36,7 +40,7 @@ type s3Store struct {
 	bucket  string
 }
 
-func openS3(ctx context.Context, u *url.URL) (Store, error) {
+func openS3(ctx context.Context, u *url.URL, timeout time.Duration) (Store, error) {
 	if u.Host == "" || (u.Path != "" && u.Path != "/") {
 		return nil, errors.New("blob: s3 URLs name a bucket and nothing else: s3://bucket?region=eu-west-1")
 	}
@@ -47,6 +51,11 @@ func openS3(ctx context.Context, u *url.URL) (Store, error) {
 		}
 	}
 	var opts []func(*config.LoadOptions) error
+	if timeout > 0 {
+		opts = append(opts, config.WithHTTPClient(awshttp.NewBuildableClient().
+			WithDialerOptions(func(d *net.Dialer) { d.Timeout = timeout }).
+			WithTransportOptions(func(tr *http.Transport) { tr.ResponseHeaderTimeout = timeout })))
+	}
 	if r := q.Get("region"); r != "" {
 		opts = append(opts, config.WithRegion(r))
 	}
@@ -197,12 +206,19 @@ func (s *s3Store) PresignGet(ctx context.Context, key string, ttl time.Duration)
 }
 
 // s3Error turns S3's not-found answers (NoSuchKey from GET, a bare 404 from
-// HEAD) into kernel not-found errors.
+// HEAD) into kernel not-found errors, and S3 out of reach (no answer in
+// time, the connection refused or lost) or failing (a 5xx, SlowDown among
+// them) into the kernel's unavailable error: a 503 the client may retry.
 func s3Error(op, key string, err error) error {
 	var noKey *types.NoSuchKey
 	var notFoundErr *types.NotFound
 	if errors.As(err, &noKey) || errors.As(err, &notFoundErr) {
 		return notFound(err)
+	}
+	var sendErr *smithyhttp.RequestSendError
+	var respErr *awshttp.ResponseError
+	if errors.As(err, &sendErr) || errors.As(err, &respErr) && respErr.HTTPStatusCode() >= 500 {
+		return kernel.Wrap(kernel.KindUnavailable, err, "object storage is unavailable (%s %q)", op, key)
 	}
 	return fmt.Errorf("blob: %s %q: %w", op, key, err)
 }

@@ -40,7 +40,7 @@ func fakeS3(t *testing.T) (endpoint, spoolDir string) {
 
 func openS3Store(t *testing.T, endpoint, bucket string) blob.Store {
 	t.Helper()
-	s, err := blob.Open(t.Context(), "s3://"+bucket+"?endpoint="+endpoint+"&region=us-east-1")
+	s, err := blob.Open(t.Context(), "s3://"+bucket+"?endpoint="+endpoint+"&region=us-east-1", 0)
 	require.NoError(t, err)
 	return s
 }
@@ -94,10 +94,10 @@ func TestS3ReadinessFailsForMissingBucket(t *testing.T) {
 
 func TestS3OpenNeedsARegion(t *testing.T) {
 	fakeS3(t)
-	_, err := blob.Open(t.Context(), "s3://bucket")
+	_, err := blob.Open(t.Context(), "s3://bucket", 0)
 	require.ErrorContains(t, err, "region")
 
 	t.Setenv("AWS_REGION", "eu-west-1")
-	_, err = blob.Open(t.Context(), "s3://bucket")
+	_, err = blob.Open(t.Context(), "s3://bucket", 0)
 	require.NoError(t, err, "the standard AWS environment supplies it")
 }

@@ -48,9 +48,13 @@ type Config struct {
 	DBAcquireTimeout time.Duration `env:"ATRIUM_DB_ACQUIRE_TIMEOUT" envDefault:"5s"`
 
 	// RedisURL empty means: in-process cache.
-	RedisURL  string `env:"REDIS_URL"`
-	BlobURL   string `env:"ATRIUM_BLOB_URL" envDefault:"file://./.atrium/blobs"`
-	PluginDir string `env:"ATRIUM_PLUGIN_DIR" envDefault:"./bin/plugins"`
+	RedisURL string `env:"REDIS_URL"`
+	BlobURL  string `env:"ATRIUM_BLOB_URL" envDefault:"file://./.atrium/blobs"`
+	// BlobTimeout bounds each S3 request's wait for a connection and for
+	// S3's answer once the request is sent: an S3 that hangs costs a
+	// backup a 503, not the request's whole bound.
+	BlobTimeout time.Duration `env:"ATRIUM_BLOB_TIMEOUT" envDefault:"30s"`
+	PluginDir   string        `env:"ATRIUM_PLUGIN_DIR" envDefault:"./bin/plugins"`
 	// PluginTimeout bounds every plugin call; a plugin that exceeds it is
 	// killed and restarted. PluginStartTimeout bounds a launch.
 	PluginTimeout      time.Duration `env:"ATRIUM_PLUGIN_TIMEOUT" envDefault:"10s"`
@@ -173,6 +177,9 @@ func (c Config) Validate() error {
 		if err := checkURL("REDIS_URL", c.RedisURL, "redis", "rediss", "unix"); err != nil {
 			return err
 		}
+	}
+	if c.BlobTimeout < 100*time.Millisecond || c.BlobTimeout > 10*time.Minute {
+		return fmt.Errorf("ATRIUM_BLOB_TIMEOUT=%s: must be between 100ms and 10m", c.BlobTimeout)
 	}
 	if err := c.validateBlobURL(); err != nil {
 		return err

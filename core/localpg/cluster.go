@@ -223,10 +223,32 @@ func (c *Cluster) start(ctx context.Context) error {
 			return err
 		}
 	}
-	opts := fmt.Sprintf("-p %d -k %s -c listen_addresses='' -c unix_socket_permissions=0700", port, c.sockDir)
-	c.log.Info("starting private PostgreSQL cluster", "dir", c.data, "port", port)
+	return c.pgStart(ctx)
+}
+
+// pgStart starts the server on c.port and c.sockDir and waits for it.
+func (c *Cluster) pgStart(ctx context.Context) error {
+	opts := fmt.Sprintf("-p %d -k %s -c listen_addresses='' -c unix_socket_permissions=0700", c.port, c.sockDir)
+	c.log.Info("starting private PostgreSQL cluster", "dir", c.data, "port", c.port)
 	return c.run(ctx, "pg_ctl", "start", "-D", c.data, "-w", "-t", "60", "-s",
 		"-l", filepath.Join(c.dir, "postgres.log"), "-o", opts)
+}
+
+// Restart starts a cluster that Stop stopped again, where it listened
+// before (so its URL still reaches it), as a restarted server would be:
+// tests restart the database under a running core with Stop and Restart.
+func (c *Cluster) Restart(ctx context.Context) error {
+	if c.sockDir != c.dir { // Stop removed it
+		if err := os.MkdirAll(c.sockDir, 0o700); err != nil {
+			return fmt.Errorf("private PostgreSQL: socket directory: %w", err)
+		}
+		if c.cred != nil {
+			if err := os.Chown(c.sockDir, int(c.cred.Uid), int(c.cred.Gid)); err != nil {
+				return fmt.Errorf("private PostgreSQL: socket directory: %w", err)
+			}
+		}
+	}
+	return c.pgStart(ctx)
 }
 
 // running reports a server already up on this data directory, from its

@@ -76,6 +76,11 @@ func TestClusterLifecycle(t *testing.T) {
 	_, err = pgx.Connect(ctx, c.URL())
 	require.Error(t, err, "stopped means stopped")
 
+	// Restart: back where it was, so URLs taken before still reach it.
+	require.NoError(t, c.Restart(ctx))
+	assert.Equal(t, "survives restarts", query(t, c.URL(), "SELECT v FROM kept"))
+	require.NoError(t, c.Stop(ctx))
+
 	// Reuse: the data directory is kept and the data with it.
 	again := start(t, dir)
 	defer func() { require.NoError(t, again.Stop(ctx)) }()

@@ -260,7 +260,10 @@ const endSession = "SELECT atrium_session.end_plugin_session()"
 // On a dirty connection the plugin may have prepared a statement under the
 // name of one of these, so they go in one simple-protocol message, which
 // names none, and the connection is closed after.
-func (p *pluginTx) commit(ctx context.Context, deferred []deferred) error {
+//
+// When the answer is lost with the connection, pool (the core's) asks the
+// server whether the transaction committed after all (settle).
+func (p *pluginTx) commit(ctx context.Context, pool *pgxpool.Pool, deferred []deferred) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.pending && len(deferred) == 0 {
@@ -269,6 +272,14 @@ func (p *pluginTx) commit(ctx context.Context, deferred []deferred) error {
 	if p.conn.Conn().PgConn().TxStatus() == 'E' {
 		// A statement failed and the plugin carried on regardless.
 		return errors.New("unit of work: the plugin's transaction was aborted by an earlier error and rolled back")
+	}
+	var id int64
+	if !p.pending && p.beginSQL == "BEGIN" {
+		var err error
+		if id, err = txid(ctx, p.conn.Conn()); err != nil {
+			p.dirty = true // the connection is not reused
+			return unavailable(err)
+		}
 	}
 	var err error
 	if p.dirty {
@@ -281,14 +292,25 @@ func (p *pluginTx) commit(ctx context.Context, deferred []deferred) error {
 	p.pending = false
 	var failed *deferredError
 	var ended *sessionEndError
+	var committed bool
+	var unknown error
+	if err != nil {
+		committed, unknown = settle(ctx, pool, id, err)
+	}
 	switch {
+	case committed: // its answer was lost with the connection
+		p.ended = true
+		_ = p.conn.Conn().Close(ctx)
+		return nil
+	case unknown != nil: // "nothing was changed" may not hold
+		return unknown
 	case err == nil:
 		p.ended = true
 		if p.dirty {
 			_ = p.conn.Conn().Close(ctx)
 		}
 		return nil
-	case errors.As(err, &ended):
+	case errors.As(err, &ended) && !isFault(ended.err):
 		// The session holds what no plugin may leave behind (a temporary
 		// schema): nothing committed, and the connection is not reused.
 		p.ended = true
@@ -298,6 +320,9 @@ func (p *pluginTx) commit(ctx context.Context, deferred []deferred) error {
 		return failed.d.fail(classify(failed.err))
 	}
 	var pe *pgconn.PgError
+	if isFault(err) {
+		return unavailable(err)
+	}
 	if errors.As(err, &pe) { // COMMIT refused, say by a deferred constraint
 		return pluginError(err)
 	}
@@ -312,12 +337,16 @@ type deferredError struct {
 
 func (e *deferredError) Error() string { return e.err.Error() }
 
+func (e *deferredError) Unwrap() error { return e.err }
+
 // sessionEndError is the session's end failing, before COMMIT.
 type sessionEndError struct{ err error }
 
 func (e *sessionEndError) Error() string {
 	return "unit of work rolled back: the plugin's session could not be ended: " + e.err.Error()
 }
+
+func (e *sessionEndError) Unwrap() error { return e.err }
 
 func (p *pluginTx) commitBatch(ctx context.Context, deferred []deferred) error {
 	b := &pgx.Batch{}

@@ -157,7 +157,7 @@ func (u *UnitOfWork) InTenant(ctx context.Context, t *kernel.Tenant, fn func(con
 	}
 	done = true
 	if plugin != nil {
-		if err := plugin.commit(ctx, deferred); err != nil {
+		if err := plugin.commit(ctx, tx.pool, deferred); err != nil {
 			return err
 		}
 	}
@@ -166,11 +166,26 @@ func (u *UnitOfWork) InTenant(ctx context.Context, t *kernel.Tenant, fn func(con
 }
 
 // commit sends the deferred statements and COMMIT in one batch. A failed
-// statement stops the batch before COMMIT: the caller rolls back.
+// statement stops the batch before COMMIT: the caller rolls back. When the
+// batch's answer is lost with the connection, the server is asked whether
+// the transaction committed after all (settle).
 func (tx *Tx) commit(ctx context.Context) (pgconn.CommandTag, error) {
+	var id int64
+	if !tx.pending && tx.beginSQL == "BEGIN" {
+		var err error
+		if id, err = txid(ctx, tx.conn.Conn()); err != nil {
+			return pgconn.CommandTag{}, unavailable(err)
+		}
+	}
+	committed := pgconn.NewCommandTag("COMMIT")
 	if len(tx.deferred) == 0 {
 		tag, err := tx.conn.Exec(ctx, "COMMIT")
 		if err != nil {
+			if ok, unknown := settle(ctx, tx.pool, id, err); ok {
+				return committed, nil
+			} else if unknown != nil {
+				return tag, unknown
+			}
 			return tag, unavailable(err)
 		}
 		return tag, nil
@@ -186,11 +201,22 @@ func (tx *Tx) commit(ctx context.Context) (pgconn.CommandTag, error) {
 	br := tx.conn.SendBatch(ctx, b)
 	for _, d := range tx.deferred {
 		if _, err := br.Exec(); err != nil {
-			return pgconn.CommandTag{}, d.fail(classify(closeBatch(br, err)))
+			err = closeBatch(br, err)
+			if ok, unknown := settle(ctx, tx.pool, id, err); ok {
+				return committed, nil
+			} else if unknown != nil { // "nothing was changed" may not hold
+				return pgconn.CommandTag{}, unknown
+			}
+			return pgconn.CommandTag{}, d.fail(classify(err))
 		}
 	}
 	tag, err := br.Exec()
 	if err = closeBatch(br, err); err != nil {
+		if ok, unknown := settle(ctx, tx.pool, id, err); ok {
+			return committed, nil
+		} else if unknown != nil {
+			return pgconn.CommandTag{}, unknown
+		}
 		return pgconn.CommandTag{}, unavailable(err)
 	}
 	return tag, nil

@@ -121,12 +121,12 @@ func (p *Proxy) waitThawed() {
 func (p *Proxy) Cut() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.thaw() // what was held goes nowhere now
 	for c := range p.conns {
 		_ = c.Close()
 		delete(p.conns, c)
 	}
 	p.stalled = nil
+	p.thaw() // what was held goes nowhere now: its connections are closed first
 }
 
 func (p *Proxy) serve() {
