@@ -82,9 +82,12 @@ func Open(ctx context.Context, rawURL string, timeout time.Duration) (Store, err
 
 // Check reports the store ready once it answers a List. It lists rather than
 // stats a probe key because S3 answers a HEAD on a missing bucket with the
-// same bare 404 as a missing key, which would hide a wrong bucket name.
+// same bare 404 as a missing key, which would hide a wrong bucket name. It is
+// optional, as Redis is: only the requests that touch blobs (backups,
+// documents) fail while the store is down, so a replica stays in its load
+// balancer, degraded, rather than every replica leaving it at once.
 func Check(s Store) health.Check {
-	return health.Check{Name: "blobs", Probe: func(ctx context.Context) error {
+	return health.Check{Name: "blobs", Optional: true, Probe: func(ctx context.Context) error {
 		_, err := s.List(ctx, healthPrefix)
 		return err
 	}}

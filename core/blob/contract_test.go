@@ -306,5 +306,6 @@ func testConcurrentPuts(t *testing.T, b backend) {
 func testReadiness(t *testing.T, b backend) {
 	check := blob.Check(b.store)
 	assert.Equal(t, "blobs", check.Name)
+	assert.True(t, check.Optional, "blobs down degrades a replica, never takes it out of its balancer")
 	assert.NoError(t, check.Probe(t.Context()))
 }
