@@ -227,7 +227,7 @@ func startLoadCore(b *testing.B, dir string) *loadCore {
 		"ATRIUM_AUDIT_CHECKPOINT_INTERVAL": "0",
 	}
 	// The plugin's limits may be varied from outside, to see what they cost.
-	for _, k := range []string{"ATRIUM_PLUGIN_LIMITS", "ATRIUM_PLUGIN_CPU", "ATRIUM_PLUGIN_UID_BASE", "ATRIUM_PLUGIN_TIMEOUT"} {
+	for _, k := range []string{"ATRIUM_PLUGIN_LIMITS", "ATRIUM_PLUGIN_CPU", "ATRIUM_PLUGIN_UID_BASE", "ATRIUM_PLUGIN_TIMEOUT", "ATRIUM_TENANT_MAX_REQUESTS"} {
 		if v, ok := os.LookupEnv(k); ok {
 			env[k] = v
 		}
