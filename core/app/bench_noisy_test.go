@@ -29,7 +29,9 @@ import (
 //
 // It reports the quiet tenants' p50 and p99 per route and phase, and their
 // errors (the target: each p99 within 2x of the quiet phase's, no errors).
-// ATRIUM_BENCH_LOAD_SECONDS sets each phase's length (default 10).
+// ATRIUM_BENCH_LOAD_SECONDS sets each phase's length (default 10),
+// ATRIUM_BENCH_NOISY_RATE the quiet tenants' rate per route (default 25),
+// ATRIUM_TENANT_MAX_REQUESTS the bound compared (0 for none).
 func BenchmarkNoisyNeighbour(b *testing.B) {
 	if testing.Short() {
 		b.Skip("needs PostgreSQL")
@@ -56,7 +58,12 @@ func BenchmarkNoisyNeighbour(b *testing.B) {
 	op := tokens.AccessToken
 	base.call(http.MethodPost, "/api/v1/plugins", op, map[string]any{"name": "projects", "file": "projects"}, http.StatusOK, nil)
 
-	type tenant struct{ slug, token, project string }
+	// Each tenant is a client of its own: one's connections do not limit
+	// another's.
+	type tenant struct {
+		slug, token, project string
+		client               *http.Client
+	}
 	newTenant := func(slug string) tenant {
 		base.call(http.MethodPost, "/api/v1/tenants", op, map[string]any{
 			"slug": slug, "name": slug, "plugins": []string{"projects"},
@@ -68,7 +75,8 @@ func BenchmarkNoisyNeighbour(b *testing.B) {
 			ID string `json:"id"`
 		}
 		base.call(http.MethodPost, "/api/v1/projects", tokens.AccessToken, map[string]any{"name": "Apollo"}, http.StatusCreated, &project)
-		return tenant{slug, tokens.AccessToken, project.ID}
+		client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 1024}, Timeout: 30 * time.Second}
+		return tenant{slug, tokens.AccessToken, project.ID, client}
 	}
 	acme := newTenant("acme") // startLoadCore deletes it
 	var quiet []tenant
@@ -81,21 +89,26 @@ func BenchmarkNoisyNeighbour(b *testing.B) {
 		}
 	})
 
-	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 512, MaxConnsPerHost: 512}, Timeout: 30 * time.Second}
+	var failures sync.Map // the kinds of failure seen, for the log
 	get := func(tn tenant, path string) error {
 		req, _ := http.NewRequest(http.MethodGet, base.base+path, nil)
 		req.Header.Set("Authorization", "Bearer "+tn.token)
-		resp, err := client.Do(req)
+		resp, err := tn.client.Do(req)
 		if err != nil {
 			return err
 		}
 		_, _ = io.Copy(io.Discard, resp.Body)
 		resp.Body.Close()
 		if resp.StatusCode != http.StatusOK {
-			return fmt.Errorf("status %d", resp.StatusCode)
+			err := fmt.Errorf("%s: status %d %s", tn.slug, resp.StatusCode, resp.Header.Get("Content-Type"))
+			failures.Store(err.Error(), true)
+			return err
 		}
 		return nil
 	}
+	b.Cleanup(func() {
+		failures.Range(func(k, _ any) bool { b.Log("failure seen: ", k); return true })
+	})
 	routes := map[string]func(tenant) string{
 		"plugin": func(tn tenant) string { return "/api/v1/projects/" + tn.project },
 		"core":   func(tenant) string { return "/api/v1/users" },
@@ -108,7 +121,10 @@ func BenchmarkNoisyNeighbour(b *testing.B) {
 		}
 	}
 
-	const rate = 25 // per quiet tenant and route
+	rate := 25 // per quiet tenant and route
+	if r, err := strconv.Atoi(os.Getenv("ATRIUM_BENCH_NOISY_RATE")); err == nil && r > 0 {
+		rate = r
+	}
 	d := time.Duration(seconds) * time.Second
 	// phase runs the quiet tenants' load, and acme's (its routes at
 	// acmeRate; none when 0), for d, and reports the quiet tenants'
