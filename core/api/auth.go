@@ -92,6 +92,11 @@ func (r *Router) serve(c *gin.Context, rt Route) (*reply, error) {
 		if named := c.GetHeader(headerTenant); named != "" && named != t.Slug {
 			return nil, kernel.E(kernel.KindForbidden, "the %s header names another tenant than the token", headerTenant).WithCode("tenant_mismatch")
 		}
+		leave, err := r.gate.enter(c.Request.Context(), t)
+		if err != nil {
+			return nil, err
+		}
+		defer leave()
 		ctx, note := audit.WithNote(kernel.WithTenant(kernel.WithPrincipal(c.Request.Context(), p), t))
 		audit.Describe(ctx, audit.Resource{Type: rt.resourceType(), ID: lastParam(c)}, nil)
 		var rep *reply

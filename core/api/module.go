@@ -78,6 +78,9 @@ func newRouter(p RouterParams) *Router {
 		MaxBodyBytes:   cfg.MaxBodyBytes,
 		RequestTimeout: cfg.RequestTimeout,
 		Version:        buildinfo.Version,
+
+		TenantMaxRequests:  cfg.TenantMaxRequests,
+		TenantQueueTimeout: cfg.TenantQueueTimeout,
 	})
 }
 

@@ -25,6 +25,11 @@ type RouterOptions struct {
 	// Timeout of their own; 0 leaves them unbounded.
 	RequestTimeout time.Duration
 	Version        string // the API version the OpenAPI document reports
+	// TenantMaxRequests bounds the requests of one tenant served at once
+	// (tenantGate); a request past it waits its turn at most
+	// TenantQueueTimeout, then gets a 503. 0 leaves tenants unbounded.
+	TenantMaxRequests  int
+	TenantQueueTimeout time.Duration
 	// Auth and UnitOfWork serve Operator and Tenant routes; a router with
 	// public routes only may leave them nil.
 	Auth       Authenticator
@@ -65,6 +70,7 @@ type Router struct {
 	timeouts map[string]time.Duration // method and route template -> timeout
 
 	inflight *inflight // for shutdown
+	gate     *tenantGate
 
 	mu     sync.Mutex
 	routes []Route
@@ -90,7 +96,8 @@ func NewRouter(o RouterOptions) *Router {
 		recovery(),
 	)
 	r := &Router{engine: e, version: o.Version, auth: o.Auth, uow: o.UnitOfWork, authz: o.Authz, audit: o.Audit, tenantAudit: o.TenantAudit, log: o.Logger, plugins: o.Plugins, pluginServices: o.PluginServices, maxBody: o.MaxBodyBytes, limits: map[string]int64{},
-		timeout: o.RequestTimeout, timeouts: map[string]time.Duration{}, inflight: newInflight()}
+		timeout: o.RequestTimeout, timeouts: map[string]time.Duration{}, inflight: newInflight(),
+		gate: newTenantGate(o.TenantMaxRequests, o.TenantQueueTimeout, o.Registerer)}
 	e.Use(r.inflight.track(r.requestTimeout), limitBody(r.bodyLimit))
 	e.NoRoute(func(c *gin.Context) {
 		if r.servePlugin(c) {

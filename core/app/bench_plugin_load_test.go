@@ -186,6 +186,7 @@ func percentile(ms []float64, q float64) float64 {
 type loadCore struct {
 	b    *testing.B
 	base string
+	db   string
 }
 
 func (c *loadCore) call(method, path, token string, body any, want int, out any) {
@@ -218,14 +219,15 @@ func (c *loadCore) call(method, path, token string, body any, want int, out any)
 // through the same host SQL service and the same resource decision.
 func startLoadCore(b *testing.B, dir string) *loadCore {
 	b.Helper()
+	db := postgrestest.NewDatabase(b)
 	env := map[string]string{
-		"ATRIUM_HTTP_ADDR": "127.0.0.1:0", "DATABASE_URL": postgrestest.NewDatabase(b), "ATRIUM_SHUTDOWN_TIMEOUT": "5s", "ATRIUM_SHUTDOWN_READINESS_DELAY": "0s",
+		"ATRIUM_HTTP_ADDR": "127.0.0.1:0", "DATABASE_URL": db, "ATRIUM_SHUTDOWN_TIMEOUT": "5s", "ATRIUM_SHUTDOWN_READINESS_DELAY": "0s",
 		"ATRIUM_BCRYPT_COST": "10", "ATRIUM_BLOB_URL": "file://" + b.TempDir(), "ATRIUM_PLUGIN_DIR": dir,
 		"ATRIUM_BOOTSTRAP_OPERATOR_EMAIL": operatorEmail, "ATRIUM_BOOTSTRAP_OPERATOR_PASSWORD": operatorPassword,
 		"ATRIUM_AUDIT_CHECKPOINT_INTERVAL": "0",
 	}
 	// The plugin's limits may be varied from outside, to see what they cost.
-	for _, k := range []string{"ATRIUM_PLUGIN_LIMITS", "ATRIUM_PLUGIN_CPU", "ATRIUM_PLUGIN_UID_BASE"} {
+	for _, k := range []string{"ATRIUM_PLUGIN_LIMITS", "ATRIUM_PLUGIN_CPU", "ATRIUM_PLUGIN_UID_BASE", "ATRIUM_PLUGIN_TIMEOUT", "ATRIUM_TENANT_MAX_REQUESTS"} {
 		if v, ok := os.LookupEnv(k); ok {
 			env[k] = v
 		}
@@ -238,7 +240,7 @@ func startLoadCore(b *testing.B, dir string) *loadCore {
 		fx.Provide(fx.Annotate(baselineRoutes, fx.ResultTags(`group:"routes"`))),
 		fx.Populate(&srv))
 	a.RequireStart()
-	c := &loadCore{b: b, base: "http://" + srv.Addr()}
+	c := &loadCore{b: b, base: "http://" + srv.Addr(), db: db}
 	b.Cleanup(func() {
 		var tokens struct {
 			AccessToken string `json:"access_token"`

@@ -46,6 +46,12 @@ type Config struct {
 	// DBAcquireTimeout bounds a request's wait for a database connection:
 	// past it, with the pool exhausted, the request gets a 503.
 	DBAcquireTimeout time.Duration `env:"ATRIUM_DB_ACQUIRE_TIMEOUT" envDefault:"5s"`
+	// TenantMaxRequests bounds the requests of one tenant served at once,
+	// so that no tenant holds all of the pools' connections; a request past
+	// it waits its turn at most TenantQueueTimeout, then gets a 503. 0
+	// leaves tenants unbounded.
+	TenantMaxRequests  int           `env:"ATRIUM_TENANT_MAX_REQUESTS" envDefault:"4"`
+	TenantQueueTimeout time.Duration `env:"ATRIUM_TENANT_QUEUE_TIMEOUT" envDefault:"2s"`
 
 	// RedisURL empty means: in-process cache.
 	RedisURL string `env:"REDIS_URL"`
@@ -172,6 +178,12 @@ func (c Config) Validate() error {
 	}
 	if c.DBAcquireTimeout < 10*time.Millisecond || c.DBAcquireTimeout > 10*time.Minute {
 		return fmt.Errorf("ATRIUM_DB_ACQUIRE_TIMEOUT=%s: must be between 10ms and 10m", c.DBAcquireTimeout)
+	}
+	if c.TenantMaxRequests < 0 || c.TenantMaxRequests > 10000 {
+		return fmt.Errorf("ATRIUM_TENANT_MAX_REQUESTS=%d: must be between 0 (no bound) and 10000", c.TenantMaxRequests)
+	}
+	if c.TenantQueueTimeout < 10*time.Millisecond || c.TenantQueueTimeout > 10*time.Minute {
+		return fmt.Errorf("ATRIUM_TENANT_QUEUE_TIMEOUT=%s: must be between 10ms and 10m", c.TenantQueueTimeout)
 	}
 	if c.RedisURL != "" {
 		if err := checkURL("REDIS_URL", c.RedisURL, "redis", "rediss", "unix"); err != nil {

@@ -23,6 +23,8 @@ func TestDefaults(t *testing.T) {
 	assert.Equal(t, 15*time.Second, c.ShutdownTimeout)
 	assert.Equal(t, 5*time.Second, c.ReadinessDelay)
 	assert.Equal(t, 5*time.Second, c.DBAcquireTimeout)
+	assert.Equal(t, 4, c.TenantMaxRequests)
+	assert.Equal(t, 2*time.Second, c.TenantQueueTimeout)
 	assert.Equal(t, "auto", c.PluginLimits)
 	assert.Equal(t, int64(512<<20), c.PluginMemoryBytes)
 	assert.Equal(t, 1.0, c.PluginCPU)
@@ -42,6 +44,8 @@ func TestBadValuesAreOneClearLine(t *testing.T) {
 		{map[string]string{"ATRIUM_SHUTDOWN_READINESS_DELAY": "-1s"}, "ATRIUM_SHUTDOWN_READINESS_DELAY"},
 		{map[string]string{"ATRIUM_DB_MAX_CONNS": "1"}, "ATRIUM_DB_MAX_CONNS"},
 		{map[string]string{"ATRIUM_DB_ACQUIRE_TIMEOUT": "0s"}, "ATRIUM_DB_ACQUIRE_TIMEOUT"},
+		{map[string]string{"ATRIUM_TENANT_MAX_REQUESTS": "-1"}, "ATRIUM_TENANT_MAX_REQUESTS"},
+		{map[string]string{"ATRIUM_TENANT_QUEUE_TIMEOUT": "0s"}, "ATRIUM_TENANT_QUEUE_TIMEOUT"},
 		{map[string]string{"ATRIUM_REQUEST_TIMEOUT": "-1s"}, "ATRIUM_REQUEST_TIMEOUT"},
 		{map[string]string{"ATRIUM_REQUEST_TIMEOUT": "12s"}, "ATRIUM_REQUEST_TIMEOUT"}, // under the plugin timeout (10s) plus 5s
 		{map[string]string{"ATRIUM_HTTP_MAX_BODY_BYTES": "lots"}, "ATRIUM_HTTP_MAX_BODY_BYTES"},
