@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/url"
+	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -49,8 +50,11 @@ type Config struct {
 	// TenantMaxRequests bounds the requests of one tenant served at once,
 	// so that no tenant holds all of the pools' connections; a request past
 	// it waits its turn at most TenantQueueTimeout, then gets a 503. 0
-	// leaves tenants unbounded.
-	TenantMaxRequests  int           `env:"ATRIUM_TENANT_MAX_REQUESTS" envDefault:"4"`
+	// leaves tenants unbounded. Unset, it is half of DBMaxConns: a tenant
+	// alone keeps the throughput of an unbounded one (a bound of 4 took a
+	// fifth off a single tenant's plugin route at most load), and one stuck
+	// on a lock leaves the other half to the rest.
+	TenantMaxRequests  int           `env:"ATRIUM_TENANT_MAX_REQUESTS" default:"half of ATRIUM_DB_MAX_CONNS"`
 	TenantQueueTimeout time.Duration `env:"ATRIUM_TENANT_QUEUE_TIMEOUT" envDefault:"2s"`
 
 	// RedisURL empty means: in-process cache.
@@ -115,10 +119,23 @@ func Parse(environ map[string]string) (Config, error) {
 	if err := env.ParseWithOptions(&c, opts); err != nil {
 		return Config{}, fmt.Errorf("invalid configuration: %w", firstEnvError(err))
 	}
+	if !isSet(environ, "ATRIUM_TENANT_MAX_REQUESTS") {
+		c.TenantMaxRequests = max(1, int(c.DBMaxConns)/2)
+	}
 	if err := c.Validate(); err != nil {
 		return Config{}, fmt.Errorf("invalid configuration: %w", err)
 	}
 	return c, nil
+}
+
+// isSet tells whether name is in environ (the process environment when nil).
+func isSet(environ map[string]string, name string) bool {
+	if environ == nil {
+		_, ok := os.LookupEnv(name)
+		return ok
+	}
+	_, ok := environ[name]
+	return ok
 }
 
 // firstEnvError keeps the message to one line (env aggregates all failures)
@@ -328,7 +345,11 @@ func Variables() []Variable {
 	var out []Variable
 	for f := range reflect.TypeFor[Config]().Fields() {
 		if name := f.Tag.Get("env"); name != "" {
-			out = append(out, Variable{Name: name, Default: f.Tag.Get("envDefault")})
+			def := f.Tag.Get("envDefault")
+			if def == "" { // a default derived from other settings, described
+				def = f.Tag.Get("default")
+			}
+			out = append(out, Variable{Name: name, Default: def})
 		}
 	}
 	return out

@@ -23,7 +23,7 @@ func TestDefaults(t *testing.T) {
 	assert.Equal(t, 15*time.Second, c.ShutdownTimeout)
 	assert.Equal(t, 5*time.Second, c.ReadinessDelay)
 	assert.Equal(t, 5*time.Second, c.DBAcquireTimeout)
-	assert.Equal(t, 4, c.TenantMaxRequests)
+	assert.Equal(t, 10, c.TenantMaxRequests, "half of the pool")
 	assert.Equal(t, 2*time.Second, c.TenantQueueTimeout)
 	assert.Equal(t, "auto", c.PluginLimits)
 	assert.Equal(t, int64(512<<20), c.PluginMemoryBytes)
@@ -45,6 +45,7 @@ func TestBadValuesAreOneClearLine(t *testing.T) {
 		{map[string]string{"ATRIUM_DB_MAX_CONNS": "1"}, "ATRIUM_DB_MAX_CONNS"},
 		{map[string]string{"ATRIUM_DB_ACQUIRE_TIMEOUT": "0s"}, "ATRIUM_DB_ACQUIRE_TIMEOUT"},
 		{map[string]string{"ATRIUM_TENANT_MAX_REQUESTS": "-1"}, "ATRIUM_TENANT_MAX_REQUESTS"},
+		{map[string]string{"ATRIUM_TENANT_MAX_REQUESTS": "x"}, "ATRIUM_TENANT_MAX_REQUESTS"},
 		{map[string]string{"ATRIUM_TENANT_QUEUE_TIMEOUT": "0s"}, "ATRIUM_TENANT_QUEUE_TIMEOUT"},
 		{map[string]string{"ATRIUM_REQUEST_TIMEOUT": "-1s"}, "ATRIUM_REQUEST_TIMEOUT"},
 		{map[string]string{"ATRIUM_REQUEST_TIMEOUT": "12s"}, "ATRIUM_REQUEST_TIMEOUT"}, // under the plugin timeout (10s) plus 5s
@@ -101,4 +102,19 @@ func TestPluginLimitsTurnOff(t *testing.T) {
 	assert.Equal(t, 0.5, c.PluginCPU)
 	assert.Zero(t, c.PluginProcesses)
 	assert.Zero(t, c.PluginUIDBase)
+}
+
+// Unset, a tenant's bound follows the pool (half of it); set, 0 included,
+// it is what it says.
+func TestTenantBoundFollowsThePool(t *testing.T) {
+	for env, want := range map[string]int{"": 10, "ATRIUM_DB_MAX_CONNS=40": 20, "ATRIUM_DB_MAX_CONNS=2": 1,
+		"ATRIUM_TENANT_MAX_REQUESTS=0": 0, "ATRIUM_TENANT_MAX_REQUESTS=3": 3} {
+		environ := map[string]string{}
+		if k, v, ok := strings.Cut(env, "="); ok {
+			environ[k] = v
+		}
+		c, err := config.Parse(environ)
+		require.NoError(t, err, env)
+		assert.Equal(t, want, c.TenantMaxRequests, env)
+	}
 }
