@@ -33,7 +33,7 @@ run: build
 ## test: the whole suite, race detector on, against a real PostgreSQL
 ## (ATRIUM_TEST_DATABASE_URL, the local server, or a private cluster started for the run)
 test:
-	$(GO) run ./cmd/atrium dev with-postgres -- $(GO) test -race -count=1 ./...
+	$(GO) run ./cmd/atrium dev with-postgres -- $(GO) test -race -count=1 -timeout 25m ./...
 
 ## test-short: unit tests only, no database
 test-short:

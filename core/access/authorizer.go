@@ -94,8 +94,17 @@ func (a *Authorizer) Authorize(ctx context.Context, action string, res *Resource
 	if errors.Is(err, ErrTenantPolicy) && ManagesPolicy(action) && isTenantAdmin(in.Subject) {
 		d, err = a.repair(ctx, t.ID.String(), in, err)
 	}
+	if err != nil && !errors.Is(err, ErrTenantPolicy) {
+		// No verdict: the engine could not decide (the base policy ran past
+		// its deadline on a machine short of CPU, the tenant's policy could
+		// not be loaded). Nothing is performed, and the client is told to
+		// try again rather than that it may not.
+		a.log.ErrorContext(ctx, "policy evaluation failed", "action", action, "error", err)
+		return Decision{PolicyVersion: d.PolicyVersion}, kernel.Wrap(kernel.KindUnavailable, err, "the access decision for %s could not be made; try again", action)
+	}
 	if err != nil {
-		// Fail closed, and say why in the log, not to the client.
+		// The tenant's own policy failed: fail closed, and say why in the
+		// log, not to the client.
 		a.log.ErrorContext(ctx, "policy evaluation failed; denying", "action", action, "error", err)
 		d = Decision{Reasons: []string{"the policy could not be evaluated"}, PolicyVersion: d.PolicyVersion}
 	}

@@ -86,7 +86,6 @@ func TestPolicyManagementFallsBackToTheBaseForAdmins(t *testing.T) {
 		"a member":              {failing{timedOut, false}, []string{access.RoleMember}, kernel.PrincipalUser, "access.policy.read"},
 		"an admin-named other":  {failing{timedOut, false}, []string{"Admin", "admins"}, kernel.PrincipalUser, "access.policy.read"},
 		"not a user":            {failing{timedOut, false}, admin, kernel.PrincipalOperator, "access.policy.read"},
-		"the engine's failure":  {failing{errors.New("base policy: undefined"), false}, admin, kernel.PrincipalUser, "access.policy.read"},
 		"a look-alike action":   {failing{timedOut, false}, admin, kernel.PrincipalUser, "access.policyx.read"},
 		"no base-only decision": {tenantOnly{failing{timedOut, false}}, admin, kernel.PrincipalUser, "access.policy.read"},
 	} {
@@ -94,4 +93,10 @@ func TestPolicyManagementFallsBackToTheBaseForAdmins(t *testing.T) {
 		assert.ErrorIs(t, err, kernel.ErrForbidden, name)
 		assert.False(t, d.Allow, name)
 	}
+
+	// A failure that is not the tenant policy's is no verdict: nothing is
+	// allowed, and the client is told to try again (503), not refused.
+	d, err = decide(failing{errors.New("base policy: ran past its deadline"), false}, admin, kernel.PrincipalUser, "access.policy.read")
+	assert.Equal(t, kernel.KindUnavailable, kernel.KindOf(err))
+	assert.False(t, d.Allow)
 }
