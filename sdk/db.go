@@ -3,6 +3,9 @@ package sdk
 import (
 	"context"
 	"fmt"
+	"sync"
+
+	"google.golang.org/protobuf/proto"
 
 	"github.com/atriumhq/atrium/sdk/internal/wire"
 )
@@ -15,6 +18,35 @@ type call struct {
 	// deferChecks: the host makes a response's checks (Require); an older
 	// host does not, and Require asks at once instead.
 	deferChecks bool
+
+	mu       sync.Mutex
+	prefetch *wire.Prefetch // the host's guess at the first statement, with its result
+	sent     bool           // a statement has been run: the prefetch no longer applies
+	used     bool           // the first statement was the prefetch
+}
+
+// first answers the request's first statement from the host's prefetch
+// when it is the very statement the host ran, arguments and all; any other
+// statement, and every statement after the first, goes to the host.
+func (c *call) first(st *wire.Statement) *wire.ResultSet {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.sent {
+		return nil
+	}
+	c.sent = true
+	if c.prefetch == nil || !proto.Equal(st, c.prefetch.GetStatement()) {
+		return nil
+	}
+	c.used = true
+	return c.prefetch.GetResult()
+}
+
+// usedPrefetch reports whether the first statement was the prefetch.
+func (c *call) usedPrefetch() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.used
 }
 
 func (c *call) client() (wire.HostClient, error) {
@@ -59,6 +91,9 @@ func (db *DB) Query(ctx context.Context, sql string, args ...any) (*Rows, error)
 	if err != nil {
 		return nil, err
 	}
+	if rs := db.call.first(st); rs != nil {
+		return newRows(rs), nil
+	}
 	host, err := db.call.client()
 	if err != nil {
 		return nil, err
@@ -86,6 +121,7 @@ func (db *DB) Exec(ctx context.Context, sql string, args ...any) (int64, error) 
 	if err != nil {
 		return 0, err
 	}
+	db.call.first(nil)
 	host, err := db.call.client()
 	if err != nil {
 		return 0, err
@@ -115,6 +151,7 @@ func (db *DB) Batch(ctx context.Context, stmts ...Statement) ([]Result, error) {
 		}
 		req.Statements[i] = st
 	}
+	db.call.first(nil)
 	host, err := db.call.client()
 	if err != nil {
 		return nil, err

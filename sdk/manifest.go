@@ -196,6 +196,9 @@ func (m Manifest) toWire() *wire.Manifest {
 		Permissions: make([]*wire.Permission, len(m.Permissions)),
 		Settings:    make([]*wire.Setting, len(m.Settings)),
 		Migrations:  make([]*wire.Migration, len(m.Migrations)),
+		// Handle answers a handler's first statement from the request's
+		// prefetch (db.go).
+		TakesPrefetch: true,
 	}
 	for i, r := range m.Routes {
 		w.Routes[i] = &wire.Route{

@@ -115,19 +115,19 @@ func (s *server) Handle(ctx context.Context, req *wire.HandleRequest) (*wire.Han
 	s.mu.RUnlock()
 
 	c := &Context{ctx: ctx, req: req, srv: s, route: route}
-	c.call = call{id: req.CallId, host: host, deferChecks: hostChecks}
+	c.call.id, c.call.host, c.call.deferChecks, c.call.prefetch = req.CallId, host, hostChecks, req.Prefetch
 	c.db.call, c.cache.call, c.blobs.call = &c.call, &c.call, &c.call
 
 	if err := s.run(c); err != nil {
 		span.SetStatus(codes.Error, err.Error())
 		// The checks go with the error too: a refusal must win over what
 		// the error would tell.
-		return &wire.HandleResponse{Error: errorToWire(err, wire.Source_SOURCE_PLUGIN), Checks: c.checks}, nil
+		return &wire.HandleResponse{Error: errorToWire(err, wire.Source_SOURCE_PLUGIN), Checks: c.checks, PrefetchUsed: c.call.usedPrefetch()}, nil
 	}
 	if !c.written {
 		c.status = http.StatusNoContent
 	}
-	return &wire.HandleResponse{Status: c.status, Headers: c.header, Body: c.body, Checks: c.checks}, nil
+	return &wire.HandleResponse{Status: c.status, Headers: c.header, Body: c.body, Checks: c.checks, PrefetchUsed: c.call.usedPrefetch()}, nil
 }
 
 // run calls the handler, turning a panic into an internal error so one bad

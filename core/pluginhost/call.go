@@ -65,7 +65,7 @@ func (h *Host) Call(ctx context.Context, m Match, req *transport.Request, svc tr
 	if !ok {
 		return nil, kernel.NotFound("plugin")
 	}
-	conn, err := p.current()
+	conn, learned, err := p.currentWithPrefetch()
 	if err != nil {
 		h.metrics.call(m.Plugin, "unavailable", 0)
 		return nil, err
@@ -77,14 +77,24 @@ func (h *Host) Call(ctx context.Context, m Match, req *transport.Request, svc tr
 	ctx, cancel := context.WithDeadline(ctx, deadline.Add(h.o.HangGrace))
 	defer cancel()
 	req.Route, req.Deadline = m.Index, deadline
+	start := time.Now()
 	var work *hostWork
 	if svc != nil {
+		// A route that does not mutate may have its first statement run
+		// here, saving the plugin a call back (prefetch.go).
+		if !m.Route.Mutates && conn.TakesPrefetch() {
+			if req.Prefetch, err = h.prefetch(ctx, deadline, m, svc, learned); err != nil {
+				return nil, err
+			}
+		}
 		work = newHostWork(svc, deadline)
 		svc = work
 	}
-	start := time.Now()
 	resp, err := conn.Handle(ctx, req, svc)
 	took := time.Since(start)
+	if work != nil && !m.Route.Mutates && answered(err) {
+		h.learn(m, req.Prefetch, work, learned)
+	}
 	if err == nil {
 		h.metrics.call(m.Plugin, "ok", took)
 		return resp, nil

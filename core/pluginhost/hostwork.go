@@ -22,6 +22,8 @@ type hostWork struct {
 	mu      sync.Mutex
 	running int       // calls begun before the deadline, still running
 	lastEnd time.Time // when the last of those ended
+	ranSQL  bool      // a statement was sent
+	first   *firstStatement
 }
 
 var _ transport.Services = (*hostWork)(nil)
@@ -56,17 +58,41 @@ func (w *hostWork) waitedOnHost() bool {
 	return w.running > 0 || !w.lastEnd.Before(w.deadline)
 }
 
+// noteSQL keeps the request's first statement, when it is a query, for
+// the route's prefetch to learn from.
+func (w *hostWork) noteSQL(sql string, args []any, query bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.ranSQL {
+		return
+	}
+	w.ranSQL = true
+	if query {
+		w.first = &firstStatement{sql: sql, args: args}
+	}
+}
+
+// firstStatement returns the request's first statement if it was a query.
+func (w *hostWork) firstStatement() *firstStatement {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.first
+}
+
 func (w *hostWork) Query(ctx context.Context, sql string, args []any) (*transport.ResultSet, error) {
+	w.noteSQL(sql, args, true)
 	defer w.begin()()
 	return w.svc.Query(ctx, sql, args)
 }
 
 func (w *hostWork) Exec(ctx context.Context, sql string, args []any) (int64, error) {
+	w.noteSQL(sql, nil, false)
 	defer w.begin()()
 	return w.svc.Exec(ctx, sql, args)
 }
 
 func (w *hostWork) Batch(ctx context.Context, stmts []transport.Statement) ([]*transport.ResultSet, error) {
+	w.noteSQL("", nil, false)
 	defer w.begin()()
 	return w.svc.Batch(ctx, stmts)
 }

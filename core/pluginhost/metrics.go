@@ -14,6 +14,7 @@ type metrics struct {
 	latency  *prometheus.HistogramVec
 	restarts *prometheus.CounterVec
 	state    *prometheus.GaugeVec
+	prefetch *prometheus.CounterVec
 }
 
 func newMetrics(reg Registerer) *metrics {
@@ -31,9 +32,13 @@ func newMetrics(reg Registerer) *metrics {
 		state: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "atrium_plugin_state", Help: "1 for each plugin's current state.",
 		}, []string{"plugin", "state"}),
+		prefetch: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "atrium_plugin_prefetches_total",
+			Help: "Statements the host ran ahead of a read handler, by plugin and outcome (used, unused by the handler, failed and rolled back).",
+		}, []string{"plugin", "outcome"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.calls, m.latency, m.restarts, m.state)
+		reg.MustRegister(m.calls, m.latency, m.restarts, m.state, m.prefetch)
 	}
 	return m
 }
@@ -43,6 +48,10 @@ func (m *metrics) call(plugin, outcome string, took time.Duration) {
 	if took > 0 {
 		m.latency.WithLabelValues(plugin).Observe(took.Seconds())
 	}
+}
+
+func (m *metrics) prefetched(plugin, outcome string) {
+	m.prefetch.WithLabelValues(plugin, outcome).Inc()
 }
 
 func (m *metrics) setState(plugin string, s State) {

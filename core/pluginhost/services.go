@@ -24,6 +24,9 @@ type SQL interface {
 	Exec(ctx context.Context, plugin, sql string, args []any) (int64, error)
 	// Batch runs the statements in one round trip.
 	Batch(ctx context.Context, plugin string, stmts []transport.Statement) ([]*transport.ResultSet, error)
+	// Rollback undoes the plugin's statements so far, leaving the unit of
+	// work as if none had run (a failed prefetch).
+	Rollback(ctx context.Context, plugin string) error
 }
 
 // Cache is a shared key-value cache with expiry (Redis, or in-process).

@@ -25,6 +25,7 @@ func (stubSQL) Exec(context.Context, string, string, []any) (int64, error) { ret
 func (stubSQL) Batch(context.Context, string, []transport.Statement) ([]*transport.ResultSet, error) {
 	return nil, nil
 }
+func (stubSQL) Rollback(context.Context, string) error { return nil }
 
 // TestHostCallsAreSpansOfThePlugin: each host call is a span whose parent is
 // the plugin's span the call carried back, named after the call, with the

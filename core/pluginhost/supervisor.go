@@ -60,6 +60,7 @@ type supervised struct {
 	conn     *transport.Conn
 	manifest sdk.Manifest
 	routes   *table
+	prefetch *prefetcher // the current process's routes' first statements
 	state    State
 	restarts int
 	lastErr  string
@@ -155,6 +156,7 @@ func (p *supervised) start(ctx context.Context) (*transport.Conn, error) {
 		return nil, err
 	}
 	p.conn, p.manifest, p.routes = conn, conn.Manifest(), newTable(conn.Manifest())
+	p.prefetch = newPrefetcher(len(p.manifest.Routes))
 	p.state, p.lastErr, p.limits = StateRunning, "", conn.Limits()
 	p.events.stateChanged(p.entry.Name, StateRunning)
 	p.log.Info("plugin running", "version", p.manifest.Version, "pid", conn.Pid())
@@ -201,16 +203,22 @@ func (p *supervised) setState(s State, why string) {
 
 // current is the running process, or an unavailable error.
 func (p *supervised) current() (*transport.Conn, error) {
+	conn, _, err := p.currentWithPrefetch()
+	return conn, err
+}
+
+// currentWithPrefetch is current with what is learned of its routes.
+func (p *supervised) currentWithPrefetch() (*transport.Conn, *prefetcher, error) {
 	p.mu.RLock()
 	defer p.mu.RUnlock()
 	if p.conn == nil || p.conn.Exited() {
 		if p.state == StateRunning { // its process just ended; the supervisor has yet to say so
-			return nil, kernel.E(kernel.KindUnavailable, "plugin %s is not running: its process exited; retry later",
+			return nil, nil, kernel.E(kernel.KindUnavailable, "plugin %s is not running: its process exited; retry later",
 				p.entry.Name).WithCode(ErrUnavailable.Code)
 		}
-		return nil, errNotRunning(p.entry.Name, p.state)
+		return nil, nil, errNotRunning(p.entry.Name, p.state)
 	}
-	return p.conn, nil
+	return p.conn, p.prefetch, nil
 }
 
 // kill ends a hung process; run restarts it.

@@ -102,6 +102,26 @@ func (s PluginSQL) Batch(ctx context.Context, plugin string, stmts []transport.S
 	return out, pluginError(br.Close())
 }
 
+// Rollback undoes the plugin's transaction so far: the next statement
+// begins a new one, as if none had run. A connection it cannot roll back
+// is not reused, and the unit of work fails.
+func (s PluginSQL) Rollback(ctx context.Context, plugin string) error {
+	ptx, err := s.tx(ctx, plugin)
+	if err != nil {
+		return err
+	}
+	defer ptx.mu.Unlock()
+	if ptx.pending {
+		return nil
+	}
+	if _, err := ptx.conn.Exec(ctx, "ROLLBACK"); err != nil {
+		ptx.dirty = true
+		return unavailable(err)
+	}
+	ptx.pending = true
+	return nil
+}
+
 // tx is the plugin's transaction in the request's unit of work, begun on
 // its first statement, and locked: a plugin may call the host from several
 // goroutines, but a connection runs one statement at a time. The caller

@@ -25,8 +25,10 @@ type Conn struct {
 	name     string
 	manifest sdk.Manifest
 	settings map[string]bool
-	plugin   wire.PluginClient
-	logger   *slog.Logger
+	// takesPrefetch: the plugin's SDK answers from a request's prefetch.
+	takesPrefetch bool
+	plugin        wire.PluginClient
+	logger        *slog.Logger
 
 	nextID atomic.Uint64
 	mu     sync.Mutex
@@ -113,6 +115,9 @@ func (c *Conn) Handle(ctx context.Context, req *Request, svc Services) (*Respons
 	if err != nil {
 		return nil, c.callError(ctx, err)
 	}
+	if wreq.Prefetch != nil {
+		req.Prefetch.Used = resp.PrefetchUsed
+	}
 	if len(resp.Checks) > 0 {
 		if reqCtx.Err() != nil {
 			// The handler answered at its deadline: too late to decide.
@@ -156,6 +161,17 @@ func (c *Conn) wireRequest(req *Request) (*wire.HandleRequest, error) {
 		for k, v := range req.Params {
 			w.Params = append(w.Params, &wire.Pair{Key: k, Value: v})
 		}
+	}
+	if req.Prefetch != nil && c.takesPrefetch {
+		args, err := wire.Values(req.Prefetch.Args)
+		if err != nil {
+			return nil, sdk.Internal(err, "encode the prefetch's arguments")
+		}
+		rs, err := resultToWire(req.Prefetch.Result)
+		if err != nil {
+			return nil, sdk.Internal(err, "encode the prefetch's result")
+		}
+		w.Prefetch = &wire.Prefetch{Statement: &wire.Statement{Sql: req.Prefetch.SQL, Args: args}, Result: rs}
 	}
 	w.Query = pairs(req.Query)
 	w.Headers = pairs(req.Header)

@@ -207,6 +207,7 @@ func (c *Conn) start(ctx context.Context, hostService uint32) error {
 	if m.Name != c.name {
 		return fmt.Errorf("the binary is plugin %q, not %q", m.Name, c.name)
 	}
+	c.takesPrefetch = w.GetTakesPrefetch()
 	return c.setManifest(m)
 }
 

@@ -35,7 +35,11 @@ func manifestFromWire(w *wire.Manifest) sdk.Manifest {
 	return m
 }
 
-// setManifest fetches, validates and installs the manifest.
+// TakesPrefetch reports whether the plugin answers a handler's first
+// statement from Request.Prefetch (its SDK is recent enough).
+func (c *Conn) TakesPrefetch() bool { return c.takesPrefetch }
+
+// setManifest validates and installs the manifest.
 func (c *Conn) setManifest(m sdk.Manifest) error {
 	if err := m.Validate(); err != nil {
 		return err

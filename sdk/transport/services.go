@@ -73,6 +73,21 @@ type Request struct {
 	// host calls end there, while the call's context may outlast it, so
 	// that an answer given at the deadline still arrives.
 	Deadline time.Time
+	// Prefetch, when set, is a statement the host has run in the request's
+	// unit of work because it expects the handler to run it first; the
+	// plugin answers that statement from Result instead of calling back.
+	// Conn.TakesPrefetch tells whether the plugin can.
+	Prefetch *Prefetch
+}
+
+// Prefetch is a statement run ahead of the handler, with its result.
+type Prefetch struct {
+	SQL    string
+	Args   []any
+	Result *ResultSet
+	// Used is set by Conn.Handle, whatever the handler's outcome: its first
+	// statement was this one.
+	Used bool
 }
 
 // Response is the plugin's answer to a Request.

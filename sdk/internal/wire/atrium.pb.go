@@ -223,14 +223,17 @@ func (x *ManifestRequest) GetHostChecks() bool {
 }
 
 type Manifest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
-	Version       string                 `protobuf:"bytes,2,opt,name=version,proto3" json:"version,omitempty"`
-	Protocol      int32                  `protobuf:"varint,3,opt,name=protocol,proto3" json:"protocol,omitempty"`
-	Routes        []*Route               `protobuf:"bytes,4,rep,name=routes,proto3" json:"routes,omitempty"`
-	Permissions   []*Permission          `protobuf:"bytes,5,rep,name=permissions,proto3" json:"permissions,omitempty"`
-	Settings      []*Setting             `protobuf:"bytes,6,rep,name=settings,proto3" json:"settings,omitempty"`
-	Migrations    []*Migration           `protobuf:"bytes,7,rep,name=migrations,proto3" json:"migrations,omitempty"`
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	Name        string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Version     string                 `protobuf:"bytes,2,opt,name=version,proto3" json:"version,omitempty"`
+	Protocol    int32                  `protobuf:"varint,3,opt,name=protocol,proto3" json:"protocol,omitempty"`
+	Routes      []*Route               `protobuf:"bytes,4,rep,name=routes,proto3" json:"routes,omitempty"`
+	Permissions []*Permission          `protobuf:"bytes,5,rep,name=permissions,proto3" json:"permissions,omitempty"`
+	Settings    []*Setting             `protobuf:"bytes,6,rep,name=settings,proto3" json:"settings,omitempty"`
+	Migrations  []*Migration           `protobuf:"bytes,7,rep,name=migrations,proto3" json:"migrations,omitempty"`
+	// The plugin uses a HandleRequest's prefetch (an older SDK ignores it, so
+	// the host sends none).
+	TakesPrefetch bool `protobuf:"varint,8,opt,name=takes_prefetch,json=takesPrefetch,proto3" json:"takes_prefetch,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -312,6 +315,13 @@ func (x *Manifest) GetMigrations() []*Migration {
 		return x.Migrations
 	}
 	return nil
+}
+
+func (x *Manifest) GetTakesPrefetch() bool {
+	if x != nil {
+		return x.TakesPrefetch
+	}
+	return false
 }
 
 type Route struct {
@@ -777,20 +787,25 @@ func (x *Tenant) GetSettings() map[string][]byte {
 }
 
 type HandleRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	CallId        uint64                 `protobuf:"varint,1,opt,name=call_id,json=callId,proto3" json:"call_id,omitempty"`
-	Route         int32                  `protobuf:"varint,2,opt,name=route,proto3" json:"route,omitempty"` // index into the manifest's routes
-	Method        string                 `protobuf:"bytes,3,opt,name=method,proto3" json:"method,omitempty"`
-	Path          string                 `protobuf:"bytes,4,opt,name=path,proto3" json:"path,omitempty"`
-	Params        []*Pair                `protobuf:"bytes,5,rep,name=params,proto3" json:"params,omitempty"`
-	Query         []*Pair                `protobuf:"bytes,6,rep,name=query,proto3" json:"query,omitempty"`
-	Headers       []*Pair                `protobuf:"bytes,7,rep,name=headers,proto3" json:"headers,omitempty"`
-	Body          []byte                 `protobuf:"bytes,8,opt,name=body,proto3" json:"body,omitempty"`
-	Principal     *Principal             `protobuf:"bytes,9,opt,name=principal,proto3" json:"principal,omitempty"`
-	Tenant        *Tenant                `protobuf:"bytes,10,opt,name=tenant,proto3" json:"tenant,omitempty"`
-	RequestId     string                 `protobuf:"bytes,11,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
-	Traceparent   string                 `protobuf:"bytes,12,opt,name=traceparent,proto3" json:"traceparent,omitempty"`
-	Tracestate    string                 `protobuf:"bytes,13,opt,name=tracestate,proto3" json:"tracestate,omitempty"`
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	CallId      uint64                 `protobuf:"varint,1,opt,name=call_id,json=callId,proto3" json:"call_id,omitempty"`
+	Route       int32                  `protobuf:"varint,2,opt,name=route,proto3" json:"route,omitempty"` // index into the manifest's routes
+	Method      string                 `protobuf:"bytes,3,opt,name=method,proto3" json:"method,omitempty"`
+	Path        string                 `protobuf:"bytes,4,opt,name=path,proto3" json:"path,omitempty"`
+	Params      []*Pair                `protobuf:"bytes,5,rep,name=params,proto3" json:"params,omitempty"`
+	Query       []*Pair                `protobuf:"bytes,6,rep,name=query,proto3" json:"query,omitempty"`
+	Headers     []*Pair                `protobuf:"bytes,7,rep,name=headers,proto3" json:"headers,omitempty"`
+	Body        []byte                 `protobuf:"bytes,8,opt,name=body,proto3" json:"body,omitempty"`
+	Principal   *Principal             `protobuf:"bytes,9,opt,name=principal,proto3" json:"principal,omitempty"`
+	Tenant      *Tenant                `protobuf:"bytes,10,opt,name=tenant,proto3" json:"tenant,omitempty"`
+	RequestId   string                 `protobuf:"bytes,11,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	Traceparent string                 `protobuf:"bytes,12,opt,name=traceparent,proto3" json:"traceparent,omitempty"`
+	Tracestate  string                 `protobuf:"bytes,13,opt,name=tracestate,proto3" json:"tracestate,omitempty"`
+	// The statement the host expects the handler to run first, run already
+	// in the request's unit of work, with its result: the handler's first
+	// statement, when it is this one, is answered from it without a call
+	// back to the host.
+	Prefetch      *Prefetch `protobuf:"bytes,14,opt,name=prefetch,proto3" json:"prefetch,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -916,6 +931,65 @@ func (x *HandleRequest) GetTracestate() string {
 	return ""
 }
 
+func (x *HandleRequest) GetPrefetch() *Prefetch {
+	if x != nil {
+		return x.Prefetch
+	}
+	return nil
+}
+
+type Prefetch struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Statement     *Statement             `protobuf:"bytes,1,opt,name=statement,proto3" json:"statement,omitempty"`
+	Result        *ResultSet             `protobuf:"bytes,2,opt,name=result,proto3" json:"result,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Prefetch) Reset() {
+	*x = Prefetch{}
+	mi := &file_atrium_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Prefetch) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Prefetch) ProtoMessage() {}
+
+func (x *Prefetch) ProtoReflect() protoreflect.Message {
+	mi := &file_atrium_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Prefetch.ProtoReflect.Descriptor instead.
+func (*Prefetch) Descriptor() ([]byte, []int) {
+	return file_atrium_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *Prefetch) GetStatement() *Statement {
+	if x != nil {
+		return x.Statement
+	}
+	return nil
+}
+
+func (x *Prefetch) GetResult() *ResultSet {
+	if x != nil {
+		return x.Result
+	}
+	return nil
+}
+
 type HandleResponse struct {
 	state   protoimpl.MessageState `protogen:"open.v1"`
 	Status  int32                  `protobuf:"varint,1,opt,name=status,proto3" json:"status,omitempty"`
@@ -924,14 +998,16 @@ type HandleResponse struct {
 	Error   *Error                 `protobuf:"bytes,4,opt,name=error,proto3" json:"error,omitempty"` // set instead of status and body when the handler failed
 	// Resource checks the host makes before it releases the response or the
 	// error (sdk.Context.Require): a deny replaces either with the refusal.
-	Checks        []*Check `protobuf:"bytes,5,rep,name=checks,proto3" json:"checks,omitempty"`
+	Checks []*Check `protobuf:"bytes,5,rep,name=checks,proto3" json:"checks,omitempty"`
+	// The handler's first statement was the request's prefetch.
+	PrefetchUsed  bool `protobuf:"varint,6,opt,name=prefetch_used,json=prefetchUsed,proto3" json:"prefetch_used,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *HandleResponse) Reset() {
 	*x = HandleResponse{}
-	mi := &file_atrium_proto_msgTypes[10]
+	mi := &file_atrium_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -943,7 +1019,7 @@ func (x *HandleResponse) String() string {
 func (*HandleResponse) ProtoMessage() {}
 
 func (x *HandleResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_proto_msgTypes[10]
+	mi := &file_atrium_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -956,7 +1032,7 @@ func (x *HandleResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HandleResponse.ProtoReflect.Descriptor instead.
 func (*HandleResponse) Descriptor() ([]byte, []int) {
-	return file_atrium_proto_rawDescGZIP(), []int{10}
+	return file_atrium_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *HandleResponse) GetStatus() int32 {
@@ -994,6 +1070,13 @@ func (x *HandleResponse) GetChecks() []*Check {
 	return nil
 }
 
+func (x *HandleResponse) GetPrefetchUsed() bool {
+	if x != nil {
+		return x.PrefetchUsed
+	}
+	return false
+}
+
 type Check struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Action        string                 `protobuf:"bytes,1,opt,name=action,proto3" json:"action,omitempty"`
@@ -1004,7 +1087,7 @@ type Check struct {
 
 func (x *Check) Reset() {
 	*x = Check{}
-	mi := &file_atrium_proto_msgTypes[11]
+	mi := &file_atrium_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1016,7 +1099,7 @@ func (x *Check) String() string {
 func (*Check) ProtoMessage() {}
 
 func (x *Check) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_proto_msgTypes[11]
+	mi := &file_atrium_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1029,7 +1112,7 @@ func (x *Check) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Check.ProtoReflect.Descriptor instead.
 func (*Check) Descriptor() ([]byte, []int) {
-	return file_atrium_proto_rawDescGZIP(), []int{11}
+	return file_atrium_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *Check) GetAction() string {
@@ -1056,7 +1139,7 @@ type FieldError struct {
 
 func (x *FieldError) Reset() {
 	*x = FieldError{}
-	mi := &file_atrium_proto_msgTypes[12]
+	mi := &file_atrium_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1068,7 +1151,7 @@ func (x *FieldError) String() string {
 func (*FieldError) ProtoMessage() {}
 
 func (x *FieldError) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_proto_msgTypes[12]
+	mi := &file_atrium_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1081,7 +1164,7 @@ func (x *FieldError) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FieldError.ProtoReflect.Descriptor instead.
 func (*FieldError) Descriptor() ([]byte, []int) {
-	return file_atrium_proto_rawDescGZIP(), []int{12}
+	return file_atrium_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *FieldError) GetField() string {
@@ -1110,7 +1193,7 @@ type Error struct {
 
 func (x *Error) Reset() {
 	*x = Error{}
-	mi := &file_atrium_proto_msgTypes[13]
+	mi := &file_atrium_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1122,7 +1205,7 @@ func (x *Error) String() string {
 func (*Error) ProtoMessage() {}
 
 func (x *Error) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_proto_msgTypes[13]
+	mi := &file_atrium_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1135,7 +1218,7 @@ func (x *Error) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Error.ProtoReflect.Descriptor instead.
 func (*Error) Descriptor() ([]byte, []int) {
-	return file_atrium_proto_rawDescGZIP(), []int{13}
+	return file_atrium_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *Error) GetKind() Kind {
@@ -1184,7 +1267,7 @@ type Value struct {
 
 func (x *Value) Reset() {
 	*x = Value{}
-	mi := &file_atrium_proto_msgTypes[14]
+	mi := &file_atrium_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1196,7 +1279,7 @@ func (x *Value) String() string {
 func (*Value) ProtoMessage() {}
 
 func (x *Value) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_proto_msgTypes[14]
+	mi := &file_atrium_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1209,7 +1292,7 @@ func (x *Value) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Value.ProtoReflect.Descriptor instead.
 func (*Value) Descriptor() ([]byte, []int) {
-	return file_atrium_proto_rawDescGZIP(), []int{14}
+	return file_atrium_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *Value) GetKind() isValue_Kind {
@@ -1338,7 +1421,7 @@ type Statement struct {
 
 func (x *Statement) Reset() {
 	*x = Statement{}
-	mi := &file_atrium_proto_msgTypes[15]
+	mi := &file_atrium_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1350,7 +1433,7 @@ func (x *Statement) String() string {
 func (*Statement) ProtoMessage() {}
 
 func (x *Statement) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_proto_msgTypes[15]
+	mi := &file_atrium_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1363,7 +1446,7 @@ func (x *Statement) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Statement.ProtoReflect.Descriptor instead.
 func (*Statement) Descriptor() ([]byte, []int) {
-	return file_atrium_proto_rawDescGZIP(), []int{15}
+	return file_atrium_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *Statement) GetSql() string {
@@ -1390,7 +1473,7 @@ type StatementRequest struct {
 
 func (x *StatementRequest) Reset() {
 	*x = StatementRequest{}
-	mi := &file_atrium_proto_msgTypes[16]
+	mi := &file_atrium_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1402,7 +1485,7 @@ func (x *StatementRequest) String() string {
 func (*StatementRequest) ProtoMessage() {}
 
 func (x *StatementRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_proto_msgTypes[16]
+	mi := &file_atrium_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1415,7 +1498,7 @@ func (x *StatementRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatementRequest.ProtoReflect.Descriptor instead.
 func (*StatementRequest) Descriptor() ([]byte, []int) {
-	return file_atrium_proto_rawDescGZIP(), []int{16}
+	return file_atrium_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *StatementRequest) GetCallId() uint64 {
@@ -1441,7 +1524,7 @@ type Row struct {
 
 func (x *Row) Reset() {
 	*x = Row{}
-	mi := &file_atrium_proto_msgTypes[17]
+	mi := &file_atrium_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1453,7 +1536,7 @@ func (x *Row) String() string {
 func (*Row) ProtoMessage() {}
 
 func (x *Row) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_proto_msgTypes[17]
+	mi := &file_atrium_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1466,7 +1549,7 @@ func (x *Row) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Row.ProtoReflect.Descriptor instead.
 func (*Row) Descriptor() ([]byte, []int) {
-	return file_atrium_proto_rawDescGZIP(), []int{17}
+	return file_atrium_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *Row) GetValues() []*Value {
@@ -1487,7 +1570,7 @@ type ResultSet struct {
 
 func (x *ResultSet) Reset() {
 	*x = ResultSet{}
-	mi := &file_atrium_proto_msgTypes[18]
+	mi := &file_atrium_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1499,7 +1582,7 @@ func (x *ResultSet) String() string {
 func (*ResultSet) ProtoMessage() {}
 
 func (x *ResultSet) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_proto_msgTypes[18]
+	mi := &file_atrium_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1512,7 +1595,7 @@ func (x *ResultSet) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResultSet.ProtoReflect.Descriptor instead.
 func (*ResultSet) Descriptor() ([]byte, []int) {
-	return file_atrium_proto_rawDescGZIP(), []int{18}
+	return file_atrium_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *ResultSet) GetColumns() []string {
@@ -1546,7 +1629,7 @@ type QueryResponse struct {
 
 func (x *QueryResponse) Reset() {
 	*x = QueryResponse{}
-	mi := &file_atrium_proto_msgTypes[19]
+	mi := &file_atrium_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1558,7 +1641,7 @@ func (x *QueryResponse) String() string {
 func (*QueryResponse) ProtoMessage() {}
 
 func (x *QueryResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_proto_msgTypes[19]
+	mi := &file_atrium_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1571,7 +1654,7 @@ func (x *QueryResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use QueryResponse.ProtoReflect.Descriptor instead.
 func (*QueryResponse) Descriptor() ([]byte, []int) {
-	return file_atrium_proto_rawDescGZIP(), []int{19}
+	return file_atrium_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *QueryResponse) GetResult() *ResultSet {
@@ -1598,7 +1681,7 @@ type ExecResponse struct {
 
 func (x *ExecResponse) Reset() {
 	*x = ExecResponse{}
-	mi := &file_atrium_proto_msgTypes[20]
+	mi := &file_atrium_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1610,7 +1693,7 @@ func (x *ExecResponse) String() string {
 func (*ExecResponse) ProtoMessage() {}
 
 func (x *ExecResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_proto_msgTypes[20]
+	mi := &file_atrium_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1623,7 +1706,7 @@ func (x *ExecResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecResponse.ProtoReflect.Descriptor instead.
 func (*ExecResponse) Descriptor() ([]byte, []int) {
-	return file_atrium_proto_rawDescGZIP(), []int{20}
+	return file_atrium_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *ExecResponse) GetRowsAffected() int64 {
@@ -1650,7 +1733,7 @@ type BatchRequest struct {
 
 func (x *BatchRequest) Reset() {
 	*x = BatchRequest{}
-	mi := &file_atrium_proto_msgTypes[21]
+	mi := &file_atrium_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1662,7 +1745,7 @@ func (x *BatchRequest) String() string {
 func (*BatchRequest) ProtoMessage() {}
 
 func (x *BatchRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_proto_msgTypes[21]
+	mi := &file_atrium_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1675,7 +1758,7 @@ func (x *BatchRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BatchRequest.ProtoReflect.Descriptor instead.
 func (*BatchRequest) Descriptor() ([]byte, []int) {
-	return file_atrium_proto_rawDescGZIP(), []int{21}
+	return file_atrium_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *BatchRequest) GetCallId() uint64 {
@@ -1702,7 +1785,7 @@ type BatchResponse struct {
 
 func (x *BatchResponse) Reset() {
 	*x = BatchResponse{}
-	mi := &file_atrium_proto_msgTypes[22]
+	mi := &file_atrium_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1714,7 +1797,7 @@ func (x *BatchResponse) String() string {
 func (*BatchResponse) ProtoMessage() {}
 
 func (x *BatchResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_proto_msgTypes[22]
+	mi := &file_atrium_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1727,7 +1810,7 @@ func (x *BatchResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BatchResponse.ProtoReflect.Descriptor instead.
 func (*BatchResponse) Descriptor() ([]byte, []int) {
-	return file_atrium_proto_rawDescGZIP(), []int{22}
+	return file_atrium_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *BatchResponse) GetResults() []*ResultSet {
@@ -1754,7 +1837,7 @@ type KeyRequest struct {
 
 func (x *KeyRequest) Reset() {
 	*x = KeyRequest{}
-	mi := &file_atrium_proto_msgTypes[23]
+	mi := &file_atrium_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1766,7 +1849,7 @@ func (x *KeyRequest) String() string {
 func (*KeyRequest) ProtoMessage() {}
 
 func (x *KeyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_proto_msgTypes[23]
+	mi := &file_atrium_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1779,7 +1862,7 @@ func (x *KeyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KeyRequest.ProtoReflect.Descriptor instead.
 func (*KeyRequest) Descriptor() ([]byte, []int) {
-	return file_atrium_proto_rawDescGZIP(), []int{23}
+	return file_atrium_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *KeyRequest) GetCallId() uint64 {
@@ -1807,7 +1890,7 @@ type CacheGetResponse struct {
 
 func (x *CacheGetResponse) Reset() {
 	*x = CacheGetResponse{}
-	mi := &file_atrium_proto_msgTypes[24]
+	mi := &file_atrium_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1819,7 +1902,7 @@ func (x *CacheGetResponse) String() string {
 func (*CacheGetResponse) ProtoMessage() {}
 
 func (x *CacheGetResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_proto_msgTypes[24]
+	mi := &file_atrium_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1832,7 +1915,7 @@ func (x *CacheGetResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CacheGetResponse.ProtoReflect.Descriptor instead.
 func (*CacheGetResponse) Descriptor() ([]byte, []int) {
-	return file_atrium_proto_rawDescGZIP(), []int{24}
+	return file_atrium_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *CacheGetResponse) GetFound() bool {
@@ -1868,7 +1951,7 @@ type CacheSetRequest struct {
 
 func (x *CacheSetRequest) Reset() {
 	*x = CacheSetRequest{}
-	mi := &file_atrium_proto_msgTypes[25]
+	mi := &file_atrium_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1880,7 +1963,7 @@ func (x *CacheSetRequest) String() string {
 func (*CacheSetRequest) ProtoMessage() {}
 
 func (x *CacheSetRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_proto_msgTypes[25]
+	mi := &file_atrium_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1893,7 +1976,7 @@ func (x *CacheSetRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CacheSetRequest.ProtoReflect.Descriptor instead.
 func (*CacheSetRequest) Descriptor() ([]byte, []int) {
-	return file_atrium_proto_rawDescGZIP(), []int{25}
+	return file_atrium_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *CacheSetRequest) GetCallId() uint64 {
@@ -1936,7 +2019,7 @@ type BlobPutRequest struct {
 
 func (x *BlobPutRequest) Reset() {
 	*x = BlobPutRequest{}
-	mi := &file_atrium_proto_msgTypes[26]
+	mi := &file_atrium_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1948,7 +2031,7 @@ func (x *BlobPutRequest) String() string {
 func (*BlobPutRequest) ProtoMessage() {}
 
 func (x *BlobPutRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_proto_msgTypes[26]
+	mi := &file_atrium_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1961,7 +2044,7 @@ func (x *BlobPutRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BlobPutRequest.ProtoReflect.Descriptor instead.
 func (*BlobPutRequest) Descriptor() ([]byte, []int) {
-	return file_atrium_proto_rawDescGZIP(), []int{26}
+	return file_atrium_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *BlobPutRequest) GetCallId() uint64 {
@@ -2003,7 +2086,7 @@ type BlobGetResponse struct {
 
 func (x *BlobGetResponse) Reset() {
 	*x = BlobGetResponse{}
-	mi := &file_atrium_proto_msgTypes[27]
+	mi := &file_atrium_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2015,7 +2098,7 @@ func (x *BlobGetResponse) String() string {
 func (*BlobGetResponse) ProtoMessage() {}
 
 func (x *BlobGetResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_proto_msgTypes[27]
+	mi := &file_atrium_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2028,7 +2111,7 @@ func (x *BlobGetResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BlobGetResponse.ProtoReflect.Descriptor instead.
 func (*BlobGetResponse) Descriptor() ([]byte, []int) {
-	return file_atrium_proto_rawDescGZIP(), []int{27}
+	return file_atrium_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *BlobGetResponse) GetContentType() string {
@@ -2064,7 +2147,7 @@ type Resource struct {
 
 func (x *Resource) Reset() {
 	*x = Resource{}
-	mi := &file_atrium_proto_msgTypes[28]
+	mi := &file_atrium_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2076,7 +2159,7 @@ func (x *Resource) String() string {
 func (*Resource) ProtoMessage() {}
 
 func (x *Resource) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_proto_msgTypes[28]
+	mi := &file_atrium_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2089,7 +2172,7 @@ func (x *Resource) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Resource.ProtoReflect.Descriptor instead.
 func (*Resource) Descriptor() ([]byte, []int) {
-	return file_atrium_proto_rawDescGZIP(), []int{28}
+	return file_atrium_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *Resource) GetType() string {
@@ -2131,7 +2214,7 @@ type AuthorizeRequest struct {
 
 func (x *AuthorizeRequest) Reset() {
 	*x = AuthorizeRequest{}
-	mi := &file_atrium_proto_msgTypes[29]
+	mi := &file_atrium_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2143,7 +2226,7 @@ func (x *AuthorizeRequest) String() string {
 func (*AuthorizeRequest) ProtoMessage() {}
 
 func (x *AuthorizeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_proto_msgTypes[29]
+	mi := &file_atrium_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2156,7 +2239,7 @@ func (x *AuthorizeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuthorizeRequest.ProtoReflect.Descriptor instead.
 func (*AuthorizeRequest) Descriptor() ([]byte, []int) {
-	return file_atrium_proto_rawDescGZIP(), []int{29}
+	return file_atrium_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *AuthorizeRequest) GetCallId() uint64 {
@@ -2190,7 +2273,7 @@ type AuthorizeResponse struct {
 
 func (x *AuthorizeResponse) Reset() {
 	*x = AuthorizeResponse{}
-	mi := &file_atrium_proto_msgTypes[30]
+	mi := &file_atrium_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2202,7 +2285,7 @@ func (x *AuthorizeResponse) String() string {
 func (*AuthorizeResponse) ProtoMessage() {}
 
 func (x *AuthorizeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_proto_msgTypes[30]
+	mi := &file_atrium_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2215,7 +2298,7 @@ func (x *AuthorizeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuthorizeResponse.ProtoReflect.Descriptor instead.
 func (*AuthorizeResponse) Descriptor() ([]byte, []int) {
-	return file_atrium_proto_rawDescGZIP(), []int{30}
+	return file_atrium_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *AuthorizeResponse) GetAllowed() bool {
@@ -2242,7 +2325,7 @@ type AuditRequest struct {
 
 func (x *AuditRequest) Reset() {
 	*x = AuditRequest{}
-	mi := &file_atrium_proto_msgTypes[31]
+	mi := &file_atrium_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2254,7 +2337,7 @@ func (x *AuditRequest) String() string {
 func (*AuditRequest) ProtoMessage() {}
 
 func (x *AuditRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_proto_msgTypes[31]
+	mi := &file_atrium_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2267,7 +2350,7 @@ func (x *AuditRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuditRequest.ProtoReflect.Descriptor instead.
 func (*AuditRequest) Descriptor() ([]byte, []int) {
-	return file_atrium_proto_rawDescGZIP(), []int{31}
+	return file_atrium_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *AuditRequest) GetCallId() uint64 {
@@ -2293,7 +2376,7 @@ type Ack struct {
 
 func (x *Ack) Reset() {
 	*x = Ack{}
-	mi := &file_atrium_proto_msgTypes[32]
+	mi := &file_atrium_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2305,7 +2388,7 @@ func (x *Ack) String() string {
 func (*Ack) ProtoMessage() {}
 
 func (x *Ack) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_proto_msgTypes[32]
+	mi := &file_atrium_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2318,7 +2401,7 @@ func (x *Ack) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Ack.ProtoReflect.Descriptor instead.
 func (*Ack) Descriptor() ([]byte, []int) {
-	return file_atrium_proto_rawDescGZIP(), []int{32}
+	return file_atrium_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *Ack) GetError() *Error {
@@ -2337,7 +2420,7 @@ const file_atrium_proto_rawDesc = "" +
 	"\fhost_service\x18\x01 \x01(\rR\vhostService\x12#\n" +
 	"\rhost_protocol\x18\x02 \x01(\x05R\fhostProtocol\x12\x1f\n" +
 	"\vhost_checks\x18\x03 \x01(\bR\n" +
-	"hostChecks\"\xb9\x02\n" +
+	"hostChecks\"\xe0\x02\n" +
 	"\bManifest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
 	"\aversion\x18\x02 \x01(\tR\aversion\x12\x1a\n" +
@@ -2347,7 +2430,8 @@ const file_atrium_proto_rawDesc = "" +
 	"\bsettings\x18\x06 \x03(\v2\x19.atrium.plugin.v1.SettingR\bsettings\x12;\n" +
 	"\n" +
 	"migrations\x18\a \x03(\v2\x1b.atrium.plugin.v1.MigrationR\n" +
-	"migrations\"\xd7\x01\n" +
+	"migrations\x12%\n" +
+	"\x0etakes_prefetch\x18\b \x01(\bR\rtakesPrefetch\"\xd7\x01\n" +
 	"\x05Route\x12\x16\n" +
 	"\x06method\x18\x01 \x01(\tR\x06method\x12\x12\n" +
 	"\x04path\x18\x02 \x01(\tR\x04path\x12\x1e\n" +
@@ -2386,7 +2470,7 @@ const file_atrium_proto_rawDesc = "" +
 	"\bsettings\x18\x03 \x03(\v2&.atrium.plugin.v1.Tenant.SettingsEntryR\bsettings\x1a;\n" +
 	"\rSettingsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\fR\x05value:\x028\x01\"\xdc\x03\n" +
+	"\x05value\x18\x02 \x01(\fR\x05value:\x028\x01\"\x94\x04\n" +
 	"\rHandleRequest\x12\x17\n" +
 	"\acall_id\x18\x01 \x01(\x04R\x06callId\x12\x14\n" +
 	"\x05route\x18\x02 \x01(\x05R\x05route\x12\x16\n" +
@@ -2404,13 +2488,18 @@ const file_atrium_proto_rawDesc = "" +
 	"\vtraceparent\x18\f \x01(\tR\vtraceparent\x12\x1e\n" +
 	"\n" +
 	"tracestate\x18\r \x01(\tR\n" +
-	"tracestate\"\xce\x01\n" +
+	"tracestate\x126\n" +
+	"\bprefetch\x18\x0e \x01(\v2\x1a.atrium.plugin.v1.PrefetchR\bprefetch\"z\n" +
+	"\bPrefetch\x129\n" +
+	"\tstatement\x18\x01 \x01(\v2\x1b.atrium.plugin.v1.StatementR\tstatement\x123\n" +
+	"\x06result\x18\x02 \x01(\v2\x1b.atrium.plugin.v1.ResultSetR\x06result\"\xf3\x01\n" +
 	"\x0eHandleResponse\x12\x16\n" +
 	"\x06status\x18\x01 \x01(\x05R\x06status\x120\n" +
 	"\aheaders\x18\x02 \x03(\v2\x16.atrium.plugin.v1.PairR\aheaders\x12\x12\n" +
 	"\x04body\x18\x03 \x01(\fR\x04body\x12-\n" +
 	"\x05error\x18\x04 \x01(\v2\x17.atrium.plugin.v1.ErrorR\x05error\x12/\n" +
-	"\x06checks\x18\x05 \x03(\v2\x17.atrium.plugin.v1.CheckR\x06checks\"W\n" +
+	"\x06checks\x18\x05 \x03(\v2\x17.atrium.plugin.v1.CheckR\x06checks\x12#\n" +
+	"\rprefetch_used\x18\x06 \x01(\bR\fprefetchUsed\"W\n" +
 	"\x05Check\x12\x16\n" +
 	"\x06action\x18\x01 \x01(\tR\x06action\x126\n" +
 	"\bresource\x18\x02 \x01(\v2\x1a.atrium.plugin.v1.ResourceR\bresource\"<\n" +
@@ -2551,7 +2640,7 @@ func file_atrium_proto_rawDescGZIP() []byte {
 }
 
 var file_atrium_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_atrium_proto_msgTypes = make([]protoimpl.MessageInfo, 34)
+var file_atrium_proto_msgTypes = make([]protoimpl.MessageInfo, 35)
 var file_atrium_proto_goTypes = []any{
 	(Kind)(0),                     // 0: atrium.plugin.v1.Kind
 	(Source)(0),                   // 1: atrium.plugin.v1.Source
@@ -2565,97 +2654,101 @@ var file_atrium_proto_goTypes = []any{
 	(*Principal)(nil),             // 9: atrium.plugin.v1.Principal
 	(*Tenant)(nil),                // 10: atrium.plugin.v1.Tenant
 	(*HandleRequest)(nil),         // 11: atrium.plugin.v1.HandleRequest
-	(*HandleResponse)(nil),        // 12: atrium.plugin.v1.HandleResponse
-	(*Check)(nil),                 // 13: atrium.plugin.v1.Check
-	(*FieldError)(nil),            // 14: atrium.plugin.v1.FieldError
-	(*Error)(nil),                 // 15: atrium.plugin.v1.Error
-	(*Value)(nil),                 // 16: atrium.plugin.v1.Value
-	(*Statement)(nil),             // 17: atrium.plugin.v1.Statement
-	(*StatementRequest)(nil),      // 18: atrium.plugin.v1.StatementRequest
-	(*Row)(nil),                   // 19: atrium.plugin.v1.Row
-	(*ResultSet)(nil),             // 20: atrium.plugin.v1.ResultSet
-	(*QueryResponse)(nil),         // 21: atrium.plugin.v1.QueryResponse
-	(*ExecResponse)(nil),          // 22: atrium.plugin.v1.ExecResponse
-	(*BatchRequest)(nil),          // 23: atrium.plugin.v1.BatchRequest
-	(*BatchResponse)(nil),         // 24: atrium.plugin.v1.BatchResponse
-	(*KeyRequest)(nil),            // 25: atrium.plugin.v1.KeyRequest
-	(*CacheGetResponse)(nil),      // 26: atrium.plugin.v1.CacheGetResponse
-	(*CacheSetRequest)(nil),       // 27: atrium.plugin.v1.CacheSetRequest
-	(*BlobPutRequest)(nil),        // 28: atrium.plugin.v1.BlobPutRequest
-	(*BlobGetResponse)(nil),       // 29: atrium.plugin.v1.BlobGetResponse
-	(*Resource)(nil),              // 30: atrium.plugin.v1.Resource
-	(*AuthorizeRequest)(nil),      // 31: atrium.plugin.v1.AuthorizeRequest
-	(*AuthorizeResponse)(nil),     // 32: atrium.plugin.v1.AuthorizeResponse
-	(*AuditRequest)(nil),          // 33: atrium.plugin.v1.AuditRequest
-	(*Ack)(nil),                   // 34: atrium.plugin.v1.Ack
-	nil,                           // 35: atrium.plugin.v1.Tenant.SettingsEntry
-	(*timestamppb.Timestamp)(nil), // 36: google.protobuf.Timestamp
+	(*Prefetch)(nil),              // 12: atrium.plugin.v1.Prefetch
+	(*HandleResponse)(nil),        // 13: atrium.plugin.v1.HandleResponse
+	(*Check)(nil),                 // 14: atrium.plugin.v1.Check
+	(*FieldError)(nil),            // 15: atrium.plugin.v1.FieldError
+	(*Error)(nil),                 // 16: atrium.plugin.v1.Error
+	(*Value)(nil),                 // 17: atrium.plugin.v1.Value
+	(*Statement)(nil),             // 18: atrium.plugin.v1.Statement
+	(*StatementRequest)(nil),      // 19: atrium.plugin.v1.StatementRequest
+	(*Row)(nil),                   // 20: atrium.plugin.v1.Row
+	(*ResultSet)(nil),             // 21: atrium.plugin.v1.ResultSet
+	(*QueryResponse)(nil),         // 22: atrium.plugin.v1.QueryResponse
+	(*ExecResponse)(nil),          // 23: atrium.plugin.v1.ExecResponse
+	(*BatchRequest)(nil),          // 24: atrium.plugin.v1.BatchRequest
+	(*BatchResponse)(nil),         // 25: atrium.plugin.v1.BatchResponse
+	(*KeyRequest)(nil),            // 26: atrium.plugin.v1.KeyRequest
+	(*CacheGetResponse)(nil),      // 27: atrium.plugin.v1.CacheGetResponse
+	(*CacheSetRequest)(nil),       // 28: atrium.plugin.v1.CacheSetRequest
+	(*BlobPutRequest)(nil),        // 29: atrium.plugin.v1.BlobPutRequest
+	(*BlobGetResponse)(nil),       // 30: atrium.plugin.v1.BlobGetResponse
+	(*Resource)(nil),              // 31: atrium.plugin.v1.Resource
+	(*AuthorizeRequest)(nil),      // 32: atrium.plugin.v1.AuthorizeRequest
+	(*AuthorizeResponse)(nil),     // 33: atrium.plugin.v1.AuthorizeResponse
+	(*AuditRequest)(nil),          // 34: atrium.plugin.v1.AuditRequest
+	(*Ack)(nil),                   // 35: atrium.plugin.v1.Ack
+	nil,                           // 36: atrium.plugin.v1.Tenant.SettingsEntry
+	(*timestamppb.Timestamp)(nil), // 37: google.protobuf.Timestamp
 }
 var file_atrium_proto_depIdxs = []int32{
 	4,  // 0: atrium.plugin.v1.Manifest.routes:type_name -> atrium.plugin.v1.Route
 	5,  // 1: atrium.plugin.v1.Manifest.permissions:type_name -> atrium.plugin.v1.Permission
 	6,  // 2: atrium.plugin.v1.Manifest.settings:type_name -> atrium.plugin.v1.Setting
 	7,  // 3: atrium.plugin.v1.Manifest.migrations:type_name -> atrium.plugin.v1.Migration
-	35, // 4: atrium.plugin.v1.Tenant.settings:type_name -> atrium.plugin.v1.Tenant.SettingsEntry
+	36, // 4: atrium.plugin.v1.Tenant.settings:type_name -> atrium.plugin.v1.Tenant.SettingsEntry
 	8,  // 5: atrium.plugin.v1.HandleRequest.params:type_name -> atrium.plugin.v1.Pair
 	8,  // 6: atrium.plugin.v1.HandleRequest.query:type_name -> atrium.plugin.v1.Pair
 	8,  // 7: atrium.plugin.v1.HandleRequest.headers:type_name -> atrium.plugin.v1.Pair
 	9,  // 8: atrium.plugin.v1.HandleRequest.principal:type_name -> atrium.plugin.v1.Principal
 	10, // 9: atrium.plugin.v1.HandleRequest.tenant:type_name -> atrium.plugin.v1.Tenant
-	8,  // 10: atrium.plugin.v1.HandleResponse.headers:type_name -> atrium.plugin.v1.Pair
-	15, // 11: atrium.plugin.v1.HandleResponse.error:type_name -> atrium.plugin.v1.Error
-	13, // 12: atrium.plugin.v1.HandleResponse.checks:type_name -> atrium.plugin.v1.Check
-	30, // 13: atrium.plugin.v1.Check.resource:type_name -> atrium.plugin.v1.Resource
-	0,  // 14: atrium.plugin.v1.Error.kind:type_name -> atrium.plugin.v1.Kind
-	14, // 15: atrium.plugin.v1.Error.fields:type_name -> atrium.plugin.v1.FieldError
-	1,  // 16: atrium.plugin.v1.Error.source:type_name -> atrium.plugin.v1.Source
-	36, // 17: atrium.plugin.v1.Value.time:type_name -> google.protobuf.Timestamp
-	16, // 18: atrium.plugin.v1.Statement.args:type_name -> atrium.plugin.v1.Value
-	17, // 19: atrium.plugin.v1.StatementRequest.statement:type_name -> atrium.plugin.v1.Statement
-	16, // 20: atrium.plugin.v1.Row.values:type_name -> atrium.plugin.v1.Value
-	19, // 21: atrium.plugin.v1.ResultSet.rows:type_name -> atrium.plugin.v1.Row
-	20, // 22: atrium.plugin.v1.QueryResponse.result:type_name -> atrium.plugin.v1.ResultSet
-	15, // 23: atrium.plugin.v1.QueryResponse.error:type_name -> atrium.plugin.v1.Error
-	15, // 24: atrium.plugin.v1.ExecResponse.error:type_name -> atrium.plugin.v1.Error
-	17, // 25: atrium.plugin.v1.BatchRequest.statements:type_name -> atrium.plugin.v1.Statement
-	20, // 26: atrium.plugin.v1.BatchResponse.results:type_name -> atrium.plugin.v1.ResultSet
-	15, // 27: atrium.plugin.v1.BatchResponse.error:type_name -> atrium.plugin.v1.Error
-	15, // 28: atrium.plugin.v1.CacheGetResponse.error:type_name -> atrium.plugin.v1.Error
-	15, // 29: atrium.plugin.v1.BlobGetResponse.error:type_name -> atrium.plugin.v1.Error
-	30, // 30: atrium.plugin.v1.AuthorizeRequest.resource:type_name -> atrium.plugin.v1.Resource
-	15, // 31: atrium.plugin.v1.AuthorizeResponse.error:type_name -> atrium.plugin.v1.Error
-	15, // 32: atrium.plugin.v1.Ack.error:type_name -> atrium.plugin.v1.Error
-	2,  // 33: atrium.plugin.v1.Plugin.GetManifest:input_type -> atrium.plugin.v1.ManifestRequest
-	11, // 34: atrium.plugin.v1.Plugin.Handle:input_type -> atrium.plugin.v1.HandleRequest
-	18, // 35: atrium.plugin.v1.Host.Query:input_type -> atrium.plugin.v1.StatementRequest
-	18, // 36: atrium.plugin.v1.Host.Exec:input_type -> atrium.plugin.v1.StatementRequest
-	23, // 37: atrium.plugin.v1.Host.Batch:input_type -> atrium.plugin.v1.BatchRequest
-	25, // 38: atrium.plugin.v1.Host.CacheGet:input_type -> atrium.plugin.v1.KeyRequest
-	27, // 39: atrium.plugin.v1.Host.CacheSet:input_type -> atrium.plugin.v1.CacheSetRequest
-	25, // 40: atrium.plugin.v1.Host.CacheDelete:input_type -> atrium.plugin.v1.KeyRequest
-	28, // 41: atrium.plugin.v1.Host.BlobPut:input_type -> atrium.plugin.v1.BlobPutRequest
-	25, // 42: atrium.plugin.v1.Host.BlobGet:input_type -> atrium.plugin.v1.KeyRequest
-	25, // 43: atrium.plugin.v1.Host.BlobDelete:input_type -> atrium.plugin.v1.KeyRequest
-	31, // 44: atrium.plugin.v1.Host.Authorize:input_type -> atrium.plugin.v1.AuthorizeRequest
-	33, // 45: atrium.plugin.v1.Host.Audit:input_type -> atrium.plugin.v1.AuditRequest
-	3,  // 46: atrium.plugin.v1.Plugin.GetManifest:output_type -> atrium.plugin.v1.Manifest
-	12, // 47: atrium.plugin.v1.Plugin.Handle:output_type -> atrium.plugin.v1.HandleResponse
-	21, // 48: atrium.plugin.v1.Host.Query:output_type -> atrium.plugin.v1.QueryResponse
-	22, // 49: atrium.plugin.v1.Host.Exec:output_type -> atrium.plugin.v1.ExecResponse
-	24, // 50: atrium.plugin.v1.Host.Batch:output_type -> atrium.plugin.v1.BatchResponse
-	26, // 51: atrium.plugin.v1.Host.CacheGet:output_type -> atrium.plugin.v1.CacheGetResponse
-	34, // 52: atrium.plugin.v1.Host.CacheSet:output_type -> atrium.plugin.v1.Ack
-	34, // 53: atrium.plugin.v1.Host.CacheDelete:output_type -> atrium.plugin.v1.Ack
-	34, // 54: atrium.plugin.v1.Host.BlobPut:output_type -> atrium.plugin.v1.Ack
-	29, // 55: atrium.plugin.v1.Host.BlobGet:output_type -> atrium.plugin.v1.BlobGetResponse
-	34, // 56: atrium.plugin.v1.Host.BlobDelete:output_type -> atrium.plugin.v1.Ack
-	32, // 57: atrium.plugin.v1.Host.Authorize:output_type -> atrium.plugin.v1.AuthorizeResponse
-	34, // 58: atrium.plugin.v1.Host.Audit:output_type -> atrium.plugin.v1.Ack
-	46, // [46:59] is the sub-list for method output_type
-	33, // [33:46] is the sub-list for method input_type
-	33, // [33:33] is the sub-list for extension type_name
-	33, // [33:33] is the sub-list for extension extendee
-	0,  // [0:33] is the sub-list for field type_name
+	12, // 10: atrium.plugin.v1.HandleRequest.prefetch:type_name -> atrium.plugin.v1.Prefetch
+	18, // 11: atrium.plugin.v1.Prefetch.statement:type_name -> atrium.plugin.v1.Statement
+	21, // 12: atrium.plugin.v1.Prefetch.result:type_name -> atrium.plugin.v1.ResultSet
+	8,  // 13: atrium.plugin.v1.HandleResponse.headers:type_name -> atrium.plugin.v1.Pair
+	16, // 14: atrium.plugin.v1.HandleResponse.error:type_name -> atrium.plugin.v1.Error
+	14, // 15: atrium.plugin.v1.HandleResponse.checks:type_name -> atrium.plugin.v1.Check
+	31, // 16: atrium.plugin.v1.Check.resource:type_name -> atrium.plugin.v1.Resource
+	0,  // 17: atrium.plugin.v1.Error.kind:type_name -> atrium.plugin.v1.Kind
+	15, // 18: atrium.plugin.v1.Error.fields:type_name -> atrium.plugin.v1.FieldError
+	1,  // 19: atrium.plugin.v1.Error.source:type_name -> atrium.plugin.v1.Source
+	37, // 20: atrium.plugin.v1.Value.time:type_name -> google.protobuf.Timestamp
+	17, // 21: atrium.plugin.v1.Statement.args:type_name -> atrium.plugin.v1.Value
+	18, // 22: atrium.plugin.v1.StatementRequest.statement:type_name -> atrium.plugin.v1.Statement
+	17, // 23: atrium.plugin.v1.Row.values:type_name -> atrium.plugin.v1.Value
+	20, // 24: atrium.plugin.v1.ResultSet.rows:type_name -> atrium.plugin.v1.Row
+	21, // 25: atrium.plugin.v1.QueryResponse.result:type_name -> atrium.plugin.v1.ResultSet
+	16, // 26: atrium.plugin.v1.QueryResponse.error:type_name -> atrium.plugin.v1.Error
+	16, // 27: atrium.plugin.v1.ExecResponse.error:type_name -> atrium.plugin.v1.Error
+	18, // 28: atrium.plugin.v1.BatchRequest.statements:type_name -> atrium.plugin.v1.Statement
+	21, // 29: atrium.plugin.v1.BatchResponse.results:type_name -> atrium.plugin.v1.ResultSet
+	16, // 30: atrium.plugin.v1.BatchResponse.error:type_name -> atrium.plugin.v1.Error
+	16, // 31: atrium.plugin.v1.CacheGetResponse.error:type_name -> atrium.plugin.v1.Error
+	16, // 32: atrium.plugin.v1.BlobGetResponse.error:type_name -> atrium.plugin.v1.Error
+	31, // 33: atrium.plugin.v1.AuthorizeRequest.resource:type_name -> atrium.plugin.v1.Resource
+	16, // 34: atrium.plugin.v1.AuthorizeResponse.error:type_name -> atrium.plugin.v1.Error
+	16, // 35: atrium.plugin.v1.Ack.error:type_name -> atrium.plugin.v1.Error
+	2,  // 36: atrium.plugin.v1.Plugin.GetManifest:input_type -> atrium.plugin.v1.ManifestRequest
+	11, // 37: atrium.plugin.v1.Plugin.Handle:input_type -> atrium.plugin.v1.HandleRequest
+	19, // 38: atrium.plugin.v1.Host.Query:input_type -> atrium.plugin.v1.StatementRequest
+	19, // 39: atrium.plugin.v1.Host.Exec:input_type -> atrium.plugin.v1.StatementRequest
+	24, // 40: atrium.plugin.v1.Host.Batch:input_type -> atrium.plugin.v1.BatchRequest
+	26, // 41: atrium.plugin.v1.Host.CacheGet:input_type -> atrium.plugin.v1.KeyRequest
+	28, // 42: atrium.plugin.v1.Host.CacheSet:input_type -> atrium.plugin.v1.CacheSetRequest
+	26, // 43: atrium.plugin.v1.Host.CacheDelete:input_type -> atrium.plugin.v1.KeyRequest
+	29, // 44: atrium.plugin.v1.Host.BlobPut:input_type -> atrium.plugin.v1.BlobPutRequest
+	26, // 45: atrium.plugin.v1.Host.BlobGet:input_type -> atrium.plugin.v1.KeyRequest
+	26, // 46: atrium.plugin.v1.Host.BlobDelete:input_type -> atrium.plugin.v1.KeyRequest
+	32, // 47: atrium.plugin.v1.Host.Authorize:input_type -> atrium.plugin.v1.AuthorizeRequest
+	34, // 48: atrium.plugin.v1.Host.Audit:input_type -> atrium.plugin.v1.AuditRequest
+	3,  // 49: atrium.plugin.v1.Plugin.GetManifest:output_type -> atrium.plugin.v1.Manifest
+	13, // 50: atrium.plugin.v1.Plugin.Handle:output_type -> atrium.plugin.v1.HandleResponse
+	22, // 51: atrium.plugin.v1.Host.Query:output_type -> atrium.plugin.v1.QueryResponse
+	23, // 52: atrium.plugin.v1.Host.Exec:output_type -> atrium.plugin.v1.ExecResponse
+	25, // 53: atrium.plugin.v1.Host.Batch:output_type -> atrium.plugin.v1.BatchResponse
+	27, // 54: atrium.plugin.v1.Host.CacheGet:output_type -> atrium.plugin.v1.CacheGetResponse
+	35, // 55: atrium.plugin.v1.Host.CacheSet:output_type -> atrium.plugin.v1.Ack
+	35, // 56: atrium.plugin.v1.Host.CacheDelete:output_type -> atrium.plugin.v1.Ack
+	35, // 57: atrium.plugin.v1.Host.BlobPut:output_type -> atrium.plugin.v1.Ack
+	30, // 58: atrium.plugin.v1.Host.BlobGet:output_type -> atrium.plugin.v1.BlobGetResponse
+	35, // 59: atrium.plugin.v1.Host.BlobDelete:output_type -> atrium.plugin.v1.Ack
+	33, // 60: atrium.plugin.v1.Host.Authorize:output_type -> atrium.plugin.v1.AuthorizeResponse
+	35, // 61: atrium.plugin.v1.Host.Audit:output_type -> atrium.plugin.v1.Ack
+	49, // [49:62] is the sub-list for method output_type
+	36, // [36:49] is the sub-list for method input_type
+	36, // [36:36] is the sub-list for extension type_name
+	36, // [36:36] is the sub-list for extension extendee
+	0,  // [0:36] is the sub-list for field type_name
 }
 
 func init() { file_atrium_proto_init() }
@@ -2663,7 +2756,7 @@ func file_atrium_proto_init() {
 	if File_atrium_proto != nil {
 		return
 	}
-	file_atrium_proto_msgTypes[14].OneofWrappers = []any{
+	file_atrium_proto_msgTypes[15].OneofWrappers = []any{
 		(*Value_Null)(nil),
 		(*Value_Bool)(nil),
 		(*Value_Int)(nil),
@@ -2678,7 +2771,7 @@ func file_atrium_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_atrium_proto_rawDesc), len(file_atrium_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   34,
+			NumMessages:   35,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

@@ -45,6 +45,9 @@ func main() {
 			{Method: http.MethodPost, Path: "", Permission: "notes.note.write", Mutates: true, Handler: create},
 			{Method: http.MethodGet, Path: "", Permission: "notes.note.read", Handler: list},
 			{Method: http.MethodGet, Path: "/{id}", Permission: "notes.note.read", Handler: get},
+			// A read that tries to write what its path says: the host must
+			// never do it for the plugin ahead of the handler (prefetch).
+			{Method: http.MethodGet, Path: "/write/{text}", Permission: "notes.note.read", Handler: writeOnRead},
 			// Write, then fail: the unit of work must leave nothing.
 			{Method: http.MethodPost, Path: "/fail", Permission: "notes.note.write", Mutates: true, Handler: failAfterWrite},
 			{Method: http.MethodPost, Path: "/panic", Permission: "notes.note.write", Mutates: true, Handler: panicAfterWrite},
@@ -103,13 +106,25 @@ func get(c *sdk.Context) error {
 		return sdk.Invalid(sdk.FieldError{Field: "id", Message: "must be a number"})
 	}
 	n := note{ID: id}
-	if err := c.DB().QueryRow(c, "SELECT text FROM notes WHERE id = $1", id).Scan(&n.Text); err != nil {
+	sql := "SELECT text FROM notes WHERE id = $1"
+	if c.Query("upper") != "" { // another first statement, now and then
+		sql = "SELECT upper(text) FROM notes WHERE id = $1"
+	}
+	if err := c.DB().QueryRow(c, sql, id).Scan(&n.Text); err != nil {
 		if errors.Is(err, sdk.ErrNotFound) {
 			return sdk.NotFound("note %d", id)
 		}
 		return err
 	}
 	return c.JSON(http.StatusOK, n)
+}
+
+func writeOnRead(c *sdk.Context) error {
+	var id int64
+	if err := c.DB().QueryRow(c, "INSERT INTO notes (text) VALUES ($1) RETURNING id", c.Param("text")).Scan(&id); err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, note{ID: id, Text: c.Param("text")})
 }
 
 func slow(c *sdk.Context) error {
