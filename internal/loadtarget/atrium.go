@@ -21,14 +21,18 @@ type Atrium struct {
 
 var _ Target = (*Atrium)(nil)
 
-// SetUpAtrium signs in at base as the platform operator and creates the
-// tenants, users and projects. Their slugs are new each time, so a server
-// can be set up again; Close removes them.
+// SetUpAtrium signs in at base as the platform operator, registers the
+// projects plugin from the server's plugin directory unless it is
+// registered, and creates the tenants, users and projects. Their slugs are
+// new each time, so a server can be set up again; Close removes them.
 func SetUpAtrium(ctx context.Context, client *http.Client, base, operatorEmail, operatorPassword string, shape Shape) (*Atrium, error) {
 	a := &Atrium{srv: newServer(client, base), operator: [2]string{operatorEmail, operatorPassword}}
 	op, err := a.operatorToken(ctx)
 	if err != nil {
 		return nil, err
+	}
+	if err := a.registerProjects(ctx, op); err != nil {
+		return nil, fmt.Errorf("atrium: %w", err)
 	}
 	run := strings.ToLower(rand.Text()[:6])
 	for i := range shape.Owners {
@@ -48,6 +52,24 @@ func (a *Atrium) operatorToken(ctx context.Context) (string, error) {
 		return "", fmt.Errorf("atrium: operator sign-in: %w", err)
 	}
 	return tokens.AccessToken, nil
+}
+
+func (a *Atrium) registerProjects(ctx context.Context, op string) error {
+	var plugins struct {
+		Items []struct {
+			Name string `json:"name"`
+		} `json:"items"`
+	}
+	if err := a.srv.call(ctx, http.MethodGet, "/api/v1/plugins", op, nil, http.StatusOK, &plugins); err != nil {
+		return err
+	}
+	for _, p := range plugins.Items {
+		if p.Name == "projects" {
+			return nil
+		}
+	}
+	return a.srv.call(ctx, http.MethodPost, "/api/v1/plugins", op,
+		map[string]string{"name": "projects", "file": "projects"}, http.StatusOK, nil)
 }
 
 func (a *Atrium) setUpTenant(ctx context.Context, op, slug string, records int) error {
