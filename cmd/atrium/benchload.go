@@ -32,6 +32,7 @@ type benchRun struct {
 func newBenchLoadCommand() *cobra.Command {
 	var run benchRun
 	s := &run.benchSettings
+	rounds, roundsErr := strconv.Atoi(envOr("ATRIUM_BENCH_ROUNDS", "3"))
 	cmd := &cobra.Command{
 		Use:   "bench-load",
 		Short: "Drive Atrium (and PocketBase, if given) with the same load, in turns, and print the medians",
@@ -56,6 +57,9 @@ superuser is POCKETBASE_EMAIL / POCKETBASE_PASSWORD.
 The load generator shares the machine with the servers: measure on a quiet one.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if roundsErr != nil && !cmd.Flags().Changed("rounds") {
+				return fmt.Errorf("ATRIUM_BENCH_ROUNDS: %w", roundsErr)
+			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			self, err := os.Executable()
@@ -65,10 +69,6 @@ The load generator shares the machine with the servers: measure on a quiet one.`
 			run.bin = filepath.Dir(self)
 			return benchLoad(ctx, cmd.OutOrStdout(), cmd.ErrOrStderr(), run)
 		},
-	}
-	rounds, err := strconv.Atoi(envOr("ATRIUM_BENCH_ROUNDS", "3"))
-	if err != nil {
-		rounds = 3
 	}
 	f := cmd.Flags()
 	f.DurationVar(&s.duration, "duration", 10*time.Second, "length of each phase")
@@ -148,7 +148,7 @@ func measure(ctx context.Context, progress io.Writer, s benchSettings, t *benchT
 	warm := min(s.duration/5, 2*time.Second)
 	count := func(what string, r loadgen.Result) loadgen.Result {
 		f.failed += r.Errors
-		if r.Errors > 0 {
+		if r.Errors > 0 && ctx.Err() == nil { // not the requests an interrupt cut short
 			fmt.Fprintf(progress, "%s %s: %d of %d failed, the first: %v\n", t.Name(), what, r.Errors, r.Requests, r.FirstError)
 		}
 		return r

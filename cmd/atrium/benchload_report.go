@@ -77,7 +77,11 @@ type row struct {
 // (pb nil when it was not given) with their ratios, then Atrium's plugin
 // route beside its core route.
 func report(w io.Writer, s benchSettings, atrium, pb []figures) {
-	fmt.Fprintf(w, "\nMedians of %d rounds, %s a phase, %d closed-loop clients, open loop at %d req/s.\n\n", s.rounds, s.duration, s.clients, s.rate)
+	rounds := fmt.Sprintf("Medians of %d rounds", s.rounds)
+	if s.rounds == 1 {
+		rounds = "One round"
+	}
+	fmt.Fprintf(w, "\n%s, %s a phase, %d closed-loop clients, open loop at %d req/s.\n\n", rounds, s.duration, s.clients, s.rate)
 	rows := []row{
 		{fmt.Sprintf("reads, %d closed-loop clients (req/s)", s.clients), func(f figures) float64 { return f.reads }, 0, false},
 		{fmt.Sprintf("reads at %d req/s open loop, p50 (ms)", s.rate), func(f figures) float64 { return f.readP50 }, 2, false},
