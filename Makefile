@@ -6,7 +6,7 @@ GOLANGCI_VERSION := v2.15.0
 VERSION         ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS         := -s -w -X github.com/atriumhq/atrium/core/buildinfo.Version=$(VERSION)
 
-.PHONY: all build plugins run test test-short soak test-many-tenants lint fmt bench bench-tenancy clean tools proto
+.PHONY: all build plugins run test test-short soak test-many-tenants lint fmt bench bench-tenancy bench-load clean tools proto
 
 all: build
 
@@ -73,6 +73,14 @@ ATRIUM_BENCH_TENANTS ?= 1000
 bench-tenancy:
 	ATRIUM_BENCH_TENANTS=$(ATRIUM_BENCH_TENANTS) $(GO) run ./cmd/atrium dev with-postgres -- $(GO) test -run='^$$' \
 		-bench='^Benchmark(ProvisionTenant|ScopedVsUnscopedLookup|ScopingCPU|RolloutNoop1000|RolloutOneTable1000)$$' -benchtime=2s -timeout=30m ./core/postgres
+
+## bench-load: Atrium and, when POCKETBASE_URL (with POCKETBASE_EMAIL and POCKETBASE_PASSWORD)
+## names a PocketBase you started, PocketBase under the same load from outside, in turns:
+## ATRIUM_BENCH_ROUNDS rounds (default 3); prints the medians with their ratios. atriumd is
+## started on a scratch database; BENCH_LOAD_FLAGS passes --duration, --rate, --clients
+ATRIUM_BENCH_ROUNDS ?= 3
+bench-load: build
+	ATRIUM_BENCH_ROUNDS=$(ATRIUM_BENCH_ROUNDS) ./bin/atrium dev with-postgres -- ./bin/atrium dev bench-load $(BENCH_LOAD_FLAGS)
 
 ## proto: regenerate the plugin wire protocol (sdk/internal/wire) from its .proto
 ## (protoc from Debian's protobuf-compiler; the Go plugins from the module proxy into .tools)

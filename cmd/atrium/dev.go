@@ -33,7 +33,7 @@ cluster started under --dir for the run and stopped after it.`,
 		},
 	}
 	with.Flags().StringVar(&dir, "dir", ".atrium/test-pg", "where the private cluster lives")
-	dev.AddCommand(with)
+	dev.AddCommand(with, newBenchLoadCommand())
 	return dev
 }
 

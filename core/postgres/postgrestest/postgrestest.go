@@ -4,16 +4,15 @@ package postgrestest
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
-	"net/url"
 	"os"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/atriumhq/atrium/core/localpg"
 )
 
 // DefaultAdminURL is used when ATRIUM_TEST_DATABASE_URL is unset.
@@ -29,98 +28,24 @@ func AdminURL() string {
 }
 
 // NewDatabase creates an empty database, returns its URL, and drops it (with
-// every connection still open to it) when the test ends.
+// every connection still open to it, and the roles its installation made)
+// when the test ends.
 func NewDatabase(tb testing.TB) string {
 	tb.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	admin, err := pgx.Connect(ctx, AdminURL())
+	dbURL, err := localpg.ScratchDatabase(ctx, AdminURL(), "atrium_test_")
 	if err != nil {
-		tb.Fatalf("postgrestest: connect to %s (set ATRIUM_TEST_DATABASE_URL): %v", redact(AdminURL()), err)
+		tb.Fatalf("postgrestest: %v (set ATRIUM_TEST_DATABASE_URL)", err)
 	}
-	defer admin.Close(context.Background())
-
-	name := "atrium_test_" + randomSuffix()
-	if _, err := admin.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()); err != nil {
-		tb.Fatalf("postgrestest: create database: %v", err)
-	}
-	tb.Cleanup(func() { drop(tb, name) })
-
-	u, err := url.Parse(AdminURL())
-	if err != nil {
-		tb.Fatalf("postgrestest: %v", err)
-	}
-	u.Path = "/" + name
-	return u.String()
-}
-
-func drop(tb testing.TB, name string) {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	admin, err := pgx.Connect(ctx, AdminURL())
-	if err != nil {
-		tb.Errorf("postgrestest: drop %s: %v", name, err)
-		return
-	}
-	defer admin.Close(context.Background())
-	inst := installation(ctx, name)
-	if _, err := admin.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)"); err != nil {
-		tb.Errorf("postgrestest: drop %s: %v", name, err)
-		return
-	}
-	if inst == "" {
-		return
-	}
-	// Roles are the server's, not the database's: drop the tenant and
-	// plugin roles of the installation that lived in it.
-	rows, err := admin.Query(ctx, `SELECT quote_ident(rolname) FROM pg_roles WHERE rolname ~ ('^at[rpo]_' || $1 || '_')`, inst)
-	if err != nil {
-		tb.Errorf("postgrestest: list roles of %s: %v", name, err)
-		return
-	}
-	roles, err := pgx.CollectRows(rows, pgx.RowTo[string])
-	if err != nil {
-		tb.Errorf("postgrestest: list roles of %s: %v", name, err)
-		return
-	}
-	for _, r := range roles {
-		if _, err := admin.Exec(ctx, "DROP ROLE IF EXISTS "+r); err != nil {
-			tb.Errorf("postgrestest: drop role %s: %v", r, err)
+	tb.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := localpg.DropScratchDatabase(ctx, AdminURL(), dbURL); err != nil {
+			tb.Errorf("postgrestest: %v", err)
 		}
-	}
-}
-
-// installation is the Atrium installation ID in database name, if any.
-func installation(ctx context.Context, name string) string {
-	u, err := url.Parse(AdminURL())
-	if err != nil {
-		return ""
-	}
-	u.Path = "/" + name
-	conn, err := pgx.Connect(ctx, u.String())
-	if err != nil {
-		return ""
-	}
-	defer conn.Close(context.Background())
-	var id string
-	if err := conn.QueryRow(ctx, "SELECT id FROM atrium.installation").Scan(&id); err != nil {
-		return ""
-	}
-	return id
-}
-
-func randomSuffix() string {
-	b := make([]byte, 6)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
-}
-
-func redact(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return "(unparseable URL)"
-	}
-	return u.Redacted()
+	})
+	return dbURL
 }
 
 // Script runs sql, which may hold several statements and no arguments, on
