@@ -72,18 +72,18 @@ func (s PluginSQL) Batch(ctx context.Context, plugin string, stmts []transport.S
 		return nil, pluginError(err)
 	}
 	b := &pgx.Batch{}
-	if ptx.pending {
-		b.Queue(ptx.beginSQL)
+	begins := ptx.pending
+	if begins {
+		ptx.queueBegin(b)
 	}
 	for _, st := range stmts {
 		b.Queue(st.SQL, st.Args...)
 	}
 	br := ptx.conn.SendBatch(ctx, b)
-	if ptx.pending {
-		if _, err := br.Exec(); err != nil {
-			return nil, pluginError(ptx.failedBegin(br, err))
+	if begins {
+		if err := ptx.begun(br); err != nil {
+			return nil, pluginError(err)
 		}
-		ptx.pending = false
 	}
 	out := make([]*transport.ResultSet, len(stmts))
 	for i := range stmts {
@@ -118,7 +118,7 @@ func (s PluginSQL) Rollback(ctx context.Context, plugin string) error {
 		ptx.dirty = true
 		return unavailable(err)
 	}
-	ptx.pending = true
+	ptx.pending, ptx.txid = true, 0
 	return nil
 }
 
@@ -174,6 +174,7 @@ type pluginTx struct {
 
 	mu      sync.Mutex // one statement at a time; commit and end wait for it
 	pending bool       // BEGIN not sent yet
+	txid    int64      // the transaction's id when learned as it began, else 0
 	ended   bool       // committed or rolled back: no more statements
 	dirty   bool       // a statement ran that was not a query: the connection is closed at the end
 }
@@ -210,18 +211,42 @@ func (p *pluginTx) query(ctx context.Context, sql string, args []any) (pgx.Rows,
 		return p.conn.Query(ctx, sql, args...)
 	}
 	b := &pgx.Batch{}
-	b.Queue(p.beginSQL)
+	p.queueBegin(b)
 	b.Queue(sql, args...)
 	br := p.conn.SendBatch(ctx, b)
-	if _, err := br.Exec(); err != nil {
-		return nil, p.failedBegin(br, err)
+	if err := p.begun(br); err != nil {
+		return nil, err
 	}
-	p.pending = false
 	rows, err := br.Query()
 	if err != nil {
 		return nil, closeBatch(br, err)
 	}
 	return &batchRows{Rows: rows, br: br}, nil
+}
+
+// queueBegin queues BEGIN and, for a transaction that may write, its id
+// (txid_current(): a commit whose answer is lost is settled by it,
+// indoubt.go), learned with the first statement instead of in a round
+// trip of its own before COMMIT.
+func (p *pluginTx) queueBegin(b *pgx.Batch) {
+	b.Queue(p.beginSQL)
+	if p.beginSQL == "BEGIN" {
+		b.Queue("SELECT txid_current()")
+	}
+}
+
+// begun reads what queueBegin queued.
+func (p *pluginTx) begun(br pgx.BatchResults) error {
+	if _, err := br.Exec(); err != nil {
+		return p.failedBegin(br, err)
+	}
+	p.pending = false
+	if p.beginSQL == "BEGIN" {
+		if err := br.QueryRow().Scan(&p.txid); err != nil {
+			return closeBatch(br, err)
+		}
+	}
+	return nil
 }
 
 // beginScoped, behind a transaction pooler, begins the transaction and
@@ -293,8 +318,8 @@ func (p *pluginTx) commit(ctx context.Context, pool *pgxpool.Pool, deferred []de
 		// A statement failed and the plugin carried on regardless.
 		return errors.New("unit of work: the plugin's transaction was aborted by an earlier error and rolled back")
 	}
-	var id int64
-	if !p.pending && p.beginSQL == "BEGIN" {
+	id := p.txid
+	if !p.pending && p.beginSQL == "BEGIN" && id == 0 { // begun behind a pooler
 		var err error
 		if id, err = txid(ctx, p.conn.Conn()); err != nil {
 			p.dirty = true // the connection is not reused

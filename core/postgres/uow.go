@@ -35,6 +35,7 @@ type Tx struct {
 	prefix   string // "/* <schema> */ ": the statement cache key's tenant part
 	pending  bool   // BEGIN and the scope not sent yet
 	beginSQL string // BEGIN, or BEGIN READ ONLY (kernel.ReadOnly)
+	txid     int64  // the transaction's id, when learned as it began
 	// deferred statements travel with COMMIT, in its round trip
 	deferred []deferred
 	// plugin is the transaction of the plugin's SQL, when it ran some
@@ -170,8 +171,8 @@ func (u *UnitOfWork) InTenant(ctx context.Context, t *kernel.Tenant, fn func(con
 // batch's answer is lost with the connection, the server is asked whether
 // the transaction committed after all (settle).
 func (tx *Tx) commit(ctx context.Context) (pgconn.CommandTag, error) {
-	var id int64
-	if !tx.pending && tx.beginSQL == "BEGIN" {
+	id := tx.txid
+	if !tx.pending && tx.beginSQL == "BEGIN" && id == 0 { // begun without its first statement
 		var err error
 		if id, err = txid(ctx, tx.conn.Conn()); err != nil {
 			return pgconn.CommandTag{}, unavailable(err)
@@ -329,20 +330,34 @@ func (tx *Tx) beginWith(ctx context.Context, sql string, args []any) (pgx.BatchR
 	}
 	b := &pgx.Batch{}
 	b.Queue(tx.beginSQL)
-	// One statement, the same for every tenant: prepared once per connection.
-	b.Queue("SELECT set_config('role', $1, true), set_config('search_path', $2, true)",
-		tx.tenant.Role, pgx.Identifier{tx.tenant.Schema}.Sanitize())
+	// One statement, the same for every tenant: prepared once per
+	// connection. A transaction that may write learns its id with it
+	// (txid_current()), for settling a commit whose answer is lost
+	// (indoubt.go) without a round trip of its own before COMMIT.
+	writes := tx.beginSQL == "BEGIN"
+	scope := "SELECT set_config('role', $1, true), set_config('search_path', $2, true)"
+	if writes {
+		scope += ", txid_current()"
+	}
+	b.Queue(scope, tx.tenant.Role, pgx.Identifier{tx.tenant.Schema}.Sanitize())
 	b.Queue(tx.key(sql), args...)
 	br := tx.conn.SendBatch(ctx, b)
 	tx.pending = false
-	for range 2 {
-		if _, err := br.Exec(); err != nil {
-			err = closeBatch(br, err)
-			if tx.conn.Conn().PgConn().TxStatus() == 'I' {
-				tx.pending = true // nothing ran
-			}
-			return nil, unavailable(err)
+	_, err := br.Exec()
+	switch {
+	case err != nil:
+	case writes:
+		var role, path string
+		err = br.QueryRow().Scan(&role, &path, &tx.txid)
+	default:
+		_, err = br.Exec()
+	}
+	if err != nil {
+		err = closeBatch(br, err)
+		if tx.conn.Conn().PgConn().TxStatus() == 'I' {
+			tx.pending = true // nothing ran
 		}
+		return nil, unavailable(err)
 	}
 	return br, nil
 }
