@@ -275,6 +275,10 @@ func (c *Context) Audit(detail map[string]any) error {
 	if err != nil {
 		return Internal(err, "encode audit detail")
 	}
+	if c.call.deferAudit { // it travels with the response
+		c.call.addAudit(detail)
+		return nil
+	}
 	host, err := c.call.client()
 	if err != nil {
 		return err

@@ -2,7 +2,9 @@ package sdk
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"maps"
 	"sync"
 
 	"google.golang.org/protobuf/proto"
@@ -18,8 +20,12 @@ type call struct {
 	// deferChecks: the host makes a response's checks (Require); an older
 	// host does not, and Require asks at once instead.
 	deferChecks bool
+	// deferAudit: the host takes the audit detail with the response; an
+	// older host does not, and Audit calls it at once instead.
+	deferAudit bool
 
 	mu       sync.Mutex
+	audit    map[string]any // Audit's detail, sent with the response
 	prefetch *wire.Prefetch // the host's guess at the first statement, with its result
 	sent     bool           // a statement has been run: the prefetch no longer applies
 	used     bool           // the first statement was the prefetch
@@ -40,6 +46,30 @@ func (c *call) first(st *wire.Statement) *wire.ResultSet {
 	}
 	c.used = true
 	return c.prefetch.GetResult()
+}
+
+// addAudit merges detail into the request's audit detail.
+func (c *call) addAudit(detail map[string]any) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.audit == nil {
+		c.audit = make(map[string]any, len(detail))
+	}
+	maps.Copy(c.audit, detail)
+}
+
+// auditDetail is the detail for the response, as JSON; nil when none.
+func (c *call) auditDetail() ([]byte, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.audit) == 0 {
+		return nil, nil
+	}
+	raw, err := json.Marshal(c.audit)
+	if err != nil {
+		return nil, Internal(err, "encode audit detail")
+	}
+	return raw, nil
 }
 
 // usedPrefetch reports whether the first statement was the prefetch.

@@ -40,6 +40,7 @@ type server struct {
 	host       wire.HostClient
 	hostConn   *grpc.ClientConn
 	hostChecks bool // the host makes the checks a response carries
+	hostAudit  bool // the host takes a response's audit detail
 }
 
 func newServer(p Plugin, logger *slog.Logger, dial bridge.HostDialer) (*server, error) {
@@ -75,7 +76,7 @@ func (s *server) GetManifest(ctx context.Context, req *wire.ManifestRequest) (*w
 	}
 	s.mu.Lock()
 	old := s.hostConn
-	s.host, s.hostConn, s.hostChecks = wire.NewHostClient(conn), conn, req.HostChecks
+	s.host, s.hostConn, s.hostChecks, s.hostAudit = wire.NewHostClient(conn), conn, req.HostChecks, req.HostAudit
 	s.mu.Unlock()
 	if old != nil {
 		_ = old.Close()
@@ -111,23 +112,31 @@ func (s *server) Handle(ctx context.Context, req *wire.HandleRequest) (*wire.Han
 		span.SetAttributes(attribute.String("atrium.plugin", s.plugin.Name), attribute.String("atrium.request_id", req.RequestId))
 	}
 	s.mu.RLock()
-	host, hostChecks := s.host, s.hostChecks
+	host, hostChecks, hostAudit := s.host, s.hostChecks, s.hostAudit
 	s.mu.RUnlock()
 
 	c := &Context{ctx: ctx, req: req, srv: s, route: route}
 	c.call.id, c.call.host, c.call.deferChecks, c.call.prefetch = req.CallId, host, hostChecks, req.Prefetch
+	c.call.deferAudit = hostAudit
 	c.db.call, c.cache.call, c.blobs.call = &c.call, &c.call, &c.call
 
-	if err := s.run(c); err != nil {
+	err := s.run(c)
+	audit, aerr := c.call.auditDetail()
+	if err == nil {
+		err = aerr
+	}
+	if err != nil {
 		span.SetStatus(codes.Error, err.Error())
 		// The checks go with the error too: a refusal must win over what
 		// the error would tell.
-		return &wire.HandleResponse{Error: errorToWire(err, wire.Source_SOURCE_PLUGIN), Checks: c.checks, PrefetchUsed: c.call.usedPrefetch()}, nil
+		return &wire.HandleResponse{Error: errorToWire(err, wire.Source_SOURCE_PLUGIN), Checks: c.checks,
+			PrefetchUsed: c.call.usedPrefetch(), Audit: audit}, nil
 	}
 	if !c.written {
 		c.status = http.StatusNoContent
 	}
-	return &wire.HandleResponse{Status: c.status, Headers: c.header, Body: c.body, Checks: c.checks, PrefetchUsed: c.call.usedPrefetch()}, nil
+	return &wire.HandleResponse{Status: c.status, Headers: c.header, Body: c.body, Checks: c.checks,
+		PrefetchUsed: c.call.usedPrefetch(), Audit: audit}, nil
 }
 
 // run calls the handler, turning a panic into an internal error so one bad

@@ -130,6 +130,11 @@ func (c *Conn) Handle(ctx context.Context, req *Request, svc Services) (*Respons
 			}
 		}
 	}
+	if len(resp.Audit) > 0 && svc != nil {
+		if err := audit(reqCtx, svc, resp.Audit); err != nil {
+			return nil, err
+		}
+	}
 	if resp.Error != nil {
 		return nil, bridge.ErrorFromWire(resp.Error)
 	}
@@ -141,6 +146,15 @@ func (c *Conn) Handle(ctx context.Context, req *Request, svc Services) (*Respons
 		}
 	}
 	return out, nil
+}
+
+// audit hands the detail a response carries to the request's audit record.
+func audit(ctx context.Context, svc Services, raw []byte) error {
+	var detail map[string]any
+	if err := json.Unmarshal(raw, &detail); err != nil {
+		return sdk.Internal(err, "decode the response's audit detail")
+	}
+	return svc.Audit(ctx, detail)
 }
 
 func (c *Conn) wireRequest(req *Request) (*wire.HandleRequest, error) {

@@ -199,7 +199,7 @@ func (*earlyExit) Error() string { return "start: the plugin exited before its h
 
 // start announces the host service and installs the manifest.
 func (c *Conn) start(ctx context.Context, hostService uint32) error {
-	w, err := c.plugin.GetManifest(ctx, &wire.ManifestRequest{HostService: hostService, HostProtocol: wire.ProtocolVersion, HostChecks: true})
+	w, err := c.plugin.GetManifest(ctx, &wire.ManifestRequest{HostService: hostService, HostProtocol: wire.ProtocolVersion, HostChecks: true, HostAudit: true})
 	if err != nil {
 		return fmt.Errorf("get manifest: %w", err)
 	}

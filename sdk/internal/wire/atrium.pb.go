@@ -166,7 +166,10 @@ type ManifestRequest struct {
 	// The host makes the checks a HandleResponse carries. A plugin must not
 	// defer a check to a host that does not say so (an older core would
 	// ignore them): it asks with Authorize instead.
-	HostChecks    bool `protobuf:"varint,3,opt,name=host_checks,json=hostChecks,proto3" json:"host_checks,omitempty"`
+	HostChecks bool `protobuf:"varint,3,opt,name=host_checks,json=hostChecks,proto3" json:"host_checks,omitempty"`
+	// The host takes a HandleResponse's audit detail: a plugin under an
+	// older host sends each Audit call on its own.
+	HostAudit     bool `protobuf:"varint,4,opt,name=host_audit,json=hostAudit,proto3" json:"host_audit,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -218,6 +221,13 @@ func (x *ManifestRequest) GetHostProtocol() int32 {
 func (x *ManifestRequest) GetHostChecks() bool {
 	if x != nil {
 		return x.HostChecks
+	}
+	return false
+}
+
+func (x *ManifestRequest) GetHostAudit() bool {
+	if x != nil {
+		return x.HostAudit
 	}
 	return false
 }
@@ -1000,7 +1010,10 @@ type HandleResponse struct {
 	// error (sdk.Context.Require): a deny replaces either with the refusal.
 	Checks []*Check `protobuf:"bytes,5,rep,name=checks,proto3" json:"checks,omitempty"`
 	// The handler's first statement was the request's prefetch.
-	PrefetchUsed  bool `protobuf:"varint,6,opt,name=prefetch_used,json=prefetchUsed,proto3" json:"prefetch_used,omitempty"`
+	PrefetchUsed bool `protobuf:"varint,6,opt,name=prefetch_used,json=prefetchUsed,proto3" json:"prefetch_used,omitempty"`
+	// Detail for the request's audit record (a JSON object, sdk.Context.Audit),
+	// written with the unit of work as a host Audit call's would be.
+	Audit         []byte `protobuf:"bytes,7,opt,name=audit,proto3" json:"audit,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1075,6 +1088,13 @@ func (x *HandleResponse) GetPrefetchUsed() bool {
 		return x.PrefetchUsed
 	}
 	return false
+}
+
+func (x *HandleResponse) GetAudit() []byte {
+	if x != nil {
+		return x.Audit
+	}
+	return nil
 }
 
 type Check struct {
@@ -2415,12 +2435,14 @@ var File_atrium_proto protoreflect.FileDescriptor
 
 const file_atrium_proto_rawDesc = "" +
 	"\n" +
-	"\fatrium.proto\x12\x10atrium.plugin.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"z\n" +
+	"\fatrium.proto\x12\x10atrium.plugin.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x99\x01\n" +
 	"\x0fManifestRequest\x12!\n" +
 	"\fhost_service\x18\x01 \x01(\rR\vhostService\x12#\n" +
 	"\rhost_protocol\x18\x02 \x01(\x05R\fhostProtocol\x12\x1f\n" +
 	"\vhost_checks\x18\x03 \x01(\bR\n" +
-	"hostChecks\"\xe0\x02\n" +
+	"hostChecks\x12\x1d\n" +
+	"\n" +
+	"host_audit\x18\x04 \x01(\bR\thostAudit\"\xe0\x02\n" +
 	"\bManifest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
 	"\aversion\x18\x02 \x01(\tR\aversion\x12\x1a\n" +
@@ -2492,14 +2514,15 @@ const file_atrium_proto_rawDesc = "" +
 	"\bprefetch\x18\x0e \x01(\v2\x1a.atrium.plugin.v1.PrefetchR\bprefetch\"z\n" +
 	"\bPrefetch\x129\n" +
 	"\tstatement\x18\x01 \x01(\v2\x1b.atrium.plugin.v1.StatementR\tstatement\x123\n" +
-	"\x06result\x18\x02 \x01(\v2\x1b.atrium.plugin.v1.ResultSetR\x06result\"\xf3\x01\n" +
+	"\x06result\x18\x02 \x01(\v2\x1b.atrium.plugin.v1.ResultSetR\x06result\"\x89\x02\n" +
 	"\x0eHandleResponse\x12\x16\n" +
 	"\x06status\x18\x01 \x01(\x05R\x06status\x120\n" +
 	"\aheaders\x18\x02 \x03(\v2\x16.atrium.plugin.v1.PairR\aheaders\x12\x12\n" +
 	"\x04body\x18\x03 \x01(\fR\x04body\x12-\n" +
 	"\x05error\x18\x04 \x01(\v2\x17.atrium.plugin.v1.ErrorR\x05error\x12/\n" +
 	"\x06checks\x18\x05 \x03(\v2\x17.atrium.plugin.v1.CheckR\x06checks\x12#\n" +
-	"\rprefetch_used\x18\x06 \x01(\bR\fprefetchUsed\"W\n" +
+	"\rprefetch_used\x18\x06 \x01(\bR\fprefetchUsed\x12\x14\n" +
+	"\x05audit\x18\a \x01(\fR\x05audit\"W\n" +
 	"\x05Check\x12\x16\n" +
 	"\x06action\x18\x01 \x01(\tR\x06action\x126\n" +
 	"\bresource\x18\x02 \x01(\v2\x1a.atrium.plugin.v1.ResourceR\bresource\"<\n" +

@@ -51,9 +51,10 @@ func toSDK(err error) error {
 
 // guard asks the core's policy about one resource, with the attributes the
 // API contract promises tenant policies: a project's status, owner_id and
-// name; a task's status, assignee_id, project_id and due_date. Reads are
-// required of the response (decided as the handler returns, saving a round
-// trip); changes are authorized before they are made.
+// name; a task's status, assignee_id, project_id and due_date. Each check
+// is required of the response (sdk.Context.Require: decided as the handler
+// returns, saving a round trip): a refusal replaces the response, and the
+// request's changes, all in its transaction, roll back.
 type guard struct{ c *sdk.Context }
 
 func (g guard) Project(action string, p *domain.Project) error {
@@ -72,10 +73,7 @@ func (g guard) Task(action string, t *domain.Task) error {
 }
 
 func (g guard) check(action string, res sdk.Resource) error {
-	if app.IsRead(action) {
-		return g.c.Require(action, res)
-	}
-	return g.c.Authorize(action, res)
+	return g.c.Require(action, res)
 }
 
 // pathID reads a path parameter holding the id of what; one that is not a

@@ -27,15 +27,13 @@ const (
 	TaskDelete    = "projects.task.delete"
 )
 
-// IsRead tells whether action only reads: its refusal may come as the use
-// case returns (see Guard).
-func IsRead(action string) bool { return action == ProjectRead || action == TaskRead }
-
 // Guard decides whether the principal may perform action on one existing
-// resource; a refusal is an error (the SDK's Forbidden). A read may be
-// decided when the use case returns, before anything of its answer reaches
-// the client: its refusal then replaces the answer. Collection-level
-// permissions are the route's, checked before a use case runs.
+// resource; a refusal is an error (the SDK's Forbidden). The decision may
+// come when the use case returns, before anything of its answer reaches
+// the client and before its changes commit: its refusal then replaces the
+// answer and the changes roll back (every effect of this plugin is in the
+// request's transaction). Collection-level permissions are the route's,
+// checked before a use case runs.
 type Guard interface {
 	Project(action string, p *domain.Project) error
 	Task(action string, t *domain.Task) error
