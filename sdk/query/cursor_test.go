@@ -1,6 +1,7 @@
 package query_test
 
 import (
+	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
 	"strings"
@@ -129,8 +130,11 @@ func craft(shape []byte, body string) string {
 
 // sum is the package's checksum, written out: the format is documented.
 func sum(payload []byte) []byte {
-	h := sha256.Sum256(append([]byte("atrium/sdk/query cursor\x00"), payload...))
-	return h[:16]
+	key := sha256.Sum256([]byte("atrium/sdk/query cursor"))
+	m := hmac.New(sha256.New, key[:])
+	m.Write([]byte("atrium/spec cursor\x00"))
+	m.Write(payload)
+	return m.Sum(nil)
 }
 
 func TestCursorNeedsEverySortKey(t *testing.T) {
