@@ -12,43 +12,12 @@ import (
 	"github.com/atriumhq/atrium/internal/listquery"
 )
 
-// tasks has every type, a caller-only field (project_id) and nullable ones.
-var tasks = must(listquery.NewFields("tasks", "id", map[string]listquery.Field{
-	"id":          {Column: "id", Type: listquery.UUID},
-	"project_id":  {Column: "project_id", Type: listquery.UUID},
-	"title":       {Column: "title", Type: listquery.String, Filter: true, Sort: true},
-	"status":      {Column: "status", Type: listquery.Enum, Values: []string{"todo", "doing", "done"}, Filter: true, Sort: true},
-	"assignee_id": {Column: "assignee_id", Type: listquery.UUID, Filter: true, Nullable: true},
-	"due_date":    {Column: "due_date", Type: listquery.Date, Filter: true, Sort: true, Nullable: true},
-	"created_at":  {Column: "t.created_at", Type: listquery.Time, Filter: true, Sort: true},
-	"priority":    {Column: "priority", Type: listquery.Int, Filter: true, Sort: true},
-	"urgent":      {Column: "urgent", Type: listquery.Bool, Filter: true},
-}))
-
-func must(f listquery.Fields, err error) listquery.Fields {
-	if err != nil {
-		panic(err)
-	}
-	return f
-}
-
-func codec(t testing.TB, seed byte) *listquery.Codec {
-	t.Helper()
-	c, err := listquery.NewCodec([]byte(strings.Repeat(string(rune('a'+seed)), 32)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
-}
-
-var lastRow = map[string]any{"title": "b", "due_date": (*time.Time)(nil), "id": uuid.MustParse("0190a6f0-0000-7000-8000-000000000001")}
-
 // FuzzParse: whatever the query string, Parse returns either a spec that fits
 // the allow-list and translates to SQL, or a client error naming a
 // parameter; it never panics and never blames the caller (a 500) for the
 // client's input.
 func FuzzParse(f *testing.F) {
-	c := codec(f, 0)
+	c := newCodec(f, 0)
 	opts := listquery.Options{Codec: c, Reserved: []string{"since"}, Filters: []listquery.Filter{listquery.Equal("project_id", uuid.Nil)}}
 	s, _ := listquery.Parse(url.Values{"sort": {"title,-due_date"}}, tasks, opts)
 	token, _ := c.Next(s, tasks, lastRow)
@@ -94,7 +63,7 @@ func FuzzParse(f *testing.F) {
 // "cursor", and accepts only tokens the codec itself made, whose values then
 // translate to SQL.
 func FuzzCursor(f *testing.F) {
-	c := codec(f, 0)
+	c := newCodec(f, 0)
 	s := listquery.Spec{Sort: []listquery.SortKey{{Field: "title"}, {Field: "due_date", Desc: true}}}
 	due := time.Date(2025, 1, 31, 0, 0, 0, 0, time.UTC)
 	made := map[string]bool{}
@@ -111,7 +80,7 @@ func FuzzCursor(f *testing.F) {
 		f.Add(token)
 		f.Add(token[:len(token)/2])
 	}
-	foreign, _ := codec(f, 1).Next(s, tasks, lastRow)
+	foreign, _ := newCodec(f, 1).Next(s, tasks, lastRow)
 	f.Add(foreign)
 	f.Add("")
 	f.Add("AQ")

@@ -1,4 +1,4 @@
-package spec_test
+package listquery_test
 
 import (
 	"encoding/base64"
@@ -11,28 +11,30 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/atriumhq/atrium/core/kernel"
-	"github.com/atriumhq/atrium/core/spec"
+	"github.com/atriumhq/atrium/internal/listquery"
 )
 
-func newCodec(t testing.TB, seed byte) *spec.Codec {
+func newCodec(t testing.TB, seed byte) *listquery.Codec {
 	t.Helper()
-	c, err := spec.NewCodec([]byte(strings.Repeat(string(rune('a'+seed)), 32)))
+	c, err := listquery.NewCodec([]byte(strings.Repeat(string(rune('a'+seed)), 32)))
 	require.NoError(t, err)
 	return c
 }
 
 // page parses raw and makes the cursor after a row with the given values.
-func page(t *testing.T, c *spec.Codec, f spec.Fields, raw string, last map[string]any) (spec.Spec, string) {
+func page(t *testing.T, c *listquery.Codec, f listquery.Fields, raw string, last map[string]any) (listquery.Spec, string) {
 	t.Helper()
-	s, err := spec.Parse(query(t, raw), f, spec.Options{Codec: c, Reserved: []string{"since"}})
+	s, err := listquery.Parse(query(t, raw), f, listquery.Options{Codec: c, Reserved: []string{"since"}})
 	require.NoError(t, err)
 	token, err := c.Next(s, f, last)
 	require.NoError(t, err)
 	return s, token
 }
 
-var lastRow = map[string]any{"title": status("b"), "due_date": (*time.Time)(nil), "id": uuid.MustParse("0190a6f0-0000-7000-8000-000000000001")}
+var (
+	lastID  = uuid.MustParse("0190a6f0-0000-7000-8000-000000000001")
+	lastRow = map[string]any{"title": status("b"), "due_date": (*time.Time)(nil), "id": lastID}
+)
 
 func TestCursorRoundTrip(t *testing.T) {
 	c := newCodec(t, 0)
@@ -40,15 +42,15 @@ func TestCursorRoundTrip(t *testing.T) {
 	assert.NotContains(t, token, "=")
 
 	// Filter and one-of order do not matter; the limit may change.
-	s, err := spec.Parse(query(t, "status=done&status=todo&since=x&sort=title,-due_date&limit=3&cursor="+token), tasks,
-		spec.Options{Codec: c, Reserved: []string{"since"}})
+	s, err := listquery.Parse(query(t, "status=done&status=todo&since=x&sort=title,-due_date&limit=3&cursor="+token), tasks,
+		listquery.Options{Codec: c, Reserved: []string{"since"}})
 	require.NoError(t, err)
 	require.NotNil(t, s.After)
 	assert.Equal(t, []any{"b", nil, lastRow["id"].(uuid.UUID).String()}, s.After.Values)
 
 	at := time.Date(2025, 1, 31, 9, 0, 0, 123456000, time.FixedZone("x", 7200))
 	_, token = page(t, c, tasks, "sort=-created_at", map[string]any{"created_at": at, "id": lastRow["id"]})
-	s, err = spec.Parse(query(t, "sort=-created_at&cursor="+token), tasks, spec.Options{Codec: c})
+	s, err = listquery.Parse(query(t, "sort=-created_at&cursor="+token), tasks, listquery.Options{Codec: c})
 	require.NoError(t, err)
 	assert.Equal(t, []any{at.UTC(), lastRow["id"].(uuid.UUID).String()}, s.After.Values)
 }
@@ -60,21 +62,22 @@ func TestCursorRefusals(t *testing.T) {
 	raw, err := base64.RawURLEncoding.DecodeString(token)
 	require.NoError(t, err)
 	reencode := func(b []byte) string { return base64.RawURLEncoding.EncodeToString(b) }
-	other := spec.NewFields("projects", "id", map[string]spec.Field{
-		"id":       {Column: "id", Type: spec.UUID},
-		"title":    {Column: "title", Type: spec.String, Filter: true, Sort: true},
-		"status":   {Column: "status", Type: spec.Enum, Values: []string{"todo"}, Filter: true},
-		"due_date": {Column: "due_date", Type: spec.Time, Sort: true, Nullable: true},
-	})
+	other := must(listquery.NewFields("projects", "id", map[string]listquery.Field{
+		"id":       {Column: "id", Type: listquery.UUID},
+		"title":    {Column: "title", Type: listquery.String, Filter: true, Sort: true},
+		"status":   {Column: "status", Type: listquery.Enum, Values: []string{"todo"}, Filter: true},
+		"due_date": {Column: "due_date", Type: listquery.Date, Sort: true, Nullable: true},
+	}))
 
 	tests := []struct {
 		name, query, message string
-		codec                *spec.Codec
-		fields               spec.Fields
+		codec                *listquery.Codec
+		fields               listquery.Fields
 	}{
 		{"garbage", "cursor=%21%21", "not a cursor", c, tasks},
 		{"truncated", "cursor=" + token[:len(token)-4], "not a cursor", c, tasks},
 		{"too short", "cursor=" + token[:20], "not a cursor", c, tasks},
+		{"padded", made + "&cursor=" + token + "==", "not a cursor", c, tasks},
 		{"line break", "cursor=" + token[:10] + "%0A" + token[10:], "not a cursor", c, tasks},
 		{"huge", "cursor=" + strings.Repeat("A", 20000), "not a cursor", c, tasks},
 		{"foreign key", "cursor=" + token, "not a cursor", newCodec(t, 1), tasks},
@@ -90,29 +93,27 @@ func TestCursorRefusals(t *testing.T) {
 		b[i] ^= 0x01
 		tests = append(tests, struct {
 			name, query, message string
-			codec                *spec.Codec
-			fields               spec.Fields
+			codec                *listquery.Codec
+			fields               listquery.Fields
 		}{"flip", made + "&cursor=" + reencode(b), "", c, tasks})
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := spec.Parse(query(t, tt.query), tt.fields, spec.Options{Codec: tt.codec, Reserved: []string{"since"}})
-			require.ErrorIs(t, err, spec.ErrInvalidCursor)
-			assert.Equal(t, kernel.KindBadRequest, kernel.KindOf(err))
-			e := err.(*kernel.Error) //nolint:errorlint // Parse returns it unwrapped
+			_, err := listquery.Parse(query(t, tt.query), tt.fields, listquery.Options{Codec: tt.codec, Reserved: []string{"since"}})
+			e := clientError(t, err, listquery.BadCursor)
 			require.Len(t, e.Fields, 1)
 			assert.Equal(t, "cursor", e.Fields[0].Field)
 			assert.Contains(t, e.Fields[0].Message, tt.message)
 		})
 	}
 	// A query error wins over the cursor.
-	_, err = spec.Parse(url.Values{"cursor": {"x"}, "limit": {"0"}}, tasks, spec.Options{Codec: c})
-	require.ErrorIs(t, err, spec.ErrInvalidQuery)
+	_, err = listquery.Parse(url.Values{"cursor": {"x"}, "limit": {"0"}}, tasks, listquery.Options{Codec: c})
+	clientError(t, err, listquery.BadQuery)
 }
 
 func TestNextNeedsEverySortKey(t *testing.T) {
 	c := newCodec(t, 0)
-	s := spec.Spec{Sort: []spec.SortKey{{Field: "title"}, {Field: "due_date", Desc: true}}}
+	s := listquery.Spec{Sort: []listquery.SortKey{{Field: "title"}, {Field: "due_date", Desc: true}}}
 	id := uuid.New()
 	for name, last := range map[string]map[string]any{
 		"missing":     {"title": "a", "id": id},
@@ -127,7 +128,7 @@ func TestNextNeedsEverySortKey(t *testing.T) {
 }
 
 func TestNewCodecNeedsALongKey(t *testing.T) {
-	_, err := spec.NewCodec(make([]byte, 31))
+	_, err := listquery.NewCodec(make([]byte, 31))
 	require.Error(t, err)
 }
 
@@ -135,23 +136,23 @@ func TestPaginate(t *testing.T) {
 	c := newCodec(t, 0)
 	ids := make([]uuid.UUID, 4)
 	for i := range ids {
-		ids[i] = kernel.NewID()
+		ids[i] = uuid.Must(uuid.NewV7())
 	}
 	key := func(id uuid.UUID) map[string]any { return map[string]any{"id": id} }
-	s := spec.Spec{Limit: 3}
+	s := listquery.Spec{Limit: 3}
 
-	items, next, err := spec.Paginate(c, s, tasks, ids[:3], key)
+	items, next, err := listquery.Paginate(c, s, tasks, ids[:3], key)
 	require.NoError(t, err)
 	assert.Equal(t, ids[:3], items)
 	assert.Empty(t, next, "no extra row: last page")
 
-	items, next, err = spec.Paginate(c, s, tasks, ids, key)
+	items, next, err = listquery.Paginate(c, s, tasks, ids, key)
 	require.NoError(t, err)
 	assert.Equal(t, ids[:3], items)
 	after, err := c.Decode(next, s, tasks)
 	require.NoError(t, err)
 	assert.Equal(t, []any{ids[2].String()}, after.Values, "continues after the page's last row")
 
-	_, _, err = spec.Paginate(nil, s, tasks, ids, key)
+	_, _, err = listquery.Paginate(nil, s, tasks, ids, key)
 	require.Error(t, err)
 }

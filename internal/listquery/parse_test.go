@@ -1,8 +1,9 @@
-package spec_test
+package listquery_test
 
 import (
 	"errors"
 	"net/url"
+	"strings"
 	"testing"
 	"time"
 
@@ -10,8 +11,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/atriumhq/atrium/core/kernel"
-	"github.com/atriumhq/atrium/core/spec"
+	"github.com/atriumhq/atrium/internal/listquery"
 )
 
 func query(t *testing.T, raw string) url.Values {
@@ -22,23 +22,23 @@ func query(t *testing.T, raw string) url.Values {
 }
 
 func TestParseDefaults(t *testing.T) {
-	s, err := spec.Parse(url.Values{}, tasks, spec.Options{})
+	s, err := listquery.Parse(url.Values{}, tasks, listquery.Options{})
 	require.NoError(t, err)
 	assert.Empty(t, s.Filters)
 	assert.Empty(t, s.Sort)
 	assert.Nil(t, s.After)
 	assert.Equal(t, 50, s.PageSize())
-	assert.Equal(t, []spec.SortKey{{Field: "id", Desc: true}}, s.Order(tasks), "newest first")
+	assert.Equal(t, []listquery.SortKey{{Field: "id", Desc: true}}, s.Order(tasks), "newest first")
 }
 
 func TestParseReadsEveryPart(t *testing.T) {
 	assignee := uuid.New()
-	s, err := spec.Parse(query(t, "limit=200&sort=title,-due_date&status=todo&status=done&priority=-3"+
-		"&urgent=true&assignee_id="+assignee.String()+"&created_at=2025-01-31T10:00:00.5%2B01:00&title=a%20b"), tasks, spec.Options{})
+	s, err := listquery.Parse(query(t, "limit=200&sort=title,-due_date&status=todo&status=done&priority=-3"+
+		"&urgent=true&assignee_id="+assignee.String()+"&created_at=2025-01-31T10:00:00.5%2B01:00&title=a%20b"), tasks, listquery.Options{})
 	require.NoError(t, err)
 	assert.Equal(t, 200, s.PageSize())
-	assert.Equal(t, []spec.SortKey{{Field: "title"}, {Field: "due_date", Desc: true}}, s.Sort)
-	assert.ElementsMatch(t, []spec.Filter{
+	assert.Equal(t, []listquery.SortKey{{Field: "title"}, {Field: "due_date", Desc: true}}, s.Sort)
+	assert.ElementsMatch(t, []listquery.Filter{
 		{Field: "status", Values: []any{"todo", "done"}},
 		{Field: "priority", Values: []any{int64(-3)}},
 		{Field: "urgent", Values: []any{true}},
@@ -50,19 +50,20 @@ func TestParseReadsEveryPart(t *testing.T) {
 
 func TestParseLeavesReservedParametersToTheCaller(t *testing.T) {
 	project := uuid.New()
-	s, err := spec.Parse(query(t, "since=2025-01-01T00:00:00Z&until=whenever&cursor="), tasks, spec.Options{
+	s, err := listquery.Parse(query(t, "since=2025-01-01T00:00:00Z&until=whenever&cursor="), tasks, listquery.Options{
 		Reserved: []string{"since", "until"},
-		Filters:  []spec.Filter{spec.Equal("project_id", project.String())},
+		Filters:  []listquery.Filter{listquery.Equal("project_id", project.String())},
 	})
 	require.NoError(t, err)
-	assert.Equal(t, []spec.Filter{spec.Equal("project_id", project.String())}, s.Filters, "caller filters, normalized")
+	assert.Equal(t, []listquery.Filter{listquery.Equal("project_id", project.String())}, s.Filters, "caller filters, normalized")
 	assert.Nil(t, s.After, "an empty cursor is the first page")
 }
 
 func TestParseBlamesTheCallerForItsOwnFilters(t *testing.T) {
-	_, err := spec.Parse(url.Values{}, tasks, spec.Options{Filters: []spec.Filter{spec.Equal("nope", 1)}})
+	_, err := listquery.Parse(url.Values{}, tasks, listquery.Options{Filters: []listquery.Filter{listquery.Equal("nope", 1)}})
+	var e *listquery.Error
 	require.Error(t, err)
-	assert.Equal(t, kernel.KindInternal, kernel.KindOf(err))
+	assert.False(t, errors.As(err, &e), "the caller's mistake, not the client's")
 }
 
 func TestParseErrors(t *testing.T) {
@@ -98,12 +99,8 @@ func TestParseErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.query, func(t *testing.T) {
-			_, err := spec.Parse(query(t, tt.query), tasks, spec.Options{})
-			require.Error(t, err)
-			require.ErrorIs(t, err, spec.ErrInvalidQuery)
-			var e *kernel.Error
-			require.True(t, errors.As(err, &e))
-			assert.Equal(t, kernel.KindBadRequest, e.Kind)
+			_, err := listquery.Parse(query(t, tt.query), tasks, listquery.Options{})
+			e := clientError(t, err, listquery.BadQuery)
 			require.Len(t, e.Fields, 1, e.Error())
 			assert.Equal(t, tt.param, e.Fields[0].Field)
 			assert.Contains(t, e.Fields[0].Message, tt.message)
@@ -112,9 +109,8 @@ func TestParseErrors(t *testing.T) {
 }
 
 func TestParseReportsEveryBadParameter(t *testing.T) {
-	_, err := spec.Parse(query(t, "b=1&a=2&limit=0&sort=x&status=x"), tasks, spec.Options{})
-	var e *kernel.Error
-	require.True(t, errors.As(err, &e))
+	_, err := listquery.Parse(query(t, "b=1&a=2&limit=0&sort=x&status=x"), tasks, listquery.Options{})
+	e := clientError(t, err, listquery.BadQuery)
 	var params []string
 	for _, f := range e.Fields {
 		params = append(params, f.Field)
@@ -128,15 +124,39 @@ func TestParseBoundsHostileQueries(t *testing.T) {
 		v.Set("k"+string(rune('a'+i%26))+uuid.NewString(), "x")
 	}
 	v["status"] = make([]string, 101)
-	_, err := spec.Parse(v, tasks, spec.Options{})
-	var e *kernel.Error
-	require.True(t, errors.As(err, &e))
-	assert.Len(t, e.Fields, 10)
+	_, err := listquery.Parse(v, tasks, listquery.Options{})
+	assert.Len(t, clientError(t, err, listquery.BadQuery).Fields, 10)
 
-	_, err = spec.Parse(url.Values{"status": make([]string, 101)}, tasks, spec.Options{})
-	require.ErrorIs(t, err, spec.ErrInvalidQuery)
-	assert.Contains(t, err.Error(), "at most 100 values")
+	for raw, message := range map[string]string{
+		"status=" + strings.Repeat("&status=todo", 101): "at most 100 values",
+		"title=" + strings.Repeat("x", 1025):            "at most 1024 bytes",
+	} {
+		_, err = listquery.Parse(query(t, raw), tasks, listquery.Options{})
+		assert.Contains(t, clientError(t, err, listquery.BadQuery).Fields[0].Message, message)
+	}
 
-	_, err = spec.Parse(url.Values{"status": {}}, tasks, spec.Options{})
-	require.ErrorIs(t, err, spec.ErrInvalidQuery)
+	_, err = listquery.Parse(url.Values{"status": {}}, tasks, listquery.Options{})
+	clientError(t, err, listquery.BadQuery)
+}
+
+func TestParseTakesTheCallersDefaults(t *testing.T) {
+	byTitle := []listquery.SortKey{{Field: "title"}}
+	s, err := listquery.Parse(url.Values{}, tasks, listquery.Options{Sort: byTitle, Limit: 20})
+	require.NoError(t, err)
+	assert.Equal(t, byTitle, s.Sort)
+	assert.Equal(t, 20, s.PageSize())
+
+	s, err = listquery.Parse(query(t, "sort=-priority&limit=3"), tasks, listquery.Options{Sort: byTitle, Limit: 20})
+	require.NoError(t, err)
+	assert.Equal(t, []listquery.SortKey{{Field: "priority", Desc: true}}, s.Sort)
+	assert.Equal(t, 3, s.PageSize())
+
+	_, err = listquery.Parse(url.Values{}, tasks, listquery.Options{Sort: []listquery.SortKey{{Field: "nope"}}})
+	var e *listquery.Error
+	require.Error(t, err)
+	assert.False(t, errors.As(err, &e), "the caller's mistake, not the client's")
+
+	_, err = listquery.Parse(url.Values{}, listquery.Fields{}, listquery.Options{})
+	require.Error(t, err)
+	assert.False(t, errors.As(err, &e))
 }
