@@ -100,19 +100,19 @@ func TestParseErrors(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.query, func(t *testing.T) {
 			_, err := listquery.Parse(query(t, tt.query), tasks, listquery.Options{})
-			e := clientError(t, err, listquery.BadQuery)
-			require.Len(t, e.Fields, 1, e.Error())
-			assert.Equal(t, tt.param, e.Fields[0].Field)
-			assert.Contains(t, e.Fields[0].Message, tt.message)
+			fields := mistake(t, err, listquery.BadQuery)
+			require.Len(t, fields, 1, "%v", err)
+			assert.Equal(t, tt.param, fields[0].Field)
+			assert.Contains(t, fields[0].Message, tt.message)
 		})
 	}
 }
 
 func TestParseReportsEveryBadParameter(t *testing.T) {
 	_, err := listquery.Parse(query(t, "b=1&a=2&limit=0&sort=x&status=x"), tasks, listquery.Options{})
-	e := clientError(t, err, listquery.BadQuery)
+	fields := mistake(t, err, listquery.BadQuery)
 	var params []string
-	for _, f := range e.Fields {
+	for _, f := range fields {
 		params = append(params, f.Field)
 	}
 	assert.Equal(t, []string{"a", "b", "limit", "sort", "status"}, params)
@@ -125,18 +125,18 @@ func TestParseBoundsHostileQueries(t *testing.T) {
 	}
 	v["status"] = make([]string, 101)
 	_, err := listquery.Parse(v, tasks, listquery.Options{})
-	assert.Len(t, clientError(t, err, listquery.BadQuery).Fields, 10)
+	assert.Len(t, mistake(t, err, listquery.BadQuery), 10)
 
 	for raw, message := range map[string]string{
 		"status=" + strings.Repeat("&status=todo", 101): "at most 100 values",
 		"title=" + strings.Repeat("x", 1025):            "at most 1024 bytes",
 	} {
 		_, err = listquery.Parse(query(t, raw), tasks, listquery.Options{})
-		assert.Contains(t, clientError(t, err, listquery.BadQuery).Fields[0].Message, message)
+		assert.Contains(t, mistake(t, err, listquery.BadQuery)[0].Message, message)
 	}
 
 	_, err = listquery.Parse(url.Values{"status": {}}, tasks, listquery.Options{})
-	clientError(t, err, listquery.BadQuery)
+	assert.NotEmpty(t, mistake(t, err, listquery.BadQuery))
 }
 
 func TestParseTakesTheCallersDefaults(t *testing.T) {

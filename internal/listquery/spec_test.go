@@ -34,14 +34,14 @@ func must(f listquery.Fields, err error) listquery.Fields {
 	return f
 }
 
-// clientError asserts that err is the client's mistake of fault and returns
-// it.
-func clientError(t *testing.T, err error, fault listquery.Fault) *listquery.Error {
+// mistake asserts that err is the client's mistake of fault and returns the
+// parameters it names.
+func mistake(t *testing.T, err error, fault listquery.Fault) []listquery.FieldError {
 	t.Helper()
 	var e *listquery.Error
 	require.ErrorAs(t, err, &e)
 	require.Equal(t, fault, e.Fault, "%v", err)
-	return e
+	return e.Fields
 }
 
 type status string
