@@ -6,7 +6,7 @@ GOLANGCI_VERSION := v2.15.0
 VERSION         ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS         := -s -w -X github.com/atriumhq/atrium/core/buildinfo.Version=$(VERSION)
 
-.PHONY: all build plugins run test test-short soak test-many-tenants lint fmt bench bench-tenancy clean tools proto check-tidy check-proto
+.PHONY: all build plugins run test test-short soak test-many-tenants lint fmt bench bench-tenancy clean tools proto
 
 all: build
 
@@ -87,6 +87,8 @@ proto: $(TOOLS)/protoc-gen-go $(TOOLS)/protoc-gen-go-grpc
 		--go_out=$(PROTO_OUT) --go_opt=paths=source_relative \
 		--go-grpc_out=$(PROTO_OUT) --go-grpc_opt=paths=source_relative \
 		$(PROTO_DIR)/atrium.proto
+
+.PHONY: check-tidy check-proto
 
 ## check-tidy: fail, showing the diff, if go.mod or go.sum is not what `go mod tidy` makes
 check-tidy:
