@@ -86,12 +86,32 @@ bench-load: build
 ## (protoc from Debian's protobuf-compiler; the Go plugins from the module proxy into .tools)
 PROTOC_GEN_GO_VERSION      := v1.36.12
 PROTOC_GEN_GO_GRPC_VERSION := v1.5.1
+PROTO_DIR                  := sdk/internal/wire
+PROTO_GENERATED            := atrium.pb.go atrium_grpc.pb.go
+PROTO_OUT                  ?= $(PROTO_DIR)
 proto: $(TOOLS)/protoc-gen-go $(TOOLS)/protoc-gen-go-grpc
 	@command -v protoc >/dev/null || { echo "protoc missing: apt-get install -y protobuf-compiler"; exit 1; }
-	PATH=$(TOOLS):$$PATH protoc -I sdk/internal/wire \
-		--go_out=sdk/internal/wire --go_opt=paths=source_relative \
-		--go-grpc_out=sdk/internal/wire --go-grpc_opt=paths=source_relative \
-		sdk/internal/wire/atrium.proto
+	PATH=$(TOOLS):$$PATH protoc -I $(PROTO_DIR) \
+		--go_out=$(PROTO_OUT) --go_opt=paths=source_relative \
+		--go-grpc_out=$(PROTO_OUT) --go-grpc_opt=paths=source_relative \
+		$(PROTO_DIR)/atrium.proto
+
+.PHONY: check-tidy check-proto
+
+## check-tidy: fail, showing the diff, if go.mod or go.sum is not what `go mod tidy` makes
+check-tidy:
+	$(GO) mod tidy -diff
+
+## check-proto: fail, showing the diff, if the committed wire code is not what `make proto`
+## makes from atrium.proto now (generated into a scratch directory; the tree is left alone)
+check-proto:
+	@out=$$(mktemp -d) && trap 'rm -rf "$$out"' EXIT && \
+		$(MAKE) --no-print-directory proto PROTO_OUT="$$out" && \
+		status=0 && for f in $(PROTO_GENERATED); do \
+			diff -u "$(PROTO_DIR)/$$f" "$$out/$$f" || status=1; \
+		done && \
+		if [ $$status -ne 0 ]; then echo "check-proto: $(PROTO_DIR) is stale: run make proto and commit"; fi && \
+		exit $$status
 
 $(TOOLS)/protoc-gen-go:
 	GOBIN=$(TOOLS) $(GO) install google.golang.org/protobuf/cmd/protoc-gen-go@$(PROTOC_GEN_GO_VERSION)

@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/assert"
 
 	"github.com/atriumhq/atrium/core/api"
+	"github.com/atriumhq/atrium/core/kernel"
 	"github.com/atriumhq/atrium/core/postgres/postgrestest"
 	"github.com/atriumhq/atrium/sdk"
 )
@@ -31,27 +32,40 @@ func TestOneDialect(t *testing.T) {
 	s.call(http.MethodPost, "/api/v1/projects", admin, map[string]any{"name": "Apollo"}).want(t, http.StatusCreated, &project)
 	tasks := "/api/v1/projects/" + project.ID + "/tasks"
 
-	lists := []struct{ path, token string }{
-		{"/api/v1/users", admin},
-		{"/api/v1/audit", admin},
-		{"/api/v1/tenants", s.op},
-		{"/api/v1/projects", admin},
-		{tasks, admin},
+	// filter is a filterable field of each list; every list runs one
+	// engine (internal/listquery), so a mistake that does not depend on the
+	// list's fields gets the same message too.
+	lists := []struct{ path, token, filter string }{
+		{"/api/v1/users", admin, "status"},
+		{"/api/v1/audit", admin, "outcome"},
+		{"/api/v1/tenants", s.op, "status"},
+		{"/api/v1/projects", admin, "status"},
+		{tasks, admin, "status"},
 	}
-	queries := []struct{ name, query, code, field string }{
-		{"zero limit", "limit=0", "invalid_query", "limit"},
-		{"limit over the maximum", "limit=201", "invalid_query", "limit"},
-		{"limit not a number", "limit=abc", "invalid_query", "limit"},
-		{"repeated limit", "limit=1&limit=2", "invalid_query", "limit"},
-		{"unknown filter", "colour=red", "invalid_query", "colour"},
-		{"unknown sort field", "sort=colour", "invalid_query", "sort"},
-		{"garbage cursor", "cursor=garbage", "invalid_cursor", "cursor"},
+	long := strings.Repeat("x", 1025)
+	queries := []struct{ name, query, code, field, message string }{
+		{"zero limit", "limit=0", "invalid_query", "limit", "must be a whole number from 1 to 200"},
+		{"limit over the maximum", "limit=201", "invalid_query", "limit", "must be a whole number from 1 to 200"},
+		{"limit not a number", "limit=abc", "invalid_query", "limit", "must be a whole number from 1 to 200"},
+		{"repeated limit", "limit=1&limit=2", "invalid_query", "limit", "must be given once"},
+		{"repeated sort", "sort=id&sort=id", "invalid_query", "sort", "must be given once"},
+		{"unknown filter", "colour=red", "invalid_query", "colour", ""},
+		{"unknown sort field", "sort=colour", "invalid_query", "sort", ""},
+		{"filter value over the cap", "{filter}=" + long, "invalid_query", "{filter}", "must be at most 1024 bytes"},
+		{"too many values", "{filter}=a" + strings.Repeat("&{filter}=a", 100), "invalid_query", "{filter}", "takes at most 100 values"},
+		{"garbage cursor", "cursor=garbage", "invalid_cursor", "cursor", "is not a cursor of this list"},
+		{"repeated cursor", "cursor=a&cursor=b", "invalid_query", "cursor", "must be given once"},
 	}
 	for _, l := range lists {
 		for _, q := range queries {
 			t.Run("GET "+l.path+"?"+q.name, func(t *testing.T) {
-				p := s.call(http.MethodGet, l.path+"?"+q.query, l.token, nil).problem(t, http.StatusBadRequest, q.code)
-				assert.Contains(t, fieldsOf(p), q.field)
+				query := strings.ReplaceAll(q.query, "{filter}", l.filter)
+				field := strings.ReplaceAll(q.field, "{filter}", l.filter)
+				p := s.call(http.MethodGet, l.path+"?"+query, l.token, nil).problem(t, http.StatusBadRequest, q.code)
+				assert.Contains(t, fieldsOf(p), field)
+				if q.message != "" {
+					assert.Contains(t, p.Errors, kernel.FieldError{Field: field, Message: q.message})
+				}
 			})
 		}
 	}

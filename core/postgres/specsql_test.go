@@ -25,7 +25,7 @@ var items = spec.NewFields("items", "id", map[string]spec.Field{
 	"status":     {Column: "status", Type: spec.Enum, Values: []string{"todo", "doing", "done"}, Filter: true, Sort: true},
 	"due_date":   {Column: "due_date", Type: spec.Time, Sort: true, Nullable: true},
 	"created_at": {Column: "created_at", Type: spec.Time, Sort: true},
-	"odd":        {Column: `we"ird`, Type: spec.String, Filter: true},
+	"odd":        {Column: "t2.odd", Type: spec.String, Filter: true},
 })
 
 func TestSpecSQL(t *testing.T) {
@@ -42,23 +42,23 @@ func TestSpecSQL(t *testing.T) {
 		{"default", spec.Spec{}, "t",
 			"TRUE", `ORDER BY "t"."id" DESC LIMIT $3`, []any{51}},
 		{"filters", spec.Spec{Limit: 7, Filters: []spec.Filter{spec.OneOf("status", "todo", "done"), spec.Equal("odd", `x"; DROP TABLE t; --`)}}, "",
-			`"status" IN ($3, $4) AND "we""ird" = $5`, `ORDER BY "id" DESC LIMIT $6`, []any{"todo", "done", `x"; DROP TABLE t; --`, 8}},
+			`"status" IN ($3, $4) AND "t2"."odd" = $5`, `ORDER BY "id" DESC LIMIT $6`, []any{"todo", "done", `x"; DROP TABLE t; --`, 8}},
 		{"one direction: row comparison", spec.Spec{Sort: []spec.SortKey{{Field: "created_at", Desc: true}}, After: &spec.Cursor{Values: []any{due, id}}}, "t",
-			`("t"."created_at", "t"."id") < ($3, $4)`, `ORDER BY "t"."created_at" DESC, "t"."id" DESC LIMIT $5`, []any{due, id, 51}},
+			`("t"."created_at", "t"."id") < ($3, $4)`, `ORDER BY "t"."created_at" DESC, "t"."id" DESC LIMIT $5`, []any{due, id.String(), 51}},
 		{"tiebreak only", spec.Spec{Sort: []spec.SortKey{{Field: "id"}}, After: &spec.Cursor{Values: []any{id}}}, "t",
-			`"t"."id" > $3`, `ORDER BY "t"."id" ASC LIMIT $4`, []any{id, 51}},
+			`"t"."id" > $3`, `ORDER BY "t"."id" ASC LIMIT $4`, []any{id.String(), 51}},
 		{"mixed directions", spec.Spec{Sort: byTitleThenDue, After: &spec.Cursor{Values: []any{"b", due, id}}}, "t",
 			`("t"."title" > $3 OR ("t"."title" = $3 AND ("t"."due_date" < $4 OR "t"."due_date" IS NULL)) OR ("t"."title" = $3 AND "t"."due_date" = $4 AND "t"."id" < $5))`,
-			`ORDER BY "t"."title" ASC, "t"."due_date" DESC NULLS LAST, "t"."id" DESC LIMIT $6`, []any{"b", due, id, 51}},
+			`ORDER BY "t"."title" ASC, "t"."due_date" DESC NULLS LAST, "t"."id" DESC LIMIT $6`, []any{"b", due, id.String(), 51}},
 		{"mixed, after a NULL", spec.Spec{Sort: byTitleThenDue, After: &spec.Cursor{Values: []any{"b", nil, id}}}, "t",
 			`("t"."title" > $3 OR ("t"."title" = $3 AND "t"."due_date" IS NULL AND "t"."id" < $4))`,
-			`ORDER BY "t"."title" ASC, "t"."due_date" DESC NULLS LAST, "t"."id" DESC LIMIT $5`, []any{"b", id, 51}},
+			`ORDER BY "t"."title" ASC, "t"."due_date" DESC NULLS LAST, "t"."id" DESC LIMIT $5`, []any{"b", id.String(), 51}},
 		{"nullable, one direction", spec.Spec{Sort: []spec.SortKey{{Field: "due_date"}}, After: &spec.Cursor{Values: []any{due, id}}}, "t",
 			`(("t"."due_date" > $3 OR "t"."due_date" IS NULL) OR ("t"."due_date" = $3 AND "t"."id" > $4))`,
-			`ORDER BY "t"."due_date" ASC NULLS LAST, "t"."id" ASC LIMIT $5`, []any{due, id, 51}},
+			`ORDER BY "t"."due_date" ASC NULLS LAST, "t"."id" ASC LIMIT $5`, []any{due, id.String(), 51}},
 		{"nullable, after a NULL", spec.Spec{Sort: []spec.SortKey{{Field: "due_date"}}, After: &spec.Cursor{Values: []any{nil, id}}}, "t",
 			`("t"."due_date" IS NULL AND "t"."id" > $3)`,
-			`ORDER BY "t"."due_date" ASC NULLS LAST, "t"."id" ASC LIMIT $4`, []any{id, 51}},
+			`ORDER BY "t"."due_date" ASC NULLS LAST, "t"."id" ASC LIMIT $4`, []any{id.String(), 51}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -1,122 +1,87 @@
 package spec_test
 
 import (
-	"database/sql"
+	"context"
+	"errors"
+	"net/url"
+	"strings"
 	"testing"
-	"time"
 
 	"github.com/google/uuid"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/atriumhq/atrium/core/kernel"
 	"github.com/atriumhq/atrium/core/spec"
 )
 
-// tasks is the allow-list the tests use: every type, a domain-only field
-// (project_id) and nullable ones.
-var tasks = spec.NewFields("tasks", "id", map[string]spec.Field{
-	"id":          {Column: "id", Type: spec.UUID, Filter: true},
-	"title":       {Column: "title", Type: spec.String, Filter: true, Sort: true},
-	"status":      {Column: "status", Type: spec.Enum, Values: []string{"todo", "doing", "done"}, Filter: true, Sort: true},
-	"assignee_id": {Column: "assignee_id", Type: spec.UUID, Filter: true, Nullable: true},
-	"due_date":    {Column: "due_date", Type: spec.Time, Filter: true, Sort: true, Nullable: true},
-	"created_at":  {Column: "created_at", Type: spec.Time, Filter: true, Sort: true},
-	"priority":    {Column: "priority", Type: spec.Int, Filter: true, Sort: true},
-	"urgent":      {Column: "urgent", Type: spec.Bool, Filter: true},
-	"project_id":  {Column: "project_id", Type: spec.UUID},
+// The engine (internal/listquery) has the tests of parsing, cursors and SQL;
+// these check what the core's face adds: kernel errors and the lazy codec.
+
+var users = spec.NewFields("user", "id", map[string]spec.Field{
+	"id":     {Column: "id", Type: spec.UUID},
+	"email":  {Column: "email", Type: spec.String, Filter: true, Sort: true},
+	"active": {Column: "active", Type: spec.Bool, Filter: true},
 })
 
-type status string
+func codec(t *testing.T) *spec.Codec {
+	t.Helper()
+	l := spec.NewLazyCodec(func(context.Context) ([]byte, error) { return []byte("installation secret"), nil })
+	c, err := l.Get(context.Background())
+	require.NoError(t, err)
+	return c
+}
 
-func TestOrderAppendsTheTiebreak(t *testing.T) {
+func TestParseAnswersInKernelErrors(t *testing.T) {
+	c := codec(t)
 	tests := []struct {
-		sort []spec.SortKey
-		want []spec.SortKey
+		query    url.Values
+		sentinel *kernel.Error
+		fields   []string
 	}{
-		{nil, []spec.SortKey{{Field: "id", Desc: true}}},
-		{[]spec.SortKey{{Field: "title"}}, []spec.SortKey{{Field: "title"}, {Field: "id"}}},
-		{
-			[]spec.SortKey{{Field: "title"}, {Field: "due_date", Desc: true}},
-			[]spec.SortKey{{Field: "title"}, {Field: "due_date", Desc: true}, {Field: "id", Desc: true}},
-		},
-		{[]spec.SortKey{{Field: "id"}, {Field: "title"}}, []spec.SortKey{{Field: "id"}}},
+		{url.Values{"limit": {"0"}, "sort": {"name"}, "active": {"yes"}}, spec.ErrInvalidQuery, []string{"active", "limit", "sort"}},
+		{url.Values{"cursor": {"forged"}}, spec.ErrInvalidCursor, []string{"cursor"}},
 	}
 	for _, tt := range tests {
-		assert.Equal(t, tt.want, spec.Spec{Sort: tt.sort}.Order(tasks))
+		_, err := spec.Parse(tt.query, users, spec.Options{Codec: c})
+		require.ErrorIs(t, err, tt.sentinel)
+		var e *kernel.Error
+		require.True(t, errors.As(err, &e))
+		assert.Equal(t, kernel.KindBadRequest, e.Kind)
+		var named []string
+		for _, f := range e.Fields {
+			named = append(named, f.Field)
+		}
+		assert.Equal(t, tt.fields, named)
 	}
+
+	_, err := spec.Parse(url.Values{}, users, spec.Options{Filters: []spec.Filter{spec.Equal("nope", 1)}})
+	require.Error(t, err)
+	assert.Equal(t, kernel.KindInternal, kernel.KindOf(err), "the caller's mistake is ours")
 }
 
-func TestPageSize(t *testing.T) {
-	assert.Equal(t, spec.DefaultLimit, spec.Spec{}.PageSize())
-	assert.Equal(t, 7, spec.Spec{Limit: 7}.PageSize())
-	assert.Equal(t, spec.MaxLimit, spec.Spec{Limit: 5000}.PageSize())
-}
-
-func TestNormalizeConvertsCloseRelatives(t *testing.T) {
-	id := uuid.New()
-	at := time.Date(2025, 1, 31, 10, 0, 0, 0, time.FixedZone("CET", 3600))
-	s, err := spec.Spec{Filters: []spec.Filter{
-		spec.OneOf("status", status("todo"), status("done")),
-		spec.Equal("priority", int32(3)),
-		spec.Equal("project_id", &id),
-		spec.Equal("created_at", sql.NullTime{Time: at, Valid: true}),
-		spec.Equal("id", id.String()),
-	}}.Normalize(tasks)
+func TestPagesFollowOneAnother(t *testing.T) {
+	c := codec(t)
+	ids := []uuid.UUID{kernel.NewID(), kernel.NewID(), kernel.NewID()}
+	s, err := spec.Parse(url.Values{"limit": {"2"}, "active": {"true"}}, users, spec.Options{Codec: c})
 	require.NoError(t, err)
-	assert.Equal(t, []any{"todo", "done"}, s.Filters[0].Values)
-	assert.Equal(t, []any{int64(3)}, s.Filters[1].Values)
-	assert.Equal(t, []any{id}, s.Filters[2].Values)
-	assert.Equal(t, []any{at.UTC()}, s.Filters[3].Values)
-	assert.Equal(t, []any{id}, s.Filters[4].Values)
-}
+	page, next, err := spec.Paginate(c, s, users, ids, func(id uuid.UUID) map[string]any { return map[string]any{"id": id} })
+	require.NoError(t, err)
+	assert.Equal(t, ids[:2], page)
 
-// Normalize errors are the domain's mistakes, so they are not client errors.
-func TestNormalizeRefusesMalformedSpecs(t *testing.T) {
-	for name, s := range map[string]spec.Spec{
-		"unknown filter":  {Filters: []spec.Filter{spec.Equal("nope", 1)}},
-		"wrong type":      {Filters: []spec.Filter{spec.Equal("project_id", "x")}},
-		"enum value":      {Filters: []spec.Filter{spec.Equal("status", "open")}},
-		"NULL filter":     {Filters: []spec.Filter{spec.Equal("title", nil)}},
-		"empty one-of":    {Filters: []spec.Filter{spec.OneOf[string]("title")}},
-		"eq with two":     {Filters: []spec.Filter{{Field: "title", Op: spec.Eq, Values: []any{"a", "b"}}}},
-		"no operator":     {Filters: []spec.Filter{{Field: "title", Values: []any{"a"}}}},
-		"unsupported":     {Filters: []spec.Filter{spec.Equal("title", []string{"a"})}},
-		"unknown sort":    {Sort: []spec.SortKey{{Field: "nope"}}},
-		"sorted twice":    {Sort: []spec.SortKey{{Field: "title"}, {Field: "title", Desc: true}}},
-		"short cursor":    {After: &spec.Cursor{Values: []any{"x"}}, Sort: []spec.SortKey{{Field: "title"}}},
-		"NULL tiebreak":   {After: &spec.Cursor{Values: []any{nil}}},
-		"NULL non-null":   {After: &spec.Cursor{Values: []any{nil, uuid.New()}}, Sort: []spec.SortKey{{Field: "title"}}},
-		"bad cursor type": {After: &spec.Cursor{Values: []any{"soon", uuid.New()}}, Sort: []spec.SortKey{{Field: "due_date"}}},
-	} {
-		t.Run(name, func(t *testing.T) {
-			_, err := s.Normalize(tasks)
-			require.Error(t, err)
-			assert.NotErrorIs(t, err, spec.ErrInvalidQuery)
-		})
-	}
+	s, err = spec.Parse(url.Values{"limit": {"2"}, "active": {"true"}, "cursor": {next}}, users, spec.Options{Codec: c})
+	require.NoError(t, err)
+	assert.Equal(t, []any{ids[1].String()}, s.After.Values)
+
+	_, err = spec.Parse(url.Values{"active": {"false"}, "cursor": {next}}, users, spec.Options{Codec: c})
+	assert.ErrorIs(t, err, spec.ErrInvalidCursor, "bound to the filters")
 }
 
 func TestNewFieldsPanicsOnMalformedLists(t *testing.T) {
-	ok := spec.Field{Column: "id", Type: spec.UUID}
-	for name, build := range map[string]func(){
-		"no resource": func() { spec.NewFields("", "id", map[string]spec.Field{"id": ok}) },
-		"no tiebreak": func() { spec.NewFields("r", "id", map[string]spec.Field{"x": ok}) },
-		"nullable tiebrk": func() {
-			spec.NewFields("r", "id", map[string]spec.Field{"id": {Column: "id", Type: spec.UUID, Nullable: true}})
-		},
-		"reserved name": func() { spec.NewFields("r", "id", map[string]spec.Field{"id": ok, "sort": ok}) },
-		"no column":     func() { spec.NewFields("r", "id", map[string]spec.Field{"id": {Type: spec.UUID}}) },
-		"no type":       func() { spec.NewFields("r", "id", map[string]spec.Field{"id": {Column: "id"}}) },
-		"enum no values": func() {
-			spec.NewFields("r", "id", map[string]spec.Field{"id": ok, "s": {Column: "s", Type: spec.Enum}})
-		},
-		"values not enum": func() {
-			spec.NewFields("r", "id", map[string]spec.Field{"id": ok, "s": {Column: "s", Type: spec.String, Values: []string{"a"}}})
-		},
-	} {
-		assert.Panics(t, build, name)
-	}
-	f := spec.NewFields("r", "id", map[string]spec.Field{"id": ok})
-	assert.Equal(t, "r", f.Resource())
-	assert.Equal(t, "id", f.Tiebreak())
+	assert.PanicsWithValue(t, `spec: list r: tiebreak "id" must be a non-null field`, func() {
+		spec.NewFields("r", "id", map[string]spec.Field{"x": {Column: "x", Type: spec.UUID}})
+	})
+	assert.Panics(t, func() {
+		spec.NewFields("r", "id", map[string]spec.Field{"id": {Column: strings.Repeat("x", 3) + `"`, Type: spec.UUID}})
+	})
 }

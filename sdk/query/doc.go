@@ -1,16 +1,21 @@
 // Package query turns a plugin list endpoint's query string into a checked
 // specification (filters, sort, page) and that specification into
-// parameterised SQL. It is the plugin-side twin of the core's list
-// conventions (api-contract "Lists"):
+// parameterised SQL, following the API's list conventions (api-contract
+// "Lists"):
 //
 //	?limit=        page size, 1 to 200, 50 when absent
 //	?cursor=       the next_cursor of the previous page
 //	?sort=a,-b     fields the allow-list marks sortable; "-" is descending
 //	?field=value   a filter; repeat the key for "one of"
 //
+// It is the plugins' face of the core's own list engine (internal/listquery,
+// which core/spec fronts for the core's lists), so a query string gets the
+// same answer on a plugin list as on a core list.
+//
 // Only what the list's allow-list (Fields) names reaches SQL, and only as a
 // column name the plugin wrote; every client value becomes a $n placeholder.
-// Anything off the allow-list or of the wrong type is an error of
+// Anything off the allow-list or of the wrong type (a filter value over 1024
+// bytes, a "one of" over 100 values included) is an error of
 // sdk.KindInvalidQuery naming the parameter, and a bad cursor one of
 // sdk.KindInvalidCursor: the client sees 400 invalid_query or 400
 // invalid_cursor, as on the core's own lists.
@@ -42,14 +47,16 @@
 // to learn whether a next page exists, and a cursor carries the last row's
 // sort-key values; the next page starts strictly after them.
 //
-// Cursors are validated but not secret. A cursor is base64url of the last
-// row's sort-key values, the shape of the list it was made for (list name,
-// order, filters) and a checksum. Decoding refuses anything malformed,
-// truncated, corrupted, or made for another list, sort or filter set, with
-// an sdk.KindInvalidCursor error (400), never a 500. There is no per-plugin
-// key, so the checksum is not a signature: a client can read the values in
-// a cursor (values of a row it was shown) and could craft one. A crafted
-// cursor is harmless: its values are type-checked against the allow-list and
-// only move where the page starts inside the same filtered list. Never put
-// anything in a sort key that the client may not see.
+// Cursors are validated but not secret. A cursor is base64url of the shape
+// of the list it was made for (list name, order, filters), the last row's
+// sort-key values and an HMAC-SHA256 of both, as the core's cursors are; but
+// where the core's key is a deployment secret, the plugins' key is written in
+// this package's source, so the MAC is a checksum, not a signature. Decoding
+// refuses anything malformed, truncated, corrupted, or made for another list,
+// sort or filter set, with an sdk.KindInvalidCursor error (400), never a 500.
+// A client can read the values in a cursor (values of a row it was shown) and
+// could craft one. A crafted cursor is harmless: its values are type-checked
+// against the allow-list and only move where the page starts inside the same
+// filtered list. Never put anything in a sort key that the client may not
+// see.
 package query

@@ -1,44 +1,85 @@
 package query
 
 import (
+	"crypto/sha256"
 	"errors"
-	"fmt"
-	"maps"
 	"net/url"
-	"slices"
-	"strconv"
-	"strings"
 
+	"github.com/atriumhq/atrium/internal/listquery"
 	"github.com/atriumhq/atrium/sdk"
 )
 
 // DefaultLimit and MaxLimit bound a page (the API contract's list
 // conventions).
 const (
-	DefaultLimit = 50
-	MaxLimit     = 200
+	DefaultLimit = listquery.DefaultLimit
+	MaxLimit     = listquery.MaxLimit
 )
 
+// The list engine's types (the core's lists use the same).
+type (
+	// Type is the type of a field's values. It decides how a query value is
+	// parsed and which Go type carries it in a Spec: a string for String,
+	// Enum, UUID (canonical lower-case form) and Date ("2006-01-02"), a
+	// time.Time in UTC for Time, an int64 for Int and a bool for Bool.
+	Type = listquery.Type
+	// Field is one API field of a list: the column behind it (a plain
+	// lower-case identifier, optionally qualified: "t.status"), its Type,
+	// the Values of an Enum, whether clients may Filter and Sort by it, and
+	// whether it is Nullable. Filter and Sort gate client input only.
+	Field = listquery.Field
+	// Fields is the allow-list of one list. Build it with NewFields, once,
+	// as a package-level value.
+	Fields = listquery.Fields
+	// SortKey orders a list by one field.
+	SortKey = listquery.SortKey
+	// Filter restricts a list to rows whose field equals its value, or one
+	// of its values when it has several. NULL never matches.
+	Filter = listquery.Filter
+	// Clause is a Spec in SQL: Where (the filters AND the cursor's keyset
+	// condition; TRUE when there is neither), OrderLimit ("ORDER BY ...
+	// LIMIT $n", one row more than the page) and the placeholders' Args.
+	Clause = listquery.Clause
+)
+
+// The field types.
 const (
-	maxValues = 100 // values of one "one of" filter: bounds the SQL
-	maxErrors = 10  // field errors reported: bounds the answer to a hostile query
+	String = listquery.String // UTF-8 text without NUL bytes
+	UUID   = listquery.UUID   // any form github.com/google/uuid parses
+	Time   = listquery.Time   // RFC 3339, for example 2025-01-31T09:00:00Z
+	Date   = listquery.Date   // a calendar date, 2025-01-31
+	Int    = listquery.Int    // a whole number that fits a bigint
+	Bool   = listquery.Bool   // "true" or "false"
+	Enum   = listquery.Enum   // one of Field.Values
 )
 
-// SortKey orders a list by one field.
-type SortKey struct {
-	Field string
-	Desc  bool
-}
+// codec checksums plugins' cursors. Its key is public, so a cursor is
+// checked, not signed: see the package comment.
+var codec = func() *listquery.Codec {
+	key := sha256.Sum256([]byte("atrium/sdk/query cursor"))
+	c, err := listquery.NewCodec(key[:])
+	if err != nil {
+		panic(err)
+	}
+	return c
+}()
 
-// Filter restricts a list to rows whose field equals its value, or one of
-// its values when it has several. NULL never matches.
-type Filter struct {
-	Field  string
-	Values []any
+// NewFields returns the allow-list of the list named list (bound into its
+// cursors, so one list's cursor is refused by another). The field named
+// tiebreak must be unique and non-null, normally "id": it ends every order.
+//
+// It panics on a malformed allow-list, as regexp.MustCompile does: an
+// allow-list is fixed by the code, never by input.
+func NewFields(list, tiebreak string, fields map[string]Field) Fields {
+	f, err := listquery.NewFields(list, tiebreak, fields)
+	if err != nil {
+		panic("query: " + err.Error())
+	}
+	return f
 }
 
 // Equal is the filter field = v.
-func Equal(field string, v any) Filter { return Filter{Field: field, Values: []any{v}} }
+func Equal(field string, v any) Filter { return listquery.Equal(field, v) }
 
 // Options are what the handler, not the client, decides about a list.
 type Options struct {
@@ -66,185 +107,105 @@ type Spec struct {
 	fields Fields
 }
 
-// Order is the full order of the list: the sort keys, then the tiebreak in
-// the direction of the last key. Keys after the tiebreak cannot change the
-// order and are dropped.
-func (s Spec) Order() []SortKey {
-	if len(s.Sort) == 0 {
-		return []SortKey{{Field: s.fields.tiebreak, Desc: true}}
-	}
-	keys := slices.Clone(s.Sort)
-	if i := slices.IndexFunc(keys, func(k SortKey) bool { return k.Field == s.fields.tiebreak }); i >= 0 {
-		return keys[:i+1]
-	}
-	return append(keys, SortKey{Field: s.fields.tiebreak, Desc: keys[len(keys)-1].Desc})
-}
-
 // Parse reads a list's query string (c.QueryValues()): ?limit=, ?cursor=,
 // ?sort= and any other parameter as a filter. Every problem is reported at
 // once in one error of sdk.KindInvalidQuery (400 invalid_query), one
 // FieldError per offending parameter; a cursor that is malformed or was made
 // for another list, sort or filter set is an sdk.KindInvalidCursor error
 // (400 invalid_cursor) on "cursor". These are the answers the core's own
-// lists give.
+// lists give: both run the same engine.
 func Parse(values url.Values, f Fields, opts Options) (Spec, error) {
-	if f.byName == nil {
-		return Spec{}, sdk.Internal(nil, "query: Parse needs Fields from NewFields")
+	limit := opts.Limit
+	if limit < 0 || limit > MaxLimit {
+		limit = 0
 	}
-	p := parser{fields: f}
-	s := Spec{fields: f, Sort: opts.Sort, Limit: opts.Limit}
-	if s.Limit <= 0 || s.Limit > MaxLimit {
-		s.Limit = DefaultLimit
-	}
-	var token string
-	for _, key := range slices.Sorted(maps.Keys(values)) {
-		vals := values[key]
-		switch key {
-		case "limit":
-			if n, ok := p.limit(vals); ok {
-				s.Limit = n
-			}
-		case "cursor":
-			token, _ = p.once(key, vals)
-		case "sort":
-			if keys, ok := p.sort(vals); ok {
-				s.Sort = keys
-			}
-		default:
-			if fl, ok := p.filter(key, vals); ok {
-				s.Filters = append(s.Filters, fl)
-			}
-		}
-	}
-	if len(p.errs) > 0 {
-		return Spec{}, &sdk.Error{Kind: sdk.KindInvalidQuery, Message: "the query string does not fit this list", Fields: p.errs}
-	}
-	scope, err := checkFilters(opts.Scope, f)
+	s, err := listquery.Parse(values, f, listquery.Options{Codec: codec, Filters: opts.Scope, Sort: opts.Sort, Limit: limit})
 	if err != nil {
-		return Spec{}, err
+		return Spec{}, clientError(err)
 	}
-	if err := checkSort(opts.Sort, f); err != nil {
-		return Spec{}, err
-	}
-	s.Filters = append(scope, s.Filters...)
-	if token != "" {
-		if s.After, err = decodeCursor(token, s); err != nil {
-			return Spec{}, err
-		}
-	}
-	return s, nil
-}
-
-// checkFilters converts the handler's scope filters to their fields' types;
-// an error is the handler's bug, not the client's.
-func checkFilters(filters []Filter, f Fields) ([]Filter, error) {
-	out := make([]Filter, len(filters))
-	for i, fl := range filters {
-		d, ok := f.byName[fl.Field]
-		if !ok || len(fl.Values) == 0 {
-			return nil, sdk.Internal(nil, "query: list %s: scope filter on %q is not a field with values", f.list, fl.Field)
-		}
-		out[i] = Filter{Field: fl.Field, Values: make([]any, len(fl.Values))}
-		for j, v := range fl.Values {
-			c, err := canonical(d, v)
-			if err == nil && c == nil {
-				err = errors.New("is NULL")
-			}
-			if err != nil {
-				return nil, sdk.Internal(err, "query: list %s: scope filter on %q", f.list, fl.Field)
-			}
-			out[i].Values[j] = c
-		}
+	out := Spec{Filters: s.Filters, Sort: s.Sort, Limit: s.PageSize(), fields: f}
+	if s.After != nil {
+		out.After = s.After.Values
 	}
 	return out, nil
 }
 
-func checkSort(keys []SortKey, f Fields) error {
-	for i, k := range keys {
-		if _, ok := f.byName[k.Field]; !ok || slices.ContainsFunc(keys[:i], func(o SortKey) bool { return o.Field == k.Field }) {
-			return sdk.Internal(nil, "query: list %s: default sort by %q is unknown or repeated", f.list, k.Field)
-		}
+// Order is the full order of the list: the sort keys, then the tiebreak in
+// the direction of the last key. Keys after the tiebreak cannot change the
+// order and are dropped.
+func (s Spec) Order() []SortKey { return s.engine().Order(s.fields) }
+
+// Cursor returns the cursor of the page after the row whose sort-key values
+// last holds, keyed by field name: every field of s.Order(), tiebreak
+// included. Values may be what the plugin scanned: strings, integers, bools,
+// time.Time, fmt.Stringers such as uuid.UUID, and pointers to them (nil is
+// NULL).
+func (s Spec) Cursor(last map[string]any) (string, error) {
+	if err := s.parsed(); err != nil {
+		return "", err
+	}
+	return codec.Next(s.engine(), s.fields, last)
+}
+
+// Paginate trims rows, fetched with the one extra row SQL asks for, to one
+// page and returns the cursor of the next page, "" when there is none. key
+// gives a row's sort-key values, as for Spec.Cursor.
+func Paginate[T any](s Spec, rows []T, key func(T) map[string]any) ([]T, string, error) {
+	if err := s.parsed(); err != nil {
+		return nil, "", err
+	}
+	return listquery.Paginate(codec, s.engine(), s.fields, rows, key)
+}
+
+// SQL translates s into SQL. Names come only from the allow-list, quoted;
+// every value is a placeholder numbered from argOffset+1, so the clause can
+// follow a query that already has argOffset parameters:
+//
+//	c, err := query.SQL(spec, 1) // $1 is already taken by the query
+//	rows, err := c.DB().Query(ctx, "SELECT ... FROM tasks WHERE owner = $1 AND "+
+//		c.Where+" "+c.OrderLimit, append([]any{owner}, c.Args...)...)
+//
+// Order: each key ASC or DESC, NULLS LAST on nullable columns in both
+// directions, then the tiebreak. Non-null columns get no NULLS clause, so a
+// plain B-tree index serves them.
+func SQL(s Spec, argOffset int) (Clause, error) {
+	if err := s.parsed(); err != nil {
+		return Clause{}, err
+	}
+	return listquery.SQL(s.engine(), s.fields, "", argOffset)
+}
+
+func (s Spec) parsed() error {
+	if s.Limit < 1 {
+		return errors.New("query: needs a Spec from Parse")
 	}
 	return nil
 }
 
-// parser collects every error of a query string, so that a client fixes
-// them all at once.
-type parser struct {
-	fields Fields
-	errs   []sdk.FieldError
+// engine is s as the list engine holds it.
+func (s Spec) engine() listquery.Spec {
+	e := listquery.Spec{Filters: s.Filters, Sort: s.Sort, Limit: s.Limit}
+	if s.After != nil {
+		e.After = &listquery.Cursor{Values: s.After}
+	}
+	return e
 }
 
-func (p *parser) fail(param, msg string) {
-	if len(p.errs) < maxErrors {
-		p.errs = append(p.errs, sdk.FieldError{Field: param, Message: msg})
+// clientError turns the engine's errors into the SDK's: the client's
+// mistakes into 400 invalid_query or invalid_cursor, anything else (bad
+// Fields or Options) into the handler's own fault.
+func clientError(err error) error {
+	var e *listquery.Error
+	if !errors.As(err, &e) {
+		return sdk.Internal(err, "query")
 	}
-}
-
-// once returns the value of a parameter that may be given only once.
-func (p *parser) once(key string, vals []string) (string, bool) {
-	if len(vals) != 1 {
-		p.fail(key, "must be given once")
-		return "", false
+	kind := sdk.KindInvalidQuery
+	if e.Fault == listquery.BadCursor {
+		kind = sdk.KindInvalidCursor
 	}
-	return vals[0], true
-}
-
-func (p *parser) limit(vals []string) (int, bool) {
-	v, ok := p.once("limit", vals)
-	if !ok {
-		return 0, false
+	fields := make([]sdk.FieldError, len(e.Fields))
+	for i, f := range e.Fields {
+		fields[i] = sdk.FieldError{Field: f.Field, Message: f.Message}
 	}
-	n, err := strconv.Atoi(v)
-	if err != nil || n < 1 || n > MaxLimit {
-		p.fail("limit", fmt.Sprintf("must be a whole number from 1 to %d", MaxLimit))
-		return 0, false
-	}
-	return n, true
-}
-
-func (p *parser) sort(vals []string) ([]SortKey, bool) {
-	v, ok := p.once("sort", vals)
-	if !ok {
-		return nil, false
-	}
-	var keys []SortKey
-	for item := range strings.SplitSeq(v, ",") {
-		name, desc := strings.CutPrefix(item, "-")
-		if d, known := p.fields.byName[name]; !known || !d.Sort {
-			p.fail("sort", fmt.Sprintf("cannot sort by %q; sortable fields: %s", name, p.fields.names(sortable)))
-			return nil, false
-		}
-		if slices.ContainsFunc(keys, func(k SortKey) bool { return k.Field == name }) {
-			p.fail("sort", fmt.Sprintf("%q is given twice", name))
-			return nil, false
-		}
-		keys = append(keys, SortKey{Field: name, Desc: desc})
-	}
-	return keys, true
-}
-
-func (p *parser) filter(key string, vals []string) (Filter, bool) {
-	d, known := p.fields.byName[key]
-	switch {
-	case !known || !d.Filter:
-		p.fail(key, "is not a filter of this list; filters: "+p.fields.names(filterable))
-		return Filter{}, false
-	case len(vals) == 0:
-		p.fail(key, "needs a value")
-		return Filter{}, false
-	case len(vals) > maxValues:
-		p.fail(key, fmt.Sprintf("takes at most %d values", maxValues))
-		return Filter{}, false
-	}
-	out := Filter{Field: key, Values: make([]any, len(vals))}
-	for i, v := range vals {
-		x, err := parseValue(d, v)
-		if err != nil {
-			p.fail(key, err.Error())
-			return Filter{}, false
-		}
-		out.Values[i] = x
-	}
-	return out, true
+	return &sdk.Error{Kind: kind, Message: e.Message, Fields: fields}
 }

@@ -97,29 +97,14 @@ func TestParseScope(t *testing.T) {
 	}
 }
 
+// The engine's tests cover every refusal; these check that they reach the
+// plugin as sdk.KindInvalidQuery naming the parameter.
 func TestParseNamesEveryOffendingParameter(t *testing.T) {
 	tests := []struct{ query, field, message string }{
 		{"limit=0", "limit", "from 1 to 200"},
-		{"limit=201", "limit", "from 1 to 200"},
-		{"limit=ten", "limit", "from 1 to 200"},
-		{"limit=1&limit=2", "limit", "given once"},
-		{"cursor=a&cursor=b", "cursor", "given once"},
 		{"sort=owner", "sort", `cannot sort by "owner"; sortable fields: created_at, due_date, title`},
-		{"sort=status", "sort", "cannot sort by"},
-		{"sort=title,title", "sort", "given twice"},
-		{"sort=", "sort", "cannot sort by"},
-		{"sort=--title", "sort", "cannot sort by"},
 		{"owner=me", "owner", "is not a filter of this list; filters: assignee_id, created_at, priority, status, title"},
-		{"due_date=2025-01-01", "due_date", "is not a filter"},
-		{"id=" + uuid.NewString(), "id", "is not a filter"},
-		{"status=later", "status", "must be one of todo, doing, done"},
-		{"assignee_id=42", "assignee_id", "must be a UUID"},
-		{"created_at=yesterday", "created_at", "RFC 3339"},
-		{"priority=1.5", "priority", "whole number"},
-		{"title=%ff", "title", "UTF-8"},
-		{"title=a%00b", "title", "NUL"},
 		{"title=" + strings.Repeat("x", 1025), "title", "at most 1024 bytes"},
-		{"status=" + strings.Repeat("&status=todo", 101), "status", "at most 100 values"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.query[:min(len(tt.query), 30)], func(t *testing.T) {
@@ -140,18 +125,8 @@ func TestParseNeedsFields(t *testing.T) {
 }
 
 func TestNewFieldsRefusesMalformedAllowLists(t *testing.T) {
-	for name, f := range map[string]map[string]query.Field{
-		"no tiebreak":       {"title": {Column: "title", Type: query.String}},
-		"nullable tiebreak": {"id": {Column: "id", Type: query.UUID, Nullable: true}},
-		"control name":      {"id": {Column: "id", Type: query.UUID}, "sort": {Column: "s", Type: query.String}},
-		"odd name":          {"id": {Column: "id", Type: query.UUID}, "a-b": {Column: "s", Type: query.String}},
-		"injected column":   {"id": {Column: "id; DROP TABLE x", Type: query.UUID}},
-		"quoted column":     {"id": {Column: `"id"`, Type: query.UUID}},
-		"no type":           {"id": {Column: "id"}},
-		"enum without":      {"id": {Column: "id", Type: query.UUID}, "s": {Column: "s", Type: query.Enum}},
-		"values on string":  {"id": {Column: "id", Type: query.UUID}, "s": {Column: "s", Type: query.String, Values: []string{"a"}}},
-	} {
-		assert.Panics(t, func() { query.NewFields("x", "id", f) }, name)
-	}
+	assert.PanicsWithValue(t, `query: list x: field "id": column "id; DROP TABLE x" is not a plain lower-case identifier`, func() {
+		query.NewFields("x", "id", map[string]query.Field{"id": {Column: "id; DROP TABLE x", Type: query.UUID}})
+	})
 	assert.Panics(t, func() { query.NewFields("", "id", map[string]query.Field{"id": {Column: "id", Type: query.UUID}}) })
 }

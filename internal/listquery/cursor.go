@@ -1,4 +1,4 @@
-package spec
+package listquery
 
 import (
 	"bytes"
@@ -11,8 +11,6 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-
-	"github.com/atriumhq/atrium/core/kernel"
 )
 
 // A cursor token is base64url (no padding) of
@@ -21,8 +19,9 @@ import (
 //
 // The shape is a hash of the list, order, filters and reserved parameters the
 // cursor was made for; the values are the last row's sort-key values in text
-// form. The MAC covers the rest, so clients can carry cursors but not forge
-// or edit them; the values are not secret (the client saw that row).
+// form. The MAC covers the rest: with a secret key, clients can carry cursors
+// but not forge or edit them; the values are not secret (the client saw that
+// row).
 const (
 	cursorVersion = 1
 	shapeLen      = 16
@@ -34,9 +33,9 @@ const (
 
 var base64URL = base64.RawURLEncoding.Strict()
 
-// Codec makes and verifies cursors. Its key must be the same on every replica
-// and survive restarts for cursors to keep working, and must serve no other
-// purpose. Rotating it invalidates outstanding cursors: clients start again.
+// Codec makes and verifies cursors. For cursors to keep working its key must
+// be the same on every replica and survive restarts; rotating it invalidates
+// outstanding cursors, and clients start again.
 type Codec struct {
 	key []byte
 }
@@ -44,15 +43,14 @@ type Codec struct {
 // NewCodec returns a Codec signing with key, which needs at least 32 bytes.
 func NewCodec(key []byte) (*Codec, error) {
 	if len(key) < minKeyLen {
-		return nil, fmt.Errorf("spec: a cursor key needs at least %d bytes, got %d", minKeyLen, len(key))
+		return nil, fmt.Errorf("listquery: a cursor key needs at least %d bytes, got %d", minKeyLen, len(key))
 	}
 	return &Codec{key: bytes.Clone(key)}, nil
 }
 
 // Next returns the cursor of the page after the row whose values last holds,
 // keyed by API field name: every field of s.Order(f), tiebreak included.
-// Values may be what the repository scanned: pointers (nil is NULL), named
-// types, sql.Null* and other driver.Valuers.
+// Values may be what the caller scanned (see formatValue).
 func (c *Codec) Next(s Spec, f Fields, last map[string]any) (string, error) {
 	order := s.Order(f)
 	texts := make([]*string, len(order))
@@ -60,9 +58,9 @@ func (c *Codec) Next(s Spec, f Fields, last map[string]any) (string, error) {
 		d, known := f.byName[k.Field]
 		v, ok := last[k.Field]
 		if !known || !ok {
-			return "", fmt.Errorf("spec: %s: no value for sort key %q", f.resource, k.Field)
+			return "", fmt.Errorf("list %s: no value for sort key %q", f.list, k.Field)
 		}
-		text, null, err := formatValue(v)
+		text, null, err := formatValue(d.Type, v)
 		if err == nil && null && !d.Nullable {
 			err = errors.New("is NULL")
 		}
@@ -70,7 +68,7 @@ func (c *Codec) Next(s Spec, f Fields, last map[string]any) (string, error) {
 			_, err = parseValue(d, text)
 		}
 		if err != nil {
-			return "", fmt.Errorf("spec: %s: cursor value of %q: %w", f.resource, k.Field, err)
+			return "", fmt.Errorf("list %s: cursor value of %q: %w", f.list, k.Field, err)
 		}
 		if !null {
 			texts[i] = &text
@@ -78,7 +76,7 @@ func (c *Codec) Next(s Spec, f Fields, last map[string]any) (string, error) {
 	}
 	body, err := json.Marshal(texts)
 	if err != nil {
-		return "", fmt.Errorf("spec: encode cursor: %w", err)
+		return "", fmt.Errorf("listquery: encode cursor: %w", err)
 	}
 	shape := s.shape(f)
 	payload := append(append([]byte{cursorVersion}, shape[:]...), body...)
@@ -87,7 +85,7 @@ func (c *Codec) Next(s Spec, f Fields, last map[string]any) (string, error) {
 
 // Decode verifies token and returns the position it holds. It must have been
 // made by a Codec with the same key, for the same list, order, filters and
-// reserved parameters as s; anything else is an ErrInvalidCursor.
+// reserved parameters as s; anything else is an *Error of Fault BadCursor.
 func (c *Codec) Decode(token string, s Spec, f Fields) (*Cursor, error) {
 	const foreign = "is not a cursor of this list"
 	if len(token) > maxCursorLen {
@@ -103,7 +101,7 @@ func (c *Codec) Decode(token string, s Spec, f Fields) (*Cursor, error) {
 		return nil, cursorError(foreign)
 	}
 	if shape := s.shape(f); !bytes.Equal(payload[1:1+shapeLen], shape[:]) {
-		return nil, cursorError("was made for a different sort or filter; start again without it")
+		return nil, cursorError("was made for a different list, sort or filter; start again without it")
 	}
 	var texts []*string
 	if err := json.Unmarshal(payload[1+shapeLen:], &texts); err != nil {
@@ -115,14 +113,15 @@ func (c *Codec) Decode(token string, s Spec, f Fields) (*Cursor, error) {
 			values[i] = *t
 		}
 	}
-	// Signed by us yet not fitting: the list's fields changed since.
+	// MACed yet not fitting: the list's fields changed since, or the key
+	// is not secret (plugins).
 	if values, err = cursorValues(values, s.Order(f), f); err != nil {
 		return nil, cursorError(foreign)
 	}
 	return &Cursor{Values: values}, nil
 }
 
-// Paginate trims rows, fetched with one row more than s.PageSize() (as SpecSQL
+// Paginate trims rows, fetched with one row more than s.PageSize() (as SQL
 // asks), to one page, and returns the cursor of the next page: "" when there
 // is none. values gives a row's sort-key values, as for Next.
 func Paginate[T any](c *Codec, s Spec, f Fields, rows []T, values func(T) map[string]any) ([]T, string, error) {
@@ -131,7 +130,7 @@ func Paginate[T any](c *Codec, s Spec, f Fields, rows []T, values func(T) map[st
 		return rows, "", nil
 	}
 	if c == nil {
-		return nil, "", errors.New("spec: Paginate needs a Codec to continue a list")
+		return nil, "", errors.New("listquery: Paginate needs a Codec to continue a list")
 	}
 	next, err := c.Next(s, f, values(rows[n-1]))
 	if err != nil {
@@ -147,28 +146,32 @@ func (c *Codec) mac(payload []byte) []byte {
 	return h.Sum(nil)
 }
 
-// shape identifies what a cursor's position is a position in: the list,
-// the order, the filters (as sets: their order and the order of "one of"
-// values do not matter) and the caller-handled parameters. The limit is left
-// out: a client may change page size between pages.
+// shape identifies what a cursor's position is a position in: the list, the
+// order, the filters (as sets: neither their order nor the order of "one of"
+// values matters) and the reserved parameters. The limit is left out: a
+// client may change the page size between pages.
+//
+// The layout is that of the core's cursors before the engines merged (Op: 1
+// for one value, 2 for "one of"), so cursors in flight survive the upgrade.
 func (s Spec) shape(f Fields) [shapeLen]byte {
 	type filter struct {
 		Field  string
-		Op     Op
+		Op     uint8
 		Values []string
 	}
 	filters := make([]filter, len(s.Filters))
 	for i, fl := range s.Filters {
+		d := f.byName[fl.Field]
 		texts := make([]string, len(fl.Values))
 		for j, v := range fl.Values {
-			if t, _, err := formatValue(v); err == nil {
+			if t, _, err := formatValue(d.Type, v); err == nil {
 				texts[j] = t
 			} else {
 				texts[j] = fmt.Sprint(v)
 			}
 		}
 		slices.Sort(texts)
-		filters[i] = filter{Field: fl.Field, Op: fl.Op, Values: texts}
+		filters[i] = filter{Field: fl.Field, Op: uint8(min(len(texts), 2)), Values: texts}
 	}
 	slices.SortFunc(filters, func(a, b filter) int {
 		return cmp.Or(strings.Compare(a.Field, b.Field), cmp.Compare(a.Op, b.Op), slices.Compare(a.Values, b.Values))
@@ -178,15 +181,15 @@ func (s Spec) shape(f Fields) [shapeLen]byte {
 		Order    []SortKey
 		Filters  []filter
 		Extra    string
-	}{f.resource, s.Order(f), filters, s.extra})
+	}{f.list, s.Order(f), filters, s.extra})
 	sum := sha256.Sum256(b)
 	return [shapeLen]byte(sum[:shapeLen])
 }
 
-func cursorError(msg string) *kernel.Error {
-	return &kernel.Error{
-		Kind: kernel.KindBadRequest, Code: ErrInvalidCursor.Code,
+func cursorError(msg string) *Error {
+	return &Error{
+		Fault:   BadCursor,
 		Message: "the cursor is not valid for this list",
-		Fields:  []kernel.FieldError{{Field: "cursor", Message: msg}},
+		Fields:  []FieldError{{Field: "cursor", Message: msg}},
 	}
 }

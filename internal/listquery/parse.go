@@ -1,4 +1,4 @@
-package spec
+package listquery
 
 import (
 	"fmt"
@@ -7,32 +7,29 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-
-	"github.com/atriumhq/atrium/core/kernel"
-)
-
-// Sentinels for errors.Is: every error Parse blames on the client is a
-// KindBadRequest with one of these codes and names the query parameter.
-var (
-	ErrInvalidQuery  = kernel.ErrInvalidQuery
-	ErrInvalidCursor = kernel.ErrInvalidCursor
 )
 
 const (
-	maxValues = 100 // values of one "one of" filter: bounds the SQL
-	maxErrors = 10  // field errors reported: bounds the response to a hostile query
+	maxValues   = 100  // values of one "one of" filter: bounds the SQL
+	maxValueLen = 1024 // bytes of one filter value: bounds what a filter drags into SQL
+	maxErrors   = 10   // field errors reported: bounds the answer to a hostile query
 )
 
-// Options tell Parse what the list's handler adds to the query string.
+// Options are what the list's caller, not the client, decides.
 type Options struct {
 	// Codec verifies ?cursor=. Without one, any cursor is refused.
 	Codec *Codec
 
-	// Filters are imposed by the caller, not the client: a parent id from
-	// the path, say. They may use any field of the allow-list. Give them
-	// here rather than adding them afterwards: cursors are bound to every
-	// filter, and Parse verifies the cursor.
+	// Filters are imposed by the caller: a parent id from the path, say.
+	// They may use any field of the allow-list. Cursors are bound to every
+	// filter, so one project's cursor is refused in another project's list.
 	Filters []Filter
+
+	// Sort is the order when the client gives no ?sort=; nil is the
+	// tiebreak descending. Limit is the page size when the client gives no
+	// ?limit=; 0 is DefaultLimit.
+	Sort  []SortKey
+	Limit int
 
 	// Reserved are query parameters the caller handles itself (for example
 	// "since" and "until"). Parse ignores them, except that their values are
@@ -40,28 +37,36 @@ type Options struct {
 	Reserved []string
 }
 
-// Parse reads a list's query string: ?limit= (1 to MaxLimit, DefaultLimit
-// when absent), ?cursor= (from a previous page; empty means the first page),
-// ?sort=a,-b (fields the allow-list marks sortable, "-" for descending), and
-// any other parameter as a filter ?field=value, repeated for "one of".
+// Parse reads a list's query string: ?limit= (1 to MaxLimit), ?cursor=
+// (from a previous page; empty means the first page), ?sort=a,-b (fields the
+// allow-list marks sortable, "-" for descending), and any other parameter as
+// a filter ?field=value, repeated for "one of".
 //
-// Anything off the allow-list or of the wrong type is an ErrInvalidQuery
-// naming each offending parameter; a cursor that is not genuine, or was made
-// for another list, sort or filter, is an ErrInvalidCursor.
+// Every problem of the query string is reported at once in one *Error of
+// Fault BadQuery, one FieldError per offending parameter; a cursor that is
+// not genuine, or was made for another list, sort or filter, is an *Error of
+// Fault BadCursor on "cursor". Any other error is the caller's (bad Options).
 func Parse(values url.Values, f Fields, opts Options) (Spec, error) {
+	if err := f.built(); err != nil {
+		return Spec{}, err
+	}
 	p := parser{fields: f}
-	s := Spec{Filters: slices.Clone(opts.Filters)}
+	s := Spec{Filters: slices.Clone(opts.Filters), Sort: opts.Sort, Limit: opts.Limit}
 	var token string
 	extra := url.Values{}
 	for _, key := range slices.Sorted(maps.Keys(values)) {
 		vals := values[key]
 		switch {
 		case key == "limit":
-			s.Limit = p.limit(vals)
+			if n, ok := p.limit(vals); ok {
+				s.Limit = n
+			}
 		case key == "cursor":
 			token, _ = p.once(key, vals)
 		case key == "sort":
-			s.Sort = p.sort(vals)
+			if keys, ok := p.sort(vals); ok {
+				s.Sort = keys
+			}
 		case slices.Contains(opts.Reserved, key):
 			extra[key] = vals
 		default:
@@ -71,13 +76,10 @@ func Parse(values url.Values, f Fields, opts Options) (Spec, error) {
 		}
 	}
 	if len(p.errs) > 0 {
-		return Spec{}, &kernel.Error{
-			Kind: kernel.KindBadRequest, Code: ErrInvalidQuery.Code,
-			Message: "the query string does not fit this list", Fields: p.errs,
-		}
+		return Spec{}, &Error{Fault: BadQuery, Message: "the query string does not fit this list", Fields: p.errs}
 	}
 	s.extra = extra.Encode()
-	s, err := s.Normalize(f) // only opts.Filters can fail here: our fault
+	s, err := s.Normalize(f) // only opts can fail here: our fault
 	if err != nil || token == "" {
 		return s, err
 	}
@@ -94,12 +96,12 @@ func Parse(values url.Values, f Fields, opts Options) (Spec, error) {
 // them all at once.
 type parser struct {
 	fields Fields
-	errs   []kernel.FieldError
+	errs   []FieldError
 }
 
 func (p *parser) fail(param, msg string) {
 	if len(p.errs) < maxErrors {
-		p.errs = append(p.errs, kernel.FieldError{Field: param, Message: msg})
+		p.errs = append(p.errs, FieldError{Field: param, Message: msg})
 	}
 }
 
@@ -112,38 +114,38 @@ func (p *parser) once(key string, vals []string) (string, bool) {
 	return vals[0], true
 }
 
-func (p *parser) limit(vals []string) int {
+func (p *parser) limit(vals []string) (int, bool) {
 	v, ok := p.once("limit", vals)
 	if !ok {
-		return 0
+		return 0, false
 	}
 	n, err := strconv.Atoi(v)
 	if err != nil || n < 1 || n > MaxLimit {
 		p.fail("limit", fmt.Sprintf("must be a whole number from 1 to %d", MaxLimit))
-		return 0
+		return 0, false
 	}
-	return n
+	return n, true
 }
 
-func (p *parser) sort(vals []string) []SortKey {
+func (p *parser) sort(vals []string) ([]SortKey, bool) {
 	v, ok := p.once("sort", vals)
 	if !ok {
-		return nil
+		return nil, false
 	}
 	var keys []SortKey
 	for item := range strings.SplitSeq(v, ",") {
 		name, desc := strings.CutPrefix(item, "-")
 		if d, known := p.fields.byName[name]; !known || !d.Sort {
 			p.fail("sort", fmt.Sprintf("cannot sort by %q; sortable fields: %s", name, p.fields.names(sortable)))
-			return nil
+			return nil, false
 		}
 		if slices.ContainsFunc(keys, func(k SortKey) bool { return k.Field == name }) {
 			p.fail("sort", fmt.Sprintf("%q is given twice", name))
-			return nil
+			return nil, false
 		}
 		keys = append(keys, SortKey{Field: name, Desc: desc})
 	}
-	return keys
+	return keys, true
 }
 
 func (p *parser) filter(key string, vals []string) (Filter, bool) {
@@ -159,17 +161,18 @@ func (p *parser) filter(key string, vals []string) (Filter, bool) {
 		p.fail(key, fmt.Sprintf("takes at most %d values", maxValues))
 		return Filter{}, false
 	}
-	values := make([]any, len(vals))
+	out := Filter{Field: key, Values: make([]any, len(vals))}
 	for i, v := range vals {
+		if len(v) > maxValueLen {
+			p.fail(key, fmt.Sprintf("must be at most %d bytes", maxValueLen))
+			return Filter{}, false
+		}
 		x, err := parseValue(d, v)
 		if err != nil {
 			p.fail(key, err.Error())
 			return Filter{}, false
 		}
-		values[i] = x
+		out.Values[i] = x
 	}
-	if len(values) == 1 {
-		return Filter{Field: key, Op: Eq, Values: values}, true
-	}
-	return Filter{Field: key, Op: In, Values: values}, true
+	return out, true
 }

@@ -1,16 +1,17 @@
-package query
+package listquery
 
 import (
-	"errors"
 	"strconv"
 	"strings"
 )
 
 // Clause is a Spec in SQL, to append to the list's SELECT:
 //
-//	c, err := query.SQL(spec, 1) // $1 is already taken by the query
-//	rows, err := c.DB().Query(ctx, "SELECT ... FROM tasks WHERE owner = $1 AND "+
-//		c.Where+" "+c.OrderLimit, append([]any{owner}, c.Args...)...)
+//	c, err := listquery.SQL(s, fields, "", 1) // $1 is already taken by the query
+//	rows, err := db.Query(ctx, "SELECT ... FROM tasks WHERE project_id = $1 AND "+
+//		c.Where+" "+c.OrderLimit, append([]any{projectID}, c.Args...)...)
+//
+// then Paginate on the scanned rows.
 type Clause struct {
 	// Where is a boolean expression: the filters AND the cursor's keyset
 	// condition; TRUE when there is neither.
@@ -22,33 +23,33 @@ type Clause struct {
 	Args []any
 }
 
-// SQL translates s into SQL. Names come only from the allow-list, quoted;
-// every value is a placeholder numbered from argOffset+1, so the clause can
-// follow a query that already has argOffset parameters.
+// SQL translates s into SQL. Names come only from the allow-list, quoted, and
+// qualified by table when it is not empty and the column is not qualified
+// already; every value is a placeholder numbered from argOffset+1, so the
+// clause can follow a query that already has argOffset parameters. An error
+// means the caller built s wrongly (see Spec.Normalize).
 //
 // Order: each key ASC or DESC, NULLS LAST on nullable columns in both
 // directions, then the tiebreak. Non-null columns get no NULLS clause, so a
 // plain B-tree index serves them.
-func SQL(s Spec, argOffset int) (Clause, error) {
-	if s.fields.byName == nil || s.Limit < 1 {
-		return Clause{}, errors.New("query: SQL needs a Spec from Parse")
+func SQL(s Spec, f Fields, table string, argOffset int) (Clause, error) {
+	s, err := s.Normalize(f)
+	if err != nil {
+		return Clause{}, err
 	}
 	b := builder{offset: argOffset}
+	column := func(name string) string { return quote(table, f.byName[name].Column) }
 	var where []string
 	for _, fl := range s.Filters {
-		where = append(where, b.filter(s.fields.byName[fl.Field], fl))
+		where = append(where, b.filter(column(fl.Field), fl))
 	}
-	order := s.Order()
+	order := s.Order(f)
 	keys := make([]sortColumn, len(order))
 	for i, k := range order {
-		d := s.fields.byName[k.Field]
-		keys[i] = sortColumn{name: quote(d.Column), nullable: d.Nullable, desc: k.Desc}
+		keys[i] = sortColumn{name: column(k.Field), nullable: f.byName[k.Field].Nullable, desc: k.Desc}
 	}
 	if s.After != nil {
-		if len(s.After) != len(keys) {
-			return Clause{}, errors.New("query: the cursor does not fit the order")
-		}
-		where = append(where, b.keyset(keys, s.After))
+		where = append(where, b.keyset(keys, s.After.Values))
 	}
 	if len(where) == 0 {
 		where = []string{"TRUE"}
@@ -60,7 +61,7 @@ func SQL(s Spec, argOffset int) (Clause, error) {
 			terms[i] += " NULLS LAST"
 		}
 	}
-	limit := b.arg(s.Limit + 1)
+	limit := b.arg(s.PageSize() + 1)
 	return Clause{
 		Where:      strings.Join(where, " AND "),
 		OrderLimit: "ORDER BY " + strings.Join(terms, ", ") + " LIMIT " + limit,
@@ -85,8 +86,7 @@ func (b *builder) arg(v any) string {
 	return "$" + strconv.Itoa(b.offset+len(b.args))
 }
 
-func (b *builder) filter(d Field, fl Filter) string {
-	col := quote(d.Column)
+func (b *builder) filter(col string, fl Filter) string {
 	if len(fl.Values) == 1 {
 		return col + " = " + b.arg(fl.Values[0])
 	}
@@ -157,13 +157,14 @@ func (b *builder) keyset(keys []sortColumn, values []any) string {
 	return "(" + strings.Join(terms, " OR ") + ")"
 }
 
-// quote quotes a column NewFields has checked: "t"."col".
-func quote(column string) string {
-	parts := strings.Split(column, ".")
-	for i, p := range parts {
-		parts[i] = `"` + p + `"`
+// quote quotes a column NewFields has checked (plain identifiers, nothing
+// to escape), qualified by the caller's table unless it is already.
+func quote(table, column string) string {
+	col := `"` + strings.ReplaceAll(column, ".", `"."`) + `"`
+	if table == "" || strings.Contains(column, ".") {
+		return col
 	}
-	return strings.Join(parts, ".")
+	return `"` + strings.ReplaceAll(table, `"`, `""`) + `".` + col
 }
 
 func comparison(desc bool) string {

@@ -1,6 +1,7 @@
-package query
+package listquery
 
 import (
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"reflect"
@@ -13,17 +14,11 @@ import (
 	"github.com/google/uuid"
 )
 
-const (
-	dateLayout  = "2006-01-02"
-	maxValueLen = 1024 // bytes of one query value: bounds what a filter drags into SQL
-)
+const dateLayout = "2006-01-02"
 
 // parseValue turns the text form of a value into the Go type of its field.
 // The error's message is written for the client.
 func parseValue(f Field, s string) (any, error) {
-	if len(s) > maxValueLen {
-		return nil, fmt.Errorf("must be at most %d bytes", maxValueLen)
-	}
 	switch f.Type {
 	case String:
 		if !utf8.ValidString(s) || strings.ContainsRune(s, 0) {
@@ -59,14 +54,23 @@ func parseValue(f Field, s string) (any, error) {
 			return nil, errors.New("must be a whole number")
 		}
 		return n, nil
+	case Bool:
+		switch s {
+		case "true":
+			return true, nil
+		case "false":
+			return false, nil
+		}
+		return nil, errors.New("must be true or false")
 	}
 	return nil, fmt.Errorf("has unknown type %d", f.Type)
 }
 
-// formatValue is the text form of a value a repository scanned, lenient
-// about its Go type: strings and named string types, integers, time.Time
-// (a Date keeps only its UTC date), fmt.Stringers such as uuid.UUID, and
-// pointers to any of them, where nil is NULL.
+// formatValue is the inverse of parseValue, lenient about the Go type so that
+// callers can pass what they scanned: strings and named string types, any
+// integer, bools, time.Time (a Date keeps only its UTC date), driver.Valuers
+// such as sql.NullTime, fmt.Stringers such as uuid.UUID, and pointers to any
+// of them, where nil is NULL.
 func formatValue(t Type, v any) (text string, null bool, err error) {
 	rv := reflect.ValueOf(v)
 	for rv.Kind() == reflect.Pointer {
@@ -85,8 +89,17 @@ func formatValue(t Type, v any) (text string, null bool, err error) {
 			return x.UTC().Format(dateLayout), false, nil
 		}
 		return x.UTC().Format(time.RFC3339Nano), false, nil
-	case fmt.Stringer:
+	case uuid.UUID:
 		return x.String(), false, nil
+	case driver.Valuer:
+		dv, err := x.Value()
+		if err != nil {
+			return "", false, err
+		}
+		if _, again := dv.(driver.Valuer); again {
+			return "", false, fmt.Errorf("%T has no plain value", v)
+		}
+		return formatValue(t, dv)
 	}
 	switch rv.Kind() {
 	case reflect.String:
@@ -95,6 +108,11 @@ func formatValue(t Type, v any) (text string, null bool, err error) {
 		return strconv.FormatInt(rv.Int(), 10), false, nil
 	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
 		return strconv.FormatUint(rv.Uint(), 10), false, nil
+	case reflect.Bool:
+		return strconv.FormatBool(rv.Bool()), false, nil
+	}
+	if s, ok := v.(fmt.Stringer); ok {
+		return s.String(), false, nil
 	}
 	return "", false, fmt.Errorf("values of type %T are not supported", v)
 }
