@@ -8,6 +8,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/atriumhq/atrium/core/kernel"
 )
 
 // errRegistered: another replica registered the plugin first.
@@ -50,7 +52,7 @@ func (h *Host) RegisterDir(ctx context.Context) error {
 		case errors.Is(err, errRegistered):
 			raced = true
 		case err != nil:
-			h.log.Warn("a file in the plugin directory was not registered", "file", file, "error", err)
+			h.log.Warn("a file in the plugin directory was not registered", "file", file, "error", reason(err))
 		default:
 			h.log.Info("plugin registered from the plugin directory", "plugin", e.Name, "file", e.File,
 				"version", e.Version, "sha256", hex.EncodeToString(e.SHA256))
@@ -105,4 +107,22 @@ func executables(dir string) ([]string, error) {
 		}
 	}
 	return out, nil
+}
+
+// reason is why a file was refused, as POST /api/v1/plugins would answer:
+// a refusal's message (which says its cause) and fields. Other errors are
+// said whole.
+func reason(err error) string {
+	var ke *kernel.Error
+	if !errors.As(err, &ke) || ke.Kind != kernel.KindInvalid {
+		return err.Error()
+	}
+	parts := []string{}
+	if ke.Message != "" {
+		parts = append(parts, ke.Message)
+	}
+	for _, f := range ke.Fields {
+		parts = append(parts, f.Field+": "+f.Message)
+	}
+	return strings.Join(parts, "; ")
 }
