@@ -77,11 +77,14 @@ func (h *Host) registerNew(ctx context.Context, file string) (Entry, error) {
 	var added Entry
 	_, err := h.register(ctx, Entry{Name: file, File: file}, func(ctx context.Context, e Entry) error {
 		ok, err := h.o.Catalog.Add(ctx, e)
-		if err == nil && !ok {
+		switch {
+		case err != nil:
+			return err
+		case !ok:
 			return errRegistered
 		}
 		added = e
-		return err
+		return nil
 	})
 	return added, err
 }
