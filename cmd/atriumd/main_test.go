@@ -80,6 +80,7 @@ func TestHelpAndUnknownArgumentsStartNothing(t *testing.T) {
 			assert.Contains(t, usage, "atriumd migrate [--parallelism N]")
 			assert.Contains(t, usage, "DATABASE_URL")
 			assert.Contains(t, usage, "ATRIUM_HTTP_ADDR                     [127.0.0.1:8080]")
+			assert.Contains(t, usage, "ATRIUM_PLUGIN_AUTOREGISTER           [true]")
 			assert.Empty(t, other)
 			entries, err := os.ReadDir(dir)
 			require.NoError(t, err)

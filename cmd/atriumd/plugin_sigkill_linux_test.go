@@ -239,3 +239,29 @@ func TestNoPluginOutlivesAtriumd(t *testing.T) {
 	assert.False(t, alive(p.PID), "a stopping core stops its plugins")
 	assert.Empty(t, processesIn(t, dir))
 }
+
+// atriumd registers its plugin directory's new plugins before it serves,
+// and an executable there that is no plugin costs a warning, not the
+// start.
+func TestRegistersThePluginDirectoryBeforeServing(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs PostgreSQL")
+	}
+	dir := t.TempDir()
+	out, err := exec.Command("go", "build", "-o", filepath.Join(dir, "testplugin"),
+		"github.com/atriumhq/atrium/sdk/internal/testplugin").CombinedOutput()
+	require.NoError(t, err, string(out))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "notaplugin"), []byte("#!/bin/sh\nexit 3\n"), 0o755))
+
+	s := serve(t, atriumd(t, "DATABASE_URL="+postgrestest.NewDatabase(t), "ATRIUM_HTTP_ADDR=127.0.0.1:0",
+		"ATRIUM_BLOB_URL=file://"+t.TempDir(), "ATRIUM_PLUGIN_DIR="+dir))
+	reg := s.fields["plugin registered from the plugin directory"]
+	assert.Equal(t, "testplugin", reg["plugin"], s.log)
+	assert.Equal(t, "1.0.0", reg["version"])
+	assert.Len(t, reg["sha256"], 64)
+	refused := s.fields["a file in the plugin directory was not registered"]
+	assert.Equal(t, "WARN", refused["level"], s.log)
+	assert.Equal(t, "notaplugin", refused["file"])
+	assert.Contains(t, refused["error"], "the plugin did not start")
+	s.stop(t)
+}

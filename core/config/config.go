@@ -65,6 +65,11 @@ type Config struct {
 	// backup a 503, not the request's whole bound.
 	BlobTimeout time.Duration `env:"ATRIUM_BLOB_TIMEOUT" envDefault:"30s"`
 	PluginDir   string        `env:"ATRIUM_PLUGIN_DIR" envDefault:"./bin/plugins"`
+	// PluginAutoRegister registers, on start, the executables in PluginDir
+	// that no registered plugin uses, each named after its file. A
+	// registered plugin's changed binary is still refused: upgrades go
+	// through POST /api/v1/plugins.
+	PluginAutoRegister bool `env:"ATRIUM_PLUGIN_AUTOREGISTER" envDefault:"true"`
 	// PluginTimeout bounds every plugin call; a plugin that exceeds it is
 	// killed and restarted. PluginStartTimeout bounds a launch.
 	PluginTimeout      time.Duration `env:"ATRIUM_PLUGIN_TIMEOUT" envDefault:"10s"`

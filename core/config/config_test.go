@@ -19,6 +19,7 @@ func TestDefaults(t *testing.T) {
 	assert.Empty(t, c.RedisURL, "no REDIS_URL means an in-process cache")
 	assert.Equal(t, "file://./.atrium/blobs", c.BlobURL)
 	assert.Equal(t, "./bin/plugins", c.PluginDir)
+	assert.True(t, c.PluginAutoRegister, "the plugin directory's new binaries are registered on start")
 	assert.Equal(t, "info", c.LogLevel)
 	assert.Equal(t, 15*time.Second, c.ShutdownTimeout)
 	assert.Equal(t, 5*time.Second, c.ReadinessDelay)
@@ -56,6 +57,7 @@ func TestBadValuesAreOneClearLine(t *testing.T) {
 		{map[string]string{"REDIS_URL": "http://cache"}, "REDIS_URL"},
 		{map[string]string{"ATRIUM_BLOB_URL": "s3://?region=x"}, "ATRIUM_BLOB_URL"},
 		{map[string]string{"ATRIUM_BLOB_URL": "ftp://files"}, "ATRIUM_BLOB_URL"},
+		{map[string]string{"ATRIUM_PLUGIN_AUTOREGISTER": "sometimes"}, "ATRIUM_PLUGIN_AUTOREGISTER"},
 		{map[string]string{"ATRIUM_PLUGIN_LIMITS": "docker"}, "ATRIUM_PLUGIN_LIMITS"},
 		{map[string]string{"ATRIUM_PLUGIN_MEMORY_BYTES": "1048576"}, "ATRIUM_PLUGIN_MEMORY_BYTES"},
 		{map[string]string{"ATRIUM_PLUGIN_MEMORY_BYTES": "512MiB"}, "ATRIUM_PLUGIN_MEMORY_BYTES"},

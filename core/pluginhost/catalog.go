@@ -23,6 +23,10 @@ type Catalog interface {
 	List(ctx context.Context) ([]Entry, error)
 	// Put registers e, replacing an entry of the same name (an upgrade).
 	Put(ctx context.Context, e Entry) error
+	// Add registers e unless a plugin of that name is registered, and
+	// reports whether it did: replicas registering the same plugin at once
+	// leave one entry, and never an upgrade.
+	Add(ctx context.Context, e Entry) (bool, error)
 	// Delete unregisters a plugin; a missing one is kernel.ErrNotFound.
 	Delete(ctx context.Context, name string) error
 }

@@ -259,6 +259,13 @@ func (p *supervised) runningManifest() (sdk.Manifest, bool) {
 func (h *Host) Register(ctx context.Context, name, file string, required bool) (Status, error) {
 	h.sync.Lock()
 	defer h.sync.Unlock()
+	return h.register(ctx, Entry{Name: name, File: file, Required: required}, h.o.Catalog.Put)
+}
+
+// register is Register with the catalog write given: an error from it
+// changes nothing here. The caller holds h.sync.
+func (h *Host) register(ctx context.Context, e Entry, write func(context.Context, Entry) error) (Status, error) {
+	name, file := e.Name, e.File
 	if err := checkName(name); err != nil {
 		return Status{}, kernel.Invalid(kernel.FieldError{Field: "name", Message: err.Error()})
 	}
@@ -269,7 +276,7 @@ func (h *Host) Register(ctx context.Context, name, file string, required bool) (
 	if err != nil {
 		return Status{}, kernel.Invalid(kernel.FieldError{Field: "file", Message: err.Error()})
 	}
-	e := Entry{Name: name, File: file, SHA256: sum, Required: required, RegisteredAt: time.Now().UTC()}
+	e.SHA256, e.RegisteredAt = sum, time.Now().UTC()
 	trial, err := h.binaryLauncher(e)(ctx)
 	if err != nil {
 		return Status{}, kernel.Wrap(kernel.KindInvalid, err, "the plugin did not start: %v", err).WithCode("plugin_invalid")
@@ -291,7 +298,7 @@ func (h *Host) Register(ctx context.Context, name, file string, required bool) (
 	if err := h.o.Permissions.Check(m.Name, m.Permissions); err != nil {
 		return Status{}, kernel.Wrap(kernel.KindInvalid, err, "%v", err).WithCode("plugin_invalid")
 	}
-	if err := h.o.Catalog.Put(ctx, e); err != nil {
+	if err := write(ctx, e); err != nil {
 		return Status{}, err
 	}
 	// Only now that the catalog says so: a refused upgrade leaves the

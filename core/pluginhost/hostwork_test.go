@@ -92,9 +92,10 @@ func judgedPlugin(release <-chan struct{}) sdk.Plugin {
 
 type noCatalog struct{}
 
-func (noCatalog) List(context.Context) ([]Entry, error) { return nil, nil }
-func (noCatalog) Put(context.Context, Entry) error      { return nil }
-func (noCatalog) Delete(context.Context, string) error  { return nil }
+func (noCatalog) List(context.Context) ([]Entry, error)    { return nil, nil }
+func (noCatalog) Put(context.Context, Entry) error         { return nil }
+func (noCatalog) Add(context.Context, Entry) (bool, error) { return false, nil }
+func (noCatalog) Delete(context.Context, string) error     { return nil }
 
 type anyPermissions struct{}
 

@@ -28,7 +28,8 @@ type ModuleParams struct {
 }
 
 // Module provides the plugin host and its readiness check; the host starts
-// its plugins on start (after the database is migrated) and stops them on
+// its plugins on start (after the database is migrated), then registers the
+// plugin directory's new binaries when configured to, and stops them on
 // stop.
 var Module = fx.Module("pluginhost",
 	fx.Provide(
@@ -56,7 +57,13 @@ func newHost(lc fx.Lifecycle, p ModuleParams) *Host {
 		StartTimeout: p.Config.PluginStartTimeout, CallTimeout: p.Config.PluginTimeout,
 		Logger: p.Logger, Metrics: p.Metrics, Attached: attached,
 	})
-	lc.Append(fx.Hook{OnStart: h.Start, OnStop: func(ctx context.Context) error { return h.Stop(ctx) }})
+	start := func(ctx context.Context) error {
+		if err := h.Start(ctx); err != nil || !c.PluginAutoRegister {
+			return err
+		}
+		return h.RegisterDir(ctx)
+	}
+	lc.Append(fx.Hook{OnStart: start, OnStop: func(ctx context.Context) error { return h.Stop(ctx) }})
 	return h
 }
 

@@ -54,6 +54,24 @@ func (c *PluginCatalog) Put(ctx context.Context, e pluginhost.Entry) error {
 	}))
 }
 
+// Add registers a plugin unless one of its name is registered; it reports
+// whether it did. Only an insert tells the other replicas.
+func (c *PluginCatalog) Add(ctx context.Context, e pluginhost.Entry) (bool, error) {
+	added := false
+	err := pgx.BeginFunc(ctx, c.pool, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `INSERT INTO atrium.plugins (name, version, file, sha256, required, registered_at)
+			VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (name) DO NOTHING`,
+			e.Name, e.Version, e.File, e.SHA256, e.Required, e.RegisteredAt)
+		if err != nil || tag.RowsAffected() == 0 {
+			return err
+		}
+		added = true
+		_, err = tx.Exec(ctx, "SELECT pg_notify($1, $2)", PluginsChannel, e.Name)
+		return err
+	})
+	return added && err == nil, classify(err)
+}
+
 // Delete unregisters a plugin.
 func (c *PluginCatalog) Delete(ctx context.Context, name string) error {
 	return classify(pgx.BeginFunc(ctx, c.pool, func(tx pgx.Tx) error {
