@@ -11,7 +11,6 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -481,20 +480,21 @@ func TestTenantDeleteAndRestoreDropPluginRoles(t *testing.T) {
 func TestAPluginPoolGetsRoomWhenAnotherPoolsConnectionGoesIdle(t *testing.T) {
 	b := newBoundary(t, 2)
 	ctx := context.Background()
-	var held []*pgxpool.Conn
+	var held []func()
 	for range 2 {
-		c, _, err := b.conns.Acquire(ctx, b.acme.Scope(), "notes")
+		c, _, done, err := b.conns.Acquire(ctx, b.acme.Scope(), "notes")
 		require.NoError(t, err)
-		held = append(held, c)
+		held = append(held, func() { c.Release(); done() })
 	}
-	time.AfterFunc(300*time.Millisecond, func() { held[0].Release() })
-	t.Cleanup(func() { held[1].Release() })
+	time.AfterFunc(300*time.Millisecond, held[0])
+	t.Cleanup(held[1])
 
 	wait, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	start := time.Now()
-	c, _, err := b.conns.Acquire(wait, b.globex.Scope(), "notes")
+	c, _, done, err := b.conns.Acquire(wait, b.globex.Scope(), "notes")
 	require.NoError(t, err)
 	c.Release()
+	done()
 	assert.Less(t, time.Since(start), 2*time.Second, "it got the room the idle connection left")
 }

@@ -140,7 +140,7 @@ func TestPluginConnectionsShareTheAcquireBound(t *testing.T) {
 	t.Cleanup(conns.Close)
 
 	start := time.Now()
-	_, _, err = conns.Acquire(context.Background(), &kernel.Tenant{Slug: "acme", Schema: "t_acme"}, "notes")
+	_, _, _, err = conns.Acquire(context.Background(), &kernel.Tenant{Slug: "acme", Schema: "t_acme"}, "notes")
 	assert.Less(t, time.Since(start), 2*time.Second)
 	assert.Equal(t, kernel.KindUnavailable, kernel.KindOf(err))
 	assert.Contains(t, err.Error(), "no database connection was free within 200ms")

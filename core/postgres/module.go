@@ -64,7 +64,7 @@ func preloadKeys(lc fx.Lifecycle, ts *TenantStore, as *AuditStore) {
 // plugin roles that hold more than a plugin may.
 func newPluginConns(lc fx.Lifecycle, pool *pgxpool.Pool, ts *TenantStore, cfg config.Config, log *slog.Logger) *PluginConns {
 	c := NewPluginConns(pool, ts.keys, ts.Installation,
-		PluginConnOptions{MaxConns: int(cfg.DBMaxConns), StatementTimeout: cfg.PluginTimeout}, log)
+		PluginConnOptions{MaxConns: int(cfg.DBMaxConns), StatementTimeout: cfg.PluginTimeout, AcquireTimeout: cfg.DBAcquireTimeout}, log)
 	lc.Append(fx.Hook{
 		OnStart: func(ctx context.Context) error { return CheckPluginRoles(ctx, pool, log) },
 		OnStop:  func(context.Context) error { c.Close(); return nil },

@@ -44,6 +44,7 @@ type PluginConns struct {
 	scopes map[poolKey]string
 	open   int
 	freed  chan struct{} // closed, and replaced, whenever a connection closes
+	shares *shares
 }
 
 // PluginConnOptions bound the plugins' connections.
@@ -57,6 +58,8 @@ type PluginConnOptions struct {
 	// StatementTimeout bounds each statement and each idle moment inside a
 	// transaction: no plugin holds locks past its call's deadline.
 	StatementTimeout time.Duration
+	// AcquireTimeout bounds a request's wait for its pool's share (shares).
+	AcquireTimeout time.Duration
 }
 
 // NewPluginConns returns the plugins' connections to the database of pool,
@@ -71,15 +74,34 @@ func NewPluginConns(pool *pgxpool.Pool, keys *Keys, inst func(context.Context) (
 	if o.IdleTime <= 0 {
 		o.IdleTime = time.Minute
 	}
-	p := &PluginConns{core: pool, base: pool.Config().ConnConfig, keys: keys, inst: inst, opts: o, log: log, freed: make(chan struct{}), scopes: map[poolKey]string{}}
+	if o.AcquireTimeout <= 0 {
+		o.AcquireTimeout = 5 * time.Second
+	}
+	p := &PluginConns{core: pool, base: pool.Config().ConnConfig, keys: keys, inst: inst, opts: o, log: log,
+		freed: make(chan struct{}), scopes: map[poolKey]string{}, shares: newShares(o.MaxConns)}
 	p.pools, _ = simplelru.NewLRU(o.MaxPools, func(_ poolKey, evicted *pgxpool.Pool) { go evicted.Close() })
 	return p
 }
 
-// Acquire returns a connection for plugin's SQL in tenant t, and the
+// Acquire returns a connection for plugin's SQL in tenant t, the
 // statement to run after each BEGIN on it ("" unless behind a transaction
-// pooler: localSettings).
-func (p *PluginConns) Acquire(ctx context.Context, t *kernel.Tenant, plugin string) (*pgxpool.Conn, string, error) {
+// pooler: localSettings), and the function to call after releasing the
+// connection, once the pool's share allows it one more (shares).
+func (p *PluginConns) Acquire(ctx context.Context, t *kernel.Tenant, plugin string) (*pgxpool.Conn, string, func(), error) {
+	key := poolKey{t.ID, plugin}
+	done, err := p.shares.take(ctx, key, p.opts.AcquireTimeout)
+	if err != nil {
+		return nil, "", nil, err
+	}
+	conn, scope, err := p.acquire(ctx, t, plugin)
+	if err != nil {
+		done()
+		return nil, "", nil, err
+	}
+	return conn, scope, done, nil
+}
+
+func (p *PluginConns) acquire(ctx context.Context, t *kernel.Tenant, plugin string) (*pgxpool.Conn, string, error) {
 	pool, err := p.pool(ctx, t, plugin)
 	if err != nil {
 		return nil, "", err
@@ -191,9 +213,11 @@ func (p *PluginConns) pool(ctx context.Context, t *kernel.Tenant, plugin string)
 	return pool, nil
 }
 
-// reserve counts a connection about to open, making room by closing idle
-// connections of other pools (least recently used first) when the bound is
-// reached, or waiting for one to close.
+// reserve counts a connection about to open, making room when the bound is
+// reached by closing one idle connection of a pool that has more open than
+// its share (least recently used first: an idle tenant's pool has none), or
+// waiting for one to close. Taking from a pool within its share would only
+// have it take one back.
 func (p *PluginConns) reserve(ctx context.Context, key poolKey) error {
 	for {
 		p.mu.Lock()
@@ -204,7 +228,8 @@ func (p *PluginConns) reserve(ctx context.Context, key poolKey) error {
 		}
 		var victim *pgxpool.Pool
 		for _, k := range p.pools.Keys() {
-			if pool, ok := p.pools.Peek(k); ok && k != key && pool.Stat().IdleConns() > 0 {
+			pool, ok := p.pools.Peek(k)
+			if ok && k != key && pool.Stat().IdleConns() > 0 && int(pool.Stat().TotalConns()) > p.shares.of(k) {
 				victim = pool
 				break
 			}
@@ -212,8 +237,10 @@ func (p *PluginConns) reserve(ctx context.Context, key poolKey) error {
 		freed := p.freed
 		p.mu.Unlock()
 		if victim != nil {
-			for _, c := range victim.AcquireAllIdle(ctx) {
-				_ = c.Conn().Close(ctx)
+			for i, c := range victim.AcquireAllIdle(ctx) {
+				if i == 0 {
+					_ = c.Conn().Close(ctx)
+				}
 				c.Release()
 			}
 			continue

@@ -140,7 +140,7 @@ func (s PluginSQL) tx(ctx context.Context, plugin string) (*pluginTx, error) {
 		if s.Conns == nil {
 			return nil, errors.New("no connections for plugins' SQL")
 		}
-		conn, scope, err := s.Conns.Acquire(ctx, tx.tenant, plugin)
+		conn, scope, done, err := s.Conns.Acquire(ctx, tx.tenant, plugin)
 		if err != nil {
 			return nil, err
 		}
@@ -148,7 +148,7 @@ func (s PluginSQL) tx(ctx context.Context, plugin string) (*pluginTx, error) {
 		if tx.beginSQL != "BEGIN" {
 			beginSQL = tx.beginSQL // the route only reads
 		}
-		tx.plugin = &pluginTx{name: plugin, conn: conn, pending: true, beginSQL: beginSQL, scope: scope}
+		tx.plugin = &pluginTx{name: plugin, conn: conn, pending: true, beginSQL: beginSQL, scope: scope, done: done}
 	}
 	p := tx.plugin
 	if p.name != plugin {
@@ -171,6 +171,7 @@ type pluginTx struct {
 	// not start with (the tenant's search path, the timeouts) for the
 	// transaction: BEGIN and it go first, on their own (beginScoped).
 	scope string
+	done  func() // gives the connection's place in its pool's share back
 
 	mu      sync.Mutex // one statement at a time; commit and end wait for it
 	pending bool       // BEGIN not sent yet
@@ -473,6 +474,7 @@ var placeholder = regexp.MustCompile(`\$[0-9]+`)
 func (p *pluginTx) end() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	defer p.done()
 	defer p.conn.Release()
 	wasEnded := p.ended
 	p.ended = true
