@@ -86,6 +86,12 @@ func TestServiceAccountKeysAuthenticateWithinTheirRoles(t *testing.T) {
 	assert.Equal(t, []string{"admin"}, me.User.Roles)
 	assert.Contains(t, me.User.Permissions, "identity.user.create")
 
+	// A key is no session: logging out is refused, and the key still works.
+	status, raw = s.do(http.MethodPost, "/api/v1/auth/logout", robotKey.Key, nil, nil)
+	assert.Equal(t, http.StatusForbidden, status, string(raw))
+	status, _ = s.do(http.MethodGet, "/api/v1/auth/me", robotKey.Key, nil, nil)
+	require.Equal(t, http.StatusOK, status)
+
 	// Within its roles: the admin account creates a user, the viewer cannot,
 	// nor manage service accounts.
 	users := s.userCount(admin)
