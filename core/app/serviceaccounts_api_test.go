@@ -294,3 +294,22 @@ func TestKeyRevocationReachesOtherReplicas(t *testing.T) {
 	}, time.Second, 10*time.Millisecond, "b refuses the revoked key")
 	t.Logf("refused on b %v after the revocation committed on a", time.Since(revoked))
 }
+
+// Policies see a key's caller as subject.type "service".
+func TestPoliciesSeeServiceSubjects(t *testing.T) {
+	s := startServer(t)
+	s.createTenant(s.operatorToken(), "acme")
+	_, admin := s.login("acme", "admin@acme.test", "tenant admin password")
+	key := s.createKey(admin, s.createServiceAccount(admin, "bot", "admin"), map[string]any{"name": "k"})
+	const rego = "package tenant.machines\n\ndeny contains \"machines do not read the user list\" if {\n\tinput.action == \"identity.user.read\"\n\tinput.subject.type == \"service\"\n}\n"
+	status, raw := s.do(http.MethodPut, "/api/v1/policies/machines", admin, map[string]string{"rego": rego}, nil)
+	require.Equal(t, http.StatusOK, status, string(raw))
+
+	status, raw = s.do(http.MethodGet, "/api/v1/users", key.Key, nil, nil)
+	assert.Equal(t, http.StatusForbidden, status)
+	assert.Contains(t, string(raw), "machines do not read the user list")
+	status, _ = s.do(http.MethodGet, "/api/v1/users", admin, nil, nil)
+	assert.Equal(t, http.StatusOK, status, "users are not services")
+	status, _ = s.do(http.MethodGet, "/api/v1/roles", key.Key, nil, nil)
+	assert.Equal(t, http.StatusOK, status, "the rule is about the user list only")
+}
