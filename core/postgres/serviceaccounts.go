@@ -103,7 +103,7 @@ func (ServiceAccountStore) Delete(ctx context.Context, id uuid.UUID) error {
 	return nil
 }
 
-const apiKeyColumns = "id, account_id, name, prefix, hash, created_at, expires_at, last_used_at, revoked_at"
+const accountKeyColumns = "id, account_id, name, prefix, hash, created_at, expires_at, last_used_at, revoked_at"
 
 func scanAPIKey(row pgx.Row) (*identity.APIKey, error) {
 	var k identity.APIKey
@@ -136,7 +136,7 @@ func (ServiceAccountStore) Keys(ctx context.Context, account uuid.UUID) ([]*iden
 	if err != nil {
 		return nil, err
 	}
-	rows, err := tx.Query(ctx, "SELECT "+apiKeyColumns+" FROM service_account_keys WHERE account_id = $1 ORDER BY created_at, id", account)
+	rows, err := tx.Query(ctx, "SELECT "+accountKeyColumns+" FROM service_account_keys WHERE account_id = $1 ORDER BY created_at, id", account)
 	if err != nil {
 		return nil, err
 	}
@@ -166,7 +166,7 @@ func (ServiceAccountStore) Key(ctx context.Context, id uuid.UUID) (*identity.API
 	if err != nil {
 		return nil, err
 	}
-	return scanAPIKey(tx.QueryRow(ctx, "SELECT "+apiKeyColumns+" FROM service_account_keys WHERE id = $1", id))
+	return scanAPIKey(tx.QueryRow(ctx, "SELECT "+accountKeyColumns+" FROM service_account_keys WHERE id = $1", id))
 }
 
 // Used sets the key's last use to now, unless another request did within
