@@ -44,9 +44,11 @@ type MeResponse struct {
 	Tenant MeTenant `json:"tenant"`
 }
 
-// MeUser is the user part of MeResponse.
+// MeUser is the principal part of MeResponse: a user, or a service
+// account (type "service", no email).
 type MeUser struct {
 	ID    uuid.UUID `json:"id"`
+	Type  string    `json:"type"`
 	Email string    `json:"email"`
 	Name  string    `json:"name"`
 	Roles []string  `json:"roles"`
@@ -68,7 +70,7 @@ func tokenResponse(c *gin.Context, p identity.TokenPair) TokenResponse {
 
 // LoginRoutes are sign-in, refresh and logout for operators and tenant
 // users, and the signing keys' routes.
-func LoginRoutes(ops *identity.Operators, users *identity.Users, tokens *identity.Tokens) []Route {
+func LoginRoutes(ops *identity.Operators, users *identity.Users, accounts *identity.ServiceAccounts, tokens *identity.Tokens) []Route {
 	tags := []string{"auth"}
 	return append(keyRoutes(tokens), []Route{
 		{
@@ -121,17 +123,27 @@ func LoginRoutes(ops *identity.Operators, users *identity.Users, tokens *identit
 			}),
 		},
 		{
-			Method: http.MethodGet, Path: "/api/v1/auth/me", Summary: "The signed-in user and tenant", Tags: []string{"auth"}, Access: Tenant,
+			Method: http.MethodGet, Path: "/api/v1/auth/me", Summary: "The signed-in user (or service account) and tenant", Tags: []string{"auth"}, Access: Tenant,
 			Handler: Output(func(c *gin.Context) (MeResponse, error) {
 				ctx := c.Request.Context()
 				p, _ := kernel.PrincipalFrom(ctx)
 				t, _ := kernel.TenantFrom(ctx)
+				if p.Type == kernel.PrincipalService {
+					a, err := accounts.Get(ctx, p.ID)
+					if err != nil {
+						return MeResponse{}, err
+					}
+					return MeResponse{
+						User:   MeUser{ID: a.ID, Type: string(p.Type), Name: a.Name, Roles: nonNil(p.Roles), Permissions: nonNil(p.Permissions)},
+						Tenant: MeTenant{ID: t.ID, Slug: t.Slug},
+					}, nil
+				}
 				u, err := users.Me(ctx, p)
 				if err != nil {
 					return MeResponse{}, err
 				}
 				return MeResponse{
-					User:   MeUser{ID: u.ID, Email: u.Email, Name: u.Name, Roles: u.Roles, Permissions: nonNil(p.Permissions)},
+					User:   MeUser{ID: u.ID, Type: string(p.Type), Email: u.Email, Name: u.Name, Roles: u.Roles, Permissions: nonNil(p.Permissions)},
 					Tenant: MeTenant{ID: t.ID, Slug: t.Slug},
 				}, nil
 			}),

@@ -98,6 +98,12 @@ func Options(cfg config.Config, log *slog.Logger) fx.Option {
 				// when the notification comes back.
 				return identity.NewDirectory(s, roles, p, kernel.SystemClock{}, ts.Secret).WithStandings(st).OnChange(res.Invalidate)
 			},
+			func(s identity.ServiceAccountStore, roles identity.RoleChecker, res *access.Resolver) *identity.ServiceAccounts {
+				return identity.NewServiceAccounts(s, roles, kernel.SystemClock{}).OnChange(res.Invalidate)
+			},
+			func(s identity.ServiceAccountStore, tenants identity.TenantResolver, uow kernel.Transactor) *identity.ServiceKeys {
+				return identity.NewServiceKeys(s, tenants, uow, kernel.SystemClock{})
+			},
 		),
 		// Tenants that enable a plugin get its migrations; a change to a
 		// tenant (a restore revokes its sessions) empties its caches here.
@@ -116,8 +122,8 @@ func Options(cfg config.Config, log *slog.Logger) fx.Option {
 		// Tenant users' standing is remembered, and forgotten on revocation.
 		fx.Provide(func() *identity.Standings { return identity.NewStandings(50_000, 30*time.Second) }),
 		fx.Decorate(
-			func(a *identity.Authenticator, s *identity.Standings) *identity.Authenticator {
-				return a.WithStandings(s)
+			func(a *identity.Authenticator, s *identity.Standings, k *identity.ServiceKeys) *identity.Authenticator {
+				return a.WithStandings(s).WithServiceKeys(k)
 			},
 			func(in identity.SignIn, s *identity.Standings) identity.SignIn { in.Standings = s; return in },
 		),

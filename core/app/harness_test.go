@@ -49,13 +49,19 @@ func startServerOn(t *testing.T, dbURL string) *server {
 // by change (when not nil) and populate filled from the graph.
 func startCore(t *testing.T, dbURL string, change func(*config.Config), populate ...any) *server {
 	t.Helper()
+	return startCoreLogging(t, dbURL, testLogger(), change, populate...)
+}
+
+// startCoreLogging is startCore logging to log.
+func startCoreLogging(t *testing.T, dbURL string, log *slog.Logger, change func(*config.Config), populate ...any) *server {
+	t.Helper()
 	cfg := testConfig(t, dbURL)
 	cfg.BootstrapOperatorEmail, cfg.BootstrapOperatorPassword = operatorEmail, operatorPassword
 	if change != nil {
 		change(&cfg)
 	}
 	var srv *api.Server
-	a := fxtest.New(t, app.Options(cfg, testLogger()), fx.Populate(append([]any{&srv}, populate...)...))
+	a := fxtest.New(t, app.Options(cfg, log), fx.Populate(append([]any{&srv}, populate...)...))
 	a.RequireStart()
 	s := &server{t: t, base: "http://" + srv.Addr(), db: dbURL}
 	// Tenants own server-wide roles: delete them before the app stops.

@@ -27,6 +27,7 @@ const (
 const (
 	ActorUser      = "user"
 	ActorOperator  = "operator"
+	ActorService   = "service"
 	ActorAnonymous = "anonymous"
 )
 

@@ -17,6 +17,7 @@ type Authenticator struct {
 	users     UserRefreshStore
 	operators OperatorRefreshStore
 	standings *Standings // nil: ask every time
+	keys      *ServiceKeys
 }
 
 // NewAuthenticator returns an authenticator.
@@ -27,6 +28,12 @@ func NewAuthenticator(tokens *Tokens, tenants TenantResolver, users UserRefreshS
 // WithStandings lets the authenticator remember tenant users' standing.
 func (a *Authenticator) WithStandings(s *Standings) *Authenticator {
 	a.standings = s
+	return a
+}
+
+// WithServiceKeys lets tenant routes accept service accounts' API keys.
+func (a *Authenticator) WithServiceKeys(k *ServiceKeys) *Authenticator {
+	a.keys = k
 	return a
 }
 
@@ -43,8 +50,12 @@ func (a *Authenticator) Operator(ctx context.Context, token string) (*kernel.Pri
 }
 
 // TenantUser verifies a tenant token and resolves its tenant, which must be
-// active. The token's tenant claim is authoritative.
+// active. The token's tenant claim is authoritative. An API key is a
+// service account's token, its tenant named by the key.
 func (a *Authenticator) TenantUser(ctx context.Context, token string) (*kernel.Principal, *kernel.Tenant, error) {
+	if a.keys != nil && IsAPIKey(token) {
+		return a.keys.Authenticate(ctx, token)
+	}
 	acc, err := a.tokens.Verify(ctx, token, AudienceTenant)
 	if err != nil {
 		return nil, nil, err
@@ -70,6 +81,9 @@ func (a *Authenticator) Standing(ctx context.Context) error {
 	p, ok := kernel.PrincipalFrom(ctx)
 	if !ok {
 		return errRevokedToken
+	}
+	if p.Type == kernel.PrincipalService {
+		return nil // its key was read from the database as it authenticated
 	}
 	if st, ok := a.standings.get(p.Session); ok {
 		if !st.allows(p.IssuedAt) {

@@ -173,6 +173,9 @@ func (u *Users) Refresh(ctx context.Context, refreshToken string) (TokenPair, er
 // Logout revokes the family of the user's access token. It runs in the
 // request's unit of work.
 func (u *Users) Logout(ctx context.Context, accessToken string) error {
+	if p, ok := kernel.PrincipalFrom(ctx); ok && p.Type == kernel.PrincipalService {
+		return kernel.E(kernel.KindForbidden, "an API key has no session to log out of: revoke the key instead")
+	}
 	return u.sessions.logout(ctx, accessToken)
 }
 

@@ -14,6 +14,7 @@ type PrincipalType string
 const (
 	PrincipalUser     PrincipalType = "user"
 	PrincipalOperator PrincipalType = "operator"
+	PrincipalService  PrincipalType = "service" // a tenant's service account, by API key
 )
 
 // Principal is the authenticated caller of a request.

@@ -387,12 +387,13 @@ func checksum(path string) ([]byte, error) {
 // reservedNames no plugin may take. The core's own paths under /api/v1: a
 // plugin of that name would have its routes shadowed by the core's. And
 // the first word of the core's objects in a tenant schema (users,
-// policy_modules, refresh_tokens, audit_log, atrium_plugin_version, ...),
+// policy_modules, refresh_tokens, service_accounts, audit_log,
+// atrium_plugin_version, ...),
 // PostgreSQL's (pg_*), and the core's next ones: a plugin owns the objects
 // named after it (Owns), so no plugin may be named like one of those.
 var reservedNames = []string{"auth", "audit", "operator", "permissions", "plugins", "policies", "roles",
 	"signing", "tenants", "users", "platform", "core",
-	"policy", "refresh", "atrium", "schema", "pg", "plugin", "outbox", "inbox", "webhooks", "events", "tenant"}
+	"policy", "refresh", "service", "atrium", "schema", "pg", "plugin", "outbox", "inbox", "webhooks", "events", "tenant"}
 
 // NameReserved tells whether name is one no plugin may have.
 func NameReserved(name string) bool { return slices.Contains(reservedNames, name) }

@@ -15,9 +15,10 @@ func bytesReader(b []byte) *bytes.Reader { return bytes.NewReader(b) }
 
 // unsavedTables are left out of backups. The session tables hold sign-in
 // sessions, not the tenant's data: restoring can never bring back a session
-// revoked after the backup was taken. audit_key holds a secret derived from
+// revoked after the backup was taken. API keys are left out for the same
+// reason (a restore leaves the service accounts without keys). audit_key holds a secret derived from
 // the installation's, which the restore writes anew.
-var unsavedTables = []string{"refresh_families", "refresh_tokens", "audit_key"}
+var unsavedTables = []string{"refresh_families", "refresh_tokens", "service_account_keys", "audit_key"}
 
 // appendOnlyTables refuse UPDATE, DELETE and TRUNCATE (migration
 // 000005_audit).

@@ -94,17 +94,22 @@ func (RoleStore) DeleteRole(ctx context.Context, name string) error {
 	if _, err = tx.Exec(ctx, `UPDATE users SET roles = array_remove(roles, $1) WHERE $1 = ANY (roles)`, name); err != nil {
 		return err
 	}
+	if _, err = tx.Exec(ctx, `UPDATE service_accounts SET roles = array_remove(roles, $1) WHERE $1 = ANY (roles)`, name); err != nil {
+		return err
+	}
 	return notifyAccess(ctx, tx)
 }
 
-// UserRoles returns a user's assigned roles.
+// UserRoles returns a user's or a service account's assigned roles (their
+// IDs are random UUIDs: one names at most one of them).
 func (RoleStore) UserRoles(ctx context.Context, user uuid.UUID) ([]string, error) {
 	tx, err := TxFrom(ctx)
 	if err != nil {
 		return nil, err
 	}
 	var roles []string
-	if err := tx.QueryRow(ctx, "SELECT roles FROM users WHERE id = $1", user).Scan(&roles); err != nil {
+	if err := tx.QueryRow(ctx, `SELECT roles FROM users WHERE id = $1
+		UNION ALL SELECT roles FROM service_accounts WHERE id = $1`, user).Scan(&roles); err != nil {
 		return nil, notFound(err, "user")
 	}
 	return roles, nil

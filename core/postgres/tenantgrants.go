@@ -32,6 +32,9 @@ var tenantPrivileges = []tenantPrivilege{
 	{"TABLE", "policy_revision", "SELECT, UPDATE"},
 	{"TABLE", "refresh_families", "SELECT, INSERT, UPDATE, DELETE"},
 	{"TABLE", "refresh_tokens", "SELECT, INSERT, UPDATE, DELETE"},
+	{"TABLE", "service_accounts", "SELECT, INSERT, UPDATE, DELETE"},
+	// Keys are revoked, never deleted but with their account.
+	{"TABLE", "service_account_keys", "SELECT, INSERT, UPDATE"},
 	// The log is read in the unit of work (lists, verification); records
 	// are written by audit_append and sealed by the platform role.
 	{"TABLE", "audit_log", "SELECT"},

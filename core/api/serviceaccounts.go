@@ -1,0 +1,208 @@
+package api
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/google/uuid"
+
+	"github.com/atriumhq/atrium/core/identity"
+	"github.com/atriumhq/atrium/core/kernel"
+)
+
+// ServiceAccountResponse is a service account as the API shows it.
+type ServiceAccountResponse struct {
+	ID          uuid.UUID `json:"id"`
+	Name        string    `json:"name"`
+	Description string    `json:"description"`
+	Roles       []string  `json:"roles"`
+	CreatedAt   time.Time `json:"created_at"`
+}
+
+// ServiceAccountList lists the tenant's service accounts.
+type ServiceAccountList struct {
+	Items []ServiceAccountResponse `json:"items"`
+}
+
+// CreateServiceAccountRequest is the body of POST /api/v1/service-accounts.
+type CreateServiceAccountRequest struct {
+	Name        string   `json:"name" validate:"required,max=200"`
+	Description string   `json:"description" validate:"max=500"`
+	Roles       []string `json:"roles" validate:"max=20,dive,min=1,max=63"`
+}
+
+// UpdateServiceAccountRequest is the body of PATCH /api/v1/service-accounts/{id}.
+type UpdateServiceAccountRequest struct {
+	Name        *string   `json:"name" validate:"omitempty,min=1,max=200"`
+	Description *string   `json:"description" validate:"omitempty,max=500"`
+	Roles       *[]string `json:"roles" validate:"omitempty,max=20,dive,min=1,max=63"`
+}
+
+// CreateKeyRequest is the body of POST /api/v1/service-accounts/{id}/keys.
+type CreateKeyRequest struct {
+	Name      string     `json:"name" validate:"required,max=200"`
+	ExpiresAt *time.Time `json:"expires_at"`
+}
+
+// CreatedKeyResponse is a new API key: key is the secret, shown only here.
+type CreatedKeyResponse struct {
+	ID        uuid.UUID  `json:"id"`
+	Key       string     `json:"key"`
+	Prefix    string     `json:"prefix"`
+	Name      string     `json:"name"`
+	ExpiresAt *time.Time `json:"expires_at"`
+}
+
+// KeyResponse is an API key as lists show it: never its secret.
+type KeyResponse struct {
+	ID         uuid.UUID  `json:"id"`
+	Name       string     `json:"name"`
+	Prefix     string     `json:"prefix"`
+	CreatedAt  time.Time  `json:"created_at"`
+	ExpiresAt  *time.Time `json:"expires_at"`
+	LastUsedAt *time.Time `json:"last_used_at"`
+	RevokedAt  *time.Time `json:"revoked_at"`
+}
+
+// KeyList lists a service account's keys.
+type KeyList struct {
+	Items []KeyResponse `json:"items"`
+}
+
+func serviceAccountResponse(a *identity.ServiceAccount) ServiceAccountResponse {
+	roles := a.Roles
+	if roles == nil {
+		roles = []string{}
+	}
+	return ServiceAccountResponse{ID: a.ID, Name: a.Name, Description: a.Description, Roles: roles, CreatedAt: a.CreatedAt}
+}
+
+func accountID(c *gin.Context) (uuid.UUID, error) {
+	return kernel.ParseID("service account", c.Param("id"))
+}
+
+// ServiceAccountRoutes are the tenant's service accounts and their API keys.
+func ServiceAccountRoutes(accounts *identity.ServiceAccounts) []Route {
+	tags := []string{"service-accounts"}
+	one := func(fn func(c *gin.Context, id uuid.UUID) (*identity.ServiceAccount, error)) func(*gin.Context) (ServiceAccountResponse, error) {
+		return func(c *gin.Context) (ServiceAccountResponse, error) {
+			id, err := accountID(c)
+			if err != nil {
+				return ServiceAccountResponse{}, err
+			}
+			a, err := fn(c, id)
+			if err != nil {
+				return ServiceAccountResponse{}, err
+			}
+			return serviceAccountResponse(a), nil
+		}
+	}
+	const base = "/api/v1/service-accounts"
+	return []Route{
+		{
+			Method: http.MethodGet, Path: base, Summary: "List the tenant's service accounts", Tags: tags,
+			Access: Tenant, Permission: "identity.service_account.read",
+			Handler: Output(func(c *gin.Context) (ServiceAccountList, error) {
+				as, err := accounts.List(c.Request.Context())
+				if err != nil {
+					return ServiceAccountList{}, err
+				}
+				out := ServiceAccountList{Items: make([]ServiceAccountResponse, 0, len(as))}
+				for _, a := range as {
+					out.Items = append(out.Items, serviceAccountResponse(a))
+				}
+				return out, nil
+			}),
+		},
+		{
+			Method: http.MethodPost, Path: base, Summary: "Create a service account", Tags: tags,
+			Access: Tenant, Permission: "identity.service_account.create",
+			Handler: JSON(http.StatusCreated, func(c *gin.Context, in *CreateServiceAccountRequest) (ServiceAccountResponse, error) {
+				a, err := accounts.Create(c.Request.Context(), in.Name, in.Description, in.Roles)
+				if err != nil {
+					return ServiceAccountResponse{}, err
+				}
+				c.Header("Location", base+"/"+a.ID.String())
+				return serviceAccountResponse(a), nil
+			}),
+		},
+		{
+			Method: http.MethodGet, Path: base + "/:id", Summary: "Read a service account", Tags: tags,
+			Access: Tenant, Permission: "identity.service_account.read",
+			Handler: Output(one(func(c *gin.Context, id uuid.UUID) (*identity.ServiceAccount, error) {
+				return accounts.Get(c.Request.Context(), id)
+			})),
+		},
+		{
+			Method: http.MethodPatch, Path: base + "/:id", Summary: "Update a service account; new roles apply to its next request",
+			Tags: tags, Access: Tenant, Permission: "identity.service_account.update",
+			Handler: JSON(http.StatusOK, func(c *gin.Context, in *UpdateServiceAccountRequest) (ServiceAccountResponse, error) {
+				return one(func(c *gin.Context, id uuid.UUID) (*identity.ServiceAccount, error) {
+					return accounts.Update(c.Request.Context(), id, identity.ServiceAccountChanges{Name: in.Name, Description: in.Description, Roles: in.Roles})
+				})(c)
+			}),
+		},
+		{
+			Method: http.MethodDelete, Path: base + "/:id", Summary: "Delete a service account and its keys", Tags: tags,
+			Access: Tenant, Permission: "identity.service_account.delete",
+			Handler: NoContent(func(c *gin.Context) error {
+				id, err := accountID(c)
+				if err != nil {
+					return err
+				}
+				return accounts.Delete(c.Request.Context(), id)
+			}),
+		},
+		{
+			Method: http.MethodPost, Path: base + "/:id/keys", Summary: "Issue an API key; its secret is in this response only",
+			Tags: tags, Access: Tenant, Permission: "identity.service_account.update",
+			Handler: JSON(http.StatusCreated, func(c *gin.Context, in *CreateKeyRequest) (CreatedKeyResponse, error) {
+				id, err := accountID(c)
+				if err != nil {
+					return CreatedKeyResponse{}, err
+				}
+				k, err := accounts.CreateKey(c.Request.Context(), id, in.Name, in.ExpiresAt)
+				if err != nil {
+					return CreatedKeyResponse{}, err
+				}
+				return CreatedKeyResponse{ID: k.ID, Key: k.Secret, Prefix: k.Prefix, Name: k.Name, ExpiresAt: k.ExpiresAt}, nil
+			}),
+		},
+		{
+			Method: http.MethodGet, Path: base + "/:id/keys", Summary: "List a service account's API keys (without secrets)",
+			Tags: tags, Access: Tenant, Permission: "identity.service_account.read",
+			Handler: Output(func(c *gin.Context) (KeyList, error) {
+				id, err := accountID(c)
+				if err != nil {
+					return KeyList{}, err
+				}
+				ks, err := accounts.Keys(c.Request.Context(), id)
+				if err != nil {
+					return KeyList{}, err
+				}
+				out := KeyList{Items: make([]KeyResponse, 0, len(ks))}
+				for _, k := range ks {
+					out.Items = append(out.Items, KeyResponse{ID: k.ID, Name: k.Name, Prefix: k.Prefix, CreatedAt: k.CreatedAt,
+						ExpiresAt: k.ExpiresAt, LastUsedAt: k.LastUsedAt, RevokedAt: k.RevokedAt})
+				}
+				return out, nil
+			}),
+		},
+		{
+			Method: http.MethodDelete, Path: base + "/:id/keys/:key_id", Summary: "Revoke an API key, at once on every replica",
+			Tags: tags, Access: Tenant, Permission: "identity.service_account.update",
+			Handler: NoContent(func(c *gin.Context) error {
+				id, err := accountID(c)
+				if err != nil {
+					return err
+				}
+				key, err := kernel.ParseID("key", c.Param("key_id"))
+				if err != nil {
+					return err
+				}
+				return accounts.RevokeKey(c.Request.Context(), id, key)
+			}),
+		},
+	}
+}
