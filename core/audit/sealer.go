@@ -59,6 +59,9 @@ func NewSealer(o SealerOptions) *Sealer {
 // sealBatch bounds one sealing transaction.
 const sealBatch = 2000
 
+// sealGather is how long the sealer lets kicks gather before it seals.
+const sealGather = 20 * time.Millisecond
+
 // Kick asks for t's pending records to be sealed soon. It never blocks.
 func (s *Sealer) Kick(t *kernel.Tenant) {
 	s.mu.Lock()
@@ -100,6 +103,13 @@ func (s *Sealer) Run(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-s.wake:
+			// Let the kicks of a busy moment gather: one transaction (and
+			// one flush to disk) then seals what many commits left.
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(sealGather):
+			}
 			s.sealPending(ctx)
 		case <-sweep.C:
 			s.sweepAll(ctx)
