@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"os"
 	"os/exec"
@@ -60,12 +61,11 @@ func TestMigrateReportsFailedTenantsAndExitsNonZero(t *testing.T) {
 		require.NoError(t, err)
 		t.Cleanup(func() { _ = svc.Delete(context.Background(), slug) }) // tenant roles outlive the database
 	}
-	// Both look one migration behind (the newest, 000007, creates the audit
-	// key and the signed-append functions); alpha really is, bravo still
-	// has them.
+	// Both look one migration behind; alpha really is (the newest was
+	// undone by its down file), bravo still has what it made.
 	latest := set.Latest()
 	_, err = pool.Exec(ctx, fmt.Sprintf(`UPDATE atrium.tenant_migrations SET version = %d;
-		%s`, latest-1, dropAudit("t_alpha")))
+		%s`, latest-1, undoNewest(t, latest, "t_alpha")))
 	require.NoError(t, err)
 
 	code, stdout, stderr := migrateRun(t, url)
@@ -75,9 +75,9 @@ func TestMigrateReportsFailedTenantsAndExitsNonZero(t *testing.T) {
 	assert.True(t, strings.HasSuffix(stderr, "atriumd: 1 of 2 tenants failed to migrate\n"), stderr)
 	assert.Contains(t, stdout, "migrated:    1\n")
 	assert.Contains(t, stdout, fmt.Sprintf("failed:      1\n  bravo (core): core migration %d: ", latest))
-	assert.Contains(t, stdout, `relation "audit_key" already exists`)
+	assert.Contains(t, stdout, "already exists")
 
-	_, err = pool.Exec(ctx, dropAudit("t_bravo"))
+	_, err = pool.Exec(ctx, undoNewest(t, latest, "t_bravo"))
 	require.NoError(t, err)
 	code, stdout, stderr = migrateRun(t, url)
 	assert.Equal(t, 0, code, stderr)
@@ -85,11 +85,16 @@ func TestMigrateReportsFailedTenantsAndExitsNonZero(t *testing.T) {
 	assert.Contains(t, stdout, "migrated:    1\nup to date:  1\nfailed:      0\n")
 }
 
-// dropAudit undoes migration 000005 in schema.
-// dropAudit undoes the newest tenant migration, 000007, in schema.
-func dropAudit(schema string) string {
-	return fmt.Sprintf("DROP FUNCTION %[1]s.atrium_plugin_migrated(text, bigint, bigint, integer), "+
-		"%[1]s.atrium_plugin_version(text), %[1]s.audit_append(text, bytea); DROP TABLE %[1]s.audit_key", schema)
+// undoNewest undoes the newest tenant migration in schema with its own
+// down file (the statements of one simple query, one transaction).
+func undoNewest(t *testing.T, latest uint, schema string) string {
+	t.Helper()
+	names, err := fs.Glob(migrations.Tenant, fmt.Sprintf("tenant/%06d_*.down.sql", latest))
+	require.NoError(t, err)
+	require.Len(t, names, 1)
+	down, err := fs.ReadFile(migrations.Tenant, names[0])
+	require.NoError(t, err)
+	return fmt.Sprintf("SET LOCAL search_path TO %s;\n%s", schema, down)
 }
 
 func TestMigrateRejectsBadArguments(t *testing.T) {
