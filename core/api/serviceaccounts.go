@@ -86,17 +86,7 @@ func accountID(c *gin.Context) (uuid.UUID, error) {
 func ServiceAccountRoutes(accounts *identity.ServiceAccounts) []Route {
 	tags := []string{"service-accounts"}
 	one := func(fn func(c *gin.Context, id uuid.UUID) (*identity.ServiceAccount, error)) func(*gin.Context) (ServiceAccountResponse, error) {
-		return func(c *gin.Context) (ServiceAccountResponse, error) {
-			id, err := accountID(c)
-			if err != nil {
-				return ServiceAccountResponse{}, err
-			}
-			a, err := fn(c, id)
-			if err != nil {
-				return ServiceAccountResponse{}, err
-			}
-			return serviceAccountResponse(a), nil
-		}
+		return byID(accountID, fn, serviceAccountResponse)
 	}
 	const base = "/api/v1/service-accounts"
 	return []Route{

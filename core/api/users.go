@@ -59,21 +59,29 @@ func userResponse(u *identity.User) UserResponse {
 
 func userID(c *gin.Context) (uuid.UUID, error) { return kernel.ParseID("user", c.Param("id")) }
 
+// byID serves a use case on the one resource the path's id names: the id
+// parsed (a malformed one is its parser's error), the use case run, and
+// its result turned into the response.
+func byID[T, R any](parse func(*gin.Context) (uuid.UUID, error), fn func(*gin.Context, uuid.UUID) (T, error), respond func(T) R) func(*gin.Context) (R, error) {
+	return func(c *gin.Context) (R, error) {
+		var zero R
+		id, err := parse(c)
+		if err != nil {
+			return zero, err
+		}
+		v, err := fn(c, id)
+		if err != nil {
+			return zero, err
+		}
+		return respond(v), nil
+	}
+}
+
 // UserRoutes are the tenant's user administration.
 func UserRoutes(dir *identity.Directory) []Route {
 	tags := []string{"users"}
 	one := func(fn func(c *gin.Context, id uuid.UUID) (*identity.User, error)) func(*gin.Context) (UserResponse, error) {
-		return func(c *gin.Context) (UserResponse, error) {
-			id, err := userID(c)
-			if err != nil {
-				return UserResponse{}, err
-			}
-			u, err := fn(c, id)
-			if err != nil {
-				return UserResponse{}, err
-			}
-			return userResponse(u), nil
-		}
+		return byID(userID, fn, userResponse)
 	}
 	return []Route{
 		{
