@@ -92,7 +92,7 @@ func (h *Host) Call(ctx context.Context, m Match, req *transport.Request, svc tr
 	}
 	resp, err := conn.Handle(ctx, req, svc)
 	took := time.Since(start)
-	if work != nil && !m.Route.Mutates && answered(err) {
+	if work != nil && !m.Route.Mutates && pluginAnswered(err) {
 		h.learn(m, req.Prefetch, work, learned)
 	}
 	if err == nil {
@@ -141,6 +141,15 @@ func (h *Host) Call(ctx context.Context, m Match, req *transport.Request, svc tr
 	}
 	h.metrics.call(m.Plugin, outcome, took)
 	return nil, toKernel(m.Plugin, se)
+}
+
+// pluginAnswered tells whether the plugin answered a call (with an error of its
+// own, perhaps), as opposed to the call failing: a request canceled or
+// timed out says nothing of what its handler does.
+func pluginAnswered(err error) bool {
+	var check *transport.CheckError
+	var se *sdk.Error
+	return err == nil || errors.As(err, &check) || errors.As(err, &se) && se.Err == nil
 }
 
 // checkError is a deferred check's failure as the client gets it: the

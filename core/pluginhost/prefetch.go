@@ -2,13 +2,11 @@ package pluginhost
 
 import (
 	"context"
-	"errors"
 	"slices"
 	"strconv"
 	"sync"
 	"time"
 
-	"github.com/atriumhq/atrium/sdk"
 	"github.com/atriumhq/atrium/sdk/transport"
 )
 
@@ -35,15 +33,6 @@ import (
 // makes the host wait longer before the next (prefetchAfter doubles with
 // each miss).
 const prefetchAfter = 3
-
-// answered tells whether the plugin answered a call (with an error of its
-// own, perhaps), as opposed to the call failing: a request canceled or
-// timed out says nothing of what its handler does.
-func answered(err error) bool {
-	var check *transport.CheckError
-	var se *sdk.Error
-	return err == nil || errors.As(err, &check) || errors.As(err, &se) && se.Err == nil
-}
 
 // prefetch runs the statement learned for m's route, if any, under the
 // call's deadline. A statement that fails is left out (and rolled back);

@@ -227,9 +227,13 @@ func (p *PluginConns) reserve(ctx context.Context, key poolKey) error {
 			return nil
 		}
 		var victim *pgxpool.Pool
+		share, atWork := p.shares.current()
 		for _, k := range p.pools.Keys() {
 			pool, ok := p.pools.Peek(k)
-			if ok && k != key && pool.Stat().IdleConns() > 0 && int(pool.Stat().TotalConns()) > p.shares.of(k) {
+			if !ok || k == key || pool.Stat().IdleConns() == 0 {
+				continue
+			}
+			if open := int(pool.Stat().TotalConns()); !atWork(k) || open > share {
 				victim = pool
 				break
 			}

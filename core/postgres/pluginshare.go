@@ -59,15 +59,17 @@ func (s *shares) share(now time.Time) int {
 	return max(1, s.max/max(1, active))
 }
 
-// of is key's share: none for a pool not at work.
-func (s *shares) of(key poolKey) int {
+// current returns the share of each pool at work and whether a pool is at
+// work, as of now: what may be taken from the others' idle connections.
+func (s *shares) current() (int, func(poolKey) bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	share := s.share(time.Now())
-	if s.use[key] == nil {
-		return 0
+	atWork := make(map[poolKey]bool, len(s.use))
+	for key := range s.use {
+		atWork[key] = true
 	}
-	return share
+	return share, func(key poolKey) bool { return atWork[key] }
 }
 
 // take waits, up to wait, until key's pool may use one more connection,

@@ -92,3 +92,12 @@ func TestSharesWaitIsBounded(t *testing.T) {
 	assert.Zero(t, s.of(a))
 	assert.Empty(t, s.use)
 }
+
+// of is key's share: none for a pool not at work.
+func (s *shares) of(key poolKey) int {
+	share, atWork := s.current()
+	if !atWork(key) {
+		return 0
+	}
+	return share
+}
