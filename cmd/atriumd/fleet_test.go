@@ -674,16 +674,19 @@ func TestChangesReachEveryReplicaWithinASecond(t *testing.T) {
 	}
 
 	// The target is a second. Under the race detector every process runs
-	// several times slower (a registration launches the plugin on each
-	// replica): there the test checks that changes arrive, with room.
-	bound := time.Second
+	// several times slower: there the test checks that changes arrive,
+	// with room. Most room for the plugin catalog, where each replica
+	// launches a process (AutoMTLS keys, handshake, manifest) while the
+	// others do: an upgrade that takes 0.7s at most in a normal build took
+	// 3.5s once in a CI run under the race detector on two cores.
+	bound, launches := time.Second, time.Second
 	if raceEnabled {
-		bound = 3 * time.Second
+		bound, launches = 3*time.Second, 6*time.Second
 	}
 	assert.Less(t, report("steady", steady), bound, "worst case of 100 changes")
 	assert.Less(t, report("after a cut", blip), bound, "worst case right after the notification connections were cut")
 	assert.Less(t, report("after an outage", outages), bound, "worst case right after the database came back")
-	assert.Less(t, report("plugin catalog", plugins), bound, "worst case of 10 registrations and unregistrations and 6 upgrades")
+	assert.Less(t, report("plugin catalog", plugins), launches, "worst case of 10 registrations and unregistrations and 6 upgrades")
 }
 
 // balancer is the test's load balancer, a reverse proxy that does what

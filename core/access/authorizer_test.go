@@ -100,3 +100,46 @@ func TestPolicyManagementFallsBackToTheBaseForAdmins(t *testing.T) {
 	assert.Equal(t, kernel.KindUnavailable, kernel.KindOf(err))
 	assert.False(t, d.Allow)
 }
+
+// flaky fails its first decisions without a verdict, as the base policy
+// does when it misses its deadline on a machine short of CPU.
+type flaky struct{ failures, calls int }
+
+func (f *flaky) Decide(_ context.Context, _ string, in access.Input) (access.Decision, error) {
+	f.calls++
+	if f.calls <= f.failures {
+		return access.Decision{}, errors.New("base policy: ran past its deadline")
+	}
+	return access.Decision{Allow: slices.Contains(in.Subject.Permissions, in.Action), PolicyVersion: "base"}, nil
+}
+
+// A decision that failed without a verdict is tried once more before the
+// client is told to try again; a request that has ended is not.
+func TestADecisionWithoutVerdictIsTriedOnceMore(t *testing.T) {
+	tenant := &kernel.Tenant{ID: uuid.New(), Slug: "acme"}
+	authorize := func(ctx context.Context, d access.Decider) (access.Decision, error) {
+		ctx = kernel.WithTenant(ctx, tenant)
+		ctx = kernel.WithPrincipal(ctx, &kernel.Principal{ID: uuid.New(), Type: kernel.PrincipalUser, Permissions: []string{"identity.user.read"}})
+		a := access.NewAuthorizer(nil, d, kernel.SystemClock{}, slog.New(slog.DiscardHandler), nil)
+		return a.Authorize(ctx, "identity.user.read", nil, access.RequestInput{})
+	}
+
+	once := &flaky{failures: 1}
+	d, err := authorize(context.Background(), once)
+	require.NoError(t, err)
+	assert.True(t, d.Allow)
+	assert.Equal(t, 2, once.calls)
+
+	twice := &flaky{failures: 2}
+	d, err = authorize(context.Background(), twice)
+	assert.Equal(t, kernel.KindUnavailable, kernel.KindOf(err))
+	assert.False(t, d.Allow)
+	assert.Equal(t, 2, twice.calls, "tried once more, not again and again")
+
+	ended, cancel := context.WithCancel(context.Background())
+	cancel()
+	gone := &flaky{failures: 1}
+	_, err = authorize(ended, gone)
+	assert.Error(t, err)
+	assert.Equal(t, 1, gone.calls, "a request that ended is not decided again")
+}
