@@ -100,7 +100,23 @@ func writeError(c *gin.Context, err error) {
 	if d, ok := retryAfter(err); ok {
 		c.Header("Retry-After", strconv.FormatInt(int64(math.Ceil(d.Seconds())), 10))
 	}
-	renderProblem(c, ProblemFor(err, requestID(c)), err)
+	p := ProblemFor(err, requestID(c))
+	if p.Status == http.StatusInternalServerError && errors.Is(err, context.Canceled) && c.Request.Context().Err() != nil {
+		p = clientClosed(p.RequestID)
+	}
+	renderProblem(c, p, err)
+}
+
+// statusClientClosed is nginx's 499: the client went away before the
+// answer (while its request waited for a connection, say). No one reads
+// the problem; the log and the metrics must not count it as the server's
+// failure.
+const statusClientClosed = 499
+
+func clientClosed(requestID string) Problem {
+	return Problem{Type: "urn:atrium:problem:client_closed_request", Title: "Client Closed Request",
+		Status: statusClientClosed, Detail: "the client closed the request before it was answered",
+		Code: "client_closed_request", RequestID: requestID}
 }
 
 // retryAfter is how long a rate-limited (or otherwise refused for now)
