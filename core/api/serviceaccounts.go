@@ -9,6 +9,7 @@ import (
 
 	"github.com/atriumhq/atrium/core/identity"
 	"github.com/atriumhq/atrium/core/kernel"
+	"github.com/atriumhq/atrium/core/spec"
 )
 
 // ServiceAccountResponse is a service account as the API shows it.
@@ -22,7 +23,8 @@ type ServiceAccountResponse struct {
 
 // ServiceAccountList lists the tenant's service accounts.
 type ServiceAccountList struct {
-	Items []ServiceAccountResponse `json:"items"`
+	Items      []ServiceAccountResponse `json:"items"`
+	NextCursor *string                  `json:"next_cursor"`
 }
 
 // CreateServiceAccountRequest is the body of POST /api/v1/service-accounts.
@@ -94,13 +96,26 @@ func ServiceAccountRoutes(accounts *identity.ServiceAccounts) []Route {
 			Method: http.MethodGet, Path: base, Summary: "List the tenant's service accounts", Tags: tags,
 			Access: Tenant, Permission: "identity.service_account.read",
 			Handler: Output(func(c *gin.Context) (ServiceAccountList, error) {
-				as, err := accounts.List(c.Request.Context())
+				ctx := c.Request.Context()
+				codec, err := accounts.Cursors(ctx)
+				if err != nil {
+					return ServiceAccountList{}, err
+				}
+				q, err := spec.Parse(c.Request.URL.Query(), identity.ServiceAccountFields,
+					spec.Options{Codec: codec, Sort: identity.ServiceAccountOrder})
+				if err != nil {
+					return ServiceAccountList{}, err
+				}
+				as, next, err := accounts.List(ctx, q)
 				if err != nil {
 					return ServiceAccountList{}, err
 				}
 				out := ServiceAccountList{Items: make([]ServiceAccountResponse, 0, len(as))}
 				for _, a := range as {
 					out.Items = append(out.Items, serviceAccountResponse(a))
+				}
+				if next != "" {
+					out.NextCursor = &next
 				}
 				return out, nil
 			}),

@@ -98,8 +98,8 @@ func Options(cfg config.Config, log *slog.Logger) fx.Option {
 				// when the notification comes back.
 				return identity.NewDirectory(s, roles, p, kernel.SystemClock{}, ts.Secret).WithStandings(st).OnChange(res.Invalidate)
 			},
-			func(s identity.ServiceAccountStore, roles identity.RoleChecker, res *access.Resolver) *identity.ServiceAccounts {
-				return identity.NewServiceAccounts(s, roles, kernel.SystemClock{}).OnChange(res.Invalidate)
+			func(s identity.ServiceAccountStore, roles identity.RoleChecker, ts tenancy.Store, res *access.Resolver) *identity.ServiceAccounts {
+				return identity.NewServiceAccounts(s, roles, kernel.SystemClock{}, ts.Secret).OnChange(res.Invalidate)
 			},
 			func(s identity.ServiceAccountStore, tenants identity.TenantResolver, uow kernel.Transactor) *identity.ServiceKeys {
 				return identity.NewServiceKeys(s, tenants, uow, kernel.SystemClock{})

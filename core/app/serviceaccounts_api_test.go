@@ -313,3 +313,55 @@ func TestPoliciesSeeServiceSubjects(t *testing.T) {
 	status, _ = s.do(http.MethodGet, "/api/v1/roles", key.Key, nil, nil)
 	assert.Equal(t, http.StatusOK, status, "the rule is about the user list only")
 }
+
+// The service account list pages like every list: by name unless the
+// client sorts otherwise, each account once, with the list query rules.
+func TestServiceAccountsListInPages(t *testing.T) {
+	s := startServer(t)
+	s.createTenant(s.operatorToken(), "acme")
+	_, admin := s.login("acme", "admin@acme.test", "tenant admin password")
+	names := []string{"echo", "alpha", "delta", "charlie", "bravo"}
+	for _, n := range names {
+		s.createServiceAccount(admin, n, "viewer")
+	}
+	slices.Sort(names)
+
+	var seen []string
+	path := "/api/v1/service-accounts?limit=2"
+	for pages := 0; ; pages++ {
+		require.Less(t, pages, 5, "the pages end")
+		var page api.ServiceAccountList
+		status, raw := s.do(http.MethodGet, path, admin, nil, &page)
+		require.Equal(t, http.StatusOK, status, string(raw))
+		assert.LessOrEqual(t, len(page.Items), 2)
+		for _, a := range page.Items {
+			seen = append(seen, a.Name)
+		}
+		if page.NextCursor == nil {
+			break
+		}
+		path = "/api/v1/service-accounts?limit=2&cursor=" + *page.NextCursor
+	}
+	assert.Equal(t, names, seen, "every account once, by name")
+
+	var newest api.ServiceAccountList
+	status, raw := s.do(http.MethodGet, "/api/v1/service-accounts?sort=-created_at&limit=1", admin, nil, &newest)
+	require.Equal(t, http.StatusOK, status, string(raw))
+	require.Len(t, newest.Items, 1)
+	assert.Equal(t, "bravo", newest.Items[0].Name)
+	var one api.ServiceAccountList
+	s.do(http.MethodGet, "/api/v1/service-accounts?name=delta", admin, nil, &one)
+	require.Len(t, one.Items, 1)
+	assert.Equal(t, "delta", one.Items[0].Name)
+
+	for q, code := range map[string]string{
+		"limit=0": "invalid_query", "limit=201": "invalid_query", "sort=roles": "invalid_query",
+		"description=x": "invalid_query", "cursor=garbage": "invalid_cursor",
+	} {
+		status, raw := s.do(http.MethodGet, "/api/v1/service-accounts?"+q, admin, nil, nil)
+		assert.Equal(t, http.StatusBadRequest, status, "%s: %s", q, raw)
+		var p api.Problem
+		require.NoError(t, jsonUnmarshal(raw, &p))
+		assert.Equal(t, code, p.Code, q)
+	}
+}

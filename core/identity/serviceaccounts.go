@@ -8,6 +8,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/atriumhq/atrium/core/kernel"
+	"github.com/atriumhq/atrium/core/spec"
 )
 
 // ServiceAccount is a tenant's non-human principal: it holds roles like a
@@ -37,7 +38,7 @@ type APIKey struct {
 // ServiceAccountStore keeps a tenant's service accounts and their keys; it
 // runs in the unit of work.
 type ServiceAccountStore interface {
-	List(ctx context.Context) ([]*ServiceAccount, error)
+	List(ctx context.Context, q spec.Spec) ([]*ServiceAccount, error)
 	ByID(ctx context.Context, id uuid.UUID) (*ServiceAccount, error)
 	Create(ctx context.Context, a *ServiceAccount) error // taken name: KindConflict
 	// Update loads the account, applies fn and saves it.
@@ -61,12 +62,13 @@ type ServiceAccounts struct {
 	store   ServiceAccountStore
 	roles   RoleChecker
 	clock   kernel.Clock
+	cursors *spec.LazyCodec
 	changed func(tenant uuid.UUID) // told when an account or its roles change here
 }
 
 // NewServiceAccounts returns the service account directory.
-func NewServiceAccounts(store ServiceAccountStore, roles RoleChecker, clock kernel.Clock) *ServiceAccounts {
-	return &ServiceAccounts{store: store, roles: roles, clock: clock}
+func NewServiceAccounts(store ServiceAccountStore, roles RoleChecker, clock kernel.Clock, secret func(context.Context) ([]byte, error)) *ServiceAccounts {
+	return &ServiceAccounts{store: store, roles: roles, clock: clock, cursors: spec.NewLazyCodec(secret)}
 }
 
 // OnChange calls f, after commit, when an account's roles change or it is
@@ -83,9 +85,35 @@ func (s *ServiceAccounts) rolesChanged(ctx context.Context) error {
 	return s.store.Changed(ctx)
 }
 
-// List returns the tenant's service accounts by name.
-func (s *ServiceAccounts) List(ctx context.Context) ([]*ServiceAccount, error) {
-	return s.store.List(ctx)
+// ServiceAccountFields is the allow-list of service account lists.
+var ServiceAccountFields = spec.NewFields("service_account", "id", map[string]spec.Field{
+	"id":         {Column: "id", Type: spec.UUID},
+	"name":       {Column: "name", Type: spec.String, Filter: true, Sort: true},
+	"created_at": {Column: "created_at", Type: spec.Time, Sort: true},
+})
+
+// ServiceAccountOrder is a list's order when the client names none.
+var ServiceAccountOrder = []spec.SortKey{{Field: "name"}}
+
+// Cursors verify and make list cursors.
+func (s *ServiceAccounts) Cursors(ctx context.Context) (*spec.Codec, error) {
+	return s.cursors.Get(ctx)
+}
+
+// List returns a page of the tenant's service accounts and the next
+// page's cursor.
+func (s *ServiceAccounts) List(ctx context.Context, q spec.Spec) ([]*ServiceAccount, string, error) {
+	rows, err := s.store.List(ctx, q)
+	if err != nil {
+		return nil, "", err
+	}
+	codec, err := s.cursors.Get(ctx)
+	if err != nil {
+		return nil, "", err
+	}
+	return spec.Paginate(codec, q, ServiceAccountFields, rows, func(a *ServiceAccount) map[string]any {
+		return map[string]any{"id": a.ID, "name": a.Name, "created_at": a.CreatedAt}
+	})
 }
 
 // Get reads one service account.

@@ -10,6 +10,7 @@ import (
 
 	"github.com/atriumhq/atrium/core/identity"
 	"github.com/atriumhq/atrium/core/kernel"
+	"github.com/atriumhq/atrium/core/spec"
 )
 
 // ServiceAccountStore keeps a tenant's service accounts and API keys in its
@@ -32,13 +33,17 @@ func scanAccount(row pgx.Row) (*identity.ServiceAccount, error) {
 var errAccountNameTaken = &kernel.Error{Kind: kernel.KindConflict, Message: "a service account with this name exists",
 	Fields: []kernel.FieldError{{Field: "name", Message: "is taken"}}}
 
-// List reads every service account, by name.
-func (ServiceAccountStore) List(ctx context.Context) ([]*identity.ServiceAccount, error) {
+// List reads a page of service accounts.
+func (ServiceAccountStore) List(ctx context.Context, q spec.Spec) ([]*identity.ServiceAccount, error) {
 	tx, err := TxFrom(ctx)
 	if err != nil {
 		return nil, err
 	}
-	rows, err := tx.Query(ctx, "SELECT "+accountColumns+" FROM service_accounts ORDER BY lower(name)")
+	c, err := SpecSQL(q, identity.ServiceAccountFields, "", 0)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := tx.Query(ctx, "SELECT "+accountColumns+" FROM service_accounts WHERE "+c.Where+" "+c.OrderLimit, c.Args...)
 	if err != nil {
 		return nil, err
 	}
