@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
+	"github.com/google/uuid"
 
 	"github.com/atriumhq/atrium/core/audit"
 	"github.com/atriumhq/atrium/core/kernel"
@@ -69,6 +70,11 @@ func (r *Router) auditSuccess(ctx context.Context, rt Route, note *audit.Note) e
 // only for a failed mutation, which must not go unrecorded.
 func (r *Router) auditFailure(ctx context.Context, t *kernel.Tenant, rt Route, note *audit.Note, cause error) error {
 	if r.audit == nil || errors.Is(cause, audit.ErrUnwritable) {
+		return nil
+	}
+	if p, ok := kernel.PrincipalFrom(ctx); ok && p.ID == uuid.Nil {
+		// A caller never identified (an API key that did not prove out)
+		// leaves nothing in the tenant's chain: anyone can make one up.
 		return nil
 	}
 	var e audit.Entry

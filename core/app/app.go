@@ -101,8 +101,8 @@ func Options(cfg config.Config, log *slog.Logger) fx.Option {
 			func(s identity.ServiceAccountStore, roles identity.RoleChecker, ts tenancy.Store, res *access.Resolver) *identity.ServiceAccounts {
 				return identity.NewServiceAccounts(s, roles, kernel.SystemClock{}, ts.Secret).OnChange(res.Invalidate)
 			},
-			func(s identity.ServiceAccountStore, tenants identity.TenantResolver, uow kernel.Transactor) *identity.ServiceKeys {
-				return identity.NewServiceKeys(s, tenants, uow, kernel.SystemClock{})
+			func(s identity.ServiceAccountStore, tenants identity.TenantResolver, uow kernel.Transactor, log *slog.Logger) *identity.ServiceKeys {
+				return identity.NewServiceKeys(s, tenants, uow, kernel.SystemClock{}, log)
 			},
 		),
 		// Tenants that enable a plugin get its migrations; a change to a

@@ -365,3 +365,52 @@ func TestServiceAccountsListInPages(t *testing.T) {
 		assert.Equal(t, code, p.Code, q)
 	}
 }
+
+// Keys that do not prove out (a forged secret, a made-up key ID in a real
+// tenant, another spelling of a real key) are the same 401 as a bad token,
+// and leave no trace: nothing written, no audit record in the tenant's
+// chain. A real key's use on a read is recorded as its last use.
+func TestMadeUpKeysLeaveNoTrace(t *testing.T) {
+	s := startServer(t)
+	s.createTenant(s.operatorToken(), "acme")
+	_, admin := s.login("acme", "admin@acme.test", "tenant admin password")
+	bot := s.createServiceAccount(admin, "bot", "admin")
+	key := s.createKey(admin, bot, map[string]any{"name": "k"})
+
+	flip := func(s string, i int) string {
+		c := byte('0')
+		if s[i] == '0' {
+			c = '1'
+		}
+		return s[:i] + string(c) + s[i+1:]
+	}
+	n := len(key.Key)
+	forged := map[string]string{
+		"another secret":        flip(key.Key, n-1),
+		"a made-up key ID":      flip(key.Key, n-64-2),
+		"upper case":            strings.ToUpper(key.Key[:4]) + key.Key[4:],
+		"upper-case hex":        key.Key[:n-64] + strings.ToUpper(key.Key[n-64:]),
+		"no secret":             key.Key[:n-65],
+		"the prefix alone":      key.Prefix,
+		"twice the secret":      key.Key + key.Key[n-64:],
+		"the secret's hash hex": key.Key[:n-64] + strings.Repeat("ab", 32),
+	}
+	users, records := s.userCount(admin), len(s.auditLog(admin, ""))
+	for name, k := range forged {
+		status, raw := s.do(http.MethodPost, "/api/v1/users", k, map[string]any{"email": "x@acme.test", "password": userPassword}, nil)
+		assert.Equal(t, http.StatusUnauthorized, status, "%s: %s", name, raw)
+		status, _ = s.do(http.MethodGet, "/api/v1/auth/me", k, nil, nil)
+		assert.Equal(t, http.StatusUnauthorized, status, name)
+	}
+	assert.Equal(t, users, s.userCount(admin), "nothing written")
+	assert.Len(t, s.auditLog(admin, ""), records, "no record of callers never identified")
+
+	var me map[string]any
+	status, raw := s.do(http.MethodGet, "/api/v1/auth/me", key.Key, nil, &me)
+	require.Equal(t, http.StatusOK, status, string(raw))
+	assert.Eventually(t, func() bool {
+		var keys api.KeyList
+		s.do(http.MethodGet, "/api/v1/service-accounts/"+bot.ID.String()+"/keys", admin, nil, &keys)
+		return len(keys.Items) == 1 && keys.Items[0].LastUsedAt != nil
+	}, 2*time.Second, 20*time.Millisecond, "a read is the key's last use")
+}

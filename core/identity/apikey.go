@@ -7,6 +7,7 @@ import (
 	"crypto/subtle"
 	"encoding/hex"
 	"errors"
+	"log/slog"
 	"strings"
 	"time"
 
@@ -78,22 +79,24 @@ type ServiceKeys struct {
 	tenants TenantResolver
 	uow     kernel.Transactor
 	clock   kernel.Clock
+	log     *slog.Logger
 }
 
 // NewServiceKeys returns the API key authenticator.
-func NewServiceKeys(store ServiceAccountStore, tenants TenantResolver, uow kernel.Transactor, clock kernel.Clock) *ServiceKeys {
-	return &ServiceKeys{store: store, tenants: tenants, uow: uow, clock: clock}
+func NewServiceKeys(store ServiceAccountStore, tenants TenantResolver, uow kernel.Transactor, clock kernel.Clock, log *slog.Logger) *ServiceKeys {
+	return &ServiceKeys{store: store, tenants: tenants, uow: uow, clock: clock, log: log}
 }
 
 // lastUsedEvery is how stale a key's last_used_at may grow: a request
 // writes it only when it is older, not on every request.
 const lastUsedEvery = time.Minute
 
-// Authenticate checks a key in its tenant, which must be active, and
-// returns the service account's principal. An unknown tenant or key, a
-// wrong secret, a revoked or expired key: the same 401 as a bad token.
-// The key is read from the database each time, in its own short
-// transaction, so a revocation holds on every replica once committed.
+// Authenticate reads a key's tenant, which must be active, and returns the
+// service account's principal, still to prove: the key itself is checked
+// by Prove, in the request's unit of work. So a key costs no transaction
+// of its own, and made-up keys wait for their tenant's places like any of
+// its requests before they reach the database. An unknown tenant is the
+// same 401 as a bad token.
 func (s *ServiceKeys) Authenticate(ctx context.Context, raw string) (*kernel.Principal, *kernel.Tenant, error) {
 	k, err := parseKey(raw)
 	if err != nil {
@@ -109,30 +112,47 @@ func (s *ServiceKeys) Authenticate(ctx context.Context, raw string) (*kernel.Pri
 	if err := CheckActive(t); err != nil {
 		return nil, nil, err
 	}
-	var p *kernel.Principal
-	err = s.uow.InTenant(ctx, t, func(ctx context.Context) error {
-		rec, err := s.store.Key(ctx, k.id)
-		if errors.Is(err, kernel.ErrNotFound) {
-			return errBadToken
-		}
-		if err != nil {
-			return err
-		}
-		now := s.clock.Now()
-		if subtle.ConstantTimeCompare(rec.Hash, k.hash()) != 1 || rec.RevokedAt != nil ||
-			(rec.ExpiresAt != nil && !now.Before(*rec.ExpiresAt)) {
-			return errBadToken
-		}
-		if rec.LastUsedAt == nil || now.Sub(*rec.LastUsedAt) >= lastUsedEvery {
-			if err := s.store.Used(ctx, k.id); err != nil {
-				return err
-			}
-		}
-		p = &kernel.Principal{ID: rec.AccountID, Type: kernel.PrincipalService, TenantID: t.ID, Session: k.id}
-		return nil
-	})
-	if err != nil {
-		return nil, nil, err
+	return &kernel.Principal{Type: kernel.PrincipalService, TenantID: t.ID, Session: k.id, Proof: k.hash()}, t, nil
+}
+
+// Prove checks, in the request's unit of work, the key p authenticated
+// with: known in the tenant, this secret's, neither revoked nor expired.
+// An unknown key, a wrong secret, a revoked or expired key: the same 401
+// as a bad token. The key is read from the database each time, so a
+// revocation holds on every replica once committed. p gets its service
+// account's ID.
+func (s *ServiceKeys) Prove(ctx context.Context, p *kernel.Principal) error {
+	rec, err := s.store.Key(ctx, p.Session)
+	if errors.Is(err, kernel.ErrNotFound) {
+		return errBadToken
 	}
-	return p, t, nil
+	if err != nil {
+		return err
+	}
+	now := s.clock.Now()
+	if len(p.Proof) == 0 || subtle.ConstantTimeCompare(rec.Hash, p.Proof) != 1 || rec.RevokedAt != nil ||
+		(rec.ExpiresAt != nil && !now.Before(*rec.ExpiresAt)) {
+		return errBadToken
+	}
+	p.ID = rec.AccountID
+	if rec.LastUsedAt == nil || now.Sub(*rec.LastUsedAt) >= lastUsedEvery {
+		// Written apart, after the request committed: a read's unit of
+		// work cannot write.
+		t, _ := kernel.TenantFrom(ctx)
+		kernel.AfterCommit(ctx, func() { s.used(t, rec.ID) })
+	}
+	return nil
+}
+
+// used records that a key was used now, in a unit of work of its own
+// (the request's has ended: nothing of its context may carry over).
+func (s *ServiceKeys) used(t *kernel.Tenant, key uuid.UUID) {
+	if t == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := s.uow.InTenant(ctx, t, func(ctx context.Context) error { return s.store.Used(ctx, key) }); err != nil {
+		s.log.WarnContext(ctx, "an API key's last use was not recorded", "key", key, "error", err)
+	}
 }

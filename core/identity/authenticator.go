@@ -83,7 +83,10 @@ func (a *Authenticator) Standing(ctx context.Context) error {
 		return errRevokedToken
 	}
 	if p.Type == kernel.PrincipalService {
-		return nil // its key was read from the database as it authenticated
+		if a.keys == nil {
+			return errBadToken
+		}
+		return a.keys.Prove(ctx, p)
 	}
 	if st, ok := a.standings.get(p.Session); ok {
 		if !st.allows(p.IssuedAt) {

@@ -28,8 +28,11 @@ type Principal struct {
 
 	// The token that authenticated it: its session (refresh family) and when
 	// it was issued, checked against revocations inside the unit of work.
+	// For an API key, Session is the key's ID and Proof its hash, checked
+	// there too; ID is the service account's once that check passed.
 	Session  uuid.UUID
 	IssuedAt time.Time
+	Proof    []byte
 }
 
 // TenantStatus is the lifecycle state of a tenant.
