@@ -44,6 +44,11 @@ type Config struct {
 	DatabaseDirectURL string `env:"ATRIUM_DATABASE_DIRECT_URL"`
 	DBMaxConns        int32  `env:"ATRIUM_DB_MAX_CONNS" envDefault:"20"`
 	DataDir           string `env:"ATRIUM_DATA_DIR" envDefault:"./.atrium"`
+	// FirstOperatorFile is set by atriumd, not the environment, when it
+	// runs its private cluster: with no operator at all and no bootstrap
+	// operator configured, the first start creates FirstOperatorEmail with
+	// a generated password kept in this file (0600). No default password.
+	FirstOperatorFile string
 	// DBAcquireTimeout bounds a request's wait for a database connection:
 	// past it, with the pool exhausted, the request gets a 503.
 	DBAcquireTimeout time.Duration `env:"ATRIUM_DB_ACQUIRE_TIMEOUT" envDefault:"5s"`

@@ -2,7 +2,10 @@ package identity
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"runtime"
 
 	"go.uber.org/fx"
@@ -43,7 +46,7 @@ func bootstrap(lc fx.Lifecycle, cfg config.Config, ops *Operators, tokens *Token
 			return err
 		}
 		if cfg.BootstrapOperatorEmail == "" {
-			return nil
+			return firstOperator(ctx, cfg.FirstOperatorFile, ops, log)
 		}
 		created, err := ops.Bootstrap(ctx, cfg.BootstrapOperatorEmail, cfg.BootstrapOperatorPassword)
 		if err != nil {
@@ -54,4 +57,24 @@ func bootstrap(lc fx.Lifecycle, cfg config.Config, ops *Operators, tokens *Token
 		}
 		return nil
 	}))
+}
+
+// firstOperator creates the first operator of a developer's private
+// cluster, its generated password kept in file (0600), never in the log.
+func firstOperator(ctx context.Context, file string, ops *Operators, log *slog.Logger) error {
+	if file == "" {
+		return nil
+	}
+	password, err := ops.First(ctx, FirstOperatorEmail)
+	if err != nil || password == "" {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(file), 0o700); err != nil {
+		return fmt.Errorf("keep the first operator's password: %w", err)
+	}
+	if err := os.WriteFile(file, []byte(password+"\n"), 0o600); err != nil {
+		return fmt.Errorf("keep the first operator's password: %w", err)
+	}
+	log.Info("created the first operator; its password is in the file", "email", FirstOperatorEmail, "file", file)
+	return nil
 }

@@ -1,6 +1,7 @@
 package identity
 
 import (
+	"crypto/rand"
 	"context"
 	"errors"
 	"log/slog"
@@ -24,6 +25,8 @@ type Operator struct {
 
 // OperatorStore keeps platform operators.
 type OperatorStore interface {
+	// Any tells whether any operator exists.
+	Any(ctx context.Context) (bool, error)
 	// ByEmail finds an operator by email, case-insensitively.
 	ByEmail(ctx context.Context, email string) (*Operator, error)
 	// Create adds an operator; a taken email is a KindConflict error.
@@ -90,6 +93,23 @@ func (o *Operators) Bootstrap(ctx context.Context, email, password string) (crea
 		return false, nil
 	}
 	return err == nil, err
+}
+
+// FirstOperatorEmail is the operator a developer's first start creates.
+const FirstOperatorEmail = "operator@atrium.localhost"
+
+// First creates the first operator, with email and a generated password,
+// when there is no operator at all; otherwise it returns "".
+func (o *Operators) First(ctx context.Context, email string) (password string, err error) {
+	if any, err := o.store.Any(ctx); err != nil || any {
+		return "", err
+	}
+	password = rand.Text() // 26 characters of base32: 130 random bits
+	created, err := o.Bootstrap(ctx, email, password)
+	if err != nil || !created {
+		return "", err
+	}
+	return password, nil
 }
 
 // Login checks an operator's credentials and starts a token family.
