@@ -1,8 +1,8 @@
 package identity
 
 import (
-	"crypto/rand"
 	"context"
+	"crypto/rand"
 	"errors"
 	"log/slog"
 	"strings"
