@@ -230,6 +230,9 @@ func (e *Engine) tenantPolicy(ctx context.Context, tenantID string, src policy.S
 				e.shared.put(key, tp.query)
 			}
 		}
+		if tp.shadow, err = e.loadShadow(tenantID, set); err != nil {
+			return nil, err
+		}
 		tp.confirmed.Store(e.now().UnixNano())
 		if e.epoch(tenantID) == epoch { // not invalidated meanwhile
 			e.cache.Add(tenantID, tp)
