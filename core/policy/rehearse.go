@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/time/rate"
 
 	"github.com/atriumhq/atrium/core/access"
 	"github.com/atriumhq/atrium/core/kernel"
@@ -34,6 +35,10 @@ type ShadowOptions struct {
 	// Queue is how many rehearsals wait for the worker; more are skipped
 	// (and counted). Default 1024.
 	Queue int
+	// PerSecond bounds the comparisons this replica makes per second, all
+	// tenants together, and so the CPU shadowing takes from requests; more
+	// are skipped (and counted). Default 200.
+	PerSecond int
 	// FlushEvery is how often this replica adds its comparisons to the
 	// database, where every replica's meet. Default 1s.
 	FlushEvery time.Duration
@@ -42,8 +47,10 @@ type ShadowOptions struct {
 // Shadows runs tenants' shadow versions: the lifecycle (shadow.go) and the
 // comparison of live decisions with the shadow version's. The comparison
 // runs off the request path, in one worker fed by a bounded queue, so a
-// shadow version costs a request no more than a channel send; what the
-// worker cannot keep up with is skipped and counted. Each replica counts
+// shadow version costs a request no more than a channel send, and at most
+// PerSecond comparisons a second, so it takes a bounded share of the CPU
+// from requests; what is over the budget, or what the worker cannot keep
+// up with, is skipped and counted: the report is then of a sample. Each replica counts
 // its own comparisons and adds them to the tenant's record in the
 // database every FlushEvery: the report is every replica's.
 type Shadows struct {
@@ -52,6 +59,8 @@ type Shadows struct {
 	log   *slog.Logger
 	opts  ShadowOptions
 	queue chan Rehearsal
+	// budget is the comparisons this replica may still make.
+	budget *rate.Limiter
 
 	mu      sync.Mutex
 	pending map[shadowKey]*pendingShadow
@@ -89,7 +98,11 @@ func NewShadows(svc *Service, store ShadowStore, log *slog.Logger, reg prometheu
 	if opts.FlushEvery <= 0 {
 		opts.FlushEvery = time.Second
 	}
+	if opts.PerSecond <= 0 {
+		opts.PerSecond = 200
+	}
 	s := &Shadows{svc: svc, store: store, log: log, opts: opts, queue: make(chan Rehearsal, opts.Queue),
+		budget: rate.NewLimiter(rate.Limit(opts.PerSecond), opts.PerSecond),
 		pending: map[shadowKey]*pendingShadow{},
 		compared: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "atrium_policy_shadow_decisions_total",
@@ -101,7 +114,7 @@ func NewShadows(svc *Service, store ShadowStore, log *slog.Logger, reg prometheu
 		}, []string{"live"}),
 		skipped: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "atrium_policy_shadow_skipped_total",
-			Help: "Live decisions not compared with the shadow version because the comparison queue was full.",
+			Help: "Live decisions not compared with the shadow version: over the per-second budget, or the queue was full.",
 		}),
 	}
 	if reg != nil {
@@ -110,8 +123,13 @@ func NewShadows(svc *Service, store ShadowStore, log *slog.Logger, reg prometheu
 	return s
 }
 
-// Rehearse queues r for comparison, or skips it when the queue is full.
+// Rehearse queues r for comparison, or skips it when the budget is spent
+// or the queue is full.
 func (s *Shadows) Rehearse(r Rehearsal) {
+	if !s.budget.Allow() {
+		s.skipped.Inc()
+		return
+	}
 	select {
 	case s.queue <- r:
 	default:
