@@ -130,6 +130,7 @@ func Options(cfg config.Config, log *slog.Logger) fx.Option {
 			func(in identity.SignIn, s *identity.Standings) identity.SignIn { in.Standings = s; return in },
 		),
 		fx.Invoke(invalidateOnChange, invalidatePoliciesOnChange, invalidateTenantsOnChange, postgres.AuditTenantChanges, syncPluginsOnChange),
+		fx.Invoke(registerCacheMetrics),
 		fx.Invoke(api.Serve), // last: see api.Serve
 	)
 }

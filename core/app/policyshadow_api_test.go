@@ -88,9 +88,9 @@ func TestShadowPolicyVersionRehearsesThenRules(t *testing.T) {
 		require.Equal(t, http.StatusOK, status, string(raw))
 		return r.ByAction["identity.user.read"].Disagreements >= 6
 	}, 10*time.Second, 100*time.Millisecond, "report: %s", raw)
-	assert.Equal(t, int64(6), r.ByAction["identity.user.read"].Disagreements, "the six viewer reads, not the admin's")
+	assert.Equal(t, int64(6), r.ByAction["identity.user.read"].Disagreements, "the six member reads, not the admin's")
 	assert.GreaterOrEqual(t, r.ByAction["identity.user.read"].Decisions, int64(7))
-	assert.Equal(t, r.Disagreements, int64(6), "only the viewer's reads disagreed")
+	assert.Equal(t, r.Disagreements, int64(6), "only the member's reads disagreed")
 	assert.Greater(t, r.Decisions, r.Disagreements)
 	require.Len(t, r.Samples, 6)
 	sample := r.Samples[0]
@@ -100,6 +100,8 @@ func TestShadowPolicyVersionRehearsesThenRules(t *testing.T) {
 	assert.True(t, sample.Live)
 	assert.False(t, sample.Shadow)
 	assert.Equal(t, []string{"members no longer read the user list"}, sample.Reasons)
+	assert.Equal(t, 3.0, s1.metric(`atrium_policy_shadow_disagreements_total{live="allow"}`), "this replica's three")
+	assert.Equal(t, 3.0, s2.metric(`atrium_policy_shadow_disagreements_total{live="allow"}`), "and the other's")
 
 	// Promotion, on the other replica, makes it rule everywhere; it is
 	// audited; the report is gone.

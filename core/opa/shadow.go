@@ -52,6 +52,9 @@ func (e *Engine) loadShadow(tenantID string, set policy.Set) (*shadowPolicy, err
 	return &shadowPolicy{name: set.Shadow.Name, version: set.Shadow.Version, policy: tp}, nil
 }
 
+// CacheStats counts the lookups of tenants' compiled policies.
+func (e *Engine) CacheStats() *kernel.CacheStats { return &e.stats }
+
 // WithRehearser has the decider hand each live decision of a tenant with a
 // shadow version to r, to be compared with the shadow version's.
 func (d *Decider) WithRehearser(r policy.Rehearser) *Decider {

@@ -76,7 +76,7 @@ func (s *shadowCounts) SaveShadow(context.Context, policy.Module) (policy.Module
 	panic("not used")
 }
 func (s *shadowCounts) Shadow(context.Context) (policy.Shadow, error) { panic("not used") }
-func (s *shadowCounts) DropShadow(context.Context) error            { panic("not used") }
+func (s *shadowCounts) DropShadow(context.Context) error              { panic("not used") }
 func (s *shadowCounts) AddToShadow(_ context.Context, _ string, _ int, d policy.ShadowDelta) error {
 	s.mu.Lock()
 	s.d.Decisions += d.Decisions

@@ -102,7 +102,7 @@ func NewShadows(svc *Service, store ShadowStore, log *slog.Logger, reg prometheu
 		opts.PerSecond = 200
 	}
 	s := &Shadows{svc: svc, store: store, log: log, opts: opts, queue: make(chan Rehearsal, opts.Queue),
-		budget: rate.NewLimiter(rate.Limit(opts.PerSecond), opts.PerSecond),
+		budget:  rate.NewLimiter(rate.Limit(opts.PerSecond), opts.PerSecond),
 		pending: map[shadowKey]*pendingShadow{},
 		compared: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "atrium_policy_shadow_decisions_total",

@@ -369,6 +369,7 @@ type Resolver struct {
 	store Store
 	byID  *lru.Cache[uuid.UUID, cachedTenant]
 	now   func() time.Time
+	stats kernel.CacheStats // of byID
 }
 
 type cachedTenant struct {
@@ -388,6 +389,9 @@ func NewResolver(store Store) *Resolver {
 	byID, _ := lru.New[uuid.UUID, cachedTenant](resolverSize) // fails only for a size below 1
 	return &Resolver{store: store, byID: byID, now: time.Now}
 }
+
+// CacheStats counts the lookups of tenants by ID.
+func (r *Resolver) CacheStats() *kernel.CacheStats { return &r.stats }
 
 // Invalidate drops a tenant's cached entry.
 func (r *Resolver) Invalidate(id uuid.UUID) { r.byID.Remove(id) }
@@ -410,9 +414,11 @@ func (r *Resolver) BySlug(ctx context.Context, slug string) (*kernel.Tenant, err
 // ByID resolves a tenant by ID. Callers get their own copy.
 func (r *Resolver) ByID(ctx context.Context, id uuid.UUID) (*kernel.Tenant, error) {
 	if e, ok := r.byID.Get(id); ok && r.now().Sub(e.at) < resolverTTL {
+		r.stats.Record(true)
 		c := *e.tenant
 		return &c, nil
 	}
+	r.stats.Record(false)
 	t, err := r.store.GetByID(ctx, id)
 	if err != nil {
 		return nil, err
