@@ -128,6 +128,8 @@ func (r *Router) serve(c *gin.Context, rt Route) (*reply, error) {
 			if aerr := r.auditFailure(ctx, t, rt, note, err); aerr != nil {
 				return nil, aerr
 			}
+		} else {
+			r.logDecision(ctx, t, rt, note)
 		}
 		return rep, err
 	}

@@ -28,7 +28,7 @@ type poolTracer struct {
 }
 
 var (
-	_ pgx.QueryTracer        = poolTracer{}
+	_ pgx.QueryTracer       = poolTracer{}
 	_ pgxpool.AcquireTracer = poolTracer{}
 )
 

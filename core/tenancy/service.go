@@ -157,6 +157,9 @@ func (s *Service) Create(ctx context.Context, in CreateInput) (*Tenant, error) {
 	if err := s.checkPlugins(in.Plugins); err != nil {
 		return nil, err
 	}
+	if err := CheckSettings(in.Settings); err != nil {
+		return nil, err
+	}
 	hash, err := s.hasher.Hash(in.AdminPassword)
 	if err != nil {
 		return nil, err
@@ -241,6 +244,9 @@ func (s *Service) Update(ctx context.Context, slug string, in UpdateInput) (*Ten
 		if err := s.checkPlugins(*in.Plugins); err != nil {
 			return nil, err
 		}
+	}
+	if err := CheckSettings(in.Settings); err != nil {
+		return nil, err
 	}
 	t, err := s.store.Update(ctx, slug, func(t *Tenant) error {
 		if in.Name != nil {
