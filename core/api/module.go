@@ -14,6 +14,7 @@ import (
 	"github.com/atriumhq/atrium/core/health"
 	"github.com/atriumhq/atrium/core/kernel"
 	"github.com/atriumhq/atrium/core/pluginhost"
+	"github.com/atriumhq/atrium/core/tenancy"
 )
 
 // Module provides the router and the HTTP server, and mounts every route
@@ -62,6 +63,7 @@ type RouterParams struct {
 	TenantAudit    TenantAudit    `optional:"true"`
 	Plugins        Plugins        `optional:"true"`
 	PluginServices pluginhost.Services
+	RateLimiter    tenancy.RequestLimiter `optional:"true"`
 }
 
 func newRouter(p RouterParams) *Router {
@@ -73,6 +75,7 @@ func newRouter(p RouterParams) *Router {
 		TenantAudit:    p.TenantAudit,
 		Plugins:        p.Plugins,
 		PluginServices: p.PluginServices,
+		RateLimiter:    p.RateLimiter,
 		UnitOfWork:     p.UnitOfWork,
 		Logger:         log,
 		Registerer:     reg,
