@@ -76,6 +76,7 @@ func newRouter(p RouterParams) *Router {
 		Plugins:        p.Plugins,
 		PluginServices: p.PluginServices,
 		RateLimiter:    p.RateLimiter,
+		TrustedProxies: cfg.TrustedProxies,
 		UnitOfWork:     p.UnitOfWork,
 		Logger:         log,
 		Registerer:     reg,

@@ -46,6 +46,8 @@ type RouterOptions struct {
 	// services serve; nil mounts no plugin routes.
 	Plugins        Plugins
 	PluginServices pluginhost.Services
+	// TrustedProxies may set the client's address (X-Forwarded-For).
+	TrustedProxies []string
 	// RateLimiter keeps tenants to their rate_limit setting; nil: no limits.
 	RateLimiter tenancy.RequestLimiter
 }
@@ -91,8 +93,9 @@ func NewRouter(o RouterOptions) *Router {
 	e := gin.New()
 	e.HandleMethodNotAllowed = true
 	e.ContextWithFallback = true
-	// Client IPs come from the socket until trusted proxies are configured.
-	_ = e.SetTrustedProxies(nil)
+	// Client IPs come from the socket but behind the proxies trusted
+	// (validated by config; nil trusts none).
+	_ = e.SetTrustedProxies(o.TrustedProxies)
 	e.Use(
 		withRequestID(),
 		withTracing(o.Tracer),

@@ -102,6 +102,10 @@ type Config struct {
 	LoginRateLimit   int           `env:"ATRIUM_LOGIN_RATE_LIMIT" envDefault:"10"`
 	LoginIPRateLimit int           `env:"ATRIUM_LOGIN_IP_RATE_LIMIT" envDefault:"100"`
 	LoginRateWindow  time.Duration `env:"ATRIUM_LOGIN_RATE_WINDOW" envDefault:"15m"`
+	// TrustedProxies are the addresses and CIDRs whose X-Forwarded-For is
+	// believed for the client's address (sign-in limits, audit, policies);
+	// none: the socket's address.
+	TrustedProxies []string `env:"ATRIUM_TRUSTED_PROXIES" envSeparator:","`
 
 	// AuditCheckpointInterval is how often each tenant's audit chain head
 	// is signed and exported to the blob store; 0 turns it off.
@@ -261,6 +265,11 @@ func (c Config) validateAuth() error {
 	}
 	if c.LoginIPRateLimit < c.LoginRateLimit || c.LoginIPRateLimit > 1_000_000 {
 		return fmt.Errorf("ATRIUM_LOGIN_IP_RATE_LIMIT=%d: must be between ATRIUM_LOGIN_RATE_LIMIT (%d) and 1000000", c.LoginIPRateLimit, c.LoginRateLimit)
+	}
+	for _, p := range c.TrustedProxies {
+		if _, _, err := net.ParseCIDR(p); err != nil && net.ParseIP(p) == nil {
+			return fmt.Errorf("ATRIUM_TRUSTED_PROXIES: %q is neither an IP address nor a CIDR", p)
+		}
 	}
 	if c.LoginRateWindow < time.Second || c.LoginRateWindow > 24*time.Hour {
 		return fmt.Errorf("ATRIUM_LOGIN_RATE_WINDOW=%s: must be between 1s and 24h", c.LoginRateWindow)
