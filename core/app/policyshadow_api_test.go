@@ -66,6 +66,14 @@ func TestShadowPolicyVersionRehearsesThenRules(t *testing.T) {
 	s1.do(http.MethodGet, "/api/v1/policies", admin, nil, &list)
 	assert.Empty(t, list.Items, "a shadow version is not active")
 
+	// A dry run answers from the active version; and the policy it compiles
+	// (cached for the decisions after it) carries the shadow version.
+	var d api.EvaluateResponse
+	status, raw = s1.do(http.MethodPost, "/api/v1/policies/evaluate", admin, map[string]any{
+		"subject": map[string]any{"roles": []string{"member"}}, "action": "identity.user.read"}, &d)
+	require.Equal(t, http.StatusOK, status, string(raw))
+	assert.True(t, d.Allow)
+
 	// A second module cannot be shadowed meanwhile.
 	status, raw = s2.do(http.MethodPut, "/api/v1/policies/other", admin, map[string]string{"rego": "package tenant.other\n", "mode": "shadow"}, nil)
 	require.Equal(t, http.StatusConflict, status, string(raw))

@@ -39,7 +39,7 @@ func tenantCtx() context.Context {
 // The live decision is the active set's; the shadow version is evaluated
 // only when the rehearser asks, on the same input.
 func TestDeciderRehearsesTheShadowVersionWithoutChangingTheAnswer(t *testing.T) {
-	e := newEngine(t, opa.Options{})
+	e := newEngine(t, opa.Options{Deadline: time.Second}) // correctness, not speed, on a busy machine
 	shadow := policy.Module{Name: "tasks", Version: 2, Rego: denyTaskReads}
 	src := &source{sets: map[string]policy.Set{"t1": {Revision: 3, Shadow: &shadow}}}
 	r := &rehearsals{}

@@ -228,22 +228,24 @@ func (s *Shadows) Revision(ctx context.Context, tenantID string) (int64, error) 
 
 // Active implements Source: the tenant's active set and its shadow version.
 func (s *Shadows) Active(ctx context.Context, tenantID string) (Set, error) {
-	var set Set
-	err := s.svc.scoped(ctx, tenantID, func(ctx context.Context) error {
-		var err error
-		if set, err = s.svc.Active(ctx, tenantID); err != nil {
-			return err
-		}
-		sh, err := s.store.Shadow(ctx)
-		switch {
-		case err == nil:
-			set.Shadow = &sh.Module
-		case kernel.KindOf(err) != kernel.KindNotFound:
-			return err
-		}
-		return nil
-	})
-	return set, err
+	return s.svc.Active(ctx, tenantID)
+}
+
+// shadowOf is the tenant's shadow version, nil when there is none or the
+// store keeps none.
+func shadowOf(ctx context.Context, store Store) (*Module, error) {
+	ss, ok := store.(ShadowStore)
+	if !ok {
+		return nil, nil
+	}
+	sh, err := ss.Shadow(ctx)
+	switch {
+	case err == nil:
+		return &sh.Module, nil
+	case kernel.KindOf(err) == kernel.KindNotFound:
+		return nil, nil
+	}
+	return nil, err
 }
 
 // sampleOf is the sample a comparison keeps.
