@@ -100,7 +100,7 @@ type Config struct {
 	// account, and per account from every address together (counted by
 	// each replica).
 	LoginRateLimit   int           `env:"ATRIUM_LOGIN_RATE_LIMIT" envDefault:"10"`
-	LoginIPRateLimit int           `env:"ATRIUM_LOGIN_IP_RATE_LIMIT" envDefault:"100"`
+	LoginIPRateLimit int           `env:"ATRIUM_LOGIN_IP_RATE_LIMIT" envDefault:"1000"`
 	LoginRateWindow  time.Duration `env:"ATRIUM_LOGIN_RATE_WINDOW" envDefault:"15m"`
 	// TrustedProxies are the addresses and CIDRs whose X-Forwarded-For is
 	// believed for the client's address (sign-in limits, audit, policies);
