@@ -14,6 +14,7 @@ import (
 	"github.com/atriumhq/atrium/core/health"
 	"github.com/atriumhq/atrium/core/kernel"
 	"github.com/atriumhq/atrium/core/pluginhost"
+	"github.com/atriumhq/atrium/core/tenancy"
 )
 
 // Module provides the router and the HTTP server, and mounts every route
@@ -30,6 +31,7 @@ var Module = fx.Module("api",
 		fx.Annotate(ServiceAccountRoutes, fx.ResultTags(`group:"routes"`)),
 		fx.Annotate(RoleRoutes, fx.ResultTags(`group:"routes"`)),
 		fx.Annotate(PolicyRoutes, fx.ResultTags(`group:"routes"`)),
+		fx.Annotate(PolicyShadowRoutes, fx.ResultTags(`group:"routes"`)),
 		fx.Annotate(BreakGlassRoutes, fx.ResultTags(`group:"routes"`)),
 		fx.Annotate(AuditRoutes, fx.ResultTags(`group:"routes"`)),
 		fx.Annotate(PluginRoutes, fx.ResultTags(`group:"routes"`)),
@@ -61,6 +63,7 @@ type RouterParams struct {
 	TenantAudit    TenantAudit    `optional:"true"`
 	Plugins        Plugins        `optional:"true"`
 	PluginServices pluginhost.Services
+	RateLimiter    tenancy.RequestLimiter `optional:"true"`
 }
 
 func newRouter(p RouterParams) *Router {
@@ -72,6 +75,8 @@ func newRouter(p RouterParams) *Router {
 		TenantAudit:    p.TenantAudit,
 		Plugins:        p.Plugins,
 		PluginServices: p.PluginServices,
+		RateLimiter:    p.RateLimiter,
+		TrustedProxies: cfg.TrustedProxies,
 		UnitOfWork:     p.UnitOfWork,
 		Logger:         log,
 		Registerer:     reg,

@@ -32,6 +32,9 @@ type PolicyList struct {
 type PutPolicyRequest struct {
 	Rego  string `json:"rego" validate:"required"`
 	Tests string `json:"tests"`
+	// Mode "shadow" stores the version as the tenant's shadow version
+	// instead of activating it (docs/policies.md); default "active".
+	Mode string `json:"mode" validate:"omitempty,oneof=active shadow"`
 }
 
 // RollbackRequest is the body of POST /api/v1/policies/{name}/rollback.
@@ -84,7 +87,7 @@ func tenantOf(c *gin.Context) *kernel.Tenant {
 }
 
 // PolicyRoutes are the tenant policy API for security teams.
-func PolicyRoutes(svc *policy.Service, roles *access.Roles, authz *access.Authorizer) []Route {
+func PolicyRoutes(svc *policy.Service, shadows *policy.Shadows, roles *access.Roles, authz *access.Authorizer) []Route {
 	tags := []string{"policies"}
 	return []Route{
 		{
@@ -97,10 +100,14 @@ func PolicyRoutes(svc *policy.Service, roles *access.Roles, authz *access.Author
 		},
 		{
 			Method: http.MethodPut, Path: "/api/v1/policies/:name",
-			Summary: "Upload a new version: compiled with the base, its tests run, then activated (422 policy_invalid otherwise)",
+			Summary: "Upload a new version: compiled with the base, its tests run, then activated, or with mode shadow rehearsed beside the active one (422 policy_invalid otherwise)",
 			Tags:    tags, Access: Tenant, Permission: "access.policy.write",
 			Handler: JSON(http.StatusOK, func(c *gin.Context, in *PutPolicyRequest) (PolicyModule, error) {
-				m, err := svc.Upload(c.Request.Context(), tenantOf(c), c.Param("name"), in.Rego, in.Tests)
+				upload := svc.Upload
+				if in.Mode == "shadow" {
+					upload = shadows.UploadShadow
+				}
+				m, err := upload(c.Request.Context(), tenantOf(c), c.Param("name"), in.Rego, in.Tests)
 				return policyModule(m), err
 			}),
 		},

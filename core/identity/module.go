@@ -28,7 +28,8 @@ var Module = fx.Module("identity",
 			})
 		},
 		func(p *Passwords, t *Tokens, l Limiter, cfg config.Config, log *slog.Logger, rec audit.Recorder) SignIn {
-			return SignIn{Passwords: p, Tokens: t, Limiter: l, RefreshTTL: cfg.RefreshTokenTTL, Clock: kernel.SystemClock{}, Log: log, Audit: rec}
+			wide := NewMemoryLimiter(cfg.LoginIPRateLimit, cfg.LoginRateWindow, kernel.SystemClock{})
+			return SignIn{Passwords: p, Tokens: t, Limiter: l, Wide: wide, RefreshTTL: cfg.RefreshTokenTTL, Clock: kernel.SystemClock{}, Log: log, Audit: rec}
 		},
 		NewOperators,
 		NewUsers,

@@ -35,9 +35,12 @@ type OperatorStore interface {
 
 // SignIn is what operator and tenant user sign-in share.
 type SignIn struct {
-	Passwords  *Passwords
-	Tokens     *Tokens
-	Limiter    Limiter
+	Passwords *Passwords
+	Tokens    *Tokens
+	Limiter   Limiter
+	// Wide limits each address's sign-in attempts, and each account's from
+	// every address together (admit); nil: neither is limited.
+	Wide       Limiter
 	RefreshTTL time.Duration
 	Clock      kernel.Clock
 	Log        *slog.Logger
@@ -115,8 +118,8 @@ func (o *Operators) First(ctx context.Context, email string) (password string, e
 // Login checks an operator's credentials and starts a token family.
 func (o *Operators) Login(ctx context.Context, email, password string) (TokenPair, error) {
 	email = normaliseEmail(email)
-	key := attemptKey("operator", email)
-	if err := take(ctx, o.in.Limiter, key); err != nil {
+	forget, err := o.in.admit(ctx, "operator", email)
+	if err != nil {
 		return TokenPair{}, err
 	}
 	op, err := o.store.ByEmail(ctx, email)
@@ -134,7 +137,7 @@ func (o *Operators) Login(ctx context.Context, email, password string) (TokenPai
 	if !ok || op.Disabled {
 		return TokenPair{}, errBadCredentials
 	}
-	_ = o.in.Limiter.Reset(ctx, key) // best effort: the window ends anyway
+	forget()
 	return o.sessions.start(ctx, &kernel.Principal{ID: op.ID, Type: kernel.PrincipalOperator, Email: op.Email}, operatorScope)
 }
 

@@ -52,6 +52,8 @@ type Services struct {
 	SQL   SQL
 	Cache Cache
 	Blobs Blobs
+	// CacheStats counts plugins' cache lookups; nil counts nothing.
+	CacheStats *kernel.CacheStats
 	// Tracer makes a span for each host call, a child of the plugin's
 	// handler span (the call carries its context back); nil for none.
 	Tracer trace.Tracer
@@ -116,6 +118,9 @@ func (r *request) CacheGet(ctx context.Context, key string) ([]byte, bool, error
 	v, err := traced(ctx, r, "plugin host cache get", func(ctx context.Context) ([]byte, error) {
 		v, ok, err := r.s.Cache.Get(ctx, r.cachePrefix+key)
 		found = ok
+		if err == nil {
+			r.s.CacheStats.Record(ok)
+		}
 		return v, ToSDK(err)
 	})
 	return v, found, err
