@@ -30,7 +30,7 @@ import (
 // and tenant settings, and per request too when the policy reads
 // input.request (then it is evaluated per request). Tenant Rego is as
 // untrusted here as in a decision: the compiled query is the sandboxed one,
-// the evaluation runs under the deadline in one of the tenant's evaluation
+// the evaluation runs under ten deadlines in one of the tenant's evaluation
 // slots and is abandoned at it, a panic fails it, and its result is bounded
 // (a larger one falls back to deciding each row).
 
@@ -40,6 +40,11 @@ type partialResult struct {
 	deny, allow []ast.Body
 	whole       bool // false: too large to translate; every row is decided
 }
+
+// partialFactor is how many decision deadlines a partial evaluation has:
+// it does more than a decision, and once per policy and subject, not per
+// request.
+const partialFactor = 10
 
 // Bounds on a partial result kept and translated.
 const (
@@ -232,7 +237,7 @@ func (e *Engine) evalPartial(ctx context.Context, tp *tenantPolicy, fc *filterCa
 	if err != nil {
 		return nil, err
 	}
-	ctx, cancel := context.WithTimeout(ctx, e.opts.Deadline)
+	ctx, cancel := context.WithTimeout(ctx, partialFactor*e.opts.Deadline)
 	defer cancel()
 	if tp.slots != nil {
 		select {
