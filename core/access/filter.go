@@ -30,6 +30,9 @@ type Column struct {
 type ListColumns struct {
 	ID, Owner  *Column // nil: not in the list ("" to policies)
 	Attributes map[string]Column
+	// Named, for showing a filter rather than running it: every attribute
+	// not in Attributes is a nullable text column named after it.
+	Named bool
 }
 
 // Filter is the condition a list's rows must meet to be what the policy

@@ -215,6 +215,16 @@ func (t *translator) positive(e *ast.Expr, uses map[ast.Var]int) (string, error)
 type field struct {
 	col    *access.Column // nil: not in the list
 	idLike bool           // id or owner_id: "" when not in the list or NULL
+	named  bool           // col.Name is an attribute's name (ListColumns.Named)
+}
+
+// sql is the column as SQL: a checked identifier, or a named attribute
+// quoted whole.
+func (f field) sql() string {
+	if f.named {
+		return `"` + strings.ReplaceAll(f.col.Name, `"`, `""`) + `"`
+	}
+	return quoteColumn(f.col.Name)
 }
 
 var (
@@ -240,6 +250,9 @@ func (t *translator) field(term *ast.Term) (field, bool) {
 		}
 		if c, found := t.cols.Attributes[string(key)]; found {
 			return field{col: &c}, true
+		}
+		if t.cols.Named {
+			return field{col: &access.Column{Name: string(key), Type: listquery.String, Nullable: true}, named: true}, true
 		}
 		return field{}, true // absent
 	}
@@ -272,7 +285,7 @@ func (t *translator) truthy(f field) string {
 	case f.col == nil:
 		return "FALSE"
 	case f.col.Type == listquery.Bool:
-		return quoteColumn(f.col.Name) + " IS TRUE"
+		return f.sql() + " IS TRUE"
 	}
 	return t.defined(f)
 }
@@ -287,7 +300,7 @@ func (t *translator) defined(f field) string {
 	case !f.col.Nullable:
 		return "TRUE"
 	}
-	return quoteColumn(f.col.Name) + " IS NOT NULL"
+	return f.sql() + " IS NOT NULL"
 }
 
 // equality translates a = b, b = a, or v = field with v used only here.
@@ -321,7 +334,7 @@ func (t *translator) equals(f field, c ast.Value) (string, error) {
 		return "FALSE", nil
 	case f.idLike && isString && s == "":
 		if f.col.Nullable {
-			return quoteColumn(f.col.Name) + " IS NULL", nil
+			return f.sql() + " IS NULL", nil
 		}
 		return "FALSE", nil
 	case ast.ValueName(c) != kind(f.col.Type):
@@ -331,7 +344,7 @@ func (t *translator) equals(f field, c ast.Value) (string, error) {
 	if err != nil || !ok {
 		return boolSQL(ok), err
 	}
-	return t.twoValued(f.col, quoteColumn(f.col.Name)+" = "+v), nil
+	return twoValued(f.col, f.sql()+" = "+v), nil
 }
 
 // value is c as a placeholder of the column's type; ok false when no value
@@ -369,7 +382,7 @@ func (t *translator) value(col *access.Column, c ast.Value) (string, bool, error
 }
 
 // twoValued makes a comparison on a nullable column FALSE where NULL.
-func (t *translator) twoValued(col *access.Column, cmp string) string {
+func twoValued(col *access.Column, cmp string) string {
 	if col.Nullable {
 		return "(" + cmp + ") IS TRUE"
 	}
@@ -426,14 +439,14 @@ func (t *translator) compare(op string, a, b *ast.Term) (string, error) {
 	switch {
 	case f.col.Type == listquery.Int && ast.ValueName(b.Value) == "number":
 		v = t.arg(b.Value.(ast.Number).String()) + "::numeric"
-		return t.twoValued(f.col, quoteColumn(f.col.Name)+" "+operators[op]+" "+v), nil
+		return twoValued(f.col, f.sql()+" "+operators[op]+" "+v), nil
 	case f.col.Type == listquery.String && ast.ValueName(b.Value) == "string":
 		s := string(b.Value.(ast.String))
 		if strings.IndexByte(s, 0) >= 0 || !utf8.ValidString(s) {
 			return "", errUntranslatable
 		}
 		v = t.arg(s) + `::text COLLATE "C"`
-		return t.twoValued(f.col, quoteColumn(f.col.Name)+` COLLATE "C" `+operators[op]+" "+v), nil
+		return twoValued(f.col, f.sql()+` COLLATE "C" `+operators[op]+" "+v), nil
 	}
 	return "", errUntranslatable
 }
