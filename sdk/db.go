@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"math"
 	"slices"
 	"sync"
 
@@ -228,6 +229,15 @@ func statement(sql string, args []any) (*wire.Statement, error) {
 	return &wire.Statement{Sql: sql, Args: vs, ListFilter: filter}, nil
 }
 
+// placeholderNumber is $n's n on the wire; 0 (no placeholder, refused by
+// the host) when out of range.
+func placeholderNumber(n int) uint32 {
+	if n < 1 || n > math.MaxUint16 {
+		return 0
+	}
+	return uint32(n)
+}
+
 // listFilter is a query.SQL clause's policy filter as the host receives it.
 func listFilter(p *listquery.PolicyFilter) *wire.ListFilter {
 	col := func(c *listquery.PolicyColumn) *wire.PolicyColumn {
@@ -236,7 +246,7 @@ func listFilter(p *listquery.PolicyFilter) *wire.ListFilter {
 		}
 		return &wire.PolicyColumn{Column: c.Column, Type: uint32(c.Type), Nullable: c.Nullable}
 	}
-	out := &wire.ListFilter{Action: p.Action, ResourceType: p.Type, Param: uint32(p.Param), LimitParam: uint32(p.Limit),
+	out := &wire.ListFilter{Action: p.Action, ResourceType: p.Type, Param: placeholderNumber(p.Param), LimitParam: placeholderNumber(p.Limit),
 		Id: col(p.ID), Owner: col(p.Owner), Attributes: make(map[string]*wire.PolicyColumn, len(p.Attributes))}
 	for k, c := range p.Attributes {
 		out.Attributes[k] = col(&c)

@@ -152,7 +152,7 @@ func PolicyRoutes(svc *policy.Service, roles *access.Roles, authz *access.Author
 			Handler: NoContent(func(c *gin.Context) error { return svc.Delete(c.Request.Context(), tenantOf(c), c.Param("name")) }),
 		},
 		{
-			Method: http.MethodPost, Path: "/api/v1/policies/evaluate", Summary: "Dry run: the decision and its reasons, without performing anything",
+			Method: http.MethodPost, Path: "/api/v1/policies/evaluate", Summary: "Dry run: the decision and its reasons, without performing anything; with mode \"filter\", the SQL condition a list of resource_type gets",
 			Tags: tags, Access: Tenant, Permission: "access.policy.evaluate", ReadOnly: true,
 			Handler: JSON(http.StatusOK, func(c *gin.Context, in *EvaluateRequest) (EvaluateResponse, error) {
 				ctx := c.Request.Context()

@@ -133,6 +133,18 @@ func TestListsFilteredByTenantPolicy(t *testing.T) {
 		assert.Equal(t, `NOT (("status" = $1::text) IS TRUE)`, d.Filter.SQL) // attributes are nullable in this notation
 		assert.Equal(t, []any{"archived"}, d.Filter.Params)
 		assert.False(t, *d.Fallback)
+
+		status, doc := get(t, s.base+"/openapi.json")
+		require.Equal(t, http.StatusOK, status)
+		for _, field := range []string{`"resource_type"`, `"mode"`, `"fallback"`, `"params"`} {
+			assert.Contains(t, doc, field, "the OpenAPI document describes the filter mode")
+		}
+
+		// Bad input: a clear problem.
+		r := s.call(http.MethodPost, "/api/v1/policies/evaluate", admin, map[string]any{"mode": "filter", "action": "projects.project.read"})
+		r.problem(t, http.StatusUnprocessableEntity, "validation_failed")
+		r = s.call(http.MethodPost, "/api/v1/policies/evaluate", admin, map[string]any{"mode": "sql", "action": "projects.project.read"})
+		r.problem(t, http.StatusUnprocessableEntity, "validation_failed")
 	})
 
 	t.Run("falls back to deciding rows", func(t *testing.T) {
@@ -163,7 +175,7 @@ func TestListsFilteredByTenantPolicy(t *testing.T) {
 	t.Run("a list never shows what a decision refuses", func(t *testing.T) {
 		// Values with quotes, SQL and unicode, and odd attribute names,
 		// reach the database only as parameters.
-		odd := []string{`x'); DROP TABLE projects; --`, `ünï "quoted" ‮`, `a\'b`}
+		odd := []string{`x'); DROP TABLE projects; --`, "ünï \"quoted\" \u202e", `a\'b`}
 		for _, name := range odd {
 			var p listedProject
 			s.call(http.MethodPost, "/api/v1/projects", admin, map[string]any{"name": name}).want(t, http.StatusCreated, &p)
@@ -173,7 +185,7 @@ func TestListsFilteredByTenantPolicy(t *testing.T) {
 
 deny contains "odd names" if {
 	"viewer" in input.subject.roles
-	input.resource.attributes.name in {"x'); DROP TABLE projects; --", "ünï \"quoted\" ‮"}
+	input.resource.attributes.name in {"x'); DROP TABLE projects; --", "ünï \"quoted\" \u202e"}
 }
 
 deny contains "odd attributes are absent" if {

@@ -78,7 +78,7 @@ func (c *filterCache) init(q *query) {
 }
 
 var (
-	requestRef   = ast.MustParseRef("input.request")
+	requestRef    = ast.MustParseRef("input.request")
 	filterUnknown = []*ast.Term{
 		ast.MustParseTerm("input.resource.id"),
 		ast.MustParseTerm("input.resource.owner_id"),

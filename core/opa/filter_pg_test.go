@@ -38,8 +38,8 @@ var propColumns = access.ListColumns{
 
 type propRow struct {
 	id, owner, status, name, due string // "" owner or due: NULL
-	priority                         *int64
-	pinned                           *bool
+	priority                     *int64
+	pinned                       *bool
 }
 
 func (r propRow) resource() access.Resource {
@@ -87,7 +87,7 @@ var propAtoms = []string{
 	`"viewer" in input.subject.roles`,
 	`"member" in input.subject.roles`,
 	`startswith(input.resource.attributes.name, "sec")`, // no SQL form
-	`count(input.resource.attributes.name) > 2`,          // no SQL form
+	`count(input.resource.attributes.name) > 2`,         // no SQL form
 }
 
 func randomPolicy(r *rand.Rand) string {
@@ -112,7 +112,7 @@ func randomRows(r *rand.Rand, subject string, n int) []propRow {
 	rows := make([]propRow, n)
 	for i := range rows {
 		row := propRow{id: uuid.NewString(), status: pick("active", "archived"),
-			name: pick("a", "b", "b'q", "m", "z", "Ä", "", "secret-x", "ab"),
+			name:  pick("a", "b", "b'q", "m", "z", "Ä", "", "secret-x", "ab"),
 			owner: pick("", subject, uuid.NewString()), due: pick("", "2026-01-31", "2025-12-01")}
 		if r.IntN(3) > 0 {
 			p := int64(r.IntN(6))

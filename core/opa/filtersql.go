@@ -407,7 +407,7 @@ func (t *translator) compare(op string, a, b *ast.Term) (string, error) {
 		if f, ok = t.field(b); !ok {
 			return "", errUntranslatable
 		}
-		a, b, op = b, a, flipped[op]
+		b, op = a, flipped[op]
 	}
 	if !ast.IsScalar(b.Value) {
 		return "", errUntranslatable

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"time"
 
 	"go.opentelemetry.io/otel/trace"
@@ -292,11 +293,15 @@ func listQuery(ctx context.Context, svc Services, sql string, args []any, lf *wi
 		if c == nil {
 			return nil
 		}
-		return &listquery.PolicyColumn{Column: c.GetColumn(), Type: listquery.Type(c.GetType()), Nullable: c.GetNullable()}
+		var t listquery.Type // 0, no type, when out of range: untranslatable
+		if c.GetType() <= math.MaxUint8 {
+			t = listquery.Type(c.GetType())
+		}
+		return &listquery.PolicyColumn{Column: c.GetColumn(), Type: t, Nullable: c.GetNullable()}
 	}
 	f := &listquery.PolicyFilter{Action: lf.GetAction(), Type: lf.GetResourceType(), ID: col(lf.GetId()), Owner: col(lf.GetOwner()),
 		Attributes: make(map[string]listquery.PolicyColumn, len(lf.GetAttributes())),
-		Param: int(lf.GetParam()), Limit: int(lf.GetLimitParam())}
+		Param:      int(lf.GetParam()), Limit: int(lf.GetLimitParam())}
 	for k, c := range lf.GetAttributes() {
 		if c == nil {
 			continue
