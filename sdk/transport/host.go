@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math"
 	"time"
 
 	"go.opentelemetry.io/otel/trace"
@@ -293,9 +292,11 @@ func listQuery(ctx context.Context, svc Services, sql string, args []any, lf *wi
 		if c == nil {
 			return nil
 		}
-		var t listquery.Type // 0, no type, when out of range: untranslatable
-		if c.GetType() <= math.MaxUint8 {
-			t = listquery.Type(c.GetType())
+		var t listquery.Type // 0, no type, when unknown: untranslatable
+		for known := listquery.String; known <= listquery.Enum; known++ {
+			if uint32(known) == c.GetType() {
+				t = known
+			}
 		}
 		return &listquery.PolicyColumn{Column: c.GetColumn(), Type: t, Nullable: c.GetNullable()}
 	}
