@@ -59,6 +59,7 @@ type RouterParams struct {
 	Auth           Authenticator
 	UnitOfWork     kernel.Transactor
 	Authz          Authorizer
+	Lists          ListFilter     `optional:"true"`
 	Audit          audit.Recorder `optional:"true"`
 	TenantAudit    TenantAudit    `optional:"true"`
 	Plugins        Plugins        `optional:"true"`
@@ -71,6 +72,7 @@ func newRouter(p RouterParams) *Router {
 	return NewRouter(RouterOptions{
 		Auth:           p.Auth,
 		Authz:          p.Authz,
+		Lists:          p.Lists,
 		Audit:          p.Audit,
 		TenantAudit:    p.TenantAudit,
 		Plugins:        p.Plugins,

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"net/http"
 	"strconv"
 	"time"
@@ -10,6 +11,7 @@ import (
 	"github.com/atriumhq/atrium/core/access"
 	"github.com/atriumhq/atrium/core/kernel"
 	"github.com/atriumhq/atrium/core/policy"
+	"github.com/atriumhq/atrium/internal/listquery"
 )
 
 // PolicyModule is one version of a tenant policy module.
@@ -43,12 +45,15 @@ type RollbackRequest struct {
 }
 
 // EvaluateRequest is a dry run: a subject (the caller when absent), an
-// action and optionally a resource.
+// action and optionally a resource. Mode "filter" shows instead the
+// condition a list of ResourceType, read with Action, gets for the subject.
 type EvaluateRequest struct {
-	Subject  *EvaluateSubject `json:"subject"`
-	Action   string           `json:"action" validate:"required,max=128"`
-	Resource *access.Resource `json:"resource"`
-	Explain  bool             `json:"explain"`
+	Subject      *EvaluateSubject `json:"subject"`
+	Action       string           `json:"action" validate:"required,max=128"`
+	Resource     *access.Resource `json:"resource"`
+	Explain      bool             `json:"explain"`
+	Mode         string           `json:"mode" validate:"omitempty,oneof=decision filter"`
+	ResourceType string           `json:"resource_type" validate:"max=63"`
 }
 
 // EvaluateSubject describes a hypothetical subject; permissions default to
@@ -67,6 +72,27 @@ type EvaluateResponse struct {
 	Reasons       []string `json:"reasons"`
 	PolicyVersion string   `json:"policy_version"`
 	Explanation   []string `json:"explanation,omitempty"`
+	// Filter mode: the list's condition, and whether rows must still be
+	// decided one by one (part of the policy has no SQL form). Allow then
+	// says whether any row may be readable.
+	Filter   *EvaluateFilter `json:"filter,omitempty"`
+	Fallback *bool           `json:"fallback,omitempty"`
+}
+
+// EvaluateFilter is a list's condition: SQL over columns named after the
+// resource's fields (id, owner_id, and each attribute by its name), with
+// $1, $2, ... standing for params. A list puts the columns its plugin maps
+// them to instead.
+type EvaluateFilter struct {
+	SQL    string `json:"sql"`
+	Params []any  `json:"params"`
+}
+
+// filterNotation names a list's columns after the resource's fields.
+var filterNotation = access.ListColumns{
+	ID:    &access.Column{Name: "id", Type: listquery.UUID},
+	Owner: &access.Column{Name: "owner_id", Type: listquery.UUID, Nullable: true},
+	Named: true,
 }
 
 func policyModule(m policy.Module) PolicyModule {
@@ -133,7 +159,7 @@ func PolicyRoutes(svc *policy.Service, shadows *policy.Shadows, roles *access.Ro
 			Handler: NoContent(func(c *gin.Context) error { return svc.Delete(c.Request.Context(), tenantOf(c), c.Param("name")) }),
 		},
 		{
-			Method: http.MethodPost, Path: "/api/v1/policies/evaluate", Summary: "Dry run: the decision and its reasons, without performing anything",
+			Method: http.MethodPost, Path: "/api/v1/policies/evaluate", Summary: "Dry run: the decision and its reasons, without performing anything; with mode \"filter\", the SQL condition a list of resource_type gets",
 			Tags: tags, Access: Tenant, Permission: "access.policy.evaluate", ReadOnly: true,
 			Handler: JSON(http.StatusOK, func(c *gin.Context, in *EvaluateRequest) (EvaluateResponse, error) {
 				ctx := c.Request.Context()
@@ -143,6 +169,9 @@ func PolicyRoutes(svc *policy.Service, shadows *policy.Shadows, roles *access.Ro
 					return EvaluateResponse{}, err
 				}
 				input.Tenant = access.TenantInput{ID: t.ID.String(), Slug: t.Slug, Settings: t.Settings}
+				if in.Mode == "filter" {
+					return evaluateFilter(ctx, svc, t, in, input)
+				}
 				d, err := svc.Evaluate(ctx, t, input, in.Explain)
 				if err != nil {
 					return EvaluateResponse{}, err
@@ -151,6 +180,27 @@ func PolicyRoutes(svc *policy.Service, shadows *policy.Shadows, roles *access.Ro
 			}),
 		},
 	}
+}
+
+// evaluateFilter answers the filter mode.
+func evaluateFilter(ctx context.Context, svc *policy.Service, t *kernel.Tenant, in *EvaluateRequest, input access.Input) (EvaluateResponse, error) {
+	switch {
+	case in.ResourceType == "":
+		return EvaluateResponse{}, kernel.Invalid(kernel.FieldError{Field: "resource_type", Message: "is required in filter mode"})
+	case in.Resource != nil:
+		return EvaluateResponse{}, kernel.Invalid(kernel.FieldError{Field: "resource", Message: "is for decisions: a filter is for every resource of resource_type"})
+	}
+	input.Resource = access.Resource{Type: in.ResourceType, Attributes: map[string]any{}}
+	f, err := svc.Filter(ctx, t, input, filterNotation)
+	if err != nil {
+		return EvaluateResponse{}, err
+	}
+	params := f.Params
+	if params == nil {
+		params = []any{}
+	}
+	return EvaluateResponse{Allow: f.SQL != "FALSE", Reasons: []string{}, PolicyVersion: f.PolicyVersion,
+		Filter: &EvaluateFilter{SQL: f.SQL, Params: params}, Fallback: &f.Fallback}, nil
 }
 
 // evaluationInput builds the dry run's input: the caller as subject unless

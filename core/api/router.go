@@ -37,6 +37,8 @@ type RouterOptions struct {
 	UnitOfWork kernel.Transactor
 	// Authz checks Tenant routes' permissions; nil allows every signed-in user.
 	Authz Authorizer
+	// Lists filters plugins' lists by the tenant's policy; nil fails them.
+	Lists ListFilter
 	// Audit records mutations, refusals and failures of Tenant routes; nil
 	// records nothing (tests of the router alone).
 	Audit audit.Recorder
@@ -60,6 +62,7 @@ type Router struct {
 	auth    Authenticator
 	uow     kernel.Transactor
 	authz   Authorizer
+	lists   ListFilter
 	audit   audit.Recorder
 	// tenantAudit records operator routes' changes to tenants
 	tenantAudit TenantAudit
@@ -102,7 +105,7 @@ func NewRouter(o RouterOptions) *Router {
 		observe(o.Logger, newHTTPMetrics(o.Registerer)),
 		recovery(),
 	)
-	r := &Router{engine: e, version: o.Version, auth: o.Auth, uow: o.UnitOfWork, authz: o.Authz, audit: o.Audit, tenantAudit: o.TenantAudit, log: o.Logger, plugins: o.Plugins, pluginServices: o.PluginServices, maxBody: o.MaxBodyBytes, limits: map[string]int64{},
+	r := &Router{engine: e, version: o.Version, auth: o.Auth, uow: o.UnitOfWork, authz: o.Authz, lists: o.Lists, audit: o.Audit, tenantAudit: o.TenantAudit, log: o.Logger, plugins: o.Plugins, pluginServices: o.PluginServices, maxBody: o.MaxBodyBytes, limits: map[string]int64{},
 		timeout: o.RequestTimeout, timeouts: map[string]time.Duration{}, inflight: newInflight(),
 		gate: newTenantGate(o.TenantMaxRequests, o.TenantQueueTimeout, o.Registerer), rates: newTenantRates(o.RateLimiter, o.Registerer)}
 	e.Use(r.inflight.track(r.requestTimeout), limitBody(r.bodyLimit))

@@ -85,6 +85,7 @@ func Options(cfg config.Config, log *slog.Logger) fx.Option {
 			func(s blob.Store) pluginhost.Blobs { return pluginBlobs{s} },
 			fx.Annotate(func(h *pluginhost.Host) *pluginhost.Host { return h }, fx.As(new(api.Plugins))),
 			fx.Annotate(func(a *access.Authorizer) *access.Authorizer { return a }, fx.As(new(api.Authorizer))),
+			fx.Annotate(func(l *access.Lists) *access.Lists { return l }, fx.As(new(api.ListFilter))),
 			fx.Annotate(func(r *access.Roles) *access.Roles { return r }, fx.As(new(identity.RoleChecker))),
 			func() (*opa.Engine, error) { return opa.New(opa.Options{}) },
 			func(e *opa.Engine, uow kernel.Transactor) *policy.Service {

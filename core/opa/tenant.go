@@ -34,6 +34,8 @@ type tenantPolicy struct {
 	confirmed atomic.Int64
 	// used is when (unix nanoseconds) the cache last counted it as used.
 	used atomic.Int64
+	// filters are its lists' partial results (filter.go).
+	filters filterCache
 }
 
 // parseSet parses and sandbox-checks a tenant's modules and, when tests is

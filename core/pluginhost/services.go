@@ -61,12 +61,13 @@ type Services struct {
 
 // For returns the services of one request of plugin in tenant t: keys are
 // prefixed so that neither tenants nor plugins meet in the cache or the
-// blob store.
-func (s Services) For(plugin string, t *kernel.Tenant, authorize Authorize) transport.Services {
+// blob store. lists filters the request's lists by the tenant's policy; nil
+// fails them.
+func (s Services) For(plugin string, t *kernel.Tenant, authorize Authorize, lists Lists) transport.Services {
 	if s.Tracer == nil {
 		s.Tracer = noop.Tracer{}
 	}
-	return &request{s: s, authorize: authorize, plugin: plugin,
+	return &request{s: s, authorize: authorize, lists: lists, plugin: plugin,
 		cachePrefix: "plugin:" + plugin + ":" + t.ID.String() + ":",
 		blobPrefix:  "tenants/" + t.ID.String() + "/plugins/" + plugin + "/"}
 }
@@ -74,6 +75,7 @@ func (s Services) For(plugin string, t *kernel.Tenant, authorize Authorize) tran
 type request struct {
 	s           Services
 	authorize   Authorize
+	lists       Lists
 	plugin      string
 	cachePrefix string
 	blobPrefix  string
