@@ -11,8 +11,9 @@ type Transactor interface {
 
 // Unit is the bookkeeping a unit of work keeps in its context.
 type Unit struct {
-	Tenant *Tenant
-	after  []func()
+	Tenant   *Tenant
+	after    []func()
+	rollback []func()
 }
 
 type unitKey struct{}
@@ -46,7 +47,25 @@ func (u *Unit) Committed() {
 	for _, f := range u.after {
 		f()
 	}
-	u.after = nil
+	u.after, u.rollback = nil, nil
+}
+
+// AfterRollback schedules f to run once the unit of work in ctx has rolled
+// back, to undo an effect outside the database (a blob written for a row
+// that never committed). It does not run when the outcome is unknown (the
+// database went away during COMMIT). Outside a unit of work it never runs.
+func AfterRollback(ctx context.Context, f func()) {
+	if u, ok := UnitFrom(ctx); ok {
+		u.rollback = append(u.rollback, f)
+	}
+}
+
+// RolledBack runs the after-rollback callbacks, in the order scheduled.
+func (u *Unit) RolledBack() {
+	for _, f := range u.rollback {
+		f()
+	}
+	u.after, u.rollback = nil, nil
 }
 
 type readOnlyKey struct{}
