@@ -216,6 +216,9 @@ func (r *reply) writeBlob(c *gin.Context) {
 	if c.Writer.Header().Get("Content-Type") == "" {
 		c.Header("Content-Type", "application/octet-stream") // never sniffed
 	}
+	// A browser must not read an upload as another type than it was
+	// stored with (HTML in a "text/plain" file).
+	c.Header("X-Content-Type-Options", "nosniff")
 	http.ServeContent(c.Writer, c.Request, "", time.Time{}, r.blob)
 }
 
