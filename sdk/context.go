@@ -31,15 +31,15 @@ type Context struct {
 	cache Cache
 	blobs Blobs
 
-	status  int32
-	header  []*wire.Pair
+	status   int32
+	header   []*wire.Pair
 	body     []byte
 	blobBody *wire.BlobBody
 	written  bool
 	// bodyReader is a streamed body (Route.StreamBody), nil for a body
 	// that came whole.
 	bodyReader io.Reader
-	checks  []*wire.Check // Require's, made by the host on return
+	checks     []*wire.Check // Require's, made by the host on return
 
 	logger *slog.Logger
 	query  url.Values

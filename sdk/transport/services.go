@@ -71,18 +71,18 @@ type ResultSet struct {
 
 // Request is one HTTP request routed to the plugin.
 type Request struct {
-	Route     int               // index into Manifest().Routes
-	Method    string            // the HTTP method
-	Path      string            // the request path, for logs
-	Params    map[string]string // path parameters by name, without braces
-	Query     url.Values
-	Header    http.Header // only the headers the core chooses to forward
-	Body      []byte
+	Route  int               // index into Manifest().Routes
+	Method string            // the HTTP method
+	Path   string            // the request path, for logs
+	Params map[string]string // path parameters by name, without braces
+	Query  url.Values
+	Header http.Header // only the headers the core chooses to forward
+	Body   []byte
 	// BodyStream, when set, is the body of a route that streams it
 	// (RouteSpec.StreamBody), sent to the plugin in chunks instead of Body.
 	// A read error ends the call with a *BodyError.
 	BodyStream io.Reader
-	Principal sdk.Principal
+	Principal  sdk.Principal
 	// Tenant.Settings may hold every setting of the tenant: the plugin gets
 	// only those its manifest declares.
 	Tenant    sdk.Tenant

@@ -57,7 +57,7 @@ type Document struct {
 var ErrNotFound = errors.New("document not found")
 
 const (
-	columns = "id, name, content_type, size, sha256, project_id, blob_key, created_by, created_at"
+	columns   = "id, name, content_type, size, sha256, project_id, blob_key, created_by, created_at"
 	selectOne = "SELECT " + columns + " FROM documents WHERE id = $1"
 )
 
