@@ -20,7 +20,9 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/atriumhq/atrium/core/blob"
 	"github.com/atriumhq/atrium/core/config"
+	"github.com/atriumhq/atrium/core/kernel"
 	"github.com/atriumhq/atrium/core/postgres/postgrestest"
 )
 
@@ -51,19 +53,24 @@ type documentsBackend struct {
 	setup func(t *testing.T) (blobURL string, count blobCounter, proxy *postgrestest.Proxy)
 }
 
+// setupDir counts the documents' objects in a file store's directory.
+func (documentsBackend) setupDir(dir string) blobCounter {
+	return func() int {
+		n := 0
+		_ = filepath.WalkDir(filepath.Join(dir, "objects"), func(p string, d os.DirEntry, err error) error {
+			if err == nil && !d.IsDir() && strings.Contains(p, "/plugins/documents/documents/") {
+				n++
+			}
+			return nil
+		})
+		return n
+	}
+}
+
 var documentsBackends = []documentsBackend{
 	{"file", func(t *testing.T) (string, blobCounter, *postgrestest.Proxy) {
 		dir := t.TempDir()
-		return "file://" + dir, func() int {
-			n := 0
-			_ = filepath.WalkDir(filepath.Join(dir, "objects"), func(p string, d os.DirEntry, err error) error {
-				if err == nil && !d.IsDir() && strings.Contains(p, "/plugins/documents/documents/") {
-					n++
-				}
-				return nil
-			})
-			return n
-		}, nil
+		return "file://" + dir, documentsBackend{}.setupDir(dir), nil
 	}},
 	{"s3", func(t *testing.T) (string, blobCounter, *postgrestest.Proxy) {
 		mem := s3mem.New()
@@ -363,4 +370,73 @@ func lineOf(lines, prefix string) string {
 		}
 	}
 	return ""
+}
+
+const documentsPolicy = `package tenant.docs
+
+deny contains "uploads over 2000 bytes need approval" if {
+	input.action == "documents.document.create"
+	input.resource.attributes.size > 2000
+}
+
+deny contains "images of a project are not downloaded" if {
+	input.action == "documents.document.read"
+	input.resource.attributes.content_type == "image/png"
+	input.resource.attributes.project_id != null
+}
+`
+
+// A tenant policy decides on a document's attributes; an upload it refuses
+// after the blob was stored leaves neither row nor blob (the unit of work
+// rolled back, and the core deleted the blob); the sweep removes a blob no
+// row names once it is an hour old, and leaves younger ones.
+func TestDocumentsPolicyRollbackAndSweep(t *testing.T) {
+	dir := t.TempDir()
+	s := startPluginCore(t, func(c *config.Config) { c.BlobURL = "file://" + dir })
+	s.install("documents", "documents")
+	s.mustRegister("documents", "documents")
+	acme := s.tenant("acme", "documents")
+	stored := documentsBackends[0].setupDir(dir)
+
+	// Two orphans, as a crash between a blob's write and its row's commit
+	// leaves them: an old one and a young one.
+	tenantID := postgrestest.Exec(t, s.db, "SELECT id::text FROM atrium.tenants WHERE slug = 'acme'")
+	store, err := blob.Open(t.Context(), "file://"+dir, 0)
+	require.NoError(t, err)
+	prefix := "tenants/" + tenantID + "/plugins/documents/documents/"
+	for _, k := range []string{"0190a0b0-0000-7000-8000-0000000000aa", "0190a0b0-0000-7000-8000-0000000000bb"} {
+		_, err := store.Put(t.Context(), prefix+k, strings.NewReader("orphan"), "text/plain")
+		require.NoError(t, err)
+	}
+	old := time.Now().Add(-2 * time.Hour)
+	require.NoError(t, os.Chtimes(filepath.Join(dir, "objects", prefix+"0190a0b0-0000-7000-8000-0000000000aa"), old, old))
+	require.Equal(t, 2, stored())
+
+	var m map[string]any
+	status, raw := s.do(http.MethodPut, "/api/v1/policies/docs", acme, map[string]string{"rego": documentsPolicy}, &m)
+	require.Equal(t, http.StatusOK, status, string(raw))
+
+	big := bytes.Repeat([]byte("x"), 3000)
+	s.upload(acme, "big.txt", big).problem(t, http.StatusForbidden, "forbidden")
+	assert.Equal(t, 0, s.documentRows("acme"))
+	assert.Equal(t, 2, stored(), "the refused upload's blob was deleted on rollback")
+
+	// The first upload that commits sweeps: the old orphan goes.
+	var doc document
+	s.upload(acme, "small.txt", big[:100]).want(t, http.StatusCreated, &doc)
+	assert.Equal(t, 2, stored(), "the new blob in, the old orphan out")
+	_, _, err = store.Get(t.Context(), prefix+"0190a0b0-0000-7000-8000-0000000000aa")
+	require.ErrorIs(t, err, kernel.ErrNotFound)
+	_, _, err = store.Get(t.Context(), prefix+"0190a0b0-0000-7000-8000-0000000000bb")
+	require.NoError(t, err, "a young orphan may be an upload in flight: kept")
+
+	png := append([]byte("\x89PNG\r\n\x1a\n"), bytes.Repeat([]byte{7}, 100)...)
+	var img, loose document
+	s.upload(acme, "p.png", png, "project_id", "0190a0b0-0000-7000-8000-000000000001").want(t, http.StatusCreated, &img)
+	s.upload(acme, "q.png", png).want(t, http.StatusCreated, &loose)
+	r := s.raw(http.MethodGet, "/api/v1/documents/"+img.ID+"/content", acme, nil)
+	assert.Equal(t, http.StatusForbidden, r.status, r.String())
+	r = s.raw(http.MethodGet, "/api/v1/documents/"+loose.ID+"/content", acme, nil)
+	assert.Equal(t, http.StatusOK, r.status, r.String())
+	assert.Equal(t, png, r.body)
 }

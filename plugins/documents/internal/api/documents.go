@@ -169,9 +169,10 @@ func uploadDocument(c *sdk.Context, s *store.Store) error {
 	if err := s.Add(c, d); err != nil {
 		return err
 	}
-	// Decided as the handler returns; a refusal rolls the row back, and
-	// the core then deletes the blob.
-	if err := c.Require(app.DocumentCreate, resource(d)); err != nil {
+	// Asked now, not required of the response: the sweep below must not
+	// run (and spend the day's turn) in a request that will be refused. A
+	// refusal rolls the row back, and the core then deletes the blob.
+	if err := c.Authorize(app.DocumentCreate, resource(d)); err != nil {
 		return err
 	}
 	if err := c.Audit(map[string]any{"resource_type": "document", "resource_id": d.ID.String(),
@@ -222,10 +223,14 @@ const sweepEvery = 24 * time.Hour
 // sweep deletes orphaned blobs (app.Sweep) once per sweepEvery per tenant,
 // in an upload; a failure is logged and never fails the upload.
 func sweep(c *sdk.Context, s *store.Store) {
-	if _, found, err := c.Cache().Get(c, "swept"); err != nil || found {
-		return
+	_, found, err := c.Cache().Get(c, "swept")
+	if err == nil && !found {
+		err = c.Cache().Set(c, "swept", []byte("1"), sweepEvery)
 	}
-	if err := c.Cache().Set(c, "swept", []byte("1"), sweepEvery); err != nil {
+	if err != nil {
+		c.Logger().Warn("not sweeping orphaned blobs: the cache failed", "error", err)
+	}
+	if err != nil || found {
 		return
 	}
 	n, err := app.Sweep(c, s, c.Blobs(), time.Now())
@@ -233,7 +238,5 @@ func sweep(c *sdk.Context, s *store.Store) {
 		c.Logger().Warn("sweeping orphaned blobs failed", "error", err)
 		return
 	}
-	if n > 0 {
-		c.Logger().Info("swept orphaned blobs", "deleted", n)
-	}
+	c.Logger().Info("swept orphaned blobs", "deleted", n)
 }
