@@ -51,7 +51,9 @@ type Route struct {
 	Summary string
 	// Request and Response are example values of the request and response
 	// bodies (say CreateProject{} and Project{}); their JSON Schema goes into
-	// the OpenAPI document. Leave nil for no body.
+	// the OpenAPI document (a field's `format:"binary"` tag sets its
+	// format). Leave nil for no body. A StreamBody route's Request is
+	// described as a multipart/form-data body.
 	Request  any
 	Response any
 	// StreamBody makes the body reach the handler as it arrives, through
