@@ -62,8 +62,8 @@ func (b *Blobs) Put(ctx context.Context, key string, r io.Reader, size int64, co
 		return BlobInfo{}, hostCallError("blob write", err)
 	}
 	msg := &wire.BlobWriteRequest{CallId: b.call.id, Key: key, ContentType: contentType}
+	buf := make([]byte, blobChunk) // reused: Send has encoded a message when it returns
 	for {
-		buf := make([]byte, blobChunk) // a sent message must not change
 		n, rerr := io.ReadAtLeast(r, buf, len(buf))
 		if rerr != nil && rerr != io.EOF && rerr != io.ErrUnexpectedEOF {
 			cancel()

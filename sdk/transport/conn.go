@@ -173,8 +173,11 @@ func (c *Conn) handleStream(ctx context.Context, wreq *wire.HandleRequest, body 
 		return nil, err
 	}
 	err = stream.Send(&wire.BodyChunk{Request: wreq})
+	// One buffer for the whole body: Send has encoded a message by the
+	// time it returns, and a buffer per chunk would leave the collector as
+	// much garbage as the body is large.
+	buf := make([]byte, blobChunk)
 	for err == nil {
-		buf := make([]byte, blobChunk) // a sent message must not change
 		n, rerr := io.ReadAtLeast(body, buf, len(buf))
 		if n > 0 {
 			err = stream.Send(&wire.BodyChunk{Data: buf[:n]})

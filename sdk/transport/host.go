@@ -309,8 +309,8 @@ func (h *hostServer) BlobRead(req *wire.BlobReadRequest, stream wire.Host_BlobRe
 	}
 	defer rc.Close()
 	msg := &wire.BlobReadChunk{Info: BlobInfoToWire(info)}
+	buf := make([]byte, blobChunk) // reused: Send has encoded a message when it returns
 	for {
-		buf := make([]byte, blobChunk) // a sent message must not change
 		n, rerr := io.ReadFull(rc, buf)
 		msg.Data = buf[:n]
 		if rerr != nil && rerr != io.EOF && rerr != io.ErrUnexpectedEOF {
