@@ -122,7 +122,7 @@ const MaxNameLen = 255
 func CleanName(name string) (string, error) {
 	name = strings.ReplaceAll(name, "\\", "/")
 	name = path.Base(strings.TrimSpace(name))
-	if name == "." || name == "/" || name == "" {
+	if name == "." || name == ".." || name == "/" || name == "" {
 		return "", errors.New("the file part needs a file name")
 	}
 	if !utf8.ValidString(name) {
