@@ -65,13 +65,13 @@ func (b *Blobs) Put(ctx context.Context, key string, r io.Reader, size int64, co
 	buf := make([]byte, blobChunk) // reused: Send has encoded a message when it returns
 	for {
 		n, rerr := io.ReadAtLeast(r, buf, len(buf))
-		if rerr != nil && rerr != io.EOF && rerr != io.ErrUnexpectedEOF {
+		if rerr != nil && !errors.Is(rerr, io.EOF) && !errors.Is(rerr, io.ErrUnexpectedEOF) {
 			cancel()
 			return BlobInfo{}, rerr
 		}
 		msg.Data = buf[:n]
 		if err := stream.Send(msg); err != nil {
-			if err == io.EOF { // the host has answered already: its error
+			if errors.Is(err, io.EOF) { // the host has answered already: its error
 				break
 			}
 			return BlobInfo{}, hostCallError("blob write", err)
@@ -101,7 +101,7 @@ type exactReader struct {
 func (e *exactReader) Read(p []byte) (int, error) {
 	n, err := e.r.Read(p)
 	e.left -= int64(n)
-	if err == io.EOF && e.left > 0 {
+	if errors.Is(err, io.EOF) && e.left > 0 {
 		return n, BadRequest("blob is %d bytes shorter than its stated size", e.left)
 	}
 	return n, err
@@ -132,7 +132,7 @@ func (b *Blobs) Get(ctx context.Context, key string) (*Blob, error) {
 	body := &readStream{cancel: cancel, buf: first.Data, next: func() ([]byte, error) {
 		m, err := stream.Recv()
 		switch {
-		case err == io.EOF:
+		case errors.Is(err, io.EOF):
 			return nil, io.EOF
 		case err != nil:
 			return nil, hostCallError("blob read", err)

@@ -2,6 +2,7 @@ package sdk
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -119,7 +120,7 @@ func (b *bodyStream) Read(p []byte) (int, error) {
 			return 0, b.err
 		}
 		m, err := b.recv()
-		if err != nil && err != io.EOF {
+		if err != nil && !errors.Is(err, io.EOF) {
 			err = &Error{Kind: KindBadRequest, Message: "the request body broke off", Err: err}
 		}
 		b.buf, b.err = m.GetData(), err

@@ -44,7 +44,7 @@ func TestDocumentsPlugin(t *testing.T) {
 	assert.Equal(t, "text/plain", doc.ContentType)
 	assert.Equal(t, int64(len(content)), doc.Size)
 
-	r := viewer.Get("/api/v1/documents/" + doc.ID + "/content").Want(t, http.StatusOK)
+	r := viewer.Get("/api/v1/documents/"+doc.ID+"/content").Want(t, http.StatusOK)
 	assert.Equal(t, content, r.Body)
 	r = viewer.Send(http.MethodGet, "/api/v1/documents/"+doc.ID+"/content", nil, http.Header{"Range": {"bytes=100000-100009"}}).
 		Want(t, http.StatusPartialContent)
@@ -52,9 +52,9 @@ func TestDocumentsPlugin(t *testing.T) {
 
 	upload(t, viewer, "v.txt", content).Want(t, http.StatusForbidden)
 	assert.Equal(t, "payload_too_large", upload(t, member, "big.txt", bytes.Repeat(content, 3)).Want(t, http.StatusRequestEntityTooLarge).Problem(t).Code)
-	member.Delete("/api/v1/documents/" + doc.ID).Want(t, http.StatusForbidden)
-	acme.Admin.Delete("/api/v1/documents/" + doc.ID).Want(t, http.StatusNoContent)
-	viewer.Get("/api/v1/documents/" + doc.ID + "/content").Want(t, http.StatusNotFound)
+	member.Delete("/api/v1/documents/"+doc.ID).Want(t, http.StatusForbidden)
+	acme.Admin.Delete("/api/v1/documents/"+doc.ID).Want(t, http.StatusNoContent)
+	viewer.Get("/api/v1/documents/"+doc.ID+"/content").Want(t, http.StatusNotFound)
 
 	var openapi struct {
 		Paths map[string]map[string]struct {

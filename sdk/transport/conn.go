@@ -182,14 +182,14 @@ func (c *Conn) handleStream(ctx context.Context, wreq *wire.HandleRequest, body 
 		if n > 0 {
 			err = stream.Send(&wire.BodyChunk{Data: buf[:n]})
 		}
-		if rerr == io.EOF || rerr == io.ErrUnexpectedEOF {
+		if errors.Is(rerr, io.EOF) || errors.Is(rerr, io.ErrUnexpectedEOF) {
 			break
 		}
 		if rerr != nil {
 			return nil, &BodyError{Err: rerr}
 		}
 	}
-	if err != nil && err != io.EOF { // io.EOF: the plugin has answered
+	if err != nil && !errors.Is(err, io.EOF) { // io.EOF: the plugin has answered
 		return nil, err
 	}
 	return stream.CloseAndRecv()

@@ -313,7 +313,7 @@ func (h *hostServer) BlobRead(req *wire.BlobReadRequest, stream wire.Host_BlobRe
 	for {
 		n, rerr := io.ReadFull(rc, buf)
 		msg.Data = buf[:n]
-		if rerr != nil && rerr != io.EOF && rerr != io.ErrUnexpectedEOF {
+		if rerr != nil && !errors.Is(rerr, io.EOF) && !errors.Is(rerr, io.ErrUnexpectedEOF) {
 			return stream.Send(&wire.BlobReadChunk{Error: h.fail("blob read", rerr)})
 		}
 		if n > 0 || msg.Info != nil {

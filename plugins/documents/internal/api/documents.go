@@ -136,7 +136,7 @@ func uploadDocument(c *sdk.Context, s *store.Store) error {
 	mr := multipart.NewReader(bufio.NewReaderSize(c.Body(), 256<<10), params["boundary"])
 	for {
 		part, err := mr.NextPart()
-		if err == io.EOF {
+		if errors.Is(err, io.EOF) {
 			break
 		}
 		if err != nil {

@@ -84,7 +84,7 @@ const sniffLen = 512
 func Sniff(r io.Reader) (string, io.Reader, error) {
 	head := make([]byte, sniffLen)
 	n, err := io.ReadFull(r, head)
-	if err != nil && err != io.EOF && err != io.ErrUnexpectedEOF {
+	if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) {
 		return "", nil, err
 	}
 	head = head[:n]
