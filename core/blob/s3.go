@@ -151,23 +151,23 @@ func (s *s3Store) GetRange(ctx context.Context, key string, offset, length int64
 		return nil, Info{}, err
 	}
 	if length == 0 {
-		info, err := s.Stat(ctx, key)
-		if err != nil {
-			return nil, Info{}, err
-		}
-		if _, err := span(info.Size, offset, length); err != nil {
-			return nil, Info{}, err
-		}
-		return io.NopCloser(strings.NewReader("")), info, nil
+		return s.emptyRange(ctx, key, offset)
 	}
 	rng := fmt.Sprintf("bytes=%d-", offset)
 	if length > 0 {
 		rng = fmt.Sprintf("bytes=%d-%d", offset, offset+length-1)
 	}
-	out, err := s.client.GetObject(ctx, &s3.GetObjectInput{Bucket: &s.bucket, Key: &key, Range: &rng})
+	// The object's checksum is the whole object's: a range cannot be
+	// checked against it (S3 sends none with a range; some servers do).
+	out, err := s.client.GetObject(ctx, &s3.GetObjectInput{Bucket: &s.bucket, Key: &key, Range: &rng}, func(o *s3.Options) {
+		o.ResponseChecksumValidation = aws.ResponseChecksumValidationWhenRequired
+	})
 	if err != nil {
 		var respErr *awshttp.ResponseError
 		if errors.As(err, &respErr) && respErr.HTTPStatusCode() == http.StatusRequestedRangeNotSatisfiable {
+			if length < 0 { // from the end of the object on: empty, or past it
+				return s.emptyRange(ctx, key, offset)
+			}
 			return nil, Info{}, kernel.Wrap(kernel.KindBadRequest, err, "range %s is outside the object", rng)
 		}
 		return nil, Info{}, s3Error("get", key, err)
@@ -184,6 +184,18 @@ func (s *s3Store) GetRange(ctx context.Context, key string, offset, length int64
 		return nil, Info{}, err
 	}
 	return out.Body, info, nil
+}
+
+// emptyRange is an empty read at offset, which must be the object's end.
+func (s *s3Store) emptyRange(ctx context.Context, key string, offset int64) (io.ReadCloser, Info, error) {
+	info, err := s.Stat(ctx, key)
+	if err != nil {
+		return nil, Info{}, err
+	}
+	if _, err := span(info.Size, offset, 0); err != nil {
+		return nil, Info{}, err
+	}
+	return io.NopCloser(strings.NewReader("")), info, nil
 }
 
 // totalSize reads the size from a Content-Range: "bytes 0-9/1234".
