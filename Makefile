@@ -16,7 +16,7 @@ build: plugins
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/atrium ./cmd/atrium
 
 # The first-party plugins: each ./plugins/<name> builds to bin/plugins/<name>.
-PLUGINS := projects
+PLUGINS := projects documents
 
 ## plugins: the first-party plugin binaries, bin/plugins/<name> (register them with POST /api/v1/plugins)
 plugins:

@@ -1,8 +1,10 @@
 package sdk
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -29,11 +31,15 @@ type Context struct {
 	cache Cache
 	blobs Blobs
 
-	status  int32
-	header  []*wire.Pair
-	body    []byte
-	written bool
-	checks  []*wire.Check // Require's, made by the host on return
+	status   int32
+	header   []*wire.Pair
+	body     []byte
+	blobBody *wire.BlobBody
+	written  bool
+	// bodyReader is a streamed body (Route.StreamBody), nil for a body
+	// that came whole.
+	bodyReader io.Reader
+	checks     []*wire.Check // Require's, made by the host on return
 
 	logger *slog.Logger
 	query  url.Values
@@ -106,6 +112,45 @@ func lookup(pairs []*wire.Pair, key string) string {
 		}
 	}
 	return ""
+}
+
+// Body returns the request body as it arrives. On a route with StreamBody
+// it streams from the core in chunks (bound what you read: the core's body
+// limit does not apply); on other routes it reads the body that came whole.
+func (c *Context) Body() io.Reader {
+	if c.bodyReader == nil {
+		c.bodyReader = bytes.NewReader(c.req.GetBody())
+	}
+	return c.bodyReader
+}
+
+// ServeBlob answers with the blob under key as the body, which the core
+// streams from its store to the client, so the bytes never pass through the
+// plugin. Set Content-Type (and ETag, Content-Disposition) with SetHeader
+// first: the core answers Range requests (206) and If-None-Match and
+// If-Range against the ETag (304) itself, with net/http's ServeContent.
+func (c *Context) ServeBlob(key string) error {
+	if c.written {
+		return Internal(nil, "response written twice")
+	}
+	if key == "" {
+		return Internal(nil, "ServeBlob needs a key")
+	}
+	c.written, c.status, c.blobBody = true, http.StatusOK, &wire.BlobBody{Key: key}
+	return nil
+}
+
+// Redirect answers with status (302, 303 or 307) and a Location header.
+func (c *Context) Redirect(status int, location string) error {
+	if c.written {
+		return Internal(nil, "response written twice")
+	}
+	if status != http.StatusFound && status != http.StatusSeeOther && status != http.StatusTemporaryRedirect {
+		return Internal(nil, "redirect status %d is not 302, 303 or 307", status)
+	}
+	c.written, c.status = true, int32(status)
+	c.SetHeader("Location", location)
+	return nil
 }
 
 // JSON writes v as the JSON response body with the given status.

@@ -204,6 +204,7 @@ func (m Manifest) toWire() *wire.Manifest {
 		w.Routes[i] = &wire.Route{
 			Method: r.Method, Path: r.Path, Permission: r.Permission, Mutates: r.Mutates,
 			Summary: r.Summary, RequestSchema: r.RequestSchema, ResponseSchema: r.ResponseSchema,
+			StreamBody: r.StreamBody,
 		}
 	}
 	for i, p := range m.Permissions {

@@ -51,10 +51,17 @@ type Route struct {
 	Summary string
 	// Request and Response are example values of the request and response
 	// bodies (say CreateProject{} and Project{}); their JSON Schema goes into
-	// the OpenAPI document. Leave nil for no body.
+	// the OpenAPI document (a field's `format:"binary"` tag sets its
+	// format). Leave nil for no body. A StreamBody route's Request is
+	// described as a multipart/form-data body.
 	Request  any
 	Response any
-	Handler  HandlerFunc
+	// StreamBody makes the body reach the handler as it arrives, through
+	// c.Body, rather than whole in one message, and lets it past the core's
+	// body limit (ATRIUM_HTTP_MAX_BODY_BYTES): the handler must bound what
+	// it reads. For uploads; other routes keep the faster unary path.
+	StreamBody bool
+	Handler    HandlerFunc
 }
 
 // Permission is a permission the plugin declares for the core's registry.
@@ -93,6 +100,7 @@ type RouteSpec struct {
 	Summary        string
 	RequestSchema  json.RawMessage // JSON Schema of the body, nil for none
 	ResponseSchema json.RawMessage
+	StreamBody     bool
 }
 
 // Migration is one version of the plugin's tenant schema.
@@ -120,7 +128,7 @@ func (p Plugin) Manifest() (Manifest, error) {
 		}
 		spec := RouteSpec{
 			Method: r.Method, Path: r.Path, Permission: r.Permission,
-			Mutates: r.Mutates, Summary: r.Summary,
+			Mutates: r.Mutates, Summary: r.Summary, StreamBody: r.StreamBody,
 		}
 		var err error
 		if spec.RequestSchema, err = schemaOf(r.Request); err != nil {

@@ -137,6 +137,9 @@ func addFields(t reflect.Type, seen map[reflect.Type]bool, props schema, require
 		if strings.Contains(opts, "string") {
 			fs = schema{"type": "string"}
 		}
+		if format := f.Tag.Get("format"); format != "" { // "binary" for a file, "uuid"
+			fs["format"] = format
+		}
 		if typ, ok := fs["type"].(string); ok && f.Type.Kind() == reflect.Pointer {
 			fs["type"] = []string{typ, "null"} // a nil pointer encodes as null
 		}

@@ -2,7 +2,9 @@ package sdk
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"runtime/debug"
@@ -87,10 +89,52 @@ func (s *server) GetManifest(ctx context.Context, req *wire.ManifestRequest) (*w
 // Handle runs the route's handler. A handler's failure, panic included, is
 // an answer, not a gRPC error: gRPC errors mean the transport failed.
 func (s *server) Handle(ctx context.Context, req *wire.HandleRequest) (*wire.HandleResponse, error) {
+	return s.handle(ctx, req, nil), nil
+}
+
+// HandleStream runs the handler of a route that streams its body: the
+// first message is the request, the rest its body, which the handler reads
+// through c.Body as it arrives.
+func (s *server) HandleStream(stream wire.Plugin_HandleStreamServer) error {
+	first, err := stream.Recv()
+	if err != nil {
+		return err
+	}
+	if first.Request == nil {
+		return fmt.Errorf("the stream's first message carries no request")
+	}
+	body := &bodyStream{buf: first.Data, recv: stream.Recv}
+	return stream.SendAndClose(s.handle(stream.Context(), first.Request, body))
+}
+
+// bodyStream is a streamed request body.
+type bodyStream struct {
+	buf  []byte
+	recv func() (*wire.BodyChunk, error)
+	err  error
+}
+
+func (b *bodyStream) Read(p []byte) (int, error) {
+	for len(b.buf) == 0 {
+		if b.err != nil {
+			return 0, b.err
+		}
+		m, err := b.recv()
+		if err != nil && !errors.Is(err, io.EOF) {
+			err = &Error{Kind: KindBadRequest, Message: "the request body broke off", Err: err}
+		}
+		b.buf, b.err = m.GetData(), err
+	}
+	n := copy(p, b.buf)
+	b.buf = b.buf[n:]
+	return n, nil
+}
+
+func (s *server) handle(ctx context.Context, req *wire.HandleRequest, body io.Reader) *wire.HandleResponse {
 	i := int(req.Route)
 	if i < 0 || i >= len(s.plugin.Routes) {
 		err := Internal(nil, "route %d does not exist; the plugin has %d", i, len(s.plugin.Routes))
-		return &wire.HandleResponse{Error: errorToWire(err, wire.Source_SOURCE_PLUGIN)}, nil
+		return &wire.HandleResponse{Error: errorToWire(err, wire.Source_SOURCE_PLUGIN)}
 	}
 	if d, ok := wire.IncomingDeadline(ctx); ok {
 		// The request's deadline; the call may stay open a little longer
@@ -115,7 +159,7 @@ func (s *server) Handle(ctx context.Context, req *wire.HandleRequest) (*wire.Han
 	host, hostChecks, hostAudit := s.host, s.hostChecks, s.hostAudit
 	s.mu.RUnlock()
 
-	c := &Context{ctx: ctx, req: req, srv: s, route: route}
+	c := &Context{ctx: ctx, req: req, srv: s, route: route, bodyReader: body}
 	c.call.id, c.call.host, c.call.deferChecks, c.call.prefetch = req.CallId, host, hostChecks, req.Prefetch
 	c.call.deferAudit = hostAudit
 	c.db.call, c.cache.call, c.blobs.call = &c.call, &c.call, &c.call
@@ -130,13 +174,13 @@ func (s *server) Handle(ctx context.Context, req *wire.HandleRequest) (*wire.Han
 		// The checks go with the error too: a refusal must win over what
 		// the error would tell.
 		return &wire.HandleResponse{Error: errorToWire(err, wire.Source_SOURCE_PLUGIN), Checks: c.checks,
-			PrefetchUsed: c.call.usedPrefetch(), Audit: audit}, nil
+			PrefetchUsed: c.call.usedPrefetch(), Audit: audit}
 	}
 	if !c.written {
 		c.status = http.StatusNoContent
 	}
 	return &wire.HandleResponse{Status: c.status, Headers: c.header, Body: c.body, Checks: c.checks,
-		PrefetchUsed: c.call.usedPrefetch(), Audit: audit}, nil
+		PrefetchUsed: c.call.usedPrefetch(), Audit: audit, BlobBody: c.blobBody}
 }
 
 // run calls the handler, turning a panic into an internal error so one bad

@@ -52,6 +52,7 @@ func (r *Router) run(c *gin.Context, rt Route) {
 		err = errShuttingDown
 	}
 	if err != nil {
+		rep.close()
 		writeError(c, err)
 		return
 	}

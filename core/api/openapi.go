@@ -80,7 +80,13 @@ func addPluginOperations(doc *openapi3.T, m sdk.Manifest) error {
 			if err != nil {
 				return fmt.Errorf("plugin %s: %s %s: request schema: %w", m.Name, rt.Method, path, err)
 			}
-			op.RequestBody = &openapi3.RequestBodyRef{Value: openapi3.NewRequestBody().WithRequired(true).WithJSONSchema(s)}
+			body := openapi3.NewRequestBody().WithRequired(true)
+			if rt.StreamBody { // an upload: a multipart form, as the SDK documents
+				body.WithFormDataSchema(s)
+			} else {
+				body.WithJSONSchema(s)
+			}
+			op.RequestBody = &openapi3.RequestBodyRef{Value: body}
 		}
 		resp := openapi3.NewResponse().WithDescription("The plugin's answer")
 		if len(rt.ResponseSchema) > 0 {

@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
@@ -77,14 +78,22 @@ func (r *Router) pluginHandler(m pluginhost.Match, found pluginhost.Found) Handl
 		if err := r.authorize(c, m.Route.Permission); err != nil {
 			return nil, err
 		}
-		body, err := io.ReadAll(c.Request.Body)
-		if err != nil {
-			return nil, err
-		}
 		req := &transport.Request{
 			Method: c.Request.Method, Path: c.Request.URL.Path, Params: m.Params, Query: c.Request.URL.Query(),
-			Header: http.Header{}, Body: body, RequestID: requestID(c),
+			Header: http.Header{}, RequestID: requestID(c),
 			Tenant: sdk.Tenant{ID: t.ID.String(), Slug: t.Slug, Settings: t.Settings},
+		}
+		if m.Route.StreamBody {
+			// An upload may take longer to arrive than the server's read
+			// timeout allows other requests; the call's deadline bounds it.
+			_ = http.NewResponseController(c.Writer).SetReadDeadline(time.Now().Add(uploadTimeout))
+			req.BodyStream = c.Request.Body
+		} else {
+			body, err := io.ReadAll(c.Request.Body)
+			if err != nil {
+				return nil, err
+			}
+			req.Body = body
 		}
 		for _, h := range forwardedHeaders {
 			if v := c.Request.Header.Values(h); len(v) > 0 {
@@ -104,6 +113,15 @@ func (r *Router) pluginHandler(m pluginhost.Match, found pluginhost.Found) Handl
 		resp, err := r.plugins.Call(ctx, m, req, svc)
 		if err != nil {
 			return nil, err
+		}
+		if resp.Blob != nil {
+			// Opened now, so a missing blob is still a clean problem; sent
+			// once the unit of work has committed.
+			b, err := openBlob(ctx, svc, resp.Blob.Key)
+			if err != nil {
+				return nil, err
+			}
+			return &reply{status: resp.Status, header: resp.Header, blob: b}, nil
 		}
 		return &reply{status: resp.Status, raw: resp.Body, header: resp.Header}, nil
 	}}
@@ -135,6 +153,85 @@ func (l requestLists) Filter(ctx context.Context, action, resourceType string, c
 
 func (l requestLists) Allows(ctx context.Context, action string, res access.Resource) (bool, error) {
 	return l.lists.Allows(ctx, action, res, l.req)
+}
+
+// MaxStreamBodyBytes bounds the body of a plugin route that streams it
+// (sdk.Route.StreamBody): S3's limit for one object. The plugin enforces
+// its own, smaller, limit as the body arrives.
+const MaxStreamBodyBytes = 5 << 30
+
+// streamLimit is the body limit of a plugin route that streams its body,
+// or 0 for every other request. Only a request with a body asks the host.
+func (r *Router) streamLimit(c *gin.Context) int64 {
+	if r.plugins == nil || c.Request.ContentLength == 0 || !strings.HasPrefix(c.Request.URL.Path, pluginhost.Prefix) {
+		return 0
+	}
+	if m, found := r.plugins.Match(c.Request.Method, c.Request.URL.Path); found == pluginhost.Matched && m.Route.StreamBody {
+		return MaxStreamBodyBytes
+	}
+	return 0
+}
+
+// blobContent is a plugin's blob as http.ServeContent reads it: an
+// io.ReadSeeker that opens the blob where the reading starts, so a Range
+// request reads only its range from the store.
+type blobContent struct {
+	ctx   context.Context
+	svc   transport.Services
+	key   string
+	size  int64
+	pos   int64 // where the next Read starts
+	rc    io.ReadCloser
+	rcPos int64 // where rc reads next
+}
+
+func openBlob(ctx context.Context, svc transport.Services, key string) (*blobContent, error) {
+	rc, info, err := svc.BlobRead(ctx, key, 0, -1)
+	if err != nil {
+		return nil, err
+	}
+	return &blobContent{ctx: ctx, svc: svc, key: key, size: info.Size, rc: rc}, nil
+}
+
+func (b *blobContent) Seek(offset int64, whence int) (int64, error) {
+	switch whence {
+	case io.SeekCurrent:
+		offset += b.pos
+	case io.SeekEnd:
+		offset += b.size
+	}
+	if offset < 0 {
+		return 0, errors.New("seek before the start of the blob")
+	}
+	b.pos = offset
+	return offset, nil
+}
+
+func (b *blobContent) Read(p []byte) (int, error) {
+	if b.pos >= b.size {
+		return 0, io.EOF
+	}
+	if b.rc == nil || b.rcPos != b.pos {
+		b.Close()
+		rc, _, err := b.svc.BlobRead(b.ctx, b.key, b.pos, -1)
+		if err != nil {
+			return 0, err
+		}
+		b.rc, b.rcPos = rc, b.pos
+	}
+	n, err := b.rc.Read(p)
+	b.pos += int64(n)
+	b.rcPos += int64(n)
+	return n, err
+}
+
+func (b *blobContent) Close() error {
+	if b.rc == nil {
+		return nil
+	}
+	err := b.rc.Close()
+	b.rc = nil
+	return err
 }
 
 func errMethodNotAllowed(method string) error {

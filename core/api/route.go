@@ -79,6 +79,9 @@ type reply struct {
 	raw    []byte
 	header http.Header
 
+	// a plugin's blob, served with http.ServeContent
+	blob *blobContent
+
 	// a spooled download
 	file        *os.File
 	size        int64
@@ -184,6 +187,10 @@ func (r *reply) write(c *gin.Context) {
 		r.writeFile(c)
 		return
 	}
+	if r.blob != nil {
+		r.writeBlob(c)
+		return
+	}
 	if r.header != nil || r.raw != nil {
 		r.writeRaw(c)
 		return
@@ -194,6 +201,35 @@ func (r *reply) write(c *gin.Context) {
 		return
 	}
 	c.JSON(r.status, r.body)
+}
+
+// writeBlob streams a plugin's blob: net/http answers Range (206),
+// If-None-Match and If-Range against the plugin's ETag (304, 412) and
+// writes Content-Length.
+func (r *reply) writeBlob(c *gin.Context) {
+	defer r.blob.Close()
+	for _, h := range []string{"Content-Type", "ETag", "Cache-Control", "Last-Modified", "Content-Disposition"} {
+		if v := r.header.Get(h); v != "" {
+			c.Header(h, v)
+		}
+	}
+	if c.Writer.Header().Get("Content-Type") == "" {
+		c.Header("Content-Type", "application/octet-stream") // never sniffed
+	}
+	// A browser must not read an upload as another type than it was
+	// stored with (HTML in a "text/plain" file).
+	c.Header("X-Content-Type-Options", "nosniff")
+	http.ServeContent(c.Writer, c.Request, "", time.Time{}, r.blob)
+}
+
+// close releases what an unwritten reply holds.
+func (r *reply) close() {
+	if r != nil && r.blob != nil {
+		r.blob.Close()
+	}
+	if r != nil && r.file != nil {
+		r.file.Close()
+	}
 }
 
 // writeRaw writes a plugin's response: its status, its content headers and

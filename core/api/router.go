@@ -159,6 +159,9 @@ func (r *Router) bodyLimit(c *gin.Context) int64 {
 	if n, ok := r.limits[c.Request.Method+" "+c.FullPath()]; ok {
 		return n
 	}
+	if n := r.streamLimit(c); n > 0 {
+		return n
+	}
 	return r.maxBody
 }
 

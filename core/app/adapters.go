@@ -5,6 +5,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"time"
 
 	"github.com/google/uuid"
 	"go.uber.org/fx"
@@ -108,12 +109,11 @@ func (p pluginPermissions) Declare(plugin string, perms []sdk.Permission) error 
 	return nil
 }
 
-// pluginBlobs is the blob store as plugins use it (whole objects, bounded).
+// pluginBlobs is the blob store as plugins use it.
 type pluginBlobs struct{ blobs blob.Store }
 
-// maxPluginBlob bounds an object a plugin reads in one call: what the SDK
-// accepts.
-const maxPluginBlob = sdk.MaxBlobSize
+// maxPluginBlob bounds an object an older SDK reads whole in one call.
+const maxPluginBlob = 8 << 20
 
 func (b pluginBlobs) Put(ctx context.Context, key, contentType string, data []byte) error {
 	_, err := b.blobs.Put(ctx, key, bytes.NewReader(data), contentType)
@@ -134,6 +134,35 @@ func (b pluginBlobs) Get(ctx context.Context, key string) ([]byte, string, error
 }
 
 func (b pluginBlobs) Delete(ctx context.Context, key string) error { return b.blobs.Delete(ctx, key) }
+
+func (b pluginBlobs) Write(ctx context.Context, key, contentType string, r io.Reader) (sdk.BlobInfo, error) {
+	info, err := b.blobs.Put(ctx, key, r, contentType)
+	return blobInfo(info), err
+}
+
+func (b pluginBlobs) Read(ctx context.Context, key string, offset, length int64) (io.ReadCloser, sdk.BlobInfo, error) {
+	r, info, err := b.blobs.GetRange(ctx, key, offset, length)
+	return r, blobInfo(info), err
+}
+
+func (b pluginBlobs) Presign(ctx context.Context, key string, ttl time.Duration) (string, bool, error) {
+	return b.blobs.PresignGet(ctx, key, ttl)
+}
+
+func (b pluginBlobs) List(ctx context.Context, prefix string) ([]sdk.BlobInfo, error) {
+	infos, err := b.blobs.List(ctx, prefix)
+	out := make([]sdk.BlobInfo, len(infos))
+	for i, info := range infos {
+		out[i] = blobInfo(info)
+	}
+	return out, err
+}
+
+func (b pluginBlobs) Check(key string) error { return blob.ValidateKey(key) }
+
+func blobInfo(i blob.Info) sdk.BlobInfo {
+	return sdk.BlobInfo{Key: i.Key, Size: i.Size, SHA256: i.SHA256, ContentType: i.ContentType, ModTime: i.ModTime}
+}
 
 // invalidateOnChange drops cached role resolutions when any replica changes
 // a tenant's roles or assignments (PostgreSQL notifications), and all of

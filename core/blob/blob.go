@@ -30,6 +30,10 @@ type Store interface {
 	// Get opens the object; the caller closes the reader. A missing key is a
 	// kernel.KindNotFound error.
 	Get(ctx context.Context, key string) (io.ReadCloser, Info, error)
+	// GetRange opens length bytes of the object from offset (length -1:
+	// to its end); Info describes the whole object. A range past the end
+	// is a kernel.KindBadRequest error.
+	GetRange(ctx context.Context, key string, offset, length int64) (io.ReadCloser, Info, error)
 	// Stat describes the object; a missing key is a kernel.KindNotFound error.
 	Stat(ctx context.Context, key string) (Info, error)
 	// Delete removes the object. A missing key is not an error, so retries
@@ -115,6 +119,18 @@ func checkContentType(ct string) (string, error) {
 		}
 	}
 	return ct, nil
+}
+
+// span checks a range against an object of size bytes and returns its
+// length.
+func span(size, offset, length int64) (int64, error) {
+	if length < 0 {
+		length = size - offset
+	}
+	if offset < 0 || length < 0 || offset > size || length > size-offset {
+		return 0, kernel.E(kernel.KindBadRequest, "range %d+%d is outside the object's %d bytes", offset, length, size)
+	}
+	return length, nil
 }
 
 func notFound(cause error) error {

@@ -41,6 +41,7 @@ func testContract(t *testing.T, newBackend func(t *testing.T) backend) {
 	}{
 		{"RoundTrip", testRoundTrip},
 		{"Overwrite", testOverwrite},
+		{"Ranges", testRanges},
 		{"NotFound", testNotFound},
 		{"DeleteIsIdempotent", testDelete},
 		{"ListByPrefixSorted", testList},
@@ -130,6 +131,34 @@ func testOverwrite(t *testing.T, b backend) {
 	assert.Equal(t, "application/json", info.ContentType)
 	assert.Equal(t, sum([]byte("v2")), info.SHA256)
 	assert.EqualValues(t, 2, info.Size)
+}
+
+// testRanges reads byte ranges: Info describes the whole object, and a
+// range outside it is a bad request.
+func testRanges(t *testing.T, b backend) {
+	data := []byte("0123456789abcdef")
+	put(t, b.store, "r", data, "text/plain")
+	for _, tc := range []struct {
+		off, n int64
+		want   string
+	}{
+		{0, -1, "0123456789abcdef"}, {3, 4, "3456"}, {10, -1, "abcdef"}, {15, 1, "f"}, {16, 0, ""}, {16, -1, ""}, {0, 16, "0123456789abcdef"},
+	} {
+		r, info, err := b.store.GetRange(t.Context(), "r", tc.off, tc.n)
+		require.NoError(t, err, "%d+%d", tc.off, tc.n)
+		got, err := io.ReadAll(r)
+		r.Close()
+		require.NoError(t, err)
+		assert.Equal(t, tc.want, string(got), "%d+%d", tc.off, tc.n)
+		assert.EqualValues(t, len(data), info.Size, "the whole object's size")
+		assert.Equal(t, sum(data), info.SHA256)
+	}
+	for _, bad := range [][2]int64{{17, -1}, {10, 7}, {-1, 2}} {
+		_, _, err := b.store.GetRange(t.Context(), "r", bad[0], bad[1])
+		require.ErrorIs(t, err, kernel.ErrBadRequest, "%v", bad)
+	}
+	_, _, err := b.store.GetRange(t.Context(), "missing", 1, 2)
+	requireNotFound(t, err)
 }
 
 func testNotFound(t *testing.T, b backend) {

@@ -24,6 +24,22 @@ func (s *fileStore) Get(ctx context.Context, key string) (io.ReadCloser, Info, e
 	}{io.NewSectionReader(f, hl, info.Size), f}, info, nil
 }
 
+func (s *fileStore) GetRange(ctx context.Context, key string, offset, length int64) (io.ReadCloser, Info, error) {
+	f, info, hl, err := s.open(ctx, key)
+	if err != nil {
+		return nil, Info{}, err
+	}
+	n, err := span(info.Size, offset, length)
+	if err != nil {
+		f.Close()
+		return nil, Info{}, err
+	}
+	return struct {
+		io.Reader
+		io.Closer
+	}{io.NewSectionReader(f, hl+offset, n), f}, info, nil
+}
+
 func (s *fileStore) Stat(ctx context.Context, key string) (Info, error) {
 	f, info, _, err := s.open(ctx, key)
 	if err != nil {

@@ -1,6 +1,9 @@
 package kernel
 
-import "context"
+import (
+	"context"
+	"sync"
+)
 
 // Transactor runs work in one tenant-scoped transaction: the unit of work.
 // It commits only when fn returns nil; a nested call for the same tenant
@@ -12,7 +15,12 @@ type Transactor interface {
 // Unit is the bookkeeping a unit of work keeps in its context.
 type Unit struct {
 	Tenant *Tenant
-	after  []func()
+
+	// mu guards the callbacks: a plugin's host calls for one request may
+	// run at once.
+	mu       sync.Mutex
+	after    []func()
+	rollback []func()
 }
 
 type unitKey struct{}
@@ -35,7 +43,9 @@ func UnitFrom(ctx context.Context) (*Unit, bool) {
 // work f runs at once, since there is nothing to wait for.
 func AfterCommit(ctx context.Context, f func()) {
 	if u, ok := UnitFrom(ctx); ok {
+		u.mu.Lock()
 		u.after = append(u.after, f)
+		u.mu.Unlock()
 		return
 	}
 	f()
@@ -43,10 +53,36 @@ func AfterCommit(ctx context.Context, f func()) {
 
 // Committed runs the after-commit callbacks, in the order scheduled.
 func (u *Unit) Committed() {
-	for _, f := range u.after {
+	u.mu.Lock()
+	after := u.after
+	u.after, u.rollback = nil, nil
+	u.mu.Unlock()
+	for _, f := range after {
 		f()
 	}
-	u.after = nil
+}
+
+// AfterRollback schedules f to run once the unit of work in ctx has rolled
+// back, to undo an effect outside the database (a blob written for a row
+// that never committed). It does not run when the outcome is unknown (the
+// database went away during COMMIT). Outside a unit of work it never runs.
+func AfterRollback(ctx context.Context, f func()) {
+	if u, ok := UnitFrom(ctx); ok {
+		u.mu.Lock()
+		u.rollback = append(u.rollback, f)
+		u.mu.Unlock()
+	}
+}
+
+// RolledBack runs the after-rollback callbacks, in the order scheduled.
+func (u *Unit) RolledBack() {
+	u.mu.Lock()
+	rollback := u.rollback
+	u.after, u.rollback = nil, nil
+	u.mu.Unlock()
+	for _, f := range rollback {
+		f()
+	}
 }
 
 type readOnlyKey struct{}

@@ -3,6 +3,8 @@ package pluginhost
 import (
 	"context"
 	"errors"
+
+	"io"
 	"sync"
 	"time"
 
@@ -139,6 +141,26 @@ func (w *hostWork) BlobGet(ctx context.Context, key string) ([]byte, string, err
 func (w *hostWork) BlobDelete(ctx context.Context, key string) error {
 	defer w.begin()()
 	return w.svc.BlobDelete(ctx, key)
+}
+
+func (w *hostWork) BlobWrite(ctx context.Context, key, contentType string, r io.Reader) (sdk.BlobInfo, error) {
+	defer w.begin()()
+	return w.svc.BlobWrite(ctx, key, contentType, r)
+}
+
+func (w *hostWork) BlobRead(ctx context.Context, key string, offset, length int64) (io.ReadCloser, sdk.BlobInfo, error) {
+	defer w.begin()()
+	return w.svc.BlobRead(ctx, key, offset, length)
+}
+
+func (w *hostWork) BlobPresign(ctx context.Context, key string, ttl time.Duration) (string, bool, error) {
+	defer w.begin()()
+	return w.svc.BlobPresign(ctx, key, ttl)
+}
+
+func (w *hostWork) BlobList(ctx context.Context, prefix string) ([]sdk.BlobInfo, error) {
+	defer w.begin()()
+	return w.svc.BlobList(ctx, prefix)
 }
 
 func (w *hostWork) Authorize(ctx context.Context, action string, res sdk.Resource) (bool, error) {

@@ -2,6 +2,8 @@ package pluginhost
 
 import (
 	"context"
+	"io"
+	"strings"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -38,10 +40,23 @@ type Cache interface {
 
 // Blobs is the blob store as plugins use it.
 type Blobs interface {
+	// Put and Get move a blob whole (the unary calls of older SDKs).
 	Put(ctx context.Context, key, contentType string, data []byte) error
 	// Get returns a kernel.ErrNotFound error for a missing key.
 	Get(ctx context.Context, key string) ([]byte, string, error)
 	Delete(ctx context.Context, key string) error
+	// Write stores r under key atomically: when r fails, nothing is stored.
+	Write(ctx context.Context, key, contentType string, r io.Reader) (sdk.BlobInfo, error)
+	// Read opens the blob, or length bytes of it from offset (-1: to the
+	// end); the info describes the whole blob.
+	Read(ctx context.Context, key string, offset, length int64) (io.ReadCloser, sdk.BlobInfo, error)
+	// Presign returns a URL that downloads the blob until ttl passes; ok is
+	// false when the store cannot presign.
+	Presign(ctx context.Context, key string, ttl time.Duration) (url string, ok bool, err error)
+	List(ctx context.Context, prefix string) ([]sdk.BlobInfo, error)
+	// Check tells whether key is one the store takes (a KindBadRequest
+	// error if not), for work scheduled to run later.
+	Check(key string) error
 }
 
 // Authorize decides about one resource for the request in ctx.
@@ -156,9 +171,81 @@ func (r *request) BlobGet(ctx context.Context, key string) ([]byte, string, erro
 	return data, contentType, err
 }
 
+// BlobDelete deletes once the request's unit of work commits, so a request
+// that fails keeps its blobs with its rows. A delete that fails then leaves
+// a blob no row names, for the plugin's sweep.
 func (r *request) BlobDelete(ctx context.Context, key string) error {
 	return tracedErr(ctx, r, "plugin host blob delete", func(ctx context.Context) error {
-		return ToSDK(r.s.Blobs.Delete(ctx, r.blobPrefix+key))
+		full := r.blobPrefix + key
+		if err := r.s.Blobs.Check(full); err != nil {
+			return ToSDK(err)
+		}
+		if _, ok := kernel.UnitFrom(ctx); !ok {
+			return ToSDK(r.s.Blobs.Delete(ctx, full))
+		}
+		bg := context.WithoutCancel(ctx)
+		kernel.AfterCommit(ctx, func() {
+			ctx, cancel := context.WithTimeout(bg, blobCleanupTimeout)
+			defer cancel()
+			_ = r.s.Blobs.Delete(ctx, full)
+		})
+		return nil
+	})
+}
+
+// blobCleanupTimeout bounds a delete made after the unit of work ended.
+const blobCleanupTimeout = 30 * time.Second
+
+// BlobWrite stores the blob and, should the request's unit of work roll
+// back, deletes it again: a blob written for a row that never committed
+// would otherwise be an orphan.
+func (r *request) BlobWrite(ctx context.Context, key, contentType string, body io.Reader) (sdk.BlobInfo, error) {
+	return traced(ctx, r, "plugin host blob write", func(ctx context.Context) (sdk.BlobInfo, error) {
+		full := r.blobPrefix + key
+		info, err := r.s.Blobs.Write(ctx, full, contentType, body)
+		if err != nil {
+			return sdk.BlobInfo{}, ToSDK(err)
+		}
+		bg := context.WithoutCancel(ctx)
+		kernel.AfterRollback(ctx, func() {
+			ctx, cancel := context.WithTimeout(bg, blobCleanupTimeout)
+			defer cancel()
+			_ = r.s.Blobs.Delete(ctx, full)
+		})
+		info.Key = key
+		return info, nil
+	})
+}
+
+func (r *request) BlobRead(ctx context.Context, key string, offset, length int64) (io.ReadCloser, sdk.BlobInfo, error) {
+	var rc io.ReadCloser
+	info, err := traced(ctx, r, "plugin host blob read", func(ctx context.Context) (sdk.BlobInfo, error) {
+		var info sdk.BlobInfo
+		var err error
+		rc, info, err = r.s.Blobs.Read(ctx, r.blobPrefix+key, offset, length)
+		info.Key = key
+		return info, ToSDK(err)
+	})
+	return rc, info, err
+}
+
+func (r *request) BlobPresign(ctx context.Context, key string, ttl time.Duration) (string, bool, error) {
+	var ok bool
+	url, err := traced(ctx, r, "plugin host blob presign", func(ctx context.Context) (string, error) {
+		url, can, err := r.s.Blobs.Presign(ctx, r.blobPrefix+key, ttl)
+		ok = can
+		return url, ToSDK(err)
+	})
+	return url, ok, err
+}
+
+func (r *request) BlobList(ctx context.Context, prefix string) ([]sdk.BlobInfo, error) {
+	return traced(ctx, r, "plugin host blob list", func(ctx context.Context) ([]sdk.BlobInfo, error) {
+		infos, err := r.s.Blobs.List(ctx, r.blobPrefix+prefix)
+		for i := range infos {
+			infos[i].Key = strings.TrimPrefix(infos[i].Key, r.blobPrefix)
+		}
+		return infos, ToSDK(err)
 	})
 }
 

@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -37,6 +38,10 @@ func txid(ctx context.Context, conn *pgx.Conn) (int64, error) {
 	return *id, nil
 }
 
+// errInDoubt marks a commit whose outcome is unknown: the unit of work's
+// rollback hooks must not run, since it may have committed.
+var errInDoubt = errors.New("commit in doubt")
+
 // settle tells the fate of transaction id, whose COMMIT failed with lost:
 // committed when it committed after all. Otherwise unknown is nil when it
 // did not (or id is 0, or lost is no fault: the server refused the COMMIT),
@@ -59,7 +64,7 @@ func settle(ctx context.Context, pool *pgxpool.Pool, id int64, lost error) (comm
 		}
 		select {
 		case <-ctx.Done():
-			return false, kernel.Wrap(kernel.KindUnavailable, lost,
+			return false, kernel.Wrap(kernel.KindUnavailable, errors.Join(lost, errInDoubt),
 				"the database went away while the change was being committed; whether it was applied is unknown")
 		case <-time.After(100 * time.Millisecond):
 		}

@@ -127,6 +127,11 @@ func (u *UnitOfWork) InTenant(ctx context.Context, t *kernel.Tenant, fn func(con
 	}()
 
 	ctx, unit := kernel.WithUnit(ctx, t)
+	defer func() {
+		if err != nil && !errors.Is(err, errInDoubt) {
+			unit.RolledBack()
+		}
+	}()
 	if err := fn(context.WithValue(ctx, txKey{}, tx)); err != nil {
 		// Repositories return their statements' errors as they are. With
 		// the connection lost, fn's error is the database's fault, a 503

@@ -197,20 +197,26 @@ func (c *Client) Delete(path string) *Response          { return c.Do(http.Metho
 // Do sends a request.
 func (c *Client) Do(method, path string, body any) *Response {
 	c.t.Helper()
-	var r io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			c.t.Fatalf("plugintest: encode body: %v", err)
-		}
-		r = bytes.NewReader(b)
+	if body == nil {
+		return c.Send(method, path, nil, nil)
 	}
-	req, err := http.NewRequest(method, c.base+path, r)
+	b, err := json.Marshal(body)
+	if err != nil {
+		c.t.Fatalf("plugintest: encode body: %v", err)
+	}
+	return c.Send(method, path, bytes.NewReader(b), http.Header{"Content-Type": {"application/json"}})
+}
+
+// Send sends a request with a body of any kind (a multipart upload) and
+// headers of the test's choosing (Range, If-None-Match).
+func (c *Client) Send(method, path string, body io.Reader, header http.Header) *Response {
+	c.t.Helper()
+	req, err := http.NewRequest(method, c.base+path, body)
 	if err != nil {
 		c.t.Fatalf("plugintest: %v", err)
 	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
+	for k, v := range header {
+		req.Header[k] = v
 	}
 	if c.Token != "" {
 		req.Header.Set("Authorization", "Bearer "+c.Token)

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"sync"
@@ -111,8 +112,17 @@ func (c *Conn) Handle(ctx context.Context, req *Request, svc Services) (*Respons
 		c.mu.Unlock()
 	}()
 
-	resp, err := c.plugin.Handle(ctx, wreq)
+	var resp *wire.HandleResponse
+	if req.BodyStream != nil {
+		resp, err = c.handleStream(ctx, wreq, req.BodyStream)
+	} else {
+		resp, err = c.plugin.Handle(ctx, wreq)
+	}
 	if err != nil {
+		var be *BodyError
+		if errors.As(err, &be) {
+			return nil, be
+		}
 		return nil, c.callError(ctx, err)
 	}
 	if wreq.Prefetch != nil {
@@ -139,6 +149,9 @@ func (c *Conn) Handle(ctx context.Context, req *Request, svc Services) (*Respons
 		return nil, bridge.ErrorFromWire(resp.Error)
 	}
 	out := &Response{Status: int(resp.Status), Body: resp.Body}
+	if b := resp.BlobBody; b != nil {
+		out.Blob = &BlobBody{Key: b.Key}
+	}
 	if len(resp.Headers) > 0 {
 		out.Header = make(http.Header, len(resp.Headers))
 		for _, p := range resp.Headers {
@@ -146,6 +159,40 @@ func (c *Conn) Handle(ctx context.Context, req *Request, svc Services) (*Respons
 		}
 	}
 	return out, nil
+}
+
+// handleStream sends the request, then its body in chunks, and returns
+// the plugin's answer, which may come before the whole body has gone (a
+// handler that refuses the upload early). A body that fails to read cancels
+// the call: the plugin's handler sees its body fail, and its answer is lost.
+func (c *Conn) handleStream(ctx context.Context, wreq *wire.HandleRequest, body io.Reader) (*wire.HandleResponse, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stream, err := c.plugin.HandleStream(ctx)
+	if err != nil {
+		return nil, err
+	}
+	err = stream.Send(&wire.BodyChunk{Request: wreq})
+	// One buffer for the whole body: Send has encoded a message by the
+	// time it returns, and a buffer per chunk would leave the collector as
+	// much garbage as the body is large.
+	buf := make([]byte, blobChunk)
+	for err == nil {
+		n, rerr := io.ReadAtLeast(body, buf, len(buf))
+		if n > 0 {
+			err = stream.Send(&wire.BodyChunk{Data: buf[:n]})
+		}
+		if errors.Is(rerr, io.EOF) || errors.Is(rerr, io.ErrUnexpectedEOF) {
+			break
+		}
+		if rerr != nil {
+			return nil, &BodyError{Err: rerr}
+		}
+	}
+	if err != nil && !errors.Is(err, io.EOF) { // io.EOF: the plugin has answered
+		return nil, err
+	}
+	return stream.CloseAndRecv()
 }
 
 // audit hands the detail a response carries to the request's audit record.

@@ -1,8 +1,12 @@
 package transport_test
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
+	"io"
 	"strings"
 	"sync"
 	"time"
@@ -120,6 +124,45 @@ func (f *fakeServices) BlobDelete(_ context.Context, key string) error {
 	defer f.mu.Unlock()
 	delete(f.blobs, key)
 	return nil
+}
+
+func (f *fakeServices) BlobWrite(ctx context.Context, key, contentType string, r io.Reader) (sdk.BlobInfo, error) {
+	data, err := io.ReadAll(r)
+	if err != nil {
+		return sdk.BlobInfo{}, err
+	}
+	sum := sha256.Sum256(data)
+	return sdk.BlobInfo{Key: key, Size: int64(len(data)), SHA256: hex.EncodeToString(sum[:]), ContentType: contentType},
+		f.BlobPut(ctx, key, contentType, data)
+}
+
+func (f *fakeServices) BlobRead(ctx context.Context, key string, offset, length int64) (io.ReadCloser, sdk.BlobInfo, error) {
+	data, ct, err := f.BlobGet(ctx, key)
+	if err != nil {
+		return nil, sdk.BlobInfo{}, err
+	}
+	info := sdk.BlobInfo{Key: key, Size: int64(len(data)), ContentType: ct}
+	data = data[offset:]
+	if length >= 0 {
+		data = data[:length]
+	}
+	return io.NopCloser(bytes.NewReader(data)), info, nil
+}
+
+func (f *fakeServices) BlobPresign(context.Context, string, time.Duration) (string, bool, error) {
+	return "", false, nil
+}
+
+func (f *fakeServices) BlobList(_ context.Context, prefix string) ([]sdk.BlobInfo, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []sdk.BlobInfo
+	for k, v := range f.blobs {
+		if strings.HasPrefix(k, prefix) {
+			out = append(out, sdk.BlobInfo{Key: k, Size: int64(len(v))})
+		}
+	}
+	return out, nil
 }
 
 func (f *fakeServices) Authorize(_ context.Context, _ string, res sdk.Resource) (bool, error) {

@@ -5,10 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"time"
 
 	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/atriumhq/atrium/internal/listquery"
 	"github.com/atriumhq/atrium/sdk"
@@ -310,4 +312,124 @@ func listQuery(ctx context.Context, svc Services, sql string, args []any, lf *wi
 		f.Attributes[k] = *col(c)
 	}
 	return lq.ListQuery(ctx, sql, args, f)
+}
+
+// blobChunk is the size of the data in one message of a blob or body
+// stream: large enough that framing costs little, small enough that the
+// streams' flow control keeps what is buffered to a few of them.
+const blobChunk = 128 << 10
+
+// BlobWrite stores the blob the plugin streams. The stream's first message
+// names the call; the plugin closing its side ends the blob, and a stream
+// that breaks off fails the store's Put, which then stores nothing.
+func (h *hostServer) BlobWrite(stream wire.Host_BlobWriteServer) error {
+	first, err := stream.Recv()
+	if err != nil {
+		return err
+	}
+	ctx, svc, done, werr := h.begin(stream.Context(), first.CallId)
+	if werr != nil {
+		return stream.SendAndClose(&wire.BlobWriteResponse{Error: werr})
+	}
+	defer done()
+	r := &chunkReader{buf: first.Data, next: func() ([]byte, error) {
+		m, err := stream.Recv()
+		return m.GetData(), err
+	}}
+	info, err := svc.BlobWrite(ctx, first.Key, first.ContentType, r)
+	if err != nil {
+		return stream.SendAndClose(&wire.BlobWriteResponse{Error: h.fail("blob write", err)})
+	}
+	return stream.SendAndClose(&wire.BlobWriteResponse{Info: BlobInfoToWire(info)})
+}
+
+// BlobRead streams a blob, its info in the first message.
+func (h *hostServer) BlobRead(req *wire.BlobReadRequest, stream wire.Host_BlobReadServer) error {
+	ctx, svc, done, werr := h.begin(stream.Context(), req.CallId)
+	if werr != nil {
+		return stream.Send(&wire.BlobReadChunk{Error: werr})
+	}
+	defer done()
+	rc, info, err := svc.BlobRead(ctx, req.Key, req.Offset, req.Length)
+	if err != nil {
+		return stream.Send(&wire.BlobReadChunk{Error: h.fail("blob read", err)})
+	}
+	defer rc.Close()
+	msg := &wire.BlobReadChunk{Info: BlobInfoToWire(info)}
+	buf := make([]byte, blobChunk) // reused: Send has encoded a message when it returns
+	for {
+		n, rerr := io.ReadFull(rc, buf)
+		msg.Data = buf[:n]
+		if rerr != nil && !errors.Is(rerr, io.EOF) && !errors.Is(rerr, io.ErrUnexpectedEOF) {
+			return stream.Send(&wire.BlobReadChunk{Error: h.fail("blob read", rerr)})
+		}
+		if n > 0 || msg.Info != nil {
+			if err := stream.Send(msg); err != nil {
+				return err
+			}
+		}
+		if rerr != nil {
+			return nil
+		}
+		msg = &wire.BlobReadChunk{}
+	}
+}
+
+func (h *hostServer) BlobPresign(ctx context.Context, req *wire.BlobPresignRequest) (*wire.BlobPresignResponse, error) {
+	ctx, svc, done, werr := h.begin(ctx, req.CallId)
+	if werr != nil {
+		return &wire.BlobPresignResponse{Error: werr}, nil
+	}
+	defer done()
+	url, ok, err := svc.BlobPresign(ctx, req.Key, time.Duration(req.TtlSeconds)*time.Second)
+	if err != nil {
+		return &wire.BlobPresignResponse{Error: h.fail("blob presign", err)}, nil
+	}
+	return &wire.BlobPresignResponse{Url: url, Ok: ok}, nil
+}
+
+func (h *hostServer) BlobList(ctx context.Context, req *wire.KeyRequest) (*wire.BlobListResponse, error) {
+	ctx, svc, done, werr := h.begin(ctx, req.CallId)
+	if werr != nil {
+		return &wire.BlobListResponse{Error: werr}, nil
+	}
+	defer done()
+	infos, err := svc.BlobList(ctx, req.Key)
+	if err != nil {
+		return &wire.BlobListResponse{Error: h.fail("blob list", err)}, nil
+	}
+	out := &wire.BlobListResponse{Blobs: make([]*wire.BlobInfo, len(infos))}
+	for i, info := range infos {
+		out.Blobs[i] = BlobInfoToWire(info)
+	}
+	return out, nil
+}
+
+// BlobInfoToWire converts a blob's info for the wire.
+func BlobInfoToWire(i sdk.BlobInfo) *wire.BlobInfo {
+	w := &wire.BlobInfo{Key: i.Key, Size: i.Size, Sha256: i.SHA256, ContentType: i.ContentType}
+	if !i.ModTime.IsZero() {
+		w.ModTime = timestamppb.New(i.ModTime)
+	}
+	return w
+}
+
+// chunkReader reads a stream of chunks as one byte stream; next returns
+// io.EOF at its end.
+type chunkReader struct {
+	buf  []byte
+	next func() ([]byte, error)
+	err  error
+}
+
+func (r *chunkReader) Read(p []byte) (int, error) {
+	for len(r.buf) == 0 {
+		if r.err != nil {
+			return 0, r.err
+		}
+		r.buf, r.err = r.next()
+	}
+	n := copy(p, r.buf)
+	r.buf = r.buf[n:]
+	return n, nil
 }

@@ -21,6 +21,7 @@ func manifestFromWire(w *wire.Manifest) sdk.Manifest {
 			Method: r.GetMethod(), Path: r.GetPath(), Permission: r.GetPermission(),
 			Mutates: r.GetMutates(), Summary: r.GetSummary(),
 			RequestSchema: r.GetRequestSchema(), ResponseSchema: r.GetResponseSchema(),
+			StreamBody: r.GetStreamBody(),
 		}
 	}
 	for i, p := range w.GetPermissions() {

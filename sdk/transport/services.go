@@ -2,6 +2,7 @@ package transport
 
 import (
 	"context"
+	"io"
 	"net/http"
 	"net/url"
 	"time"
@@ -35,6 +36,19 @@ type Services interface {
 	// BlobGet returns an sdk.ErrNotFound error for a missing key.
 	BlobGet(ctx context.Context, key string) (data []byte, contentType string, err error)
 	BlobDelete(ctx context.Context, key string) error
+	// BlobWrite stores what r yields under key, atomically: when r fails,
+	// nothing is stored and a replaced blob stays intact.
+	BlobWrite(ctx context.Context, key, contentType string, r io.Reader) (sdk.BlobInfo, error)
+	// BlobRead opens the blob under key, or length bytes of it from offset
+	// (length -1: to the end); the info describes the whole blob. A missing
+	// key is an sdk.ErrNotFound error.
+	BlobRead(ctx context.Context, key string, offset, length int64) (io.ReadCloser, sdk.BlobInfo, error)
+	// BlobPresign returns a URL that downloads the blob until ttl passes;
+	// ok is false when the store cannot presign.
+	BlobPresign(ctx context.Context, key string, ttl time.Duration) (url string, ok bool, err error)
+	// BlobList describes the blobs whose keys start with prefix (Key, Size
+	// and ModTime only), sorted by key.
+	BlobList(ctx context.Context, prefix string) ([]sdk.BlobInfo, error)
 
 	// Authorize decides whether the request's principal may perform action
 	// on resource.
@@ -67,14 +81,18 @@ type ResultSet struct {
 
 // Request is one HTTP request routed to the plugin.
 type Request struct {
-	Route     int               // index into Manifest().Routes
-	Method    string            // the HTTP method
-	Path      string            // the request path, for logs
-	Params    map[string]string // path parameters by name, without braces
-	Query     url.Values
-	Header    http.Header // only the headers the core chooses to forward
-	Body      []byte
-	Principal sdk.Principal
+	Route  int               // index into Manifest().Routes
+	Method string            // the HTTP method
+	Path   string            // the request path, for logs
+	Params map[string]string // path parameters by name, without braces
+	Query  url.Values
+	Header http.Header // only the headers the core chooses to forward
+	Body   []byte
+	// BodyStream, when set, is the body of a route that streams it
+	// (RouteSpec.StreamBody), sent to the plugin in chunks instead of Body.
+	// A read error ends the call with a *BodyError.
+	BodyStream io.Reader
+	Principal  sdk.Principal
 	// Tenant.Settings may hold every setting of the tenant: the plugin gets
 	// only those its manifest declares.
 	Tenant    sdk.Tenant
@@ -105,4 +123,19 @@ type Response struct {
 	Status int
 	Header http.Header
 	Body   []byte
+	// Blob, when set, is the body instead of Body: a blob of the plugin's
+	// (its key as the plugin gave it) for the host to stream to the client.
+	Blob *BlobBody
 }
+
+// BlobBody names a blob that is a response's body.
+type BlobBody struct {
+	Key string
+}
+
+// BodyError is a failure to read a streamed request body (the client went
+// away, or sent more than the host allows): not the plugin's fault.
+type BodyError struct{ Err error }
+
+func (e *BodyError) Error() string { return "read request body: " + e.Err.Error() }
+func (e *BodyError) Unwrap() error { return e.Err }

@@ -250,7 +250,7 @@ func services(c *sdk.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := c.Blobs().Put(c, "b", strings.NewReader("blob!"), 5, "text/plain"); err != nil {
+	if _, err := c.Blobs().Put(c, "b", strings.NewReader("blob!"), 5, "text/plain"); err != nil {
 		return err
 	}
 	b, err := c.Blobs().Get(c, "b")

@@ -343,8 +343,11 @@ type Route struct {
 	Summary        string                 `protobuf:"bytes,5,opt,name=summary,proto3" json:"summary,omitempty"`
 	RequestSchema  []byte                 `protobuf:"bytes,6,opt,name=request_schema,json=requestSchema,proto3" json:"request_schema,omitempty"`    // JSON Schema, empty when the route takes no body
 	ResponseSchema []byte                 `protobuf:"bytes,7,opt,name=response_schema,json=responseSchema,proto3" json:"response_schema,omitempty"` // JSON Schema, empty when it returns none
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// The host sends the body with HandleStream, in chunks, and lets it past
+	// its own body limit: the plugin enforces one.
+	StreamBody    bool `protobuf:"varint,40,opt,name=stream_body,json=streamBody,proto3" json:"stream_body,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Route) Reset() {
@@ -424,6 +427,13 @@ func (x *Route) GetResponseSchema() []byte {
 		return x.ResponseSchema
 	}
 	return nil
+}
+
+func (x *Route) GetStreamBody() bool {
+	if x != nil {
+		return x.StreamBody
+	}
+	return false
 }
 
 type Permission struct {
@@ -1013,7 +1023,10 @@ type HandleResponse struct {
 	PrefetchUsed bool `protobuf:"varint,6,opt,name=prefetch_used,json=prefetchUsed,proto3" json:"prefetch_used,omitempty"`
 	// Detail for the request's audit record (a JSON object, sdk.Context.Audit),
 	// written with the unit of work as a host Audit call's would be.
-	Audit         []byte `protobuf:"bytes,7,opt,name=audit,proto3" json:"audit,omitempty"`
+	Audit []byte `protobuf:"bytes,7,opt,name=audit,proto3" json:"audit,omitempty"`
+	// The response body is this blob, which the host streams from its store
+	// to the client after the unit of work commits, instead of body.
+	BlobBody      *BlobBody `protobuf:"bytes,40,opt,name=blob_body,json=blobBody,proto3" json:"blob_body,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1093,6 +1106,13 @@ func (x *HandleResponse) GetPrefetchUsed() bool {
 func (x *HandleResponse) GetAudit() []byte {
 	if x != nil {
 		return x.Audit
+	}
+	return nil
+}
+
+func (x *HandleResponse) GetBlobBody() *BlobBody {
+	if x != nil {
+		return x.BlobBody
 	}
 	return nil
 }
@@ -2598,6 +2618,600 @@ func (x *Ack) GetError() *Error {
 	return nil
 }
 
+type BodyChunk struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Request       *HandleRequest         `protobuf:"bytes,1,opt,name=request,proto3" json:"request,omitempty"` // the first message only
+	Data          []byte                 `protobuf:"bytes,2,opt,name=data,proto3" json:"data,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BodyChunk) Reset() {
+	*x = BodyChunk{}
+	mi := &file_atrium_proto_msgTypes[36]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BodyChunk) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BodyChunk) ProtoMessage() {}
+
+func (x *BodyChunk) ProtoReflect() protoreflect.Message {
+	mi := &file_atrium_proto_msgTypes[36]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BodyChunk.ProtoReflect.Descriptor instead.
+func (*BodyChunk) Descriptor() ([]byte, []int) {
+	return file_atrium_proto_rawDescGZIP(), []int{36}
+}
+
+func (x *BodyChunk) GetRequest() *HandleRequest {
+	if x != nil {
+		return x.Request
+	}
+	return nil
+}
+
+func (x *BodyChunk) GetData() []byte {
+	if x != nil {
+		return x.Data
+	}
+	return nil
+}
+
+// BlobBody is a response body the host serves from its store: it answers
+// Range and conditional requests itself, from the response's ETag.
+type BlobBody struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Key           string                 `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BlobBody) Reset() {
+	*x = BlobBody{}
+	mi := &file_atrium_proto_msgTypes[37]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BlobBody) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BlobBody) ProtoMessage() {}
+
+func (x *BlobBody) ProtoReflect() protoreflect.Message {
+	mi := &file_atrium_proto_msgTypes[37]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BlobBody.ProtoReflect.Descriptor instead.
+func (*BlobBody) Descriptor() ([]byte, []int) {
+	return file_atrium_proto_rawDescGZIP(), []int{37}
+}
+
+func (x *BlobBody) GetKey() string {
+	if x != nil {
+		return x.Key
+	}
+	return ""
+}
+
+type BlobInfo struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Key           string                 `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
+	Size          int64                  `protobuf:"varint,2,opt,name=size,proto3" json:"size,omitempty"`
+	Sha256        string                 `protobuf:"bytes,3,opt,name=sha256,proto3" json:"sha256,omitempty"` // lowercase hex
+	ContentType   string                 `protobuf:"bytes,4,opt,name=content_type,json=contentType,proto3" json:"content_type,omitempty"`
+	ModTime       *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=mod_time,json=modTime,proto3" json:"mod_time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BlobInfo) Reset() {
+	*x = BlobInfo{}
+	mi := &file_atrium_proto_msgTypes[38]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BlobInfo) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BlobInfo) ProtoMessage() {}
+
+func (x *BlobInfo) ProtoReflect() protoreflect.Message {
+	mi := &file_atrium_proto_msgTypes[38]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BlobInfo.ProtoReflect.Descriptor instead.
+func (*BlobInfo) Descriptor() ([]byte, []int) {
+	return file_atrium_proto_rawDescGZIP(), []int{38}
+}
+
+func (x *BlobInfo) GetKey() string {
+	if x != nil {
+		return x.Key
+	}
+	return ""
+}
+
+func (x *BlobInfo) GetSize() int64 {
+	if x != nil {
+		return x.Size
+	}
+	return 0
+}
+
+func (x *BlobInfo) GetSha256() string {
+	if x != nil {
+		return x.Sha256
+	}
+	return ""
+}
+
+func (x *BlobInfo) GetContentType() string {
+	if x != nil {
+		return x.ContentType
+	}
+	return ""
+}
+
+func (x *BlobInfo) GetModTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ModTime
+	}
+	return nil
+}
+
+type BlobWriteRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	CallId        uint64                 `protobuf:"varint,1,opt,name=call_id,json=callId,proto3" json:"call_id,omitempty"` // the first message only, as key and content_type
+	Key           string                 `protobuf:"bytes,2,opt,name=key,proto3" json:"key,omitempty"`
+	ContentType   string                 `protobuf:"bytes,3,opt,name=content_type,json=contentType,proto3" json:"content_type,omitempty"`
+	Data          []byte                 `protobuf:"bytes,4,opt,name=data,proto3" json:"data,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BlobWriteRequest) Reset() {
+	*x = BlobWriteRequest{}
+	mi := &file_atrium_proto_msgTypes[39]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BlobWriteRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BlobWriteRequest) ProtoMessage() {}
+
+func (x *BlobWriteRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_atrium_proto_msgTypes[39]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BlobWriteRequest.ProtoReflect.Descriptor instead.
+func (*BlobWriteRequest) Descriptor() ([]byte, []int) {
+	return file_atrium_proto_rawDescGZIP(), []int{39}
+}
+
+func (x *BlobWriteRequest) GetCallId() uint64 {
+	if x != nil {
+		return x.CallId
+	}
+	return 0
+}
+
+func (x *BlobWriteRequest) GetKey() string {
+	if x != nil {
+		return x.Key
+	}
+	return ""
+}
+
+func (x *BlobWriteRequest) GetContentType() string {
+	if x != nil {
+		return x.ContentType
+	}
+	return ""
+}
+
+func (x *BlobWriteRequest) GetData() []byte {
+	if x != nil {
+		return x.Data
+	}
+	return nil
+}
+
+type BlobWriteResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Info          *BlobInfo              `protobuf:"bytes,1,opt,name=info,proto3" json:"info,omitempty"`
+	Error         *Error                 `protobuf:"bytes,2,opt,name=error,proto3" json:"error,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BlobWriteResponse) Reset() {
+	*x = BlobWriteResponse{}
+	mi := &file_atrium_proto_msgTypes[40]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BlobWriteResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BlobWriteResponse) ProtoMessage() {}
+
+func (x *BlobWriteResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_atrium_proto_msgTypes[40]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BlobWriteResponse.ProtoReflect.Descriptor instead.
+func (*BlobWriteResponse) Descriptor() ([]byte, []int) {
+	return file_atrium_proto_rawDescGZIP(), []int{40}
+}
+
+func (x *BlobWriteResponse) GetInfo() *BlobInfo {
+	if x != nil {
+		return x.Info
+	}
+	return nil
+}
+
+func (x *BlobWriteResponse) GetError() *Error {
+	if x != nil {
+		return x.Error
+	}
+	return nil
+}
+
+type BlobReadRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	CallId        uint64                 `protobuf:"varint,1,opt,name=call_id,json=callId,proto3" json:"call_id,omitempty"`
+	Key           string                 `protobuf:"bytes,2,opt,name=key,proto3" json:"key,omitempty"`
+	Offset        int64                  `protobuf:"varint,3,opt,name=offset,proto3" json:"offset,omitempty"`
+	Length        int64                  `protobuf:"varint,4,opt,name=length,proto3" json:"length,omitempty"` // -1: to the end
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BlobReadRequest) Reset() {
+	*x = BlobReadRequest{}
+	mi := &file_atrium_proto_msgTypes[41]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BlobReadRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BlobReadRequest) ProtoMessage() {}
+
+func (x *BlobReadRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_atrium_proto_msgTypes[41]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BlobReadRequest.ProtoReflect.Descriptor instead.
+func (*BlobReadRequest) Descriptor() ([]byte, []int) {
+	return file_atrium_proto_rawDescGZIP(), []int{41}
+}
+
+func (x *BlobReadRequest) GetCallId() uint64 {
+	if x != nil {
+		return x.CallId
+	}
+	return 0
+}
+
+func (x *BlobReadRequest) GetKey() string {
+	if x != nil {
+		return x.Key
+	}
+	return ""
+}
+
+func (x *BlobReadRequest) GetOffset() int64 {
+	if x != nil {
+		return x.Offset
+	}
+	return 0
+}
+
+func (x *BlobReadRequest) GetLength() int64 {
+	if x != nil {
+		return x.Length
+	}
+	return 0
+}
+
+type BlobReadChunk struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Info          *BlobInfo              `protobuf:"bytes,1,opt,name=info,proto3" json:"info,omitempty"` // the first message only
+	Data          []byte                 `protobuf:"bytes,2,opt,name=data,proto3" json:"data,omitempty"`
+	Error         *Error                 `protobuf:"bytes,3,opt,name=error,proto3" json:"error,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BlobReadChunk) Reset() {
+	*x = BlobReadChunk{}
+	mi := &file_atrium_proto_msgTypes[42]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BlobReadChunk) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BlobReadChunk) ProtoMessage() {}
+
+func (x *BlobReadChunk) ProtoReflect() protoreflect.Message {
+	mi := &file_atrium_proto_msgTypes[42]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BlobReadChunk.ProtoReflect.Descriptor instead.
+func (*BlobReadChunk) Descriptor() ([]byte, []int) {
+	return file_atrium_proto_rawDescGZIP(), []int{42}
+}
+
+func (x *BlobReadChunk) GetInfo() *BlobInfo {
+	if x != nil {
+		return x.Info
+	}
+	return nil
+}
+
+func (x *BlobReadChunk) GetData() []byte {
+	if x != nil {
+		return x.Data
+	}
+	return nil
+}
+
+func (x *BlobReadChunk) GetError() *Error {
+	if x != nil {
+		return x.Error
+	}
+	return nil
+}
+
+type BlobPresignRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	CallId        uint64                 `protobuf:"varint,1,opt,name=call_id,json=callId,proto3" json:"call_id,omitempty"`
+	Key           string                 `protobuf:"bytes,2,opt,name=key,proto3" json:"key,omitempty"`
+	TtlSeconds    int64                  `protobuf:"varint,3,opt,name=ttl_seconds,json=ttlSeconds,proto3" json:"ttl_seconds,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BlobPresignRequest) Reset() {
+	*x = BlobPresignRequest{}
+	mi := &file_atrium_proto_msgTypes[43]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BlobPresignRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BlobPresignRequest) ProtoMessage() {}
+
+func (x *BlobPresignRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_atrium_proto_msgTypes[43]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BlobPresignRequest.ProtoReflect.Descriptor instead.
+func (*BlobPresignRequest) Descriptor() ([]byte, []int) {
+	return file_atrium_proto_rawDescGZIP(), []int{43}
+}
+
+func (x *BlobPresignRequest) GetCallId() uint64 {
+	if x != nil {
+		return x.CallId
+	}
+	return 0
+}
+
+func (x *BlobPresignRequest) GetKey() string {
+	if x != nil {
+		return x.Key
+	}
+	return ""
+}
+
+func (x *BlobPresignRequest) GetTtlSeconds() int64 {
+	if x != nil {
+		return x.TtlSeconds
+	}
+	return 0
+}
+
+type BlobPresignResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Url           string                 `protobuf:"bytes,1,opt,name=url,proto3" json:"url,omitempty"`
+	Ok            bool                   `protobuf:"varint,2,opt,name=ok,proto3" json:"ok,omitempty"` // false: the store cannot presign (a local directory)
+	Error         *Error                 `protobuf:"bytes,3,opt,name=error,proto3" json:"error,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BlobPresignResponse) Reset() {
+	*x = BlobPresignResponse{}
+	mi := &file_atrium_proto_msgTypes[44]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BlobPresignResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BlobPresignResponse) ProtoMessage() {}
+
+func (x *BlobPresignResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_atrium_proto_msgTypes[44]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BlobPresignResponse.ProtoReflect.Descriptor instead.
+func (*BlobPresignResponse) Descriptor() ([]byte, []int) {
+	return file_atrium_proto_rawDescGZIP(), []int{44}
+}
+
+func (x *BlobPresignResponse) GetUrl() string {
+	if x != nil {
+		return x.Url
+	}
+	return ""
+}
+
+func (x *BlobPresignResponse) GetOk() bool {
+	if x != nil {
+		return x.Ok
+	}
+	return false
+}
+
+func (x *BlobPresignResponse) GetError() *Error {
+	if x != nil {
+		return x.Error
+	}
+	return nil
+}
+
+type BlobListResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Blobs         []*BlobInfo            `protobuf:"bytes,1,rep,name=blobs,proto3" json:"blobs,omitempty"`
+	Error         *Error                 `protobuf:"bytes,2,opt,name=error,proto3" json:"error,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BlobListResponse) Reset() {
+	*x = BlobListResponse{}
+	mi := &file_atrium_proto_msgTypes[45]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BlobListResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BlobListResponse) ProtoMessage() {}
+
+func (x *BlobListResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_atrium_proto_msgTypes[45]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BlobListResponse.ProtoReflect.Descriptor instead.
+func (*BlobListResponse) Descriptor() ([]byte, []int) {
+	return file_atrium_proto_rawDescGZIP(), []int{45}
+}
+
+func (x *BlobListResponse) GetBlobs() []*BlobInfo {
+	if x != nil {
+		return x.Blobs
+	}
+	return nil
+}
+
+func (x *BlobListResponse) GetError() *Error {
+	if x != nil {
+		return x.Error
+	}
+	return nil
+}
+
 var File_atrium_proto protoreflect.FileDescriptor
 
 const file_atrium_proto_rawDesc = "" +
@@ -2620,7 +3234,7 @@ const file_atrium_proto_rawDesc = "" +
 	"\n" +
 	"migrations\x18\a \x03(\v2\x1b.atrium.plugin.v1.MigrationR\n" +
 	"migrations\x12%\n" +
-	"\x0etakes_prefetch\x18\b \x01(\bR\rtakesPrefetch\"\xd7\x01\n" +
+	"\x0etakes_prefetch\x18\b \x01(\bR\rtakesPrefetch\"\xf8\x01\n" +
 	"\x05Route\x12\x16\n" +
 	"\x06method\x18\x01 \x01(\tR\x06method\x12\x12\n" +
 	"\x04path\x18\x02 \x01(\tR\x04path\x12\x1e\n" +
@@ -2630,7 +3244,9 @@ const file_atrium_proto_rawDesc = "" +
 	"\amutates\x18\x04 \x01(\bR\amutates\x12\x18\n" +
 	"\asummary\x18\x05 \x01(\tR\asummary\x12%\n" +
 	"\x0erequest_schema\x18\x06 \x01(\fR\rrequestSchema\x12'\n" +
-	"\x0fresponse_schema\x18\a \x01(\fR\x0eresponseSchema\"X\n" +
+	"\x0fresponse_schema\x18\a \x01(\fR\x0eresponseSchema\x12\x1f\n" +
+	"\vstream_body\x18( \x01(\bR\n" +
+	"streamBody\"X\n" +
 	"\n" +
 	"Permission\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12 \n" +
@@ -2681,7 +3297,7 @@ const file_atrium_proto_rawDesc = "" +
 	"\bprefetch\x18\x0e \x01(\v2\x1a.atrium.plugin.v1.PrefetchR\bprefetch\"z\n" +
 	"\bPrefetch\x129\n" +
 	"\tstatement\x18\x01 \x01(\v2\x1b.atrium.plugin.v1.StatementR\tstatement\x123\n" +
-	"\x06result\x18\x02 \x01(\v2\x1b.atrium.plugin.v1.ResultSetR\x06result\"\x89\x02\n" +
+	"\x06result\x18\x02 \x01(\v2\x1b.atrium.plugin.v1.ResultSetR\x06result\"\xc2\x02\n" +
 	"\x0eHandleResponse\x12\x16\n" +
 	"\x06status\x18\x01 \x01(\x05R\x06status\x120\n" +
 	"\aheaders\x18\x02 \x03(\v2\x16.atrium.plugin.v1.PairR\aheaders\x12\x12\n" +
@@ -2689,7 +3305,8 @@ const file_atrium_proto_rawDesc = "" +
 	"\x05error\x18\x04 \x01(\v2\x17.atrium.plugin.v1.ErrorR\x05error\x12/\n" +
 	"\x06checks\x18\x05 \x03(\v2\x17.atrium.plugin.v1.CheckR\x06checks\x12#\n" +
 	"\rprefetch_used\x18\x06 \x01(\bR\fprefetchUsed\x12\x14\n" +
-	"\x05audit\x18\a \x01(\fR\x05audit\"W\n" +
+	"\x05audit\x18\a \x01(\fR\x05audit\x127\n" +
+	"\tblob_body\x18( \x01(\v2\x1a.atrium.plugin.v1.BlobBodyR\bblobBody\"W\n" +
 	"\x05Check\x12\x16\n" +
 	"\x06action\x18\x01 \x01(\tR\x06action\x126\n" +
 	"\bresource\x18\x02 \x01(\v2\x1a.atrium.plugin.v1.ResourceR\bresource\"<\n" +
@@ -2799,7 +3416,47 @@ const file_atrium_proto_rawDesc = "" +
 	"\acall_id\x18\x01 \x01(\x04R\x06callId\x12\x16\n" +
 	"\x06detail\x18\x02 \x01(\fR\x06detail\"4\n" +
 	"\x03Ack\x12-\n" +
-	"\x05error\x18\x01 \x01(\v2\x17.atrium.plugin.v1.ErrorR\x05error*\xc9\x02\n" +
+	"\x05error\x18\x01 \x01(\v2\x17.atrium.plugin.v1.ErrorR\x05error\"Z\n" +
+	"\tBodyChunk\x129\n" +
+	"\arequest\x18\x01 \x01(\v2\x1f.atrium.plugin.v1.HandleRequestR\arequest\x12\x12\n" +
+	"\x04data\x18\x02 \x01(\fR\x04data\"\x1c\n" +
+	"\bBlobBody\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\"\xa2\x01\n" +
+	"\bBlobInfo\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x12\n" +
+	"\x04size\x18\x02 \x01(\x03R\x04size\x12\x16\n" +
+	"\x06sha256\x18\x03 \x01(\tR\x06sha256\x12!\n" +
+	"\fcontent_type\x18\x04 \x01(\tR\vcontentType\x125\n" +
+	"\bmod_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\amodTime\"t\n" +
+	"\x10BlobWriteRequest\x12\x17\n" +
+	"\acall_id\x18\x01 \x01(\x04R\x06callId\x12\x10\n" +
+	"\x03key\x18\x02 \x01(\tR\x03key\x12!\n" +
+	"\fcontent_type\x18\x03 \x01(\tR\vcontentType\x12\x12\n" +
+	"\x04data\x18\x04 \x01(\fR\x04data\"r\n" +
+	"\x11BlobWriteResponse\x12.\n" +
+	"\x04info\x18\x01 \x01(\v2\x1a.atrium.plugin.v1.BlobInfoR\x04info\x12-\n" +
+	"\x05error\x18\x02 \x01(\v2\x17.atrium.plugin.v1.ErrorR\x05error\"l\n" +
+	"\x0fBlobReadRequest\x12\x17\n" +
+	"\acall_id\x18\x01 \x01(\x04R\x06callId\x12\x10\n" +
+	"\x03key\x18\x02 \x01(\tR\x03key\x12\x16\n" +
+	"\x06offset\x18\x03 \x01(\x03R\x06offset\x12\x16\n" +
+	"\x06length\x18\x04 \x01(\x03R\x06length\"\x82\x01\n" +
+	"\rBlobReadChunk\x12.\n" +
+	"\x04info\x18\x01 \x01(\v2\x1a.atrium.plugin.v1.BlobInfoR\x04info\x12\x12\n" +
+	"\x04data\x18\x02 \x01(\fR\x04data\x12-\n" +
+	"\x05error\x18\x03 \x01(\v2\x17.atrium.plugin.v1.ErrorR\x05error\"`\n" +
+	"\x12BlobPresignRequest\x12\x17\n" +
+	"\acall_id\x18\x01 \x01(\x04R\x06callId\x12\x10\n" +
+	"\x03key\x18\x02 \x01(\tR\x03key\x12\x1f\n" +
+	"\vttl_seconds\x18\x03 \x01(\x03R\n" +
+	"ttlSeconds\"f\n" +
+	"\x13BlobPresignResponse\x12\x10\n" +
+	"\x03url\x18\x01 \x01(\tR\x03url\x12\x0e\n" +
+	"\x02ok\x18\x02 \x01(\bR\x02ok\x12-\n" +
+	"\x05error\x18\x03 \x01(\v2\x17.atrium.plugin.v1.ErrorR\x05error\"s\n" +
+	"\x10BlobListResponse\x120\n" +
+	"\x05blobs\x18\x01 \x03(\v2\x1a.atrium.plugin.v1.BlobInfoR\x05blobs\x12-\n" +
+	"\x05error\x18\x02 \x01(\v2\x17.atrium.plugin.v1.ErrorR\x05error*\xc9\x02\n" +
 	"\x04Kind\x12\x11\n" +
 	"\rKIND_INTERNAL\x10\x00\x12\x10\n" +
 	"\fKIND_INVALID\x10\x01\x12\x18\n" +
@@ -2820,10 +3477,11 @@ const file_atrium_proto_rawDesc = "" +
 	"\x06Source\x12\x16\n" +
 	"\x12SOURCE_UNSPECIFIED\x10\x00\x12\x11\n" +
 	"\rSOURCE_PLUGIN\x10\x01\x12\x0f\n" +
-	"\vSOURCE_HOST\x10\x022\xa3\x01\n" +
+	"\vSOURCE_HOST\x10\x022\xf4\x01\n" +
 	"\x06Plugin\x12L\n" +
 	"\vGetManifest\x12!.atrium.plugin.v1.ManifestRequest\x1a\x1a.atrium.plugin.v1.Manifest\x12K\n" +
-	"\x06Handle\x12\x1f.atrium.plugin.v1.HandleRequest\x1a .atrium.plugin.v1.HandleResponse2\xab\x06\n" +
+	"\x06Handle\x12\x1f.atrium.plugin.v1.HandleRequest\x1a .atrium.plugin.v1.HandleResponse\x12O\n" +
+	"\fHandleStream\x12\x1b.atrium.plugin.v1.BodyChunk\x1a .atrium.plugin.v1.HandleResponse(\x012\xff\b\n" +
 	"\x04Host\x12L\n" +
 	"\x05Query\x12\".atrium.plugin.v1.StatementRequest\x1a\x1f.atrium.plugin.v1.QueryResponse\x12J\n" +
 	"\x04Exec\x12\".atrium.plugin.v1.StatementRequest\x1a\x1e.atrium.plugin.v1.ExecResponse\x12H\n" +
@@ -2836,7 +3494,11 @@ const file_atrium_proto_rawDesc = "" +
 	"\n" +
 	"BlobDelete\x12\x1c.atrium.plugin.v1.KeyRequest\x1a\x15.atrium.plugin.v1.Ack\x12T\n" +
 	"\tAuthorize\x12\".atrium.plugin.v1.AuthorizeRequest\x1a#.atrium.plugin.v1.AuthorizeResponse\x12>\n" +
-	"\x05Audit\x12\x1e.atrium.plugin.v1.AuditRequest\x1a\x15.atrium.plugin.v1.AckB.Z,github.com/atriumhq/atrium/sdk/internal/wireb\x06proto3"
+	"\x05Audit\x12\x1e.atrium.plugin.v1.AuditRequest\x1a\x15.atrium.plugin.v1.Ack\x12V\n" +
+	"\tBlobWrite\x12\".atrium.plugin.v1.BlobWriteRequest\x1a#.atrium.plugin.v1.BlobWriteResponse(\x01\x12P\n" +
+	"\bBlobRead\x12!.atrium.plugin.v1.BlobReadRequest\x1a\x1f.atrium.plugin.v1.BlobReadChunk0\x01\x12Z\n" +
+	"\vBlobPresign\x12$.atrium.plugin.v1.BlobPresignRequest\x1a%.atrium.plugin.v1.BlobPresignResponse\x12L\n" +
+	"\bBlobList\x12\x1c.atrium.plugin.v1.KeyRequest\x1a\".atrium.plugin.v1.BlobListResponseB.Z,github.com/atriumhq/atrium/sdk/internal/wireb\x06proto3"
 
 var (
 	file_atrium_proto_rawDescOnce sync.Once
@@ -2851,7 +3513,7 @@ func file_atrium_proto_rawDescGZIP() []byte {
 }
 
 var file_atrium_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_atrium_proto_msgTypes = make([]protoimpl.MessageInfo, 38)
+var file_atrium_proto_msgTypes = make([]protoimpl.MessageInfo, 48)
 var file_atrium_proto_goTypes = []any{
 	(Kind)(0),                     // 0: atrium.plugin.v1.Kind
 	(Source)(0),                   // 1: atrium.plugin.v1.Source
@@ -2891,16 +3553,26 @@ var file_atrium_proto_goTypes = []any{
 	(*AuthorizeResponse)(nil),     // 35: atrium.plugin.v1.AuthorizeResponse
 	(*AuditRequest)(nil),          // 36: atrium.plugin.v1.AuditRequest
 	(*Ack)(nil),                   // 37: atrium.plugin.v1.Ack
-	nil,                           // 38: atrium.plugin.v1.Tenant.SettingsEntry
-	nil,                           // 39: atrium.plugin.v1.ListFilter.AttributesEntry
-	(*timestamppb.Timestamp)(nil), // 40: google.protobuf.Timestamp
+	(*BodyChunk)(nil),             // 38: atrium.plugin.v1.BodyChunk
+	(*BlobBody)(nil),              // 39: atrium.plugin.v1.BlobBody
+	(*BlobInfo)(nil),              // 40: atrium.plugin.v1.BlobInfo
+	(*BlobWriteRequest)(nil),      // 41: atrium.plugin.v1.BlobWriteRequest
+	(*BlobWriteResponse)(nil),     // 42: atrium.plugin.v1.BlobWriteResponse
+	(*BlobReadRequest)(nil),       // 43: atrium.plugin.v1.BlobReadRequest
+	(*BlobReadChunk)(nil),         // 44: atrium.plugin.v1.BlobReadChunk
+	(*BlobPresignRequest)(nil),    // 45: atrium.plugin.v1.BlobPresignRequest
+	(*BlobPresignResponse)(nil),   // 46: atrium.plugin.v1.BlobPresignResponse
+	(*BlobListResponse)(nil),      // 47: atrium.plugin.v1.BlobListResponse
+	nil,                           // 48: atrium.plugin.v1.Tenant.SettingsEntry
+	nil,                           // 49: atrium.plugin.v1.ListFilter.AttributesEntry
+	(*timestamppb.Timestamp)(nil), // 50: google.protobuf.Timestamp
 }
 var file_atrium_proto_depIdxs = []int32{
 	4,  // 0: atrium.plugin.v1.Manifest.routes:type_name -> atrium.plugin.v1.Route
 	5,  // 1: atrium.plugin.v1.Manifest.permissions:type_name -> atrium.plugin.v1.Permission
 	6,  // 2: atrium.plugin.v1.Manifest.settings:type_name -> atrium.plugin.v1.Setting
 	7,  // 3: atrium.plugin.v1.Manifest.migrations:type_name -> atrium.plugin.v1.Migration
-	38, // 4: atrium.plugin.v1.Tenant.settings:type_name -> atrium.plugin.v1.Tenant.SettingsEntry
+	48, // 4: atrium.plugin.v1.Tenant.settings:type_name -> atrium.plugin.v1.Tenant.SettingsEntry
 	8,  // 5: atrium.plugin.v1.HandleRequest.params:type_name -> atrium.plugin.v1.Pair
 	8,  // 6: atrium.plugin.v1.HandleRequest.query:type_name -> atrium.plugin.v1.Pair
 	8,  // 7: atrium.plugin.v1.HandleRequest.headers:type_name -> atrium.plugin.v1.Pair
@@ -2912,62 +3584,82 @@ var file_atrium_proto_depIdxs = []int32{
 	8,  // 13: atrium.plugin.v1.HandleResponse.headers:type_name -> atrium.plugin.v1.Pair
 	16, // 14: atrium.plugin.v1.HandleResponse.error:type_name -> atrium.plugin.v1.Error
 	14, // 15: atrium.plugin.v1.HandleResponse.checks:type_name -> atrium.plugin.v1.Check
-	33, // 16: atrium.plugin.v1.Check.resource:type_name -> atrium.plugin.v1.Resource
-	0,  // 17: atrium.plugin.v1.Error.kind:type_name -> atrium.plugin.v1.Kind
-	15, // 18: atrium.plugin.v1.Error.fields:type_name -> atrium.plugin.v1.FieldError
-	1,  // 19: atrium.plugin.v1.Error.source:type_name -> atrium.plugin.v1.Source
-	40, // 20: atrium.plugin.v1.Value.time:type_name -> google.protobuf.Timestamp
-	17, // 21: atrium.plugin.v1.Statement.args:type_name -> atrium.plugin.v1.Value
-	19, // 22: atrium.plugin.v1.Statement.list_filter:type_name -> atrium.plugin.v1.ListFilter
-	20, // 23: atrium.plugin.v1.ListFilter.id:type_name -> atrium.plugin.v1.PolicyColumn
-	20, // 24: atrium.plugin.v1.ListFilter.owner:type_name -> atrium.plugin.v1.PolicyColumn
-	39, // 25: atrium.plugin.v1.ListFilter.attributes:type_name -> atrium.plugin.v1.ListFilter.AttributesEntry
-	18, // 26: atrium.plugin.v1.StatementRequest.statement:type_name -> atrium.plugin.v1.Statement
-	17, // 27: atrium.plugin.v1.Row.values:type_name -> atrium.plugin.v1.Value
-	22, // 28: atrium.plugin.v1.ResultSet.rows:type_name -> atrium.plugin.v1.Row
-	23, // 29: atrium.plugin.v1.QueryResponse.result:type_name -> atrium.plugin.v1.ResultSet
-	16, // 30: atrium.plugin.v1.QueryResponse.error:type_name -> atrium.plugin.v1.Error
-	16, // 31: atrium.plugin.v1.ExecResponse.error:type_name -> atrium.plugin.v1.Error
-	18, // 32: atrium.plugin.v1.BatchRequest.statements:type_name -> atrium.plugin.v1.Statement
-	23, // 33: atrium.plugin.v1.BatchResponse.results:type_name -> atrium.plugin.v1.ResultSet
-	16, // 34: atrium.plugin.v1.BatchResponse.error:type_name -> atrium.plugin.v1.Error
-	16, // 35: atrium.plugin.v1.CacheGetResponse.error:type_name -> atrium.plugin.v1.Error
-	16, // 36: atrium.plugin.v1.BlobGetResponse.error:type_name -> atrium.plugin.v1.Error
-	33, // 37: atrium.plugin.v1.AuthorizeRequest.resource:type_name -> atrium.plugin.v1.Resource
-	16, // 38: atrium.plugin.v1.AuthorizeResponse.error:type_name -> atrium.plugin.v1.Error
-	16, // 39: atrium.plugin.v1.Ack.error:type_name -> atrium.plugin.v1.Error
-	20, // 40: atrium.plugin.v1.ListFilter.AttributesEntry.value:type_name -> atrium.plugin.v1.PolicyColumn
-	2,  // 41: atrium.plugin.v1.Plugin.GetManifest:input_type -> atrium.plugin.v1.ManifestRequest
-	11, // 42: atrium.plugin.v1.Plugin.Handle:input_type -> atrium.plugin.v1.HandleRequest
-	21, // 43: atrium.plugin.v1.Host.Query:input_type -> atrium.plugin.v1.StatementRequest
-	21, // 44: atrium.plugin.v1.Host.Exec:input_type -> atrium.plugin.v1.StatementRequest
-	26, // 45: atrium.plugin.v1.Host.Batch:input_type -> atrium.plugin.v1.BatchRequest
-	28, // 46: atrium.plugin.v1.Host.CacheGet:input_type -> atrium.plugin.v1.KeyRequest
-	30, // 47: atrium.plugin.v1.Host.CacheSet:input_type -> atrium.plugin.v1.CacheSetRequest
-	28, // 48: atrium.plugin.v1.Host.CacheDelete:input_type -> atrium.plugin.v1.KeyRequest
-	31, // 49: atrium.plugin.v1.Host.BlobPut:input_type -> atrium.plugin.v1.BlobPutRequest
-	28, // 50: atrium.plugin.v1.Host.BlobGet:input_type -> atrium.plugin.v1.KeyRequest
-	28, // 51: atrium.plugin.v1.Host.BlobDelete:input_type -> atrium.plugin.v1.KeyRequest
-	34, // 52: atrium.plugin.v1.Host.Authorize:input_type -> atrium.plugin.v1.AuthorizeRequest
-	36, // 53: atrium.plugin.v1.Host.Audit:input_type -> atrium.plugin.v1.AuditRequest
-	3,  // 54: atrium.plugin.v1.Plugin.GetManifest:output_type -> atrium.plugin.v1.Manifest
-	13, // 55: atrium.plugin.v1.Plugin.Handle:output_type -> atrium.plugin.v1.HandleResponse
-	24, // 56: atrium.plugin.v1.Host.Query:output_type -> atrium.plugin.v1.QueryResponse
-	25, // 57: atrium.plugin.v1.Host.Exec:output_type -> atrium.plugin.v1.ExecResponse
-	27, // 58: atrium.plugin.v1.Host.Batch:output_type -> atrium.plugin.v1.BatchResponse
-	29, // 59: atrium.plugin.v1.Host.CacheGet:output_type -> atrium.plugin.v1.CacheGetResponse
-	37, // 60: atrium.plugin.v1.Host.CacheSet:output_type -> atrium.plugin.v1.Ack
-	37, // 61: atrium.plugin.v1.Host.CacheDelete:output_type -> atrium.plugin.v1.Ack
-	37, // 62: atrium.plugin.v1.Host.BlobPut:output_type -> atrium.plugin.v1.Ack
-	32, // 63: atrium.plugin.v1.Host.BlobGet:output_type -> atrium.plugin.v1.BlobGetResponse
-	37, // 64: atrium.plugin.v1.Host.BlobDelete:output_type -> atrium.plugin.v1.Ack
-	35, // 65: atrium.plugin.v1.Host.Authorize:output_type -> atrium.plugin.v1.AuthorizeResponse
-	37, // 66: atrium.plugin.v1.Host.Audit:output_type -> atrium.plugin.v1.Ack
-	54, // [54:67] is the sub-list for method output_type
-	41, // [41:54] is the sub-list for method input_type
-	41, // [41:41] is the sub-list for extension type_name
-	41, // [41:41] is the sub-list for extension extendee
-	0,  // [0:41] is the sub-list for field type_name
+	39, // 16: atrium.plugin.v1.HandleResponse.blob_body:type_name -> atrium.plugin.v1.BlobBody
+	33, // 17: atrium.plugin.v1.Check.resource:type_name -> atrium.plugin.v1.Resource
+	0,  // 18: atrium.plugin.v1.Error.kind:type_name -> atrium.plugin.v1.Kind
+	15, // 19: atrium.plugin.v1.Error.fields:type_name -> atrium.plugin.v1.FieldError
+	1,  // 20: atrium.plugin.v1.Error.source:type_name -> atrium.plugin.v1.Source
+	50, // 21: atrium.plugin.v1.Value.time:type_name -> google.protobuf.Timestamp
+	17, // 22: atrium.plugin.v1.Statement.args:type_name -> atrium.plugin.v1.Value
+	19, // 23: atrium.plugin.v1.Statement.list_filter:type_name -> atrium.plugin.v1.ListFilter
+	20, // 24: atrium.plugin.v1.ListFilter.id:type_name -> atrium.plugin.v1.PolicyColumn
+	20, // 25: atrium.plugin.v1.ListFilter.owner:type_name -> atrium.plugin.v1.PolicyColumn
+	49, // 26: atrium.plugin.v1.ListFilter.attributes:type_name -> atrium.plugin.v1.ListFilter.AttributesEntry
+	18, // 27: atrium.plugin.v1.StatementRequest.statement:type_name -> atrium.plugin.v1.Statement
+	17, // 28: atrium.plugin.v1.Row.values:type_name -> atrium.plugin.v1.Value
+	22, // 29: atrium.plugin.v1.ResultSet.rows:type_name -> atrium.plugin.v1.Row
+	23, // 30: atrium.plugin.v1.QueryResponse.result:type_name -> atrium.plugin.v1.ResultSet
+	16, // 31: atrium.plugin.v1.QueryResponse.error:type_name -> atrium.plugin.v1.Error
+	16, // 32: atrium.plugin.v1.ExecResponse.error:type_name -> atrium.plugin.v1.Error
+	18, // 33: atrium.plugin.v1.BatchRequest.statements:type_name -> atrium.plugin.v1.Statement
+	23, // 34: atrium.plugin.v1.BatchResponse.results:type_name -> atrium.plugin.v1.ResultSet
+	16, // 35: atrium.plugin.v1.BatchResponse.error:type_name -> atrium.plugin.v1.Error
+	16, // 36: atrium.plugin.v1.CacheGetResponse.error:type_name -> atrium.plugin.v1.Error
+	16, // 37: atrium.plugin.v1.BlobGetResponse.error:type_name -> atrium.plugin.v1.Error
+	33, // 38: atrium.plugin.v1.AuthorizeRequest.resource:type_name -> atrium.plugin.v1.Resource
+	16, // 39: atrium.plugin.v1.AuthorizeResponse.error:type_name -> atrium.plugin.v1.Error
+	16, // 40: atrium.plugin.v1.Ack.error:type_name -> atrium.plugin.v1.Error
+	11, // 41: atrium.plugin.v1.BodyChunk.request:type_name -> atrium.plugin.v1.HandleRequest
+	50, // 42: atrium.plugin.v1.BlobInfo.mod_time:type_name -> google.protobuf.Timestamp
+	40, // 43: atrium.plugin.v1.BlobWriteResponse.info:type_name -> atrium.plugin.v1.BlobInfo
+	16, // 44: atrium.plugin.v1.BlobWriteResponse.error:type_name -> atrium.plugin.v1.Error
+	40, // 45: atrium.plugin.v1.BlobReadChunk.info:type_name -> atrium.plugin.v1.BlobInfo
+	16, // 46: atrium.plugin.v1.BlobReadChunk.error:type_name -> atrium.plugin.v1.Error
+	16, // 47: atrium.plugin.v1.BlobPresignResponse.error:type_name -> atrium.plugin.v1.Error
+	40, // 48: atrium.plugin.v1.BlobListResponse.blobs:type_name -> atrium.plugin.v1.BlobInfo
+	16, // 49: atrium.plugin.v1.BlobListResponse.error:type_name -> atrium.plugin.v1.Error
+	20, // 50: atrium.plugin.v1.ListFilter.AttributesEntry.value:type_name -> atrium.plugin.v1.PolicyColumn
+	2,  // 51: atrium.plugin.v1.Plugin.GetManifest:input_type -> atrium.plugin.v1.ManifestRequest
+	11, // 52: atrium.plugin.v1.Plugin.Handle:input_type -> atrium.plugin.v1.HandleRequest
+	38, // 53: atrium.plugin.v1.Plugin.HandleStream:input_type -> atrium.plugin.v1.BodyChunk
+	21, // 54: atrium.plugin.v1.Host.Query:input_type -> atrium.plugin.v1.StatementRequest
+	21, // 55: atrium.plugin.v1.Host.Exec:input_type -> atrium.plugin.v1.StatementRequest
+	26, // 56: atrium.plugin.v1.Host.Batch:input_type -> atrium.plugin.v1.BatchRequest
+	28, // 57: atrium.plugin.v1.Host.CacheGet:input_type -> atrium.plugin.v1.KeyRequest
+	30, // 58: atrium.plugin.v1.Host.CacheSet:input_type -> atrium.plugin.v1.CacheSetRequest
+	28, // 59: atrium.plugin.v1.Host.CacheDelete:input_type -> atrium.plugin.v1.KeyRequest
+	31, // 60: atrium.plugin.v1.Host.BlobPut:input_type -> atrium.plugin.v1.BlobPutRequest
+	28, // 61: atrium.plugin.v1.Host.BlobGet:input_type -> atrium.plugin.v1.KeyRequest
+	28, // 62: atrium.plugin.v1.Host.BlobDelete:input_type -> atrium.plugin.v1.KeyRequest
+	34, // 63: atrium.plugin.v1.Host.Authorize:input_type -> atrium.plugin.v1.AuthorizeRequest
+	36, // 64: atrium.plugin.v1.Host.Audit:input_type -> atrium.plugin.v1.AuditRequest
+	41, // 65: atrium.plugin.v1.Host.BlobWrite:input_type -> atrium.plugin.v1.BlobWriteRequest
+	43, // 66: atrium.plugin.v1.Host.BlobRead:input_type -> atrium.plugin.v1.BlobReadRequest
+	45, // 67: atrium.plugin.v1.Host.BlobPresign:input_type -> atrium.plugin.v1.BlobPresignRequest
+	28, // 68: atrium.plugin.v1.Host.BlobList:input_type -> atrium.plugin.v1.KeyRequest
+	3,  // 69: atrium.plugin.v1.Plugin.GetManifest:output_type -> atrium.plugin.v1.Manifest
+	13, // 70: atrium.plugin.v1.Plugin.Handle:output_type -> atrium.plugin.v1.HandleResponse
+	13, // 71: atrium.plugin.v1.Plugin.HandleStream:output_type -> atrium.plugin.v1.HandleResponse
+	24, // 72: atrium.plugin.v1.Host.Query:output_type -> atrium.plugin.v1.QueryResponse
+	25, // 73: atrium.plugin.v1.Host.Exec:output_type -> atrium.plugin.v1.ExecResponse
+	27, // 74: atrium.plugin.v1.Host.Batch:output_type -> atrium.plugin.v1.BatchResponse
+	29, // 75: atrium.plugin.v1.Host.CacheGet:output_type -> atrium.plugin.v1.CacheGetResponse
+	37, // 76: atrium.plugin.v1.Host.CacheSet:output_type -> atrium.plugin.v1.Ack
+	37, // 77: atrium.plugin.v1.Host.CacheDelete:output_type -> atrium.plugin.v1.Ack
+	37, // 78: atrium.plugin.v1.Host.BlobPut:output_type -> atrium.plugin.v1.Ack
+	32, // 79: atrium.plugin.v1.Host.BlobGet:output_type -> atrium.plugin.v1.BlobGetResponse
+	37, // 80: atrium.plugin.v1.Host.BlobDelete:output_type -> atrium.plugin.v1.Ack
+	35, // 81: atrium.plugin.v1.Host.Authorize:output_type -> atrium.plugin.v1.AuthorizeResponse
+	37, // 82: atrium.plugin.v1.Host.Audit:output_type -> atrium.plugin.v1.Ack
+	42, // 83: atrium.plugin.v1.Host.BlobWrite:output_type -> atrium.plugin.v1.BlobWriteResponse
+	44, // 84: atrium.plugin.v1.Host.BlobRead:output_type -> atrium.plugin.v1.BlobReadChunk
+	46, // 85: atrium.plugin.v1.Host.BlobPresign:output_type -> atrium.plugin.v1.BlobPresignResponse
+	47, // 86: atrium.plugin.v1.Host.BlobList:output_type -> atrium.plugin.v1.BlobListResponse
+	69, // [69:87] is the sub-list for method output_type
+	51, // [51:69] is the sub-list for method input_type
+	51, // [51:51] is the sub-list for extension type_name
+	51, // [51:51] is the sub-list for extension extendee
+	0,  // [0:51] is the sub-list for field type_name
 }
 
 func init() { file_atrium_proto_init() }
@@ -2990,7 +3682,7 @@ func file_atrium_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_atrium_proto_rawDesc), len(file_atrium_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   38,
+			NumMessages:   48,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

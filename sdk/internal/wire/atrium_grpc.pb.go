@@ -22,8 +22,9 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	Plugin_GetManifest_FullMethodName = "/atrium.plugin.v1.Plugin/GetManifest"
-	Plugin_Handle_FullMethodName      = "/atrium.plugin.v1.Plugin/Handle"
+	Plugin_GetManifest_FullMethodName  = "/atrium.plugin.v1.Plugin/GetManifest"
+	Plugin_Handle_FullMethodName       = "/atrium.plugin.v1.Plugin/Handle"
+	Plugin_HandleStream_FullMethodName = "/atrium.plugin.v1.Plugin/HandleStream"
 )
 
 // PluginClient is the client API for Plugin service.
@@ -38,6 +39,11 @@ type PluginClient interface {
 	// Handle serves one HTTP request routed to the plugin. The deadline of the
 	// request travels as the gRPC deadline.
 	Handle(ctx context.Context, in *HandleRequest, opts ...grpc.CallOption) (*HandleResponse, error)
+	// HandleStream serves a request of a route that streams its body
+	// (Route.stream_body): the first message carries the request, without
+	// its body; the next carry the body in chunks, ended by the host's
+	// CloseSend. The plugin may answer before it has read the whole body.
+	HandleStream(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[BodyChunk, HandleResponse], error)
 }
 
 type pluginClient struct {
@@ -68,6 +74,19 @@ func (c *pluginClient) Handle(ctx context.Context, in *HandleRequest, opts ...gr
 	return out, nil
 }
 
+func (c *pluginClient) HandleStream(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[BodyChunk, HandleResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &Plugin_ServiceDesc.Streams[0], Plugin_HandleStream_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[BodyChunk, HandleResponse]{ClientStream: stream}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Plugin_HandleStreamClient = grpc.ClientStreamingClient[BodyChunk, HandleResponse]
+
 // PluginServer is the server API for Plugin service.
 // All implementations must embed UnimplementedPluginServer
 // for forward compatibility.
@@ -80,6 +99,11 @@ type PluginServer interface {
 	// Handle serves one HTTP request routed to the plugin. The deadline of the
 	// request travels as the gRPC deadline.
 	Handle(context.Context, *HandleRequest) (*HandleResponse, error)
+	// HandleStream serves a request of a route that streams its body
+	// (Route.stream_body): the first message carries the request, without
+	// its body; the next carry the body in chunks, ended by the host's
+	// CloseSend. The plugin may answer before it has read the whole body.
+	HandleStream(grpc.ClientStreamingServer[BodyChunk, HandleResponse]) error
 	mustEmbedUnimplementedPluginServer()
 }
 
@@ -95,6 +119,9 @@ func (UnimplementedPluginServer) GetManifest(context.Context, *ManifestRequest) 
 }
 func (UnimplementedPluginServer) Handle(context.Context, *HandleRequest) (*HandleResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method Handle not implemented")
+}
+func (UnimplementedPluginServer) HandleStream(grpc.ClientStreamingServer[BodyChunk, HandleResponse]) error {
+	return status.Errorf(codes.Unimplemented, "method HandleStream not implemented")
 }
 func (UnimplementedPluginServer) mustEmbedUnimplementedPluginServer() {}
 func (UnimplementedPluginServer) testEmbeddedByValue()                {}
@@ -153,6 +180,13 @@ func _Plugin_Handle_Handler(srv interface{}, ctx context.Context, dec func(inter
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Plugin_HandleStream_Handler(srv interface{}, stream grpc.ServerStream) error {
+	return srv.(PluginServer).HandleStream(&grpc.GenericServerStream[BodyChunk, HandleResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Plugin_HandleStreamServer = grpc.ClientStreamingServer[BodyChunk, HandleResponse]
+
 // Plugin_ServiceDesc is the grpc.ServiceDesc for Plugin service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -169,7 +203,13 @@ var Plugin_ServiceDesc = grpc.ServiceDesc{
 			Handler:    _Plugin_Handle_Handler,
 		},
 	},
-	Streams:  []grpc.StreamDesc{},
+	Streams: []grpc.StreamDesc{
+		{
+			StreamName:    "HandleStream",
+			Handler:       _Plugin_HandleStream_Handler,
+			ClientStreams: true,
+		},
+	},
 	Metadata: "atrium.proto",
 }
 
@@ -185,6 +225,10 @@ const (
 	Host_BlobDelete_FullMethodName  = "/atrium.plugin.v1.Host/BlobDelete"
 	Host_Authorize_FullMethodName   = "/atrium.plugin.v1.Host/Authorize"
 	Host_Audit_FullMethodName       = "/atrium.plugin.v1.Host/Audit"
+	Host_BlobWrite_FullMethodName   = "/atrium.plugin.v1.Host/BlobWrite"
+	Host_BlobRead_FullMethodName    = "/atrium.plugin.v1.Host/BlobRead"
+	Host_BlobPresign_FullMethodName = "/atrium.plugin.v1.Host/BlobPresign"
+	Host_BlobList_FullMethodName    = "/atrium.plugin.v1.Host/BlobList"
 )
 
 // HostClient is the client API for Host service.
@@ -206,6 +250,16 @@ type HostClient interface {
 	BlobDelete(ctx context.Context, in *KeyRequest, opts ...grpc.CallOption) (*Ack, error)
 	Authorize(ctx context.Context, in *AuthorizeRequest, opts ...grpc.CallOption) (*AuthorizeResponse, error)
 	Audit(ctx context.Context, in *AuditRequest, opts ...grpc.CallOption) (*Ack, error)
+	// BlobWrite stores a blob sent in chunks: the first message names the
+	// call, key and content type, every message may carry data. The blob is
+	// stored only when the plugin closes the stream; a stream that breaks
+	// off stores nothing.
+	BlobWrite(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[BlobWriteRequest, BlobWriteResponse], error)
+	// BlobRead streams a blob, or a byte range of it, in chunks; the first
+	// message carries its info.
+	BlobRead(ctx context.Context, in *BlobReadRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[BlobReadChunk], error)
+	BlobPresign(ctx context.Context, in *BlobPresignRequest, opts ...grpc.CallOption) (*BlobPresignResponse, error)
+	BlobList(ctx context.Context, in *KeyRequest, opts ...grpc.CallOption) (*BlobListResponse, error)
 }
 
 type hostClient struct {
@@ -326,6 +380,58 @@ func (c *hostClient) Audit(ctx context.Context, in *AuditRequest, opts ...grpc.C
 	return out, nil
 }
 
+func (c *hostClient) BlobWrite(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[BlobWriteRequest, BlobWriteResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &Host_ServiceDesc.Streams[0], Host_BlobWrite_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[BlobWriteRequest, BlobWriteResponse]{ClientStream: stream}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Host_BlobWriteClient = grpc.ClientStreamingClient[BlobWriteRequest, BlobWriteResponse]
+
+func (c *hostClient) BlobRead(ctx context.Context, in *BlobReadRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[BlobReadChunk], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &Host_ServiceDesc.Streams[1], Host_BlobRead_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[BlobReadRequest, BlobReadChunk]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Host_BlobReadClient = grpc.ServerStreamingClient[BlobReadChunk]
+
+func (c *hostClient) BlobPresign(ctx context.Context, in *BlobPresignRequest, opts ...grpc.CallOption) (*BlobPresignResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(BlobPresignResponse)
+	err := c.cc.Invoke(ctx, Host_BlobPresign_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *hostClient) BlobList(ctx context.Context, in *KeyRequest, opts ...grpc.CallOption) (*BlobListResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(BlobListResponse)
+	err := c.cc.Invoke(ctx, Host_BlobList_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // HostServer is the server API for Host service.
 // All implementations must embed UnimplementedHostServer
 // for forward compatibility.
@@ -345,6 +451,16 @@ type HostServer interface {
 	BlobDelete(context.Context, *KeyRequest) (*Ack, error)
 	Authorize(context.Context, *AuthorizeRequest) (*AuthorizeResponse, error)
 	Audit(context.Context, *AuditRequest) (*Ack, error)
+	// BlobWrite stores a blob sent in chunks: the first message names the
+	// call, key and content type, every message may carry data. The blob is
+	// stored only when the plugin closes the stream; a stream that breaks
+	// off stores nothing.
+	BlobWrite(grpc.ClientStreamingServer[BlobWriteRequest, BlobWriteResponse]) error
+	// BlobRead streams a blob, or a byte range of it, in chunks; the first
+	// message carries its info.
+	BlobRead(*BlobReadRequest, grpc.ServerStreamingServer[BlobReadChunk]) error
+	BlobPresign(context.Context, *BlobPresignRequest) (*BlobPresignResponse, error)
+	BlobList(context.Context, *KeyRequest) (*BlobListResponse, error)
 	mustEmbedUnimplementedHostServer()
 }
 
@@ -387,6 +503,18 @@ func (UnimplementedHostServer) Authorize(context.Context, *AuthorizeRequest) (*A
 }
 func (UnimplementedHostServer) Audit(context.Context, *AuditRequest) (*Ack, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method Audit not implemented")
+}
+func (UnimplementedHostServer) BlobWrite(grpc.ClientStreamingServer[BlobWriteRequest, BlobWriteResponse]) error {
+	return status.Errorf(codes.Unimplemented, "method BlobWrite not implemented")
+}
+func (UnimplementedHostServer) BlobRead(*BlobReadRequest, grpc.ServerStreamingServer[BlobReadChunk]) error {
+	return status.Errorf(codes.Unimplemented, "method BlobRead not implemented")
+}
+func (UnimplementedHostServer) BlobPresign(context.Context, *BlobPresignRequest) (*BlobPresignResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method BlobPresign not implemented")
+}
+func (UnimplementedHostServer) BlobList(context.Context, *KeyRequest) (*BlobListResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method BlobList not implemented")
 }
 func (UnimplementedHostServer) mustEmbedUnimplementedHostServer() {}
 func (UnimplementedHostServer) testEmbeddedByValue()              {}
@@ -607,6 +735,60 @@ func _Host_Audit_Handler(srv interface{}, ctx context.Context, dec func(interfac
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Host_BlobWrite_Handler(srv interface{}, stream grpc.ServerStream) error {
+	return srv.(HostServer).BlobWrite(&grpc.GenericServerStream[BlobWriteRequest, BlobWriteResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Host_BlobWriteServer = grpc.ClientStreamingServer[BlobWriteRequest, BlobWriteResponse]
+
+func _Host_BlobRead_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(BlobReadRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(HostServer).BlobRead(m, &grpc.GenericServerStream[BlobReadRequest, BlobReadChunk]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Host_BlobReadServer = grpc.ServerStreamingServer[BlobReadChunk]
+
+func _Host_BlobPresign_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(BlobPresignRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(HostServer).BlobPresign(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Host_BlobPresign_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(HostServer).BlobPresign(ctx, req.(*BlobPresignRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Host_BlobList_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(KeyRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(HostServer).BlobList(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Host_BlobList_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(HostServer).BlobList(ctx, req.(*KeyRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Host_ServiceDesc is the grpc.ServiceDesc for Host service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -658,7 +840,26 @@ var Host_ServiceDesc = grpc.ServiceDesc{
 			MethodName: "Audit",
 			Handler:    _Host_Audit_Handler,
 		},
+		{
+			MethodName: "BlobPresign",
+			Handler:    _Host_BlobPresign_Handler,
+		},
+		{
+			MethodName: "BlobList",
+			Handler:    _Host_BlobList_Handler,
+		},
 	},
-	Streams:  []grpc.StreamDesc{},
+	Streams: []grpc.StreamDesc{
+		{
+			StreamName:    "BlobWrite",
+			Handler:       _Host_BlobWrite_Handler,
+			ClientStreams: true,
+		},
+		{
+			StreamName:    "BlobRead",
+			Handler:       _Host_BlobRead_Handler,
+			ServerStreams: true,
+		},
+	},
 	Metadata: "atrium.proto",
 }
