@@ -31,7 +31,10 @@ type server struct {
 	plugin   Plugin
 	manifest *wire.Manifest
 	settings map[string]bool
-	logger   *slog.Logger
+	emits    map[string]bool
+	// subscriptions serve delivered events, as routes of method EVENT.
+	subscriptions map[string]*Route
+	logger        *slog.Logger
 	// spanNames are the routes' span names, "<METHOD> <path>", built once.
 	spanNames []string
 	dial      bridge.HostDialer
@@ -57,6 +60,17 @@ func newServer(p Plugin, logger *slog.Logger, dial bridge.HostDialer) (*server, 
 	}
 	for _, st := range m.Settings {
 		s.settings[st.Key] = true
+	}
+	s.emits = make(map[string]bool, len(m.Emits))
+	for _, e := range m.Emits {
+		s.emits[e.Type] = true
+	}
+	s.subscriptions = make(map[string]*Route, len(p.Subscriptions))
+	for _, sub := range p.Subscriptions {
+		h := sub.Handler
+		s.subscriptions[sub.Type] = &Route{Method: "EVENT", Path: sub.Type, Handler: func(c *Context) error {
+			return h(c, eventFromWire(c.req.GetEvent()))
+		}}
 	}
 	for _, r := range p.Routes {
 		s.spanNames = append(s.spanNames, r.Method+" "+r.Path)
@@ -88,9 +102,20 @@ func (s *server) GetManifest(ctx context.Context, req *wire.ManifestRequest) (*w
 // an answer, not a gRPC error: gRPC errors mean the transport failed.
 func (s *server) Handle(ctx context.Context, req *wire.HandleRequest) (*wire.HandleResponse, error) {
 	i := int(req.Route)
-	if i < 0 || i >= len(s.plugin.Routes) {
-		err := Internal(nil, "route %d does not exist; the plugin has %d", i, len(s.plugin.Routes))
-		return &wire.HandleResponse{Error: errorToWire(err, wire.Source_SOURCE_PLUGIN)}, nil
+	var route *Route
+	var spanName string
+	if ev := req.GetEvent(); ev != nil {
+		if route = s.subscriptions[ev.GetType()]; route == nil {
+			err := Internal(nil, "the plugin does not subscribe to %s", ev.GetType())
+			return &wire.HandleResponse{Error: errorToWire(err, wire.Source_SOURCE_PLUGIN)}, nil
+		}
+		spanName = "EVENT " + ev.GetType()
+	} else {
+		if i < 0 || i >= len(s.plugin.Routes) {
+			err := Internal(nil, "route %d does not exist; the plugin has %d", i, len(s.plugin.Routes))
+			return &wire.HandleResponse{Error: errorToWire(err, wire.Source_SOURCE_PLUGIN)}, nil
+		}
+		route, spanName = &s.plugin.Routes[i], s.spanNames[i]
 	}
 	if d, ok := wire.IncomingDeadline(ctx); ok {
 		// The request's deadline; the call may stay open a little longer
@@ -102,11 +127,10 @@ func (s *server) Handle(ctx context.Context, req *wire.HandleRequest) (*wire.Han
 	if req.Traceparent != "" {
 		ctx = propagation.TraceContext{}.Extract(ctx, traceCarrier{req})
 	}
-	route := &s.plugin.Routes[i]
 	// The handler's span, a child of the core's: its host calls carry it
 	// back (wire.HostDialOptions), so the core's work for them nests here.
 	// Exported only when the plugin's OTEL_* settings name an exporter.
-	ctx, span := tracer.Start(ctx, s.spanNames[i], trace.WithSpanKind(trace.SpanKindServer))
+	ctx, span := tracer.Start(ctx, spanName, trace.WithSpanKind(trace.SpanKindServer))
 	defer span.End()
 	if span.IsRecording() {
 		span.SetAttributes(attribute.String("atrium.plugin", s.plugin.Name), attribute.String("atrium.request_id", req.RequestId))

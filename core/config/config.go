@@ -104,6 +104,19 @@ type Config struct {
 	// is signed and exported to the blob store; 0 turns it off.
 	AuditCheckpointInterval time.Duration `env:"ATRIUM_AUDIT_CHECKPOINT_INTERVAL" envDefault:"15m"`
 
+	// Integration events (docs/events.md): a delivery that fails
+	// EventMaxAttempts times is parked; retries back off from
+	// EventRetryBase, doubling up to EventRetryMax. EventWorkers deliver
+	// in parallel, each tenant on one of them at a time.
+	EventMaxAttempts int           `env:"ATRIUM_EVENT_MAX_ATTEMPTS" envDefault:"8"`
+	EventRetryBase   time.Duration `env:"ATRIUM_EVENT_RETRY_BASE" envDefault:"1s"`
+	EventRetryMax    time.Duration `env:"ATRIUM_EVENT_RETRY_MAX" envDefault:"10m"`
+	EventWorkers     int           `env:"ATRIUM_EVENT_WORKERS" envDefault:"4"`
+	// WebhookAllowPrivate lets webhooks reach loopback, private and
+	// link-local addresses (refused by default: SSRF).
+	WebhookAllowPrivate bool          `env:"ATRIUM_WEBHOOK_ALLOW_PRIVATE" envDefault:"false"`
+	WebhookTimeout      time.Duration `env:"ATRIUM_WEBHOOK_TIMEOUT" envDefault:"10s"`
+
 	BootstrapOperatorEmail    string `env:"ATRIUM_BOOTSTRAP_OPERATOR_EMAIL"`
 	BootstrapOperatorPassword string `env:"ATRIUM_BOOTSTRAP_OPERATOR_PASSWORD"`
 }

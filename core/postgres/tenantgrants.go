@@ -44,6 +44,19 @@ var tenantPrivileges = []tenantPrivilege{
 	{"SEQUENCE", "audit_log_id_seq", ""},
 	{"TABLE", "audit_key", ""},
 	{"FUNCTION", "audit_append(text, bytea)", "EXECUTE"},
+	// Integration events (000009): the outbox and the inbox are written
+	// through the signed functions only; the API reads them, retries
+	// parked deliveries and manages webhooks. The deliverer is the
+	// platform role.
+	{"TABLE", "event_outbox", "SELECT"},
+	{"SEQUENCE", "event_outbox_id_seq", ""},
+	{"TABLE", "event_deliveries", "SELECT, UPDATE, DELETE"},
+	{"TABLE", "event_inbox", "SELECT"},
+	{"TABLE", "webhooks", "SELECT, INSERT, DELETE"},
+	{"TABLE", "webhook_deliveries", "SELECT"},
+	{"SEQUENCE", "webhook_deliveries_id_seq", ""},
+	{"FUNCTION", "events_append(text, bytea)", "EXECUTE"},
+	{"FUNCTION", "events_handled(text, bytea)", "EXECUTE"},
 	{"FUNCTION", "atrium_plugin_version(text)", ""},
 	{"FUNCTION", "atrium_plugin_migrated(text, bigint, bigint, integer)", ""},
 }

@@ -40,6 +40,9 @@ type Services interface {
 	Authorize(ctx context.Context, action string, resource sdk.Resource) (bool, error)
 	// Audit adds detail to the request's audit record.
 	Audit(ctx context.Context, detail map[string]any) error
+	// Emit writes an integration event of the plugin's to the tenant's
+	// outbox in the request's unit of work; payload is JSON.
+	Emit(ctx context.Context, eventType string, payload []byte) error
 }
 
 // Statement is one statement of a batch.
@@ -78,6 +81,9 @@ type Request struct {
 	// plugin answers that statement from Result instead of calling back.
 	// Conn.TakesPrefetch tells whether the plugin can.
 	Prefetch *Prefetch
+	// Event, when set, makes the call a delivery of an integration event
+	// to the plugin's subscription for its type; Route is then ignored.
+	Event *sdk.Event
 }
 
 // Prefetch is a statement run ahead of the handler, with its result.

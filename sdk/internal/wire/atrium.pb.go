@@ -244,6 +244,9 @@ type Manifest struct {
 	// The plugin uses a HandleRequest's prefetch (an older SDK ignores it, so
 	// the host sends none).
 	TakesPrefetch bool `protobuf:"varint,8,opt,name=takes_prefetch,json=takesPrefetch,proto3" json:"takes_prefetch,omitempty"`
+	// The integration events the plugin emits, and those it handles.
+	Emits         []*EventType `protobuf:"bytes,50,rep,name=emits,proto3" json:"emits,omitempty"`
+	Subscribes    []string     `protobuf:"bytes,51,rep,name=subscribes,proto3" json:"subscribes,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -332,6 +335,20 @@ func (x *Manifest) GetTakesPrefetch() bool {
 		return x.TakesPrefetch
 	}
 	return false
+}
+
+func (x *Manifest) GetEmits() []*EventType {
+	if x != nil {
+		return x.Emits
+	}
+	return nil
+}
+
+func (x *Manifest) GetSubscribes() []string {
+	if x != nil {
+		return x.Subscribes
+	}
+	return nil
 }
 
 type Route struct {
@@ -815,7 +832,10 @@ type HandleRequest struct {
 	// in the request's unit of work, with its result: the handler's first
 	// statement, when it is this one, is answered from it without a call
 	// back to the host.
-	Prefetch      *Prefetch `protobuf:"bytes,14,opt,name=prefetch,proto3" json:"prefetch,omitempty"`
+	Prefetch *Prefetch `protobuf:"bytes,14,opt,name=prefetch,proto3" json:"prefetch,omitempty"`
+	// Set when the call delivers an integration event to the plugin's
+	// subscription instead of serving a route (route is then ignored).
+	Event         *Event `protobuf:"bytes,50,opt,name=event,proto3" json:"event,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -944,6 +964,13 @@ func (x *HandleRequest) GetTracestate() string {
 func (x *HandleRequest) GetPrefetch() *Prefetch {
 	if x != nil {
 		return x.Prefetch
+	}
+	return nil
+}
+
+func (x *HandleRequest) GetEvent() *Event {
+	if x != nil {
+		return x.Event
 	}
 	return nil
 }
@@ -2431,6 +2458,212 @@ func (x *Ack) GetError() *Error {
 	return nil
 }
 
+// EventType is an integration event a plugin emits: <plugin>.<noun>.<past verb>.
+type EventType struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Type          string                 `protobuf:"bytes,1,opt,name=type,proto3" json:"type,omitempty"`
+	Description   string                 `protobuf:"bytes,2,opt,name=description,proto3" json:"description,omitempty"`
+	Schema        []byte                 `protobuf:"bytes,3,opt,name=schema,proto3" json:"schema,omitempty"` // JSON Schema of the payload
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EventType) Reset() {
+	*x = EventType{}
+	mi := &file_atrium_proto_msgTypes[34]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EventType) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EventType) ProtoMessage() {}
+
+func (x *EventType) ProtoReflect() protoreflect.Message {
+	mi := &file_atrium_proto_msgTypes[34]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EventType.ProtoReflect.Descriptor instead.
+func (*EventType) Descriptor() ([]byte, []int) {
+	return file_atrium_proto_rawDescGZIP(), []int{34}
+}
+
+func (x *EventType) GetType() string {
+	if x != nil {
+		return x.Type
+	}
+	return ""
+}
+
+func (x *EventType) GetDescription() string {
+	if x != nil {
+		return x.Description
+	}
+	return ""
+}
+
+func (x *EventType) GetSchema() []byte {
+	if x != nil {
+		return x.Schema
+	}
+	return nil
+}
+
+// Event is an integration event delivered to a subscriber.
+type Event struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Type          string                 `protobuf:"bytes,2,opt,name=type,proto3" json:"type,omitempty"`
+	Source        string                 `protobuf:"bytes,3,opt,name=source,proto3" json:"source,omitempty"`   // the plugin that emitted it
+	Payload       []byte                 `protobuf:"bytes,4,opt,name=payload,proto3" json:"payload,omitempty"` // JSON
+	OccurredAt    *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=occurred_at,json=occurredAt,proto3" json:"occurred_at,omitempty"`
+	Attempt       int32                  `protobuf:"varint,6,opt,name=attempt,proto3" json:"attempt,omitempty"` // 1 for the first delivery
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Event) Reset() {
+	*x = Event{}
+	mi := &file_atrium_proto_msgTypes[35]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Event) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Event) ProtoMessage() {}
+
+func (x *Event) ProtoReflect() protoreflect.Message {
+	mi := &file_atrium_proto_msgTypes[35]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Event.ProtoReflect.Descriptor instead.
+func (*Event) Descriptor() ([]byte, []int) {
+	return file_atrium_proto_rawDescGZIP(), []int{35}
+}
+
+func (x *Event) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *Event) GetType() string {
+	if x != nil {
+		return x.Type
+	}
+	return ""
+}
+
+func (x *Event) GetSource() string {
+	if x != nil {
+		return x.Source
+	}
+	return ""
+}
+
+func (x *Event) GetPayload() []byte {
+	if x != nil {
+		return x.Payload
+	}
+	return nil
+}
+
+func (x *Event) GetOccurredAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.OccurredAt
+	}
+	return nil
+}
+
+func (x *Event) GetAttempt() int32 {
+	if x != nil {
+		return x.Attempt
+	}
+	return 0
+}
+
+type EmitRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	CallId        uint64                 `protobuf:"varint,1,opt,name=call_id,json=callId,proto3" json:"call_id,omitempty"`
+	Type          string                 `protobuf:"bytes,2,opt,name=type,proto3" json:"type,omitempty"`
+	Payload       []byte                 `protobuf:"bytes,3,opt,name=payload,proto3" json:"payload,omitempty"` // JSON
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EmitRequest) Reset() {
+	*x = EmitRequest{}
+	mi := &file_atrium_proto_msgTypes[36]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EmitRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EmitRequest) ProtoMessage() {}
+
+func (x *EmitRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_atrium_proto_msgTypes[36]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EmitRequest.ProtoReflect.Descriptor instead.
+func (*EmitRequest) Descriptor() ([]byte, []int) {
+	return file_atrium_proto_rawDescGZIP(), []int{36}
+}
+
+func (x *EmitRequest) GetCallId() uint64 {
+	if x != nil {
+		return x.CallId
+	}
+	return 0
+}
+
+func (x *EmitRequest) GetType() string {
+	if x != nil {
+		return x.Type
+	}
+	return ""
+}
+
+func (x *EmitRequest) GetPayload() []byte {
+	if x != nil {
+		return x.Payload
+	}
+	return nil
+}
+
 var File_atrium_proto protoreflect.FileDescriptor
 
 const file_atrium_proto_rawDesc = "" +
@@ -2442,7 +2675,7 @@ const file_atrium_proto_rawDesc = "" +
 	"\vhost_checks\x18\x03 \x01(\bR\n" +
 	"hostChecks\x12\x1d\n" +
 	"\n" +
-	"host_audit\x18\x04 \x01(\bR\thostAudit\"\xe0\x02\n" +
+	"host_audit\x18\x04 \x01(\bR\thostAudit\"\xb3\x03\n" +
 	"\bManifest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
 	"\aversion\x18\x02 \x01(\tR\aversion\x12\x1a\n" +
@@ -2453,7 +2686,11 @@ const file_atrium_proto_rawDesc = "" +
 	"\n" +
 	"migrations\x18\a \x03(\v2\x1b.atrium.plugin.v1.MigrationR\n" +
 	"migrations\x12%\n" +
-	"\x0etakes_prefetch\x18\b \x01(\bR\rtakesPrefetch\"\xd7\x01\n" +
+	"\x0etakes_prefetch\x18\b \x01(\bR\rtakesPrefetch\x121\n" +
+	"\x05emits\x182 \x03(\v2\x1b.atrium.plugin.v1.EventTypeR\x05emits\x12\x1e\n" +
+	"\n" +
+	"subscribes\x183 \x03(\tR\n" +
+	"subscribes\"\xd7\x01\n" +
 	"\x05Route\x12\x16\n" +
 	"\x06method\x18\x01 \x01(\tR\x06method\x12\x12\n" +
 	"\x04path\x18\x02 \x01(\tR\x04path\x12\x1e\n" +
@@ -2492,7 +2729,7 @@ const file_atrium_proto_rawDesc = "" +
 	"\bsettings\x18\x03 \x03(\v2&.atrium.plugin.v1.Tenant.SettingsEntryR\bsettings\x1a;\n" +
 	"\rSettingsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\fR\x05value:\x028\x01\"\x94\x04\n" +
+	"\x05value\x18\x02 \x01(\fR\x05value:\x028\x01\"\xc3\x04\n" +
 	"\rHandleRequest\x12\x17\n" +
 	"\acall_id\x18\x01 \x01(\x04R\x06callId\x12\x14\n" +
 	"\x05route\x18\x02 \x01(\x05R\x05route\x12\x16\n" +
@@ -2511,7 +2748,8 @@ const file_atrium_proto_rawDesc = "" +
 	"\n" +
 	"tracestate\x18\r \x01(\tR\n" +
 	"tracestate\x126\n" +
-	"\bprefetch\x18\x0e \x01(\v2\x1a.atrium.plugin.v1.PrefetchR\bprefetch\"z\n" +
+	"\bprefetch\x18\x0e \x01(\v2\x1a.atrium.plugin.v1.PrefetchR\bprefetch\x12-\n" +
+	"\x05event\x182 \x01(\v2\x17.atrium.plugin.v1.EventR\x05event\"z\n" +
 	"\bPrefetch\x129\n" +
 	"\tstatement\x18\x01 \x01(\v2\x1b.atrium.plugin.v1.StatementR\tstatement\x123\n" +
 	"\x06result\x18\x02 \x01(\v2\x1b.atrium.plugin.v1.ResultSetR\x06result\"\x89\x02\n" +
@@ -2611,7 +2849,23 @@ const file_atrium_proto_rawDesc = "" +
 	"\acall_id\x18\x01 \x01(\x04R\x06callId\x12\x16\n" +
 	"\x06detail\x18\x02 \x01(\fR\x06detail\"4\n" +
 	"\x03Ack\x12-\n" +
-	"\x05error\x18\x01 \x01(\v2\x17.atrium.plugin.v1.ErrorR\x05error*\xc9\x02\n" +
+	"\x05error\x18\x01 \x01(\v2\x17.atrium.plugin.v1.ErrorR\x05error\"Y\n" +
+	"\tEventType\x12\x12\n" +
+	"\x04type\x18\x01 \x01(\tR\x04type\x12 \n" +
+	"\vdescription\x18\x02 \x01(\tR\vdescription\x12\x16\n" +
+	"\x06schema\x18\x03 \x01(\fR\x06schema\"\xb4\x01\n" +
+	"\x05Event\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
+	"\x04type\x18\x02 \x01(\tR\x04type\x12\x16\n" +
+	"\x06source\x18\x03 \x01(\tR\x06source\x12\x18\n" +
+	"\apayload\x18\x04 \x01(\fR\apayload\x12;\n" +
+	"\voccurred_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"occurredAt\x12\x18\n" +
+	"\aattempt\x18\x06 \x01(\x05R\aattempt\"T\n" +
+	"\vEmitRequest\x12\x17\n" +
+	"\acall_id\x18\x01 \x01(\x04R\x06callId\x12\x12\n" +
+	"\x04type\x18\x02 \x01(\tR\x04type\x12\x18\n" +
+	"\apayload\x18\x03 \x01(\fR\apayload*\xc9\x02\n" +
 	"\x04Kind\x12\x11\n" +
 	"\rKIND_INTERNAL\x10\x00\x12\x10\n" +
 	"\fKIND_INVALID\x10\x01\x12\x18\n" +
@@ -2635,7 +2889,7 @@ const file_atrium_proto_rawDesc = "" +
 	"\vSOURCE_HOST\x10\x022\xa3\x01\n" +
 	"\x06Plugin\x12L\n" +
 	"\vGetManifest\x12!.atrium.plugin.v1.ManifestRequest\x1a\x1a.atrium.plugin.v1.Manifest\x12K\n" +
-	"\x06Handle\x12\x1f.atrium.plugin.v1.HandleRequest\x1a .atrium.plugin.v1.HandleResponse2\xab\x06\n" +
+	"\x06Handle\x12\x1f.atrium.plugin.v1.HandleRequest\x1a .atrium.plugin.v1.HandleResponse2\xe9\x06\n" +
 	"\x04Host\x12L\n" +
 	"\x05Query\x12\".atrium.plugin.v1.StatementRequest\x1a\x1f.atrium.plugin.v1.QueryResponse\x12J\n" +
 	"\x04Exec\x12\".atrium.plugin.v1.StatementRequest\x1a\x1e.atrium.plugin.v1.ExecResponse\x12H\n" +
@@ -2648,7 +2902,8 @@ const file_atrium_proto_rawDesc = "" +
 	"\n" +
 	"BlobDelete\x12\x1c.atrium.plugin.v1.KeyRequest\x1a\x15.atrium.plugin.v1.Ack\x12T\n" +
 	"\tAuthorize\x12\".atrium.plugin.v1.AuthorizeRequest\x1a#.atrium.plugin.v1.AuthorizeResponse\x12>\n" +
-	"\x05Audit\x12\x1e.atrium.plugin.v1.AuditRequest\x1a\x15.atrium.plugin.v1.AckB.Z,github.com/atriumhq/atrium/sdk/internal/wireb\x06proto3"
+	"\x05Audit\x12\x1e.atrium.plugin.v1.AuditRequest\x1a\x15.atrium.plugin.v1.Ack\x12<\n" +
+	"\x04Emit\x12\x1d.atrium.plugin.v1.EmitRequest\x1a\x15.atrium.plugin.v1.AckB.Z,github.com/atriumhq/atrium/sdk/internal/wireb\x06proto3"
 
 var (
 	file_atrium_proto_rawDescOnce sync.Once
@@ -2663,7 +2918,7 @@ func file_atrium_proto_rawDescGZIP() []byte {
 }
 
 var file_atrium_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_atrium_proto_msgTypes = make([]protoimpl.MessageInfo, 35)
+var file_atrium_proto_msgTypes = make([]protoimpl.MessageInfo, 38)
 var file_atrium_proto_goTypes = []any{
 	(Kind)(0),                     // 0: atrium.plugin.v1.Kind
 	(Source)(0),                   // 1: atrium.plugin.v1.Source
@@ -2701,77 +2956,85 @@ var file_atrium_proto_goTypes = []any{
 	(*AuthorizeResponse)(nil),     // 33: atrium.plugin.v1.AuthorizeResponse
 	(*AuditRequest)(nil),          // 34: atrium.plugin.v1.AuditRequest
 	(*Ack)(nil),                   // 35: atrium.plugin.v1.Ack
-	nil,                           // 36: atrium.plugin.v1.Tenant.SettingsEntry
-	(*timestamppb.Timestamp)(nil), // 37: google.protobuf.Timestamp
+	(*EventType)(nil),             // 36: atrium.plugin.v1.EventType
+	(*Event)(nil),                 // 37: atrium.plugin.v1.Event
+	(*EmitRequest)(nil),           // 38: atrium.plugin.v1.EmitRequest
+	nil,                           // 39: atrium.plugin.v1.Tenant.SettingsEntry
+	(*timestamppb.Timestamp)(nil), // 40: google.protobuf.Timestamp
 }
 var file_atrium_proto_depIdxs = []int32{
 	4,  // 0: atrium.plugin.v1.Manifest.routes:type_name -> atrium.plugin.v1.Route
 	5,  // 1: atrium.plugin.v1.Manifest.permissions:type_name -> atrium.plugin.v1.Permission
 	6,  // 2: atrium.plugin.v1.Manifest.settings:type_name -> atrium.plugin.v1.Setting
 	7,  // 3: atrium.plugin.v1.Manifest.migrations:type_name -> atrium.plugin.v1.Migration
-	36, // 4: atrium.plugin.v1.Tenant.settings:type_name -> atrium.plugin.v1.Tenant.SettingsEntry
-	8,  // 5: atrium.plugin.v1.HandleRequest.params:type_name -> atrium.plugin.v1.Pair
-	8,  // 6: atrium.plugin.v1.HandleRequest.query:type_name -> atrium.plugin.v1.Pair
-	8,  // 7: atrium.plugin.v1.HandleRequest.headers:type_name -> atrium.plugin.v1.Pair
-	9,  // 8: atrium.plugin.v1.HandleRequest.principal:type_name -> atrium.plugin.v1.Principal
-	10, // 9: atrium.plugin.v1.HandleRequest.tenant:type_name -> atrium.plugin.v1.Tenant
-	12, // 10: atrium.plugin.v1.HandleRequest.prefetch:type_name -> atrium.plugin.v1.Prefetch
-	18, // 11: atrium.plugin.v1.Prefetch.statement:type_name -> atrium.plugin.v1.Statement
-	21, // 12: atrium.plugin.v1.Prefetch.result:type_name -> atrium.plugin.v1.ResultSet
-	8,  // 13: atrium.plugin.v1.HandleResponse.headers:type_name -> atrium.plugin.v1.Pair
-	16, // 14: atrium.plugin.v1.HandleResponse.error:type_name -> atrium.plugin.v1.Error
-	14, // 15: atrium.plugin.v1.HandleResponse.checks:type_name -> atrium.plugin.v1.Check
-	31, // 16: atrium.plugin.v1.Check.resource:type_name -> atrium.plugin.v1.Resource
-	0,  // 17: atrium.plugin.v1.Error.kind:type_name -> atrium.plugin.v1.Kind
-	15, // 18: atrium.plugin.v1.Error.fields:type_name -> atrium.plugin.v1.FieldError
-	1,  // 19: atrium.plugin.v1.Error.source:type_name -> atrium.plugin.v1.Source
-	37, // 20: atrium.plugin.v1.Value.time:type_name -> google.protobuf.Timestamp
-	17, // 21: atrium.plugin.v1.Statement.args:type_name -> atrium.plugin.v1.Value
-	18, // 22: atrium.plugin.v1.StatementRequest.statement:type_name -> atrium.plugin.v1.Statement
-	17, // 23: atrium.plugin.v1.Row.values:type_name -> atrium.plugin.v1.Value
-	20, // 24: atrium.plugin.v1.ResultSet.rows:type_name -> atrium.plugin.v1.Row
-	21, // 25: atrium.plugin.v1.QueryResponse.result:type_name -> atrium.plugin.v1.ResultSet
-	16, // 26: atrium.plugin.v1.QueryResponse.error:type_name -> atrium.plugin.v1.Error
-	16, // 27: atrium.plugin.v1.ExecResponse.error:type_name -> atrium.plugin.v1.Error
-	18, // 28: atrium.plugin.v1.BatchRequest.statements:type_name -> atrium.plugin.v1.Statement
-	21, // 29: atrium.plugin.v1.BatchResponse.results:type_name -> atrium.plugin.v1.ResultSet
-	16, // 30: atrium.plugin.v1.BatchResponse.error:type_name -> atrium.plugin.v1.Error
-	16, // 31: atrium.plugin.v1.CacheGetResponse.error:type_name -> atrium.plugin.v1.Error
-	16, // 32: atrium.plugin.v1.BlobGetResponse.error:type_name -> atrium.plugin.v1.Error
-	31, // 33: atrium.plugin.v1.AuthorizeRequest.resource:type_name -> atrium.plugin.v1.Resource
-	16, // 34: atrium.plugin.v1.AuthorizeResponse.error:type_name -> atrium.plugin.v1.Error
-	16, // 35: atrium.plugin.v1.Ack.error:type_name -> atrium.plugin.v1.Error
-	2,  // 36: atrium.plugin.v1.Plugin.GetManifest:input_type -> atrium.plugin.v1.ManifestRequest
-	11, // 37: atrium.plugin.v1.Plugin.Handle:input_type -> atrium.plugin.v1.HandleRequest
-	19, // 38: atrium.plugin.v1.Host.Query:input_type -> atrium.plugin.v1.StatementRequest
-	19, // 39: atrium.plugin.v1.Host.Exec:input_type -> atrium.plugin.v1.StatementRequest
-	24, // 40: atrium.plugin.v1.Host.Batch:input_type -> atrium.plugin.v1.BatchRequest
-	26, // 41: atrium.plugin.v1.Host.CacheGet:input_type -> atrium.plugin.v1.KeyRequest
-	28, // 42: atrium.plugin.v1.Host.CacheSet:input_type -> atrium.plugin.v1.CacheSetRequest
-	26, // 43: atrium.plugin.v1.Host.CacheDelete:input_type -> atrium.plugin.v1.KeyRequest
-	29, // 44: atrium.plugin.v1.Host.BlobPut:input_type -> atrium.plugin.v1.BlobPutRequest
-	26, // 45: atrium.plugin.v1.Host.BlobGet:input_type -> atrium.plugin.v1.KeyRequest
-	26, // 46: atrium.plugin.v1.Host.BlobDelete:input_type -> atrium.plugin.v1.KeyRequest
-	32, // 47: atrium.plugin.v1.Host.Authorize:input_type -> atrium.plugin.v1.AuthorizeRequest
-	34, // 48: atrium.plugin.v1.Host.Audit:input_type -> atrium.plugin.v1.AuditRequest
-	3,  // 49: atrium.plugin.v1.Plugin.GetManifest:output_type -> atrium.plugin.v1.Manifest
-	13, // 50: atrium.plugin.v1.Plugin.Handle:output_type -> atrium.plugin.v1.HandleResponse
-	22, // 51: atrium.plugin.v1.Host.Query:output_type -> atrium.plugin.v1.QueryResponse
-	23, // 52: atrium.plugin.v1.Host.Exec:output_type -> atrium.plugin.v1.ExecResponse
-	25, // 53: atrium.plugin.v1.Host.Batch:output_type -> atrium.plugin.v1.BatchResponse
-	27, // 54: atrium.plugin.v1.Host.CacheGet:output_type -> atrium.plugin.v1.CacheGetResponse
-	35, // 55: atrium.plugin.v1.Host.CacheSet:output_type -> atrium.plugin.v1.Ack
-	35, // 56: atrium.plugin.v1.Host.CacheDelete:output_type -> atrium.plugin.v1.Ack
-	35, // 57: atrium.plugin.v1.Host.BlobPut:output_type -> atrium.plugin.v1.Ack
-	30, // 58: atrium.plugin.v1.Host.BlobGet:output_type -> atrium.plugin.v1.BlobGetResponse
-	35, // 59: atrium.plugin.v1.Host.BlobDelete:output_type -> atrium.plugin.v1.Ack
-	33, // 60: atrium.plugin.v1.Host.Authorize:output_type -> atrium.plugin.v1.AuthorizeResponse
-	35, // 61: atrium.plugin.v1.Host.Audit:output_type -> atrium.plugin.v1.Ack
-	49, // [49:62] is the sub-list for method output_type
-	36, // [36:49] is the sub-list for method input_type
-	36, // [36:36] is the sub-list for extension type_name
-	36, // [36:36] is the sub-list for extension extendee
-	0,  // [0:36] is the sub-list for field type_name
+	36, // 4: atrium.plugin.v1.Manifest.emits:type_name -> atrium.plugin.v1.EventType
+	39, // 5: atrium.plugin.v1.Tenant.settings:type_name -> atrium.plugin.v1.Tenant.SettingsEntry
+	8,  // 6: atrium.plugin.v1.HandleRequest.params:type_name -> atrium.plugin.v1.Pair
+	8,  // 7: atrium.plugin.v1.HandleRequest.query:type_name -> atrium.plugin.v1.Pair
+	8,  // 8: atrium.plugin.v1.HandleRequest.headers:type_name -> atrium.plugin.v1.Pair
+	9,  // 9: atrium.plugin.v1.HandleRequest.principal:type_name -> atrium.plugin.v1.Principal
+	10, // 10: atrium.plugin.v1.HandleRequest.tenant:type_name -> atrium.plugin.v1.Tenant
+	12, // 11: atrium.plugin.v1.HandleRequest.prefetch:type_name -> atrium.plugin.v1.Prefetch
+	37, // 12: atrium.plugin.v1.HandleRequest.event:type_name -> atrium.plugin.v1.Event
+	18, // 13: atrium.plugin.v1.Prefetch.statement:type_name -> atrium.plugin.v1.Statement
+	21, // 14: atrium.plugin.v1.Prefetch.result:type_name -> atrium.plugin.v1.ResultSet
+	8,  // 15: atrium.plugin.v1.HandleResponse.headers:type_name -> atrium.plugin.v1.Pair
+	16, // 16: atrium.plugin.v1.HandleResponse.error:type_name -> atrium.plugin.v1.Error
+	14, // 17: atrium.plugin.v1.HandleResponse.checks:type_name -> atrium.plugin.v1.Check
+	31, // 18: atrium.plugin.v1.Check.resource:type_name -> atrium.plugin.v1.Resource
+	0,  // 19: atrium.plugin.v1.Error.kind:type_name -> atrium.plugin.v1.Kind
+	15, // 20: atrium.plugin.v1.Error.fields:type_name -> atrium.plugin.v1.FieldError
+	1,  // 21: atrium.plugin.v1.Error.source:type_name -> atrium.plugin.v1.Source
+	40, // 22: atrium.plugin.v1.Value.time:type_name -> google.protobuf.Timestamp
+	17, // 23: atrium.plugin.v1.Statement.args:type_name -> atrium.plugin.v1.Value
+	18, // 24: atrium.plugin.v1.StatementRequest.statement:type_name -> atrium.plugin.v1.Statement
+	17, // 25: atrium.plugin.v1.Row.values:type_name -> atrium.plugin.v1.Value
+	20, // 26: atrium.plugin.v1.ResultSet.rows:type_name -> atrium.plugin.v1.Row
+	21, // 27: atrium.plugin.v1.QueryResponse.result:type_name -> atrium.plugin.v1.ResultSet
+	16, // 28: atrium.plugin.v1.QueryResponse.error:type_name -> atrium.plugin.v1.Error
+	16, // 29: atrium.plugin.v1.ExecResponse.error:type_name -> atrium.plugin.v1.Error
+	18, // 30: atrium.plugin.v1.BatchRequest.statements:type_name -> atrium.plugin.v1.Statement
+	21, // 31: atrium.plugin.v1.BatchResponse.results:type_name -> atrium.plugin.v1.ResultSet
+	16, // 32: atrium.plugin.v1.BatchResponse.error:type_name -> atrium.plugin.v1.Error
+	16, // 33: atrium.plugin.v1.CacheGetResponse.error:type_name -> atrium.plugin.v1.Error
+	16, // 34: atrium.plugin.v1.BlobGetResponse.error:type_name -> atrium.plugin.v1.Error
+	31, // 35: atrium.plugin.v1.AuthorizeRequest.resource:type_name -> atrium.plugin.v1.Resource
+	16, // 36: atrium.plugin.v1.AuthorizeResponse.error:type_name -> atrium.plugin.v1.Error
+	16, // 37: atrium.plugin.v1.Ack.error:type_name -> atrium.plugin.v1.Error
+	40, // 38: atrium.plugin.v1.Event.occurred_at:type_name -> google.protobuf.Timestamp
+	2,  // 39: atrium.plugin.v1.Plugin.GetManifest:input_type -> atrium.plugin.v1.ManifestRequest
+	11, // 40: atrium.plugin.v1.Plugin.Handle:input_type -> atrium.plugin.v1.HandleRequest
+	19, // 41: atrium.plugin.v1.Host.Query:input_type -> atrium.plugin.v1.StatementRequest
+	19, // 42: atrium.plugin.v1.Host.Exec:input_type -> atrium.plugin.v1.StatementRequest
+	24, // 43: atrium.plugin.v1.Host.Batch:input_type -> atrium.plugin.v1.BatchRequest
+	26, // 44: atrium.plugin.v1.Host.CacheGet:input_type -> atrium.plugin.v1.KeyRequest
+	28, // 45: atrium.plugin.v1.Host.CacheSet:input_type -> atrium.plugin.v1.CacheSetRequest
+	26, // 46: atrium.plugin.v1.Host.CacheDelete:input_type -> atrium.plugin.v1.KeyRequest
+	29, // 47: atrium.plugin.v1.Host.BlobPut:input_type -> atrium.plugin.v1.BlobPutRequest
+	26, // 48: atrium.plugin.v1.Host.BlobGet:input_type -> atrium.plugin.v1.KeyRequest
+	26, // 49: atrium.plugin.v1.Host.BlobDelete:input_type -> atrium.plugin.v1.KeyRequest
+	32, // 50: atrium.plugin.v1.Host.Authorize:input_type -> atrium.plugin.v1.AuthorizeRequest
+	34, // 51: atrium.plugin.v1.Host.Audit:input_type -> atrium.plugin.v1.AuditRequest
+	38, // 52: atrium.plugin.v1.Host.Emit:input_type -> atrium.plugin.v1.EmitRequest
+	3,  // 53: atrium.plugin.v1.Plugin.GetManifest:output_type -> atrium.plugin.v1.Manifest
+	13, // 54: atrium.plugin.v1.Plugin.Handle:output_type -> atrium.plugin.v1.HandleResponse
+	22, // 55: atrium.plugin.v1.Host.Query:output_type -> atrium.plugin.v1.QueryResponse
+	23, // 56: atrium.plugin.v1.Host.Exec:output_type -> atrium.plugin.v1.ExecResponse
+	25, // 57: atrium.plugin.v1.Host.Batch:output_type -> atrium.plugin.v1.BatchResponse
+	27, // 58: atrium.plugin.v1.Host.CacheGet:output_type -> atrium.plugin.v1.CacheGetResponse
+	35, // 59: atrium.plugin.v1.Host.CacheSet:output_type -> atrium.plugin.v1.Ack
+	35, // 60: atrium.plugin.v1.Host.CacheDelete:output_type -> atrium.plugin.v1.Ack
+	35, // 61: atrium.plugin.v1.Host.BlobPut:output_type -> atrium.plugin.v1.Ack
+	30, // 62: atrium.plugin.v1.Host.BlobGet:output_type -> atrium.plugin.v1.BlobGetResponse
+	35, // 63: atrium.plugin.v1.Host.BlobDelete:output_type -> atrium.plugin.v1.Ack
+	33, // 64: atrium.plugin.v1.Host.Authorize:output_type -> atrium.plugin.v1.AuthorizeResponse
+	35, // 65: atrium.plugin.v1.Host.Audit:output_type -> atrium.plugin.v1.Ack
+	35, // 66: atrium.plugin.v1.Host.Emit:output_type -> atrium.plugin.v1.Ack
+	53, // [53:67] is the sub-list for method output_type
+	39, // [39:53] is the sub-list for method input_type
+	39, // [39:39] is the sub-list for extension type_name
+	39, // [39:39] is the sub-list for extension extendee
+	0,  // [0:39] is the sub-list for field type_name
 }
 
 func init() { file_atrium_proto_init() }
@@ -2794,7 +3057,7 @@ func file_atrium_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_atrium_proto_rawDesc), len(file_atrium_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   35,
+			NumMessages:   38,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

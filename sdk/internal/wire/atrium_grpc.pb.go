@@ -185,6 +185,7 @@ const (
 	Host_BlobDelete_FullMethodName  = "/atrium.plugin.v1.Host/BlobDelete"
 	Host_Authorize_FullMethodName   = "/atrium.plugin.v1.Host/Authorize"
 	Host_Audit_FullMethodName       = "/atrium.plugin.v1.Host/Audit"
+	Host_Emit_FullMethodName        = "/atrium.plugin.v1.Host/Emit"
 )
 
 // HostClient is the client API for Host service.
@@ -206,6 +207,9 @@ type HostClient interface {
 	BlobDelete(ctx context.Context, in *KeyRequest, opts ...grpc.CallOption) (*Ack, error)
 	Authorize(ctx context.Context, in *AuthorizeRequest, opts ...grpc.CallOption) (*AuthorizeResponse, error)
 	Audit(ctx context.Context, in *AuditRequest, opts ...grpc.CallOption) (*Ack, error)
+	// Emit writes an integration event to the tenant's outbox in the request's
+	// unit of work: it commits with the request or not at all.
+	Emit(ctx context.Context, in *EmitRequest, opts ...grpc.CallOption) (*Ack, error)
 }
 
 type hostClient struct {
@@ -326,6 +330,16 @@ func (c *hostClient) Audit(ctx context.Context, in *AuditRequest, opts ...grpc.C
 	return out, nil
 }
 
+func (c *hostClient) Emit(ctx context.Context, in *EmitRequest, opts ...grpc.CallOption) (*Ack, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(Ack)
+	err := c.cc.Invoke(ctx, Host_Emit_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // HostServer is the server API for Host service.
 // All implementations must embed UnimplementedHostServer
 // for forward compatibility.
@@ -345,6 +359,9 @@ type HostServer interface {
 	BlobDelete(context.Context, *KeyRequest) (*Ack, error)
 	Authorize(context.Context, *AuthorizeRequest) (*AuthorizeResponse, error)
 	Audit(context.Context, *AuditRequest) (*Ack, error)
+	// Emit writes an integration event to the tenant's outbox in the request's
+	// unit of work: it commits with the request or not at all.
+	Emit(context.Context, *EmitRequest) (*Ack, error)
 	mustEmbedUnimplementedHostServer()
 }
 
@@ -387,6 +404,9 @@ func (UnimplementedHostServer) Authorize(context.Context, *AuthorizeRequest) (*A
 }
 func (UnimplementedHostServer) Audit(context.Context, *AuditRequest) (*Ack, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method Audit not implemented")
+}
+func (UnimplementedHostServer) Emit(context.Context, *EmitRequest) (*Ack, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method Emit not implemented")
 }
 func (UnimplementedHostServer) mustEmbedUnimplementedHostServer() {}
 func (UnimplementedHostServer) testEmbeddedByValue()              {}
@@ -607,6 +627,24 @@ func _Host_Audit_Handler(srv interface{}, ctx context.Context, dec func(interfac
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Host_Emit_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(EmitRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(HostServer).Emit(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Host_Emit_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(HostServer).Emit(ctx, req.(*EmitRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Host_ServiceDesc is the grpc.ServiceDesc for Host service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -657,6 +695,10 @@ var Host_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Audit",
 			Handler:    _Host_Audit_Handler,
+		},
+		{
+			MethodName: "Emit",
+			Handler:    _Host_Emit_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},
