@@ -15,7 +15,9 @@ import (
 // the deliverer, which runs from start to stop.
 var Module = fx.Module("events",
 	fx.Provide(
-		func(cfg config.Config) *WebhookClient { return NewWebhookClient(cfg.WebhookAllowPrivate, cfg.WebhookTimeout) },
+		func(cfg config.Config) *WebhookClient {
+			return NewWebhookClient(cfg.WebhookAllowPrivate, cfg.WebhookTimeout)
+		},
 		func(reg *prometheus.Registry) *Metrics { return NewMetrics(reg) },
 		NewOutbox,
 		fx.Annotate(func(o *Outbox) *Outbox { return o }, fx.As(new(pluginhost.Outbox))),

@@ -98,7 +98,7 @@ func (s *EventStore) Ready(ctx context.Context, t *kernel.Tenant) ([]string, tim
 		FROM (SELECT DISTINCT ON (subscriber) subscriber, next_attempt_at, leased_until FROM `+table(t, "event_deliveries")+`
 			WHERE status = 'pending' ORDER BY subscriber, outbox_id) heads`)
 	if err != nil {
-		return nil, time.Time{}, unavailable(err)
+		return nil, time.Time{}, dbErr(err)
 	}
 	defer rows.Close()
 	var ready []string
@@ -119,7 +119,7 @@ func (s *EventStore) Ready(ctx context.Context, t *kernel.Tenant) ([]string, tim
 			next = at
 		}
 	}
-	return ready, next, unavailable(rows.Err())
+	return ready, next, dbErr(rows.Err())
 }
 
 // Claim leases the due prefix of the subscriber's pending deliveries.
@@ -166,7 +166,7 @@ func (s *EventStore) Claim(ctx context.Context, t *kernel.Tenant, subscriber str
 		return err
 	})
 	if err != nil {
-		return nil, unavailable(err)
+		return nil, dbErr(err)
 	}
 	return out, nil
 }
@@ -176,7 +176,7 @@ func (s *EventStore) InInbox(ctx context.Context, t *kernel.Tenant, d events.Del
 	var ok bool
 	err := s.pool.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM "+table(t, "event_inbox")+" WHERE subscriber = $1 AND event_id = $2)",
 		d.Subscriber, d.EventID).Scan(&ok)
-	return ok, unavailable(err)
+	return ok, dbErr(err)
 }
 
 // Delivered marks the delivery done.
@@ -184,7 +184,7 @@ func (s *EventStore) Delivered(ctx context.Context, t *kernel.Tenant, d events.D
 	_, err := s.pool.Exec(ctx, "UPDATE "+table(t, "event_deliveries")+` SET status = 'delivered', delivered_at = now(),
 		leased_until = NULL, attempts = attempts + 1, last_error = '' WHERE subscriber = $1 AND outbox_id = $2 AND status = 'pending'`,
 		d.Subscriber, d.OutboxID)
-	return unavailable(err)
+	return dbErr(err)
 }
 
 // Failed records a failed attempt.
@@ -200,7 +200,7 @@ func (s *EventStore) Failed(ctx context.Context, t *kernel.Tenant, d events.Deli
 	_, err := s.pool.Exec(ctx, "UPDATE "+table(t, "event_deliveries")+` SET attempts = attempts + $3, next_attempt_at = $4,
 		leased_until = NULL, last_error = $5, status = $6 WHERE subscriber = $1 AND outbox_id = $2 AND status = 'pending'`,
 		d.Subscriber, d.OutboxID, inc, next, msg, status)
-	return unavailable(err)
+	return dbErr(err)
 }
 
 // Release drops the leases of deliveries not attempted.
@@ -211,7 +211,7 @@ func (s *EventStore) Release(ctx context.Context, t *kernel.Tenant, ds []events.
 	}
 	_, err := s.pool.Exec(ctx, "UPDATE "+table(t, "event_deliveries")+
 		" SET leased_until = NULL WHERE subscriber = $1 AND outbox_id = ANY ($2) AND status = 'pending'", ds[0].Subscriber, ids)
-	return unavailable(err)
+	return dbErr(err)
 }
 
 // Depth counts the pending deliveries.
@@ -221,7 +221,7 @@ func (s *EventStore) Depth(ctx context.Context, t *kernel.Tenant) (int, time.Tim
 	err := s.pool.QueryRow(ctx, "SELECT count(*), min(o.occurred_at) FROM "+table(t, "event_deliveries")+" d JOIN "+
 		table(t, "event_outbox")+" o ON o.id = d.outbox_id WHERE d.status = 'pending'").Scan(&n, &oldest)
 	if err != nil || oldest == nil {
-		return n, time.Time{}, unavailable(err)
+		return n, time.Time{}, dbErr(err)
 	}
 	return n, *oldest, nil
 }
@@ -242,7 +242,7 @@ func (s *EventStore) LogAttempt(ctx context.Context, t *kernel.Tenant, a events.
 	_, err := s.pool.Exec(ctx, "INSERT INTO "+table(t, "webhook_deliveries")+
 		" (webhook_id, event_id, at, attempt, status_code, duration_ms, error) VALUES ($1, $2, $3, $4, $5, $6, $7)",
 		a.WebhookID, a.EventID, a.At, a.Attempt, a.StatusCode, a.DurationMS, a.Error)
-	return unavailable(err)
+	return dbErr(err)
 }
 
 const recordSelect = `SELECT o.id, o.event_id, o.type, o.source, o.payload, o.occurred_at,
@@ -408,4 +408,12 @@ func (s *EventStore) WebhookAttempts(ctx context.Context, id uuid.UUID, limit in
 		return []events.WebhookAttempt{}, nil
 	}
 	return out, err
+}
+
+// dbErr is unavailable for a failure, nil for none.
+func dbErr(err error) error {
+	if err == nil {
+		return nil
+	}
+	return unavailable(err)
 }
