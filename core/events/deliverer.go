@@ -337,9 +337,9 @@ func (d *Deliverer) deliver(ctx context.Context, t *kernel.Tenant, dl Delivery) 
 	if ctx.Err() != nil {
 		return false // stopping: the lease lapses and another attempt is made
 	}
-	// A plugin that is down is no fault of the event's: it waits without
-	// using up its attempts.
-	counted := !errors.Is(err, pluginhost.ErrUnavailable)
+	// A plugin that is not running is no fault of the event's: it waits
+	// without using up its attempts. (One that crashed on it did fail.)
+	counted := !notRunning(err)
 	attempts := dl.Attempts
 	if counted {
 		attempts++
@@ -364,6 +364,13 @@ func (d *Deliverer) deliver(ctx context.Context, t *kernel.Tenant, dl Delivery) 
 	}
 	d.metrics.deliveries.WithLabelValues(kind, outcome).Inc()
 	return false
+}
+
+// notRunning tells whether err says the plugin was not running, so the
+// event was never handed over.
+func notRunning(err error) bool {
+	var ke *kernel.Error
+	return errors.As(err, &ke) && ke.Code == pluginhost.ErrUnavailable.Code && ke.Err == nil
 }
 
 func (d *Deliverer) backoff(attempts int) time.Duration {
