@@ -231,6 +231,19 @@ func (c Config) Validate() error {
 	if err := c.validateBlobURL(); err != nil {
 		return err
 	}
+	if c.EventMaxAttempts < 1 || c.EventMaxAttempts > 100 {
+		return fmt.Errorf("ATRIUM_EVENT_MAX_ATTEMPTS=%d: must be between 1 and 100", c.EventMaxAttempts)
+	}
+	if c.EventRetryBase < 10*time.Millisecond || c.EventRetryMax < c.EventRetryBase {
+		return fmt.Errorf("ATRIUM_EVENT_RETRY_BASE=%s, ATRIUM_EVENT_RETRY_MAX=%s: the base must be at least 10ms and the maximum no less",
+			c.EventRetryBase, c.EventRetryMax)
+	}
+	if c.EventWorkers < 1 || c.EventWorkers > 256 {
+		return fmt.Errorf("ATRIUM_EVENT_WORKERS=%d: must be between 1 and 256", c.EventWorkers)
+	}
+	if c.WebhookTimeout < 100*time.Millisecond || c.WebhookTimeout > 5*time.Minute {
+		return fmt.Errorf("ATRIUM_WEBHOOK_TIMEOUT=%s: must be between 100ms and 5m", c.WebhookTimeout)
+	}
 	if c.BcryptCost < 10 || c.BcryptCost > 16 {
 		return fmt.Errorf("ATRIUM_BCRYPT_COST=%d: must be between 10 and 16", c.BcryptCost)
 	}

@@ -44,7 +44,8 @@ func main() {
 		},
 		Migrations: fstest.MapFS{
 			"000001_relay.up.sql": {Data: []byte(`CREATE TABLE relay_applied (id bigserial PRIMARY KEY, event_id text NOT NULL,
-				type text NOT NULL, n bigint NOT NULL, attempt bigint NOT NULL);
+				type text NOT NULL, n bigint NOT NULL, attempt bigint NOT NULL,
+				at timestamptz NOT NULL DEFAULT clock_timestamp());
 				CREATE TABLE relay_mode (id boolean PRIMARY KEY DEFAULT true, fail boolean NOT NULL);`)},
 			"000001_relay.down.sql": {Data: []byte("DROP TABLE relay_applied; DROP TABLE relay_mode;")},
 		},
