@@ -132,7 +132,10 @@ func Options(cfg config.Config, log *slog.Logger) fx.Option {
 			func(in identity.SignIn, s *identity.Standings) identity.SignIn { in.Standings = s; return in },
 		),
 		fx.Invoke(invalidateOnChange, invalidatePoliciesOnChange, invalidateTenantsOnChange, postgres.AuditTenantChanges, syncPluginsOnChange,
-			func(l *postgres.Listener, d *events.Deliverer) { l.On(postgres.EventsChannel, d.Wake) }),
+			func(l *postgres.Listener, d *events.Deliverer) {
+				l.On(postgres.EventsChannel, d.Wake)
+				l.On(postgres.TenancyChannel, d.Refresh) // a tenant's plugins changed
+			}),
 		fx.Invoke(api.Serve), // last: see api.Serve
 	)
 }

@@ -77,7 +77,7 @@ func TestEventThroughputAndLatency(t *testing.T) {
 func latencies(t *testing.T, db, slug string) []float64 {
 	schema := tenancy.SchemaName(slug)
 	raw := postgrestest.Exec(t, db, `SELECT string_agg((extract(epoch FROM a.at - o.occurred_at) * 1000)::text, ',')
-		FROM `+schema+`.relay_applied a JOIN `+schema+`.event_outbox o ON o.event_id = a.event_id::uuid`)
+		FROM `+schema+`.relay_applied a JOIN `+schema+`.outbox o ON o.event_id = a.event_id::uuid`)
 	var out []float64
 	for f := range strings.SplitSeq(raw, ",") {
 		v, err := strconv.ParseFloat(f, 64)

@@ -156,7 +156,7 @@ func TestEventsOfARolledBackRequestAreNeverDelivered(t *testing.T) {
 	require.Len(t, got, 1)
 	assert.EqualValues(t, 100, got[0].N)
 	schema := tenancy.SchemaName("evroll")
-	assert.Equal(t, "1", postgrestest.Exec(t, s.db, "SELECT count(*) FROM "+schema+".event_outbox"), "only the committed event is in the outbox")
+	assert.Equal(t, "1", postgrestest.Exec(t, s.db, "SELECT count(*) FROM "+schema+".outbox"), "only the committed event is in the outbox")
 }
 
 // A subscriber that crashes in the middle of an event gets it again once
@@ -410,25 +410,25 @@ func TestPluginCannotReachTheOutboxOrInbox(t *testing.T) {
 	s.waitApplied(admin, 1, 5*time.Second)
 	schema := tenancy.SchemaName("evwall")
 	snapshot := func() string {
-		return postgrestest.Exec(t, s.db, "SELECT (SELECT count(*) FROM "+schema+".event_outbox)::text || '/' || (SELECT count(*) FROM "+
-			schema+".event_inbox) || '/' || (SELECT string_agg(status, ',') FROM "+schema+".event_deliveries) || '/' || (SELECT count(*) FROM "+
+		return postgrestest.Exec(t, s.db, "SELECT (SELECT count(*) FROM "+schema+".outbox)::text || '/' || (SELECT count(*) FROM "+
+			schema+".inbox) || '/' || (SELECT string_agg(status, ',') FROM "+schema+".outbox_deliveries) || '/' || (SELECT count(*) FROM "+
 			schema+".webhooks)")
 	}
 	before := snapshot()
 	for _, sql := range []string{
-		"SELECT * FROM event_outbox",
-		`SELECT * FROM "event_outbox"`,
-		"SELECT * FROM " + schema + ".event_outbox",
-		`SELECT * FROM "` + schema + `"."event_inbox"`,
+		"SELECT * FROM outbox",
+		`SELECT * FROM "outbox"`,
+		"SELECT * FROM " + schema + ".outbox",
+		`SELECT * FROM "` + schema + `"."inbox"`,
 		"SELECT * FROM EVENT_DELIVERIES",
 		"SELECT * FROM webhooks",
 		"SELECT secret FROM webhooks",
-		"INSERT INTO event_outbox (event_id, type, source, payload, occurred_at) VALUES (gen_random_uuid(), 'relay.thing.happened', 'relay', '{}', now()) RETURNING id",
-		"INSERT INTO event_inbox (subscriber, event_id, handled_at) VALUES ('plugin:relay', gen_random_uuid(), now()) RETURNING 1",
-		"UPDATE event_deliveries SET status = 'pending' RETURNING 1",
-		"DELETE FROM event_outbox RETURNING 1",
-		"DELETE FROM event_inbox RETURNING 1",
-		"WITH x AS (DELETE FROM event_inbox RETURNING 1) SELECT * FROM x",
+		"INSERT INTO outbox (event_id, type, source, payload, occurred_at) VALUES (gen_random_uuid(), 'relay.thing.happened', 'relay', '{}', now()) RETURNING id",
+		"INSERT INTO inbox (subscriber, event_id, handled_at) VALUES ('plugin:relay', gen_random_uuid(), now()) RETURNING 1",
+		"UPDATE outbox_deliveries SET status = 'pending' RETURNING 1",
+		"DELETE FROM outbox RETURNING 1",
+		"DELETE FROM inbox RETURNING 1",
+		"WITH x AS (DELETE FROM inbox RETURNING 1) SELECT * FROM x",
 		"SELECT events_append('{}', '\\x00'::bytea)",
 		"SELECT " + schema + ".events_handled('{\"subscriber\":\"plugin:relay\"}', sha256('x'))",
 		"INSERT INTO webhooks (id, url, events, secret, created_at) VALUES (gen_random_uuid(), 'http://x', '{*}', 's', now()) RETURNING 1",
@@ -443,7 +443,7 @@ func TestPluginCannotReachTheOutboxOrInbox(t *testing.T) {
 	roles := postgrestest.Exec(t, s.db, `SELECT owner_role || ',' || runtime_role FROM atrium.tenant_plugin_roles r
 		JOIN atrium.tenants t ON t.id = r.tenant_id WHERE t.slug = 'evwall' AND r.plugin = 'relay'`)
 	for role := range strings.SplitSeq(roles, ",") {
-		for _, tbl := range []string{"event_outbox", "event_deliveries", "event_inbox", "webhooks", "webhook_deliveries"} {
+		for _, tbl := range []string{"outbox", "outbox_deliveries", "inbox", "webhooks", "webhooks_deliveries"} {
 			for _, priv := range []string{"SELECT", "INSERT", "UPDATE", "DELETE", "TRUNCATE", "REFERENCES", "TRIGGER"} {
 				assert.Equal(t, "false", postgrestest.Exec(t, s.db, "SELECT has_table_privilege($1, $2, $3)", role, schema+"."+tbl, priv),
 					"%s %s %s", role, priv, tbl)

@@ -154,6 +154,15 @@ func (d *Deliverer) Wake(payload string) {
 	d.enqueue(id)
 }
 
+// Refresh is the tenancy channel's handler: a tenant was created, changed
+// (its plugins) or deleted, so the list of tenants is read again.
+func (d *Deliverer) Refresh(string) {
+	select {
+	case d.refresh <- struct{}{}:
+	default:
+	}
+}
+
 func (d *Deliverer) enqueue(id uuid.UUID) {
 	d.mu.Lock()
 	if d.running[id] {

@@ -95,7 +95,7 @@ func table(t *kernel.Tenant, name string) string { return pgx.Identifier{t.Schem
 func (s *EventStore) Ready(ctx context.Context, t *kernel.Tenant) ([]string, time.Time, error) {
 	rows, err := s.pool.Query(ctx, `SELECT subscriber,
 			extract(epoch FROM greatest(next_attempt_at, coalesce(leased_until, next_attempt_at)) - now())::float8
-		FROM (SELECT DISTINCT ON (subscriber) subscriber, next_attempt_at, leased_until FROM `+table(t, "event_deliveries")+`
+		FROM (SELECT DISTINCT ON (subscriber) subscriber, next_attempt_at, leased_until FROM `+table(t, "outbox_deliveries")+`
 			WHERE status = 'pending' ORDER BY subscriber, outbox_id) heads`)
 	if err != nil {
 		return nil, time.Time{}, dbErr(err)
@@ -135,7 +135,7 @@ func (s *EventStore) Claim(ctx context.Context, t *kernel.Tenant, subscriber str
 		}
 		rows, err := tx.Query(ctx, `SELECT d.outbox_id, o.event_id, o.type, o.source, o.payload, o.occurred_at, d.attempts,
 				d.next_attempt_at <= now() AND (d.leased_until IS NULL OR d.leased_until <= now())
-			FROM `+table(t, "event_deliveries")+` d JOIN `+table(t, "event_outbox")+` o ON o.id = d.outbox_id
+			FROM `+table(t, "outbox_deliveries")+` d JOIN `+table(t, "outbox")+` o ON o.id = d.outbox_id
 			WHERE d.subscriber = $1 AND d.status = 'pending' ORDER BY d.outbox_id LIMIT $2 FOR UPDATE OF d`, subscriber, n)
 		if err != nil {
 			return err
@@ -161,7 +161,7 @@ func (s *EventStore) Claim(ctx context.Context, t *kernel.Tenant, subscriber str
 		if len(ids) == 0 {
 			return nil
 		}
-		_, err = tx.Exec(ctx, "UPDATE "+table(t, "event_deliveries")+" SET leased_until = now() + make_interval(secs => $3) "+
+		_, err = tx.Exec(ctx, "UPDATE "+table(t, "outbox_deliveries")+" SET leased_until = now() + make_interval(secs => $3) "+
 			"WHERE subscriber = $1 AND outbox_id = ANY ($2)", subscriber, ids, lease.Seconds())
 		return err
 	})
@@ -174,14 +174,14 @@ func (s *EventStore) Claim(ctx context.Context, t *kernel.Tenant, subscriber str
 // InInbox tells whether the subscriber handled the event.
 func (s *EventStore) InInbox(ctx context.Context, t *kernel.Tenant, d events.Delivery) (bool, error) {
 	var ok bool
-	err := s.pool.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM "+table(t, "event_inbox")+" WHERE subscriber = $1 AND event_id = $2)",
+	err := s.pool.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM "+table(t, "inbox")+" WHERE subscriber = $1 AND event_id = $2)",
 		d.Subscriber, d.EventID).Scan(&ok)
 	return ok, dbErr(err)
 }
 
 // Delivered marks the delivery done.
 func (s *EventStore) Delivered(ctx context.Context, t *kernel.Tenant, d events.Delivery) error {
-	_, err := s.pool.Exec(ctx, "UPDATE "+table(t, "event_deliveries")+` SET status = 'delivered', delivered_at = now(),
+	_, err := s.pool.Exec(ctx, "UPDATE "+table(t, "outbox_deliveries")+` SET status = 'delivered', delivered_at = now(),
 		leased_until = NULL, attempts = attempts + 1, last_error = '' WHERE subscriber = $1 AND outbox_id = $2 AND status = 'pending'`,
 		d.Subscriber, d.OutboxID)
 	return dbErr(err)
@@ -197,7 +197,7 @@ func (s *EventStore) Failed(ctx context.Context, t *kernel.Tenant, d events.Deli
 	if park {
 		status = events.StatusFailed
 	}
-	_, err := s.pool.Exec(ctx, "UPDATE "+table(t, "event_deliveries")+` SET attempts = attempts + $3, next_attempt_at = $4,
+	_, err := s.pool.Exec(ctx, "UPDATE "+table(t, "outbox_deliveries")+` SET attempts = attempts + $3, next_attempt_at = $4,
 		leased_until = NULL, last_error = $5, status = $6 WHERE subscriber = $1 AND outbox_id = $2 AND status = 'pending'`,
 		d.Subscriber, d.OutboxID, inc, next, msg, status)
 	return dbErr(err)
@@ -209,7 +209,7 @@ func (s *EventStore) Release(ctx context.Context, t *kernel.Tenant, ds []events.
 	for i, d := range ds {
 		ids[i] = d.OutboxID
 	}
-	_, err := s.pool.Exec(ctx, "UPDATE "+table(t, "event_deliveries")+
+	_, err := s.pool.Exec(ctx, "UPDATE "+table(t, "outbox_deliveries")+
 		" SET leased_until = NULL WHERE subscriber = $1 AND outbox_id = ANY ($2) AND status = 'pending'", ds[0].Subscriber, ids)
 	return dbErr(err)
 }
@@ -218,8 +218,8 @@ func (s *EventStore) Release(ctx context.Context, t *kernel.Tenant, ds []events.
 func (s *EventStore) Depth(ctx context.Context, t *kernel.Tenant) (int, time.Time, error) {
 	var n int
 	var oldest *time.Time
-	err := s.pool.QueryRow(ctx, "SELECT count(*), min(o.occurred_at) FROM "+table(t, "event_deliveries")+" d JOIN "+
-		table(t, "event_outbox")+" o ON o.id = d.outbox_id WHERE d.status = 'pending'").Scan(&n, &oldest)
+	err := s.pool.QueryRow(ctx, "SELECT count(*), min(o.occurred_at) FROM "+table(t, "outbox_deliveries")+" d JOIN "+
+		table(t, "outbox")+" o ON o.id = d.outbox_id WHERE d.status = 'pending'").Scan(&n, &oldest)
 	if err != nil || oldest == nil {
 		return n, time.Time{}, dbErr(err)
 	}
@@ -239,7 +239,7 @@ func (s *EventStore) Webhook(ctx context.Context, t *kernel.Tenant, id uuid.UUID
 
 // LogAttempt records a webhook delivery attempt.
 func (s *EventStore) LogAttempt(ctx context.Context, t *kernel.Tenant, a events.WebhookAttempt) error {
-	_, err := s.pool.Exec(ctx, "INSERT INTO "+table(t, "webhook_deliveries")+
+	_, err := s.pool.Exec(ctx, "INSERT INTO "+table(t, "webhooks_deliveries")+
 		" (webhook_id, event_id, at, attempt, status_code, duration_ms, error) VALUES ($1, $2, $3, $4, $5, $6, $7)",
 		a.WebhookID, a.EventID, a.At, a.Attempt, a.StatusCode, a.DurationMS, a.Error)
 	return dbErr(err)
@@ -250,7 +250,7 @@ const recordSelect = `SELECT o.id, o.event_id, o.type, o.source, o.payload, o.oc
 		'last_error', nullif(d.last_error, ''),
 		'next_attempt_at', CASE WHEN d.status = 'pending' THEN d.next_attempt_at END, 'delivered_at', d.delivered_at)
 		ORDER BY d.subscriber) FILTER (WHERE d.subscriber IS NOT NULL), '[]')
-	FROM event_outbox o LEFT JOIN event_deliveries d ON d.outbox_id = o.id `
+	FROM outbox o LEFT JOIN outbox_deliveries d ON d.outbox_id = o.id `
 
 func scanRecords(rows pgx.Rows) ([]events.Record, error) {
 	out := []events.Record{}
@@ -281,7 +281,7 @@ func (s *EventStore) List(ctx context.Context, q events.ListQuery) ([]events.Rec
 		return nil, err
 	}
 	rows, err := tx.Query(ctx, recordSelect+`WHERE ($1 = '' OR o.type = $1) AND ($2::bigint = 0 OR o.id < $2)
-		AND ($3 = '' OR EXISTS (SELECT 1 FROM event_deliveries x WHERE x.outbox_id = o.id AND x.status = $3))
+		AND ($3 = '' OR EXISTS (SELECT 1 FROM outbox_deliveries x WHERE x.outbox_id = o.id AND x.status = $3))
 		GROUP BY o.id ORDER BY o.id DESC LIMIT $4`, q.Type, q.After, q.Status, q.Limit)
 	if err != nil {
 		return nil, err
@@ -297,8 +297,8 @@ func (s *EventStore) Retry(ctx context.Context, id uuid.UUID) (*events.Record, e
 	if err != nil {
 		return nil, err
 	}
-	tag, err := tx.Exec(ctx, `UPDATE event_deliveries d SET status = 'pending', attempts = 0, next_attempt_at = now(),
-		leased_until = NULL FROM event_outbox o WHERE o.id = d.outbox_id AND o.event_id = $1 AND d.status = 'failed'`, id)
+	tag, err := tx.Exec(ctx, `UPDATE outbox_deliveries d SET status = 'pending', attempts = 0, next_attempt_at = now(),
+		leased_until = NULL FROM outbox o WHERE o.id = d.outbox_id AND o.event_id = $1 AND d.status = 'failed'`, id)
 	if err != nil {
 		return nil, err
 	}
@@ -371,7 +371,7 @@ func (s *EventStore) DeleteWebhook(ctx context.Context, id uuid.UUID) error {
 	if err != nil {
 		return err
 	}
-	if _, err := tx.Exec(ctx, "DELETE FROM event_deliveries WHERE subscriber = $1", "webhook:"+id.String()); err != nil {
+	if _, err := tx.Exec(ctx, "DELETE FROM outbox_deliveries WHERE subscriber = $1", "webhook:"+id.String()); err != nil {
 		return err
 	}
 	tag, err := tx.Exec(ctx, "DELETE FROM webhooks WHERE id = $1", id)
@@ -393,7 +393,7 @@ func (s *EventStore) WebhookAttempts(ctx context.Context, id uuid.UUID, limit in
 	if err != nil {
 		return nil, err
 	}
-	rows, err := tx.Query(ctx, `SELECT event_id, at, status_code, duration_ms, error, attempt FROM webhook_deliveries
+	rows, err := tx.Query(ctx, `SELECT event_id, at, status_code, duration_ms, error, attempt FROM webhooks_deliveries
 		WHERE webhook_id = $1 ORDER BY id DESC LIMIT $2`, id, limit)
 	if err != nil {
 		return nil, err

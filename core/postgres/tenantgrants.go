@@ -48,13 +48,13 @@ var tenantPrivileges = []tenantPrivilege{
 	// through the signed functions only; the API reads them, retries
 	// parked deliveries and manages webhooks. The deliverer is the
 	// platform role.
-	{"TABLE", "event_outbox", "SELECT"},
-	{"SEQUENCE", "event_outbox_id_seq", ""},
-	{"TABLE", "event_deliveries", "SELECT, UPDATE, DELETE"},
-	{"TABLE", "event_inbox", "SELECT"},
+	{"TABLE", "outbox", "SELECT"},
+	{"SEQUENCE", "outbox_id_seq", ""},
+	{"TABLE", "outbox_deliveries", "SELECT, UPDATE, DELETE"},
+	{"TABLE", "inbox", "SELECT"},
 	{"TABLE", "webhooks", "SELECT, INSERT, DELETE"},
-	{"TABLE", "webhook_deliveries", "SELECT"},
-	{"SEQUENCE", "webhook_deliveries_id_seq", ""},
+	{"TABLE", "webhooks_deliveries", "SELECT"},
+	{"SEQUENCE", "webhooks_deliveries_id_seq", ""},
 	{"FUNCTION", "events_append(text, bytea)", "EXECUTE"},
 	{"FUNCTION", "events_handled(text, bytea)", "EXECUTE"},
 	{"FUNCTION", "atrium_plugin_version(text)", ""},

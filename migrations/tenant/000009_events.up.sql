@@ -7,7 +7,7 @@
 -- id is the commit order within the tenant: events_append takes the
 -- tenant's events lock until its transaction ends, so ids are handed out
 -- in the order their transactions commit.
-CREATE TABLE event_outbox (
+CREATE TABLE outbox (
     id          bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     event_id    uuid NOT NULL UNIQUE,
     type        text NOT NULL,
@@ -16,13 +16,13 @@ CREATE TABLE event_outbox (
     request_id  text NOT NULL DEFAULT '',
     occurred_at timestamptz NOT NULL
 );
-CREATE INDEX event_outbox_type ON event_outbox (type, id);
+CREATE INDEX outbox_type ON outbox (type, id);
 
 -- subscriber is 'plugin:<name>' or 'webhook:<id>'. A pending delivery is
 -- leased by one replica (leased_until) while it is attempted; failed ones
 -- are parked (dead letters) until an admin retries them.
-CREATE TABLE event_deliveries (
-    outbox_id       bigint NOT NULL REFERENCES event_outbox (id) ON DELETE CASCADE,
+CREATE TABLE outbox_deliveries (
+    outbox_id       bigint NOT NULL REFERENCES outbox (id) ON DELETE CASCADE,
     subscriber      text NOT NULL,
     status          text NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'delivered', 'failed')),
     attempts        integer NOT NULL DEFAULT 0,
@@ -32,12 +32,12 @@ CREATE TABLE event_deliveries (
     delivered_at    timestamptz,
     PRIMARY KEY (subscriber, outbox_id)
 );
-CREATE INDEX event_deliveries_pending ON event_deliveries (subscriber, outbox_id) WHERE status = 'pending';
-CREATE INDEX event_deliveries_outbox ON event_deliveries (outbox_id);
+CREATE INDEX outbox_deliveries_pending ON outbox_deliveries (subscriber, outbox_id) WHERE status = 'pending';
+CREATE INDEX outbox_deliveries_outbox ON outbox_deliveries (outbox_id);
 
 -- The events each plugin subscriber has handled: a redelivered event's
 -- handler commits nothing, its inbox row being there already.
-CREATE TABLE event_inbox (
+CREATE TABLE inbox (
     subscriber text NOT NULL,
     event_id   uuid NOT NULL,
     handled_at timestamptz NOT NULL,
@@ -52,7 +52,7 @@ CREATE TABLE webhooks (
     created_at timestamptz NOT NULL
 );
 
-CREATE TABLE webhook_deliveries (
+CREATE TABLE webhooks_deliveries (
     id          bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     webhook_id  uuid NOT NULL REFERENCES webhooks (id) ON DELETE CASCADE,
     event_id    uuid NOT NULL,
@@ -62,7 +62,7 @@ CREATE TABLE webhook_deliveries (
     duration_ms integer NOT NULL,
     error       text NOT NULL DEFAULT ''
 );
-CREATE INDEX webhook_deliveries_webhook ON webhook_deliveries (webhook_id, id);
+CREATE INDEX webhooks_deliveries_webhook ON webhooks_deliveries (webhook_id, id);
 
 -- events_append and events_handled are the outbox's and the inbox's only
 -- ways in for requests: the records are signed by the core with the
@@ -89,10 +89,10 @@ BEGIN
     r := record::jsonb;
     -- Held until the transaction ends: ids follow commit order.
     PERFORM pg_advisory_xact_lock(hashtext('atrium-events:' || %2$L));
-    INSERT INTO %1$s.event_outbox (event_id, type, source, payload, request_id, occurred_at)
+    INSERT INTO %1$s.outbox (event_id, type, source, payload, request_id, occurred_at)
     VALUES ((r->>'event_id')::uuid, r->>'type', r->>'source', r->'payload', coalesce(r->>'request_id', ''), clock_timestamp())
     RETURNING id INTO new_id;
-    INSERT INTO %1$s.event_deliveries (outbox_id, subscriber, next_attempt_at)
+    INSERT INTO %1$s.outbox_deliveries (outbox_id, subscriber, next_attempt_at)
     SELECT new_id, 'plugin:' || p, clock_timestamp() FROM jsonb_array_elements_text(coalesce(r->'subscribers', '[]')) p
     UNION
     SELECT new_id, 'webhook:' || w.id::text, clock_timestamp() FROM %1$s.webhooks w
@@ -116,9 +116,9 @@ BEGIN
     r := record::jsonb;
     -- A second receipt for the same event is a unique violation: the
     -- handler's transaction, which would apply it twice, rolls back.
-    INSERT INTO %1$s.event_inbox (subscriber, event_id, handled_at)
+    INSERT INTO %1$s.inbox (subscriber, event_id, handled_at)
     VALUES (r->>'subscriber', (r->>'event_id')::uuid, clock_timestamp());
-    UPDATE %1$s.event_deliveries SET status = 'delivered', delivered_at = clock_timestamp(), leased_until = NULL,
+    UPDATE %1$s.outbox_deliveries SET status = 'delivered', delivered_at = clock_timestamp(), leased_until = NULL,
         attempts = attempts + 1, last_error = ''
     WHERE subscriber = r->>'subscriber' AND outbox_id = (r->>'outbox_id')::bigint;
 END $$
