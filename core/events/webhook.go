@@ -90,7 +90,7 @@ func NewWebhookClient(allowPrivate bool, timeout time.Duration) *WebhookClient {
 func public(ip netip.Addr) bool {
 	ip = ip.Unmap()
 	return ip.IsValid() && ip.IsGlobalUnicast() && !ip.IsPrivate() && !ip.IsLoopback() && !ip.IsLinkLocalUnicast() &&
-		!cgnat.Contains(ip) && !ip.Is4In6() && !(ip.Is6() && nat64.Contains(ip))
+		!cgnat.Contains(ip) && !ip.Is4In6() && !nat64.Contains(ip)
 }
 
 var (
