@@ -32,8 +32,7 @@ type server struct {
 	manifest *wire.Manifest
 	settings map[string]bool
 	emits    map[string]bool
-	// subscriptions serve delivered events, as routes of method EVENT.
-	subscriptions map[string]*Route
+	subscriptions map[string]EventHandler
 	logger        *slog.Logger
 	// spanNames are the routes' span names, "<METHOD> <path>", built once.
 	spanNames []string
@@ -65,12 +64,9 @@ func newServer(p Plugin, logger *slog.Logger, dial bridge.HostDialer) (*server, 
 	for _, e := range m.Emits {
 		s.emits[e.Type] = true
 	}
-	s.subscriptions = make(map[string]*Route, len(p.Subscriptions))
+	s.subscriptions = make(map[string]EventHandler, len(p.Subscriptions))
 	for _, sub := range p.Subscriptions {
-		h := sub.Handler
-		s.subscriptions[sub.Type] = &Route{Method: "EVENT", Path: sub.Type, Handler: func(c *Context) error {
-			return h(c, eventFromWire(c.req.GetEvent()))
-		}}
+		s.subscriptions[sub.Type] = sub.Handler
 	}
 	for _, r := range p.Routes {
 		s.spanNames = append(s.spanNames, r.Method+" "+r.Path)
@@ -104,12 +100,14 @@ func (s *server) Handle(ctx context.Context, req *wire.HandleRequest) (*wire.Han
 	i := int(req.Route)
 	var route *Route
 	var spanName string
-	if ev := req.GetEvent(); ev != nil {
-		if route = s.subscriptions[ev.GetType()]; route == nil {
-			err := Internal(nil, "the plugin does not subscribe to %s", ev.GetType())
-			return &wire.HandleResponse{Error: errorToWire(err, wire.Source_SOURCE_PLUGIN)}, nil
+	if evs := req.GetEvents(); len(evs) > 0 {
+		for _, ev := range evs {
+			if s.subscriptions[ev.GetType()] == nil {
+				err := Internal(nil, "the plugin does not subscribe to %s", ev.GetType())
+				return &wire.HandleResponse{Error: errorToWire(err, wire.Source_SOURCE_PLUGIN)}, nil
+			}
 		}
-		spanName = "EVENT " + ev.GetType()
+		route, spanName = s.eventsRoute(evs), "EVENT "+evs[0].GetType()
 	} else {
 		if i < 0 || i >= len(s.plugin.Routes) {
 			err := Internal(nil, "route %d does not exist; the plugin has %d", i, len(s.plugin.Routes))
@@ -161,6 +159,20 @@ func (s *server) Handle(ctx context.Context, req *wire.HandleRequest) (*wire.Han
 	}
 	return &wire.HandleResponse{Status: c.status, Headers: c.header, Body: c.body, Checks: c.checks,
 		PrefetchUsed: c.call.usedPrefetch(), Audit: audit}, nil
+}
+
+// eventsRoute runs the subscriptions' handlers for evs one after another,
+// as one handler: the first error ends the call, and its unit of work.
+func (s *server) eventsRoute(evs []*wire.Event) *Route {
+	return &Route{Method: "EVENT", Path: evs[0].GetType(), Handler: func(c *Context) error {
+		for _, ev := range evs {
+			c.route, c.logger = &Route{Method: "EVENT", Path: ev.GetType()}, nil
+			if err := s.subscriptions[ev.GetType()](c, eventFromWire(ev)); err != nil {
+				return err
+			}
+		}
+		return nil
+	}}
 }
 
 // run calls the handler, turning a panic into an internal error so one bad

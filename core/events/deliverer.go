@@ -262,6 +262,10 @@ func (d *Deliverer) tenant(ctx context.Context, t *kernel.Tenant) {
 				}
 				continue
 			}
+			if len(ds) > 0 && d.batch(ctx, t, ds) {
+				progress = true
+				continue
+			}
 			for i, dl := range ds {
 				if !d.deliver(ctx, t, dl) {
 					d.release(t, ds[i+1:])
@@ -400,26 +404,7 @@ func (d *Deliverer) toPlugin(ctx context.Context, t *kernel.Tenant, plugin strin
 	} else if done {
 		return true, d.store.Delivered(ctx, t, dl)
 	}
-	perms := d.permissions(plugin)
-	req := &transport.Request{
-		Method: "EVENT", Path: dl.Type, RequestID: "event-" + dl.EventID.String(),
-		Tenant:    sdk.Tenant{ID: t.ID.String(), Slug: t.Slug, Settings: t.Settings},
-		Principal: sdk.Principal{ID: PluginSubscriber(plugin), Type: "plugin", Permissions: perms},
-		Event: &sdk.Event{ID: dl.EventID.String(), Type: dl.Type, Source: dl.Source, Payload: dl.Payload,
-			OccurredAt: dl.OccurredAt, Attempt: dl.Attempts + 1},
-	}
-	ctx = kernel.WithRequestID(ctx, req.RequestID)
-	err = d.uow.InTenant(ctx, t, func(ctx context.Context) error {
-		// The handler acts as the plugin: it may do what the plugin's
-		// own permissions name, nothing else.
-		svc := d.services.For(plugin, t, func(_ context.Context, action string, _ sdk.Resource) (bool, error) {
-			return slices.Contains(perms, action), nil
-		})
-		if err := d.plugins.Deliver(ctx, plugin, req, svc); err != nil {
-			return err
-		}
-		return d.store.Handled(ctx, dl)
-	})
+	err = d.handOver(ctx, t, plugin, []Delivery{dl})
 	if err != nil {
 		// Another replica's attempt may have committed meanwhile (a lease
 		// that lapsed): its inbox record made this one roll back.
@@ -429,6 +414,63 @@ func (d *Deliverer) toPlugin(ctx context.Context, t *kernel.Tenant, plugin strin
 		return false, err
 	}
 	return false, nil
+}
+
+// handOver calls the plugin's subscriptions with ds, in order, in one unit
+// of work in t that commits with the inbox's records of them all.
+func (d *Deliverer) handOver(ctx context.Context, t *kernel.Tenant, plugin string, ds []Delivery) error {
+	perms := d.permissions(plugin)
+	req := &transport.Request{
+		Method: "EVENT", Path: ds[0].Type, RequestID: "event-" + ds[0].EventID.String(),
+		Tenant:    sdk.Tenant{ID: t.ID.String(), Slug: t.Slug, Settings: t.Settings},
+		Principal: sdk.Principal{ID: PluginSubscriber(plugin), Type: "plugin", Permissions: perms},
+	}
+	for _, dl := range ds {
+		req.Events = append(req.Events, sdk.Event{ID: dl.EventID.String(), Type: dl.Type, Source: dl.Source,
+			Payload: dl.Payload, OccurredAt: dl.OccurredAt, Attempt: dl.Attempts + 1})
+	}
+	ctx = kernel.WithRequestID(ctx, req.RequestID)
+	return d.uow.InTenant(ctx, t, func(ctx context.Context) error {
+		// The handler acts as the plugin: it may do what the plugin's
+		// own permissions name, nothing else.
+		svc := d.services.For(plugin, t, func(_ context.Context, action string, _ sdk.Resource) (bool, error) {
+			return slices.Contains(perms, action), nil
+		})
+		if err := d.plugins.Deliver(ctx, plugin, req, svc); err != nil {
+			return err
+		}
+		for _, dl := range ds {
+			if err := d.store.Handled(ctx, dl); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// batch hands a subscriber's due deliveries to its plugin in one call and
+// unit of work, which costs one plugin call and one commit for them all;
+// it reports whether that worked. When it does not (one event fails, or
+// one was handled already), nothing of it committed, and the deliveries are
+// made one by one, which tells which one failed.
+func (d *Deliverer) batch(ctx context.Context, t *kernel.Tenant, ds []Delivery) bool {
+	plugin, ok := strings.CutPrefix(ds[0].Subscriber, pluginPrefix)
+	if !ok || len(ds) < 2 {
+		return false
+	}
+	for _, dl := range ds {
+		if dl.Attempts > 0 { // retried: one at a time
+			return false
+		}
+	}
+	if err := d.handOver(ctx, t, plugin, ds); err != nil {
+		return false
+	}
+	for _, dl := range ds {
+		d.metrics.latency.WithLabelValues("plugin").Observe(time.Since(dl.OccurredAt).Seconds())
+	}
+	d.metrics.deliveries.WithLabelValues("plugin", "delivered").Add(float64(len(ds)))
+	return true
 }
 
 func (d *Deliverer) permissions(plugin string) []string {

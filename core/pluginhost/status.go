@@ -81,11 +81,11 @@ func (h *Host) KnownManifests() []sdk.Manifest {
 	return out
 }
 
-// Deliver hands an integration event (req.Event) to plugin's subscription,
+// Deliver hands integration events (req.Events) to plugin's subscriptions,
 // as Call hands a request to a route: under the call deadline, with svc
 // serving its host calls in the unit of work of ctx.
 func (h *Host) Deliver(ctx context.Context, plugin string, req *transport.Request, svc transport.Services) error {
-	if req.Event == nil {
+	if len(req.Events) == 0 {
 		return errors.New("deliver: no event")
 	}
 	_, err := h.Call(ctx, Match{Plugin: plugin, Route: sdk.RouteSpec{Mutates: true}}, req, svc)

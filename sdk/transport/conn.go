@@ -83,7 +83,7 @@ func (c *Conn) Pid() int { return c.proc.pid() }
 // kind and SourcePlugin, or, when the plugin could not answer, ErrTimeout
 // (deadline passed) or ErrUnavailable (the plugin crashed or is gone).
 func (c *Conn) Handle(ctx context.Context, req *Request, svc Services) (*Response, error) {
-	if req.Event == nil && (req.Route < 0 || req.Route >= len(c.manifest.Routes)) {
+	if len(req.Events) == 0 && (req.Route < 0 || req.Route >= len(c.manifest.Routes)) {
 		return nil, sdk.Internal(nil, "plugin %s has no route %d", c.name, req.Route)
 	}
 	wreq, err := c.wireRequest(req)
@@ -171,9 +171,9 @@ func (c *Conn) wireRequest(req *Request) (*wire.HandleRequest, error) {
 		},
 		Tenant: &wire.Tenant{Id: req.Tenant.ID, Slug: req.Tenant.Slug},
 	}
-	if e := req.Event; e != nil {
-		w.Event = &wire.Event{Id: e.ID, Type: e.Type, Source: e.Source, Payload: e.Payload,
-			OccurredAt: timestamppb.New(e.OccurredAt), Attempt: int32(e.Attempt)} //nolint:gosec // attempts are few
+	for _, e := range req.Events {
+		w.Events = append(w.Events, &wire.Event{Id: e.ID, Type: e.Type, Source: e.Source, Payload: e.Payload,
+			OccurredAt: timestamppb.New(e.OccurredAt), Attempt: int32(e.Attempt)}) //nolint:gosec // attempts are few
 	}
 	if len(req.Params) > 0 {
 		w.Params = make([]*wire.Pair, 0, len(req.Params))

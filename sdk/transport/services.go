@@ -81,9 +81,10 @@ type Request struct {
 	// plugin answers that statement from Result instead of calling back.
 	// Conn.TakesPrefetch tells whether the plugin can.
 	Prefetch *Prefetch
-	// Event, when set, makes the call a delivery of an integration event
-	// to the plugin's subscription for its type; Route is then ignored.
-	Event *sdk.Event
+	// Events, when set, make the call a delivery of integration events, in
+	// order, to the plugin's subscriptions for their types, in one unit of
+	// work; Route is then ignored.
+	Events []sdk.Event
 }
 
 // Prefetch is a statement run ahead of the handler, with its result.

@@ -833,9 +833,10 @@ type HandleRequest struct {
 	// statement, when it is this one, is answered from it without a call
 	// back to the host.
 	Prefetch *Prefetch `protobuf:"bytes,14,opt,name=prefetch,proto3" json:"prefetch,omitempty"`
-	// Set when the call delivers an integration event to the plugin's
-	// subscription instead of serving a route (route is then ignored).
-	Event         *Event `protobuf:"bytes,50,opt,name=event,proto3" json:"event,omitempty"`
+	// Set when the call delivers integration events, in order, to the
+	// plugin's subscriptions instead of serving a route (route is then
+	// ignored): one unit of work for them all.
+	Events        []*Event `protobuf:"bytes,50,rep,name=events,proto3" json:"events,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -968,9 +969,9 @@ func (x *HandleRequest) GetPrefetch() *Prefetch {
 	return nil
 }
 
-func (x *HandleRequest) GetEvent() *Event {
+func (x *HandleRequest) GetEvents() []*Event {
 	if x != nil {
-		return x.Event
+		return x.Events
 	}
 	return nil
 }
@@ -2729,7 +2730,7 @@ const file_atrium_proto_rawDesc = "" +
 	"\bsettings\x18\x03 \x03(\v2&.atrium.plugin.v1.Tenant.SettingsEntryR\bsettings\x1a;\n" +
 	"\rSettingsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\fR\x05value:\x028\x01\"\xc3\x04\n" +
+	"\x05value\x18\x02 \x01(\fR\x05value:\x028\x01\"\xc5\x04\n" +
 	"\rHandleRequest\x12\x17\n" +
 	"\acall_id\x18\x01 \x01(\x04R\x06callId\x12\x14\n" +
 	"\x05route\x18\x02 \x01(\x05R\x05route\x12\x16\n" +
@@ -2748,8 +2749,8 @@ const file_atrium_proto_rawDesc = "" +
 	"\n" +
 	"tracestate\x18\r \x01(\tR\n" +
 	"tracestate\x126\n" +
-	"\bprefetch\x18\x0e \x01(\v2\x1a.atrium.plugin.v1.PrefetchR\bprefetch\x12-\n" +
-	"\x05event\x182 \x01(\v2\x17.atrium.plugin.v1.EventR\x05event\"z\n" +
+	"\bprefetch\x18\x0e \x01(\v2\x1a.atrium.plugin.v1.PrefetchR\bprefetch\x12/\n" +
+	"\x06events\x182 \x03(\v2\x17.atrium.plugin.v1.EventR\x06events\"z\n" +
 	"\bPrefetch\x129\n" +
 	"\tstatement\x18\x01 \x01(\v2\x1b.atrium.plugin.v1.StatementR\tstatement\x123\n" +
 	"\x06result\x18\x02 \x01(\v2\x1b.atrium.plugin.v1.ResultSetR\x06result\"\x89\x02\n" +
@@ -2975,7 +2976,7 @@ var file_atrium_proto_depIdxs = []int32{
 	9,  // 9: atrium.plugin.v1.HandleRequest.principal:type_name -> atrium.plugin.v1.Principal
 	10, // 10: atrium.plugin.v1.HandleRequest.tenant:type_name -> atrium.plugin.v1.Tenant
 	12, // 11: atrium.plugin.v1.HandleRequest.prefetch:type_name -> atrium.plugin.v1.Prefetch
-	37, // 12: atrium.plugin.v1.HandleRequest.event:type_name -> atrium.plugin.v1.Event
+	37, // 12: atrium.plugin.v1.HandleRequest.events:type_name -> atrium.plugin.v1.Event
 	18, // 13: atrium.plugin.v1.Prefetch.statement:type_name -> atrium.plugin.v1.Statement
 	21, // 14: atrium.plugin.v1.Prefetch.result:type_name -> atrium.plugin.v1.ResultSet
 	8,  // 15: atrium.plugin.v1.HandleResponse.headers:type_name -> atrium.plugin.v1.Pair
