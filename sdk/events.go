@@ -26,11 +26,13 @@ type Subscription struct {
 	Handler EventHandler
 }
 
-// EventHandler handles one delivered event. It runs in its own unit of work
-// in the event's tenant, under the plugin's role: its statements commit
-// only if it returns nil, together with the record that the event was
-// handled, so a redelivered event is not applied twice. An error (a panic
-// included) rolls back, and the event is delivered again later.
+// EventHandler handles one delivered event. It runs in a unit of work in
+// the event's tenant, under the plugin's role, which the handlers of the
+// subscriber's next events may share (a batch): its statements commit only
+// if every handler of the batch returns nil, together with the records that
+// the events were handled, so a redelivered event is not applied twice. An
+// error (a panic included) rolls back, and the events are delivered again,
+// one at a time.
 type EventHandler func(c *Context, e Event) error
 
 // Event is an integration event as a subscriber receives it.

@@ -28,10 +28,10 @@ var tracer = otel.Tracer("github.com/atriumhq/atrium/sdk")
 type server struct {
 	wire.UnimplementedPluginServer
 
-	plugin   Plugin
-	manifest *wire.Manifest
-	settings map[string]bool
-	emits    map[string]bool
+	plugin        Plugin
+	manifest      *wire.Manifest
+	settings      map[string]bool
+	emits         map[string]bool
 	subscriptions map[string]EventHandler
 	logger        *slog.Logger
 	// spanNames are the routes' span names, "<METHOD> <path>", built once.
