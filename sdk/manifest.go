@@ -107,6 +107,8 @@ func (m Manifest) Validate() error {
 		}
 	}
 
+	m.validateEvents(bad)
+
 	if len(errs) > 0 {
 		return fmt.Errorf("invalid manifest of plugin %q:\n%w", m.Name, errors.Join(errs...))
 	}
@@ -216,5 +218,9 @@ func (m Manifest) toWire() *wire.Manifest {
 	for i, mg := range m.Migrations {
 		w.Migrations[i] = &wire.Migration{Version: mg.Version, Name: mg.Name, Up: mg.Up, Down: mg.Down}
 	}
+	for _, e := range m.Emits {
+		w.Emits = append(w.Emits, &wire.EventType{Type: e.Type, Description: e.Description, Schema: e.Schema})
+	}
+	w.Subscribes = m.Subscribes
 	return w
 }

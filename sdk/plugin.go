@@ -34,6 +34,11 @@ type Plugin struct {
 	// NNNNNN_name.up.sql and NNNNNN_name.down.sql, usually an embed.FS. The
 	// host applies them to every tenant schema that enables the plugin.
 	Migrations fs.FS
+
+	// Emits are the integration events the plugin emits with Context.Emit;
+	// Subscriptions the events it handles (docs/events.md).
+	Emits         []EventType
+	Subscriptions []Subscription
 }
 
 // Route is one endpoint of the plugin.
@@ -89,6 +94,8 @@ type Manifest struct {
 	Permissions []Permission
 	Settings    []Setting
 	Migrations  []Migration
+	Emits       []EventTypeSpec
+	Subscribes  []string // event types
 }
 
 // RouteSpec is a Route without its handler, as the host sees it.
@@ -138,6 +145,9 @@ func (p Plugin) Manifest() (Manifest, error) {
 			return Manifest{}, fmt.Errorf("plugin %q: route %s %q: response schema: %w", p.Name, r.Method, r.Path, err)
 		}
 		m.Routes[i] = spec
+	}
+	if err := p.eventsManifest(&m); err != nil {
+		return Manifest{}, err
 	}
 	if p.Migrations != nil {
 		var err error

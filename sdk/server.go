@@ -30,10 +30,12 @@ var tracer = otel.Tracer("github.com/atriumhq/atrium/sdk")
 type server struct {
 	wire.UnimplementedPluginServer
 
-	plugin   Plugin
-	manifest *wire.Manifest
-	settings map[string]bool
-	logger   *slog.Logger
+	plugin        Plugin
+	manifest      *wire.Manifest
+	settings      map[string]bool
+	emits         map[string]bool
+	subscriptions map[string]EventHandler
+	logger        *slog.Logger
 	// spanNames are the routes' span names, "<METHOD> <path>", built once.
 	spanNames []string
 	dial      bridge.HostDialer
@@ -59,6 +61,14 @@ func newServer(p Plugin, logger *slog.Logger, dial bridge.HostDialer) (*server, 
 	}
 	for _, st := range m.Settings {
 		s.settings[st.Key] = true
+	}
+	s.emits = make(map[string]bool, len(m.Emits))
+	for _, e := range m.Emits {
+		s.emits[e.Type] = true
+	}
+	s.subscriptions = make(map[string]EventHandler, len(p.Subscriptions))
+	for _, sub := range p.Subscriptions {
+		s.subscriptions[sub.Type] = sub.Handler
 	}
 	for _, r := range p.Routes {
 		s.spanNames = append(s.spanNames, r.Method+" "+r.Path)
@@ -132,9 +142,22 @@ func (b *bodyStream) Read(p []byte) (int, error) {
 
 func (s *server) handle(ctx context.Context, req *wire.HandleRequest, body io.Reader) *wire.HandleResponse {
 	i := int(req.Route)
-	if i < 0 || i >= len(s.plugin.Routes) {
-		err := Internal(nil, "route %d does not exist; the plugin has %d", i, len(s.plugin.Routes))
-		return &wire.HandleResponse{Error: errorToWire(err, wire.Source_SOURCE_PLUGIN)}
+	var route *Route
+	var spanName string
+	if evs := req.GetEvents(); len(evs) > 0 {
+		for _, ev := range evs {
+			if s.subscriptions[ev.GetType()] == nil {
+				err := Internal(nil, "the plugin does not subscribe to %s", ev.GetType())
+				return &wire.HandleResponse{Error: errorToWire(err, wire.Source_SOURCE_PLUGIN)}
+			}
+		}
+		route, spanName = s.eventsRoute(evs), "EVENT "+evs[0].GetType()
+	} else {
+		if i < 0 || i >= len(s.plugin.Routes) {
+			err := Internal(nil, "route %d does not exist; the plugin has %d", i, len(s.plugin.Routes))
+			return &wire.HandleResponse{Error: errorToWire(err, wire.Source_SOURCE_PLUGIN)}
+		}
+		route, spanName = &s.plugin.Routes[i], s.spanNames[i]
 	}
 	if d, ok := wire.IncomingDeadline(ctx); ok {
 		// The request's deadline; the call may stay open a little longer
@@ -146,11 +169,10 @@ func (s *server) handle(ctx context.Context, req *wire.HandleRequest, body io.Re
 	if req.Traceparent != "" {
 		ctx = propagation.TraceContext{}.Extract(ctx, traceCarrier{req})
 	}
-	route := &s.plugin.Routes[i]
 	// The handler's span, a child of the core's: its host calls carry it
 	// back (wire.HostDialOptions), so the core's work for them nests here.
 	// Exported only when the plugin's OTEL_* settings name an exporter.
-	ctx, span := tracer.Start(ctx, s.spanNames[i], trace.WithSpanKind(trace.SpanKindServer))
+	ctx, span := tracer.Start(ctx, spanName, trace.WithSpanKind(trace.SpanKindServer))
 	defer span.End()
 	if span.IsRecording() {
 		span.SetAttributes(attribute.String("atrium.plugin", s.plugin.Name), attribute.String("atrium.request_id", req.RequestId))
@@ -181,6 +203,20 @@ func (s *server) handle(ctx context.Context, req *wire.HandleRequest, body io.Re
 	}
 	return &wire.HandleResponse{Status: c.status, Headers: c.header, Body: c.body, Checks: c.checks,
 		PrefetchUsed: c.call.usedPrefetch(), Audit: audit, BlobBody: c.blobBody}
+}
+
+// eventsRoute runs the subscriptions' handlers for evs one after another,
+// as one handler: the first error ends the call, and its unit of work.
+func (s *server) eventsRoute(evs []*wire.Event) *Route {
+	return &Route{Method: "EVENT", Path: evs[0].GetType(), Handler: func(c *Context) error {
+		for _, ev := range evs {
+			c.route, c.logger = &Route{Method: "EVENT", Path: ev.GetType()}, nil
+			if err := s.subscriptions[ev.GetType()](c, eventFromWire(ev)); err != nil {
+				return err
+			}
+		}
+		return nil
+	}}
 }
 
 // run calls the handler, turning a panic into an internal error so one bad

@@ -139,4 +139,8 @@ var CorePermissions = []Permission{
 	{Name: "access.policy.write", Description: "Upload, roll back and delete policy modules"},
 	{Name: "access.policy.evaluate", Description: "Dry-run decisions against the tenant's policy"},
 	{Name: "audit.log.read", Description: "Read and verify the tenant's audit log"},
+	{Name: "platform.event.read", Description: "List the tenant's integration events and their delivery state"},
+	{Name: "platform.event.retry", Description: "Retry an event's parked (failed) deliveries"},
+	{Name: "platform.webhook.read", Description: "List and read webhooks and their delivery attempts (never a secret)"},
+	{Name: "platform.webhook.manage", Description: "Add and delete webhooks"},
 }

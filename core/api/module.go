@@ -35,6 +35,7 @@ var Module = fx.Module("api",
 		fx.Annotate(BreakGlassRoutes, fx.ResultTags(`group:"routes"`)),
 		fx.Annotate(AuditRoutes, fx.ResultTags(`group:"routes"`)),
 		fx.Annotate(PluginRoutes, fx.ResultTags(`group:"routes"`)),
+		fx.Annotate(EventRoutes, fx.ResultTags(`group:"routes"`)),
 	),
 	fx.Invoke(mountRoutes),
 )

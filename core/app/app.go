@@ -20,6 +20,7 @@ import (
 	"github.com/atriumhq/atrium/core/audit"
 	"github.com/atriumhq/atrium/core/blob"
 	"github.com/atriumhq/atrium/core/config"
+	"github.com/atriumhq/atrium/core/events"
 	"github.com/atriumhq/atrium/core/identity"
 	"github.com/atriumhq/atrium/core/kernel"
 	"github.com/atriumhq/atrium/core/opa"
@@ -58,6 +59,7 @@ func Options(cfg config.Config, log *slog.Logger) fx.Option {
 		access.Module,
 		audit.Module,
 		pluginhost.Module,
+		events.Module,
 		blob.Module,
 		redis.Module,
 		// Contexts meet through interfaces; the wiring says who implements which.
@@ -84,6 +86,8 @@ func Options(cfg config.Config, log *slog.Logger) fx.Option {
 			},
 			func(s blob.Store) pluginhost.Blobs { return pluginBlobs{s} },
 			fx.Annotate(func(h *pluginhost.Host) *pluginhost.Host { return h }, fx.As(new(api.Plugins))),
+			fx.Annotate(func(h *pluginhost.Host) *pluginhost.Host { return h }, fx.As(new(events.Plugins)), fx.As(new(events.Manifests))),
+			fx.Annotate(func(ts *postgres.TenantStore) *postgres.TenantStore { return ts }, fx.As(new(events.Tenants))),
 			fx.Annotate(func(a *access.Authorizer) *access.Authorizer { return a }, fx.As(new(api.Authorizer))),
 			fx.Annotate(func(l *access.Lists) *access.Lists { return l }, fx.As(new(api.ListFilter))),
 			fx.Annotate(func(r *access.Roles) *access.Roles { return r }, fx.As(new(identity.RoleChecker))),
@@ -130,7 +134,11 @@ func Options(cfg config.Config, log *slog.Logger) fx.Option {
 			},
 			func(in identity.SignIn, s *identity.Standings) identity.SignIn { in.Standings = s; return in },
 		),
-		fx.Invoke(invalidateOnChange, invalidatePoliciesOnChange, invalidateTenantsOnChange, postgres.AuditTenantChanges, syncPluginsOnChange),
+		fx.Invoke(invalidateOnChange, invalidatePoliciesOnChange, invalidateTenantsOnChange, postgres.AuditTenantChanges, syncPluginsOnChange,
+			func(l *postgres.Listener, d *events.Deliverer) {
+				l.On(postgres.EventsChannel, d.Wake)
+				l.On(postgres.TenancyChannel, d.Refresh) // a tenant's plugins changed
+			}),
 		fx.Invoke(registerCacheMetrics),
 		fx.Invoke(api.Serve), // last: see api.Serve
 	)

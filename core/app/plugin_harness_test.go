@@ -54,6 +54,7 @@ func pluginBinary(t *testing.T, name string) string {
 		out, err := exec.Command("go", "build", "-o", builtDir+string(filepath.Separator),
 			"github.com/atriumhq/atrium/sdk/internal/testplugin",
 			"github.com/atriumhq/atrium/core/app/testdata/notesplugin",
+			"github.com/atriumhq/atrium/core/app/testdata/relayplugin",
 			"github.com/atriumhq/atrium/plugins/projects",
 			"github.com/atriumhq/atrium/plugins/documents").CombinedOutput()
 		if err != nil {

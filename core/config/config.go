@@ -116,6 +116,19 @@ type Config struct {
 	// is signed and exported to the blob store; 0 turns it off.
 	AuditCheckpointInterval time.Duration `env:"ATRIUM_AUDIT_CHECKPOINT_INTERVAL" envDefault:"15m"`
 
+	// Integration events (docs/events.md): a delivery that fails
+	// EventMaxAttempts times is parked; retries back off from
+	// EventRetryBase, doubling up to EventRetryMax. EventWorkers deliver
+	// in parallel, each tenant on one of them at a time.
+	EventMaxAttempts int           `env:"ATRIUM_EVENT_MAX_ATTEMPTS" envDefault:"8"`
+	EventRetryBase   time.Duration `env:"ATRIUM_EVENT_RETRY_BASE" envDefault:"1s"`
+	EventRetryMax    time.Duration `env:"ATRIUM_EVENT_RETRY_MAX" envDefault:"10m"`
+	EventWorkers     int           `env:"ATRIUM_EVENT_WORKERS" envDefault:"4"`
+	// WebhookAllowPrivate lets webhooks reach loopback, private and
+	// link-local addresses (refused by default: SSRF).
+	WebhookAllowPrivate bool          `env:"ATRIUM_WEBHOOK_ALLOW_PRIVATE" envDefault:"false"`
+	WebhookTimeout      time.Duration `env:"ATRIUM_WEBHOOK_TIMEOUT" envDefault:"10s"`
+
 	BootstrapOperatorEmail    string `env:"ATRIUM_BOOTSTRAP_OPERATOR_EMAIL"`
 	BootstrapOperatorPassword string `env:"ATRIUM_BOOTSTRAP_OPERATOR_PASSWORD"`
 }
@@ -229,6 +242,19 @@ func (c Config) Validate() error {
 	}
 	if err := c.validateBlobURL(); err != nil {
 		return err
+	}
+	if c.EventMaxAttempts < 1 || c.EventMaxAttempts > 100 {
+		return fmt.Errorf("ATRIUM_EVENT_MAX_ATTEMPTS=%d: must be between 1 and 100", c.EventMaxAttempts)
+	}
+	if c.EventRetryBase < 10*time.Millisecond || c.EventRetryMax < c.EventRetryBase {
+		return fmt.Errorf("ATRIUM_EVENT_RETRY_BASE=%s, ATRIUM_EVENT_RETRY_MAX=%s: the base must be at least 10ms and the maximum no less",
+			c.EventRetryBase, c.EventRetryMax)
+	}
+	if c.EventWorkers < 1 || c.EventWorkers > 256 {
+		return fmt.Errorf("ATRIUM_EVENT_WORKERS=%d: must be between 1 and 256", c.EventWorkers)
+	}
+	if c.WebhookTimeout < 100*time.Millisecond || c.WebhookTimeout > 5*time.Minute {
+		return fmt.Errorf("ATRIUM_WEBHOOK_TIMEOUT=%s: must be between 100ms and 5m", c.WebhookTimeout)
 	}
 	if c.BcryptCost < 10 || c.BcryptCost > 16 {
 		return fmt.Errorf("ATRIUM_BCRYPT_COST=%d: must be between 10 and 16", c.BcryptCost)

@@ -172,3 +172,8 @@ func (w *hostWork) Audit(ctx context.Context, detail map[string]any) error {
 	defer w.begin()()
 	return w.svc.Audit(ctx, detail)
 }
+
+func (w *hostWork) Emit(ctx context.Context, eventType string, payload []byte) error {
+	defer w.begin()()
+	return w.svc.Emit(ctx, eventType, payload)
+}

@@ -36,8 +36,9 @@ var Module = fx.Module("pluginhost",
 	fx.Provide(
 		newHost,
 		fx.Annotate(func(h *Host) health.Check { return h.Readiness() }, fx.ResultTags(`group:"readiness"`)),
-		func(sql SQL, cache Cache, blobs Blobs, tp trace.TracerProvider) Services {
-			return Services{SQL: sql, Cache: cache, Blobs: blobs, CacheStats: new(kernel.CacheStats), Tracer: tp.Tracer("github.com/atriumhq/atrium/core/pluginhost")}
+		func(sql SQL, cache Cache, blobs Blobs, outbox Outbox, tp trace.TracerProvider) Services {
+			return Services{SQL: sql, Cache: cache, Blobs: blobs, Outbox: outbox, CacheStats: new(kernel.CacheStats),
+				Tracer: tp.Tracer("github.com/atriumhq/atrium/core/pluginhost")}
 		},
 	),
 )

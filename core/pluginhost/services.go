@@ -59,6 +59,13 @@ type Blobs interface {
 	Check(key string) error
 }
 
+// Outbox takes the integration events plugins emit (core/events).
+type Outbox interface {
+	// Emit checks the event against plugin's declaration and writes it to
+	// the outbox of the unit of work in ctx, committed with it.
+	Emit(ctx context.Context, plugin, eventType string, payload []byte) error
+}
+
 // Authorize decides about one resource for the request in ctx.
 type Authorize func(ctx context.Context, action string, res sdk.Resource) (bool, error)
 
@@ -69,6 +76,8 @@ type Services struct {
 	Blobs Blobs
 	// CacheStats counts plugins' cache lookups; nil counts nothing.
 	CacheStats *kernel.CacheStats
+	// Outbox is nil where events are not wired (a plugin's Emit then fails).
+	Outbox Outbox
 	// Tracer makes a span for each host call, a child of the plugin's
 	// handler span (the call carries its context back); nil for none.
 	Tracer trace.Tracer
@@ -276,6 +285,16 @@ func (r *request) Audit(ctx context.Context, detail map[string]any) error {
 	}
 	audit.Describe(ctx, res, rest)
 	return nil
+}
+
+// Emit writes the plugin's event to the tenant's outbox in the unit of work.
+func (r *request) Emit(ctx context.Context, eventType string, payload []byte) error {
+	return tracedErr(ctx, r, "plugin host emit", func(ctx context.Context) error {
+		if r.s.Outbox == nil {
+			return sdk.Internal(nil, "this core does not take events")
+		}
+		return ToSDK(r.s.Outbox.Emit(ctx, r.plugin, eventType, payload))
+	})
 }
 
 // traced runs one host call in a span of its own, named "plugin host <op>";

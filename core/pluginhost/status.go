@@ -2,6 +2,7 @@ package pluginhost
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/atriumhq/atrium/core/health"
@@ -63,6 +64,32 @@ func (h *Host) Manifests() []sdk.Manifest {
 		}
 	}
 	return out
+}
+
+// KnownManifests returns the manifest of every plugin that has run, running
+// now or not: events are fanned out to subscribers that are down too.
+func (h *Host) KnownManifests() []sdk.Manifest {
+	var out []sdk.Manifest
+	for _, p := range h.all() {
+		p.mu.RLock()
+		m := p.manifest
+		p.mu.RUnlock()
+		if m.Name != "" {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// Deliver hands integration events (req.Events) to plugin's subscriptions,
+// as Call hands a request to a route: under the call deadline, with svc
+// serving its host calls in the unit of work of ctx.
+func (h *Host) Deliver(ctx context.Context, plugin string, req *transport.Request, svc transport.Services) error {
+	if len(req.Events) == 0 {
+		return errors.New("deliver: no event")
+	}
+	_, err := h.Call(ctx, Match{Plugin: plugin, Route: sdk.RouteSpec{Mutates: true}}, req, svc)
+	return err
 }
 
 // Readiness is /readyz's check: every required plugin running. Optional

@@ -13,6 +13,7 @@ import (
 	"github.com/atriumhq/atrium/core/access"
 	"github.com/atriumhq/atrium/core/audit"
 	"github.com/atriumhq/atrium/core/config"
+	"github.com/atriumhq/atrium/core/events"
 	"github.com/atriumhq/atrium/core/health"
 	"github.com/atriumhq/atrium/core/identity"
 	"github.com/atriumhq/atrium/core/kernel"
@@ -30,6 +31,7 @@ var Module = fx.Module("postgres",
 		func() (*MigrationSet, error) { return LoadMigrations("core", migrations.Tenant, "tenant") },
 		fx.Annotate(NewTenantStore, fx.As(fx.Self()), fx.As(new(tenancy.Store))),
 		fx.Annotate(NewAuditStore, fx.As(fx.Self()), fx.As(new(audit.Store))),
+		fx.Annotate(NewEventStore, fx.As(new(events.Store))),
 		fx.Annotate(NewKeyStore, fx.As(new(identity.KeyStore))),
 		fx.Annotate(NewOperatorStore, fx.As(new(identity.OperatorStore))),
 		fx.Annotate(func() UserStore { return UserStore{} }, fx.As(new(identity.UserStore))),

@@ -20,7 +20,8 @@ import (
 //   - its owner role owns the plugin's objects in the tenant's schema, may
 //     create objects there, and is what its migrations run as;
 //   - its runtime role may read and write those objects (default privileges
-//     of the owner) and call audit_append, and is what its requests' SQL
+//     of the owner) and call audit_append, events_append and events_handled
+//     (signed by the core), and is what its requests' SQL
 //     runs as.
 //
 // atriumd logs in as them: plugin SQL never runs in a session of the core's
@@ -126,6 +127,8 @@ func grantPluginRoles(ctx context.Context, tx pgx.Tx, schema string, roles plugi
 	}
 	for fn, role := range map[string]string{
 		"audit_append(text, bytea)":                             rt,
+		"events_append(text, bytea)":                            rt, // a request's events commit with its changes
+		"events_handled(text, bytea)":                           rt,
 		"atrium_plugin_version(text)":                           o,
 		"atrium_plugin_migrated(text, bigint, bigint, integer)": o,
 	} {

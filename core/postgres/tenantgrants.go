@@ -45,6 +45,19 @@ var tenantPrivileges = []tenantPrivilege{
 	{"SEQUENCE", "audit_log_id_seq", ""},
 	{"TABLE", "audit_key", ""},
 	{"FUNCTION", "audit_append(text, bytea)", "EXECUTE"},
+	// Integration events (000009): the outbox and the inbox are written
+	// through the signed functions only; the API reads them, retries
+	// parked deliveries and manages webhooks. The deliverer is the
+	// platform role.
+	{"TABLE", "outbox", "SELECT"},
+	{"SEQUENCE", "outbox_id_seq", ""},
+	{"TABLE", "outbox_deliveries", "SELECT, UPDATE, DELETE"},
+	{"TABLE", "inbox", "SELECT"},
+	{"TABLE", "webhooks", "SELECT, INSERT, DELETE"},
+	{"TABLE", "webhooks_deliveries", "SELECT"},
+	{"SEQUENCE", "webhooks_deliveries_id_seq", ""},
+	{"FUNCTION", "events_append(text, bytea)", "EXECUTE"},
+	{"FUNCTION", "events_handled(text, bytea)", "EXECUTE"},
 	{"FUNCTION", "atrium_plugin_version(text)", ""},
 	{"FUNCTION", "atrium_plugin_migrated(text, bigint, bigint, integer)", ""},
 }

@@ -15,6 +15,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/atriumhq/atrium/sdk"
 	"github.com/atriumhq/atrium/sdk/internal/bridge"
@@ -83,7 +84,7 @@ func (c *Conn) Pid() int { return c.proc.pid() }
 // kind and SourcePlugin, or, when the plugin could not answer, ErrTimeout
 // (deadline passed) or ErrUnavailable (the plugin crashed or is gone).
 func (c *Conn) Handle(ctx context.Context, req *Request, svc Services) (*Response, error) {
-	if req.Route < 0 || req.Route >= len(c.manifest.Routes) {
+	if len(req.Events) == 0 && (req.Route < 0 || req.Route >= len(c.manifest.Routes)) {
 		return nil, sdk.Internal(nil, "plugin %s has no route %d", c.name, req.Route)
 	}
 	wreq, err := c.wireRequest(req)
@@ -216,6 +217,10 @@ func (c *Conn) wireRequest(req *Request) (*wire.HandleRequest, error) {
 			Roles: req.Principal.Roles, Permissions: req.Principal.Permissions,
 		},
 		Tenant: &wire.Tenant{Id: req.Tenant.ID, Slug: req.Tenant.Slug},
+	}
+	for _, e := range req.Events {
+		w.Events = append(w.Events, &wire.Event{Id: e.ID, Type: e.Type, Source: e.Source, Payload: e.Payload,
+			OccurredAt: timestamppb.New(e.OccurredAt), Attempt: int32(e.Attempt)}) //nolint:gosec // attempts are few
 	}
 	if len(req.Params) > 0 {
 		w.Params = make([]*wire.Pair, 0, len(req.Params))

@@ -184,3 +184,5 @@ func (f *fakeServices) Audit(_ context.Context, detail map[string]any) error {
 	f.audit = append(f.audit, detail)
 	return nil
 }
+
+func (f *fakeServices) Emit(context.Context, string, []byte) error { return nil }

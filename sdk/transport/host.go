@@ -226,6 +226,12 @@ func (h *hostServer) Audit(ctx context.Context, req *wire.AuditRequest) (*wire.A
 	})
 }
 
+func (h *hostServer) Emit(ctx context.Context, req *wire.EmitRequest) (*wire.Ack, error) {
+	return h.ack(ctx, req.CallId, "emit", func(ctx context.Context, svc Services) error {
+		return svc.Emit(ctx, req.Type, req.Payload)
+	})
+}
+
 // ack runs a host call that returns nothing but its error.
 func (h *hostServer) ack(ctx context.Context, id uint64, op string, f func(context.Context, Services) error) (*wire.Ack, error) {
 	ctx, svc, done, werr := h.begin(ctx, id)

@@ -33,6 +33,10 @@ func manifestFromWire(w *wire.Manifest) sdk.Manifest {
 	for i, mg := range w.GetMigrations() {
 		m.Migrations[i] = sdk.Migration{Version: mg.GetVersion(), Name: mg.GetName(), Up: mg.GetUp(), Down: mg.GetDown()}
 	}
+	for _, e := range w.GetEmits() {
+		m.Emits = append(m.Emits, sdk.EventTypeSpec{Type: e.GetType(), Description: e.GetDescription(), Schema: e.GetSchema()})
+	}
+	m.Subscribes = w.GetSubscribes()
 	return m
 }
 

@@ -55,6 +55,9 @@ type Services interface {
 	Authorize(ctx context.Context, action string, resource sdk.Resource) (bool, error)
 	// Audit adds detail to the request's audit record.
 	Audit(ctx context.Context, detail map[string]any) error
+	// Emit writes an integration event of the plugin's to the tenant's
+	// outbox in the request's unit of work; payload is JSON.
+	Emit(ctx context.Context, eventType string, payload []byte) error
 }
 
 // A ListQuerier is Services that can run a list's query filtered by the
@@ -106,6 +109,10 @@ type Request struct {
 	// plugin answers that statement from Result instead of calling back.
 	// Conn.TakesPrefetch tells whether the plugin can.
 	Prefetch *Prefetch
+	// Events, when set, make the call a delivery of integration events, in
+	// order, to the plugin's subscriptions for their types, in one unit of
+	// work; Route is then ignored.
+	Events []sdk.Event
 }
 
 // Prefetch is a statement run ahead of the handler, with its result.

@@ -244,6 +244,9 @@ type Manifest struct {
 	// The plugin uses a HandleRequest's prefetch (an older SDK ignores it, so
 	// the host sends none).
 	TakesPrefetch bool `protobuf:"varint,8,opt,name=takes_prefetch,json=takesPrefetch,proto3" json:"takes_prefetch,omitempty"`
+	// The integration events the plugin emits, and those it handles.
+	Emits         []*EventType `protobuf:"bytes,50,rep,name=emits,proto3" json:"emits,omitempty"`
+	Subscribes    []string     `protobuf:"bytes,51,rep,name=subscribes,proto3" json:"subscribes,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -332,6 +335,20 @@ func (x *Manifest) GetTakesPrefetch() bool {
 		return x.TakesPrefetch
 	}
 	return false
+}
+
+func (x *Manifest) GetEmits() []*EventType {
+	if x != nil {
+		return x.Emits
+	}
+	return nil
+}
+
+func (x *Manifest) GetSubscribes() []string {
+	if x != nil {
+		return x.Subscribes
+	}
+	return nil
 }
 
 type Route struct {
@@ -825,7 +842,11 @@ type HandleRequest struct {
 	// in the request's unit of work, with its result: the handler's first
 	// statement, when it is this one, is answered from it without a call
 	// back to the host.
-	Prefetch      *Prefetch `protobuf:"bytes,14,opt,name=prefetch,proto3" json:"prefetch,omitempty"`
+	Prefetch *Prefetch `protobuf:"bytes,14,opt,name=prefetch,proto3" json:"prefetch,omitempty"`
+	// Set when the call delivers integration events, in order, to the
+	// plugin's subscriptions instead of serving a route (route is then
+	// ignored): one unit of work for them all.
+	Events        []*Event `protobuf:"bytes,50,rep,name=events,proto3" json:"events,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -954,6 +975,13 @@ func (x *HandleRequest) GetTracestate() string {
 func (x *HandleRequest) GetPrefetch() *Prefetch {
 	if x != nil {
 		return x.Prefetch
+	}
+	return nil
+}
+
+func (x *HandleRequest) GetEvents() []*Event {
+	if x != nil {
+		return x.Events
 	}
 	return nil
 }
@@ -3212,6 +3240,212 @@ func (x *BlobListResponse) GetError() *Error {
 	return nil
 }
 
+// EventType is an integration event a plugin emits: <plugin>.<noun>.<past verb>.
+type EventType struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Type          string                 `protobuf:"bytes,1,opt,name=type,proto3" json:"type,omitempty"`
+	Description   string                 `protobuf:"bytes,2,opt,name=description,proto3" json:"description,omitempty"`
+	Schema        []byte                 `protobuf:"bytes,3,opt,name=schema,proto3" json:"schema,omitempty"` // JSON Schema of the payload
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EventType) Reset() {
+	*x = EventType{}
+	mi := &file_atrium_proto_msgTypes[46]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EventType) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EventType) ProtoMessage() {}
+
+func (x *EventType) ProtoReflect() protoreflect.Message {
+	mi := &file_atrium_proto_msgTypes[46]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EventType.ProtoReflect.Descriptor instead.
+func (*EventType) Descriptor() ([]byte, []int) {
+	return file_atrium_proto_rawDescGZIP(), []int{46}
+}
+
+func (x *EventType) GetType() string {
+	if x != nil {
+		return x.Type
+	}
+	return ""
+}
+
+func (x *EventType) GetDescription() string {
+	if x != nil {
+		return x.Description
+	}
+	return ""
+}
+
+func (x *EventType) GetSchema() []byte {
+	if x != nil {
+		return x.Schema
+	}
+	return nil
+}
+
+// Event is an integration event delivered to a subscriber.
+type Event struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Type          string                 `protobuf:"bytes,2,opt,name=type,proto3" json:"type,omitempty"`
+	Source        string                 `protobuf:"bytes,3,opt,name=source,proto3" json:"source,omitempty"`   // the plugin that emitted it
+	Payload       []byte                 `protobuf:"bytes,4,opt,name=payload,proto3" json:"payload,omitempty"` // JSON
+	OccurredAt    *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=occurred_at,json=occurredAt,proto3" json:"occurred_at,omitempty"`
+	Attempt       int32                  `protobuf:"varint,6,opt,name=attempt,proto3" json:"attempt,omitempty"` // 1 for the first delivery
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Event) Reset() {
+	*x = Event{}
+	mi := &file_atrium_proto_msgTypes[47]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Event) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Event) ProtoMessage() {}
+
+func (x *Event) ProtoReflect() protoreflect.Message {
+	mi := &file_atrium_proto_msgTypes[47]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Event.ProtoReflect.Descriptor instead.
+func (*Event) Descriptor() ([]byte, []int) {
+	return file_atrium_proto_rawDescGZIP(), []int{47}
+}
+
+func (x *Event) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *Event) GetType() string {
+	if x != nil {
+		return x.Type
+	}
+	return ""
+}
+
+func (x *Event) GetSource() string {
+	if x != nil {
+		return x.Source
+	}
+	return ""
+}
+
+func (x *Event) GetPayload() []byte {
+	if x != nil {
+		return x.Payload
+	}
+	return nil
+}
+
+func (x *Event) GetOccurredAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.OccurredAt
+	}
+	return nil
+}
+
+func (x *Event) GetAttempt() int32 {
+	if x != nil {
+		return x.Attempt
+	}
+	return 0
+}
+
+type EmitRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	CallId        uint64                 `protobuf:"varint,1,opt,name=call_id,json=callId,proto3" json:"call_id,omitempty"`
+	Type          string                 `protobuf:"bytes,2,opt,name=type,proto3" json:"type,omitempty"`
+	Payload       []byte                 `protobuf:"bytes,3,opt,name=payload,proto3" json:"payload,omitempty"` // JSON
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EmitRequest) Reset() {
+	*x = EmitRequest{}
+	mi := &file_atrium_proto_msgTypes[48]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EmitRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EmitRequest) ProtoMessage() {}
+
+func (x *EmitRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_atrium_proto_msgTypes[48]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EmitRequest.ProtoReflect.Descriptor instead.
+func (*EmitRequest) Descriptor() ([]byte, []int) {
+	return file_atrium_proto_rawDescGZIP(), []int{48}
+}
+
+func (x *EmitRequest) GetCallId() uint64 {
+	if x != nil {
+		return x.CallId
+	}
+	return 0
+}
+
+func (x *EmitRequest) GetType() string {
+	if x != nil {
+		return x.Type
+	}
+	return ""
+}
+
+func (x *EmitRequest) GetPayload() []byte {
+	if x != nil {
+		return x.Payload
+	}
+	return nil
+}
+
 var File_atrium_proto protoreflect.FileDescriptor
 
 const file_atrium_proto_rawDesc = "" +
@@ -3223,7 +3457,7 @@ const file_atrium_proto_rawDesc = "" +
 	"\vhost_checks\x18\x03 \x01(\bR\n" +
 	"hostChecks\x12\x1d\n" +
 	"\n" +
-	"host_audit\x18\x04 \x01(\bR\thostAudit\"\xe0\x02\n" +
+	"host_audit\x18\x04 \x01(\bR\thostAudit\"\xb3\x03\n" +
 	"\bManifest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
 	"\aversion\x18\x02 \x01(\tR\aversion\x12\x1a\n" +
@@ -3234,7 +3468,11 @@ const file_atrium_proto_rawDesc = "" +
 	"\n" +
 	"migrations\x18\a \x03(\v2\x1b.atrium.plugin.v1.MigrationR\n" +
 	"migrations\x12%\n" +
-	"\x0etakes_prefetch\x18\b \x01(\bR\rtakesPrefetch\"\xf8\x01\n" +
+	"\x0etakes_prefetch\x18\b \x01(\bR\rtakesPrefetch\x121\n" +
+	"\x05emits\x182 \x03(\v2\x1b.atrium.plugin.v1.EventTypeR\x05emits\x12\x1e\n" +
+	"\n" +
+	"subscribes\x183 \x03(\tR\n" +
+	"subscribes\"\xf8\x01\n" +
 	"\x05Route\x12\x16\n" +
 	"\x06method\x18\x01 \x01(\tR\x06method\x12\x12\n" +
 	"\x04path\x18\x02 \x01(\tR\x04path\x12\x1e\n" +
@@ -3275,7 +3513,7 @@ const file_atrium_proto_rawDesc = "" +
 	"\bsettings\x18\x03 \x03(\v2&.atrium.plugin.v1.Tenant.SettingsEntryR\bsettings\x1a;\n" +
 	"\rSettingsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\fR\x05value:\x028\x01\"\x94\x04\n" +
+	"\x05value\x18\x02 \x01(\fR\x05value:\x028\x01\"\xc5\x04\n" +
 	"\rHandleRequest\x12\x17\n" +
 	"\acall_id\x18\x01 \x01(\x04R\x06callId\x12\x14\n" +
 	"\x05route\x18\x02 \x01(\x05R\x05route\x12\x16\n" +
@@ -3294,7 +3532,8 @@ const file_atrium_proto_rawDesc = "" +
 	"\n" +
 	"tracestate\x18\r \x01(\tR\n" +
 	"tracestate\x126\n" +
-	"\bprefetch\x18\x0e \x01(\v2\x1a.atrium.plugin.v1.PrefetchR\bprefetch\"z\n" +
+	"\bprefetch\x18\x0e \x01(\v2\x1a.atrium.plugin.v1.PrefetchR\bprefetch\x12/\n" +
+	"\x06events\x182 \x03(\v2\x17.atrium.plugin.v1.EventR\x06events\"z\n" +
 	"\bPrefetch\x129\n" +
 	"\tstatement\x18\x01 \x01(\v2\x1b.atrium.plugin.v1.StatementR\tstatement\x123\n" +
 	"\x06result\x18\x02 \x01(\v2\x1b.atrium.plugin.v1.ResultSetR\x06result\"\xc2\x02\n" +
@@ -3456,7 +3695,23 @@ const file_atrium_proto_rawDesc = "" +
 	"\x05error\x18\x03 \x01(\v2\x17.atrium.plugin.v1.ErrorR\x05error\"s\n" +
 	"\x10BlobListResponse\x120\n" +
 	"\x05blobs\x18\x01 \x03(\v2\x1a.atrium.plugin.v1.BlobInfoR\x05blobs\x12-\n" +
-	"\x05error\x18\x02 \x01(\v2\x17.atrium.plugin.v1.ErrorR\x05error*\xc9\x02\n" +
+	"\x05error\x18\x02 \x01(\v2\x17.atrium.plugin.v1.ErrorR\x05error\"Y\n" +
+	"\tEventType\x12\x12\n" +
+	"\x04type\x18\x01 \x01(\tR\x04type\x12 \n" +
+	"\vdescription\x18\x02 \x01(\tR\vdescription\x12\x16\n" +
+	"\x06schema\x18\x03 \x01(\fR\x06schema\"\xb4\x01\n" +
+	"\x05Event\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
+	"\x04type\x18\x02 \x01(\tR\x04type\x12\x16\n" +
+	"\x06source\x18\x03 \x01(\tR\x06source\x12\x18\n" +
+	"\apayload\x18\x04 \x01(\fR\apayload\x12;\n" +
+	"\voccurred_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"occurredAt\x12\x18\n" +
+	"\aattempt\x18\x06 \x01(\x05R\aattempt\"T\n" +
+	"\vEmitRequest\x12\x17\n" +
+	"\acall_id\x18\x01 \x01(\x04R\x06callId\x12\x12\n" +
+	"\x04type\x18\x02 \x01(\tR\x04type\x12\x18\n" +
+	"\apayload\x18\x03 \x01(\fR\apayload*\xc9\x02\n" +
 	"\x04Kind\x12\x11\n" +
 	"\rKIND_INTERNAL\x10\x00\x12\x10\n" +
 	"\fKIND_INVALID\x10\x01\x12\x18\n" +
@@ -3481,7 +3736,7 @@ const file_atrium_proto_rawDesc = "" +
 	"\x06Plugin\x12L\n" +
 	"\vGetManifest\x12!.atrium.plugin.v1.ManifestRequest\x1a\x1a.atrium.plugin.v1.Manifest\x12K\n" +
 	"\x06Handle\x12\x1f.atrium.plugin.v1.HandleRequest\x1a .atrium.plugin.v1.HandleResponse\x12O\n" +
-	"\fHandleStream\x12\x1b.atrium.plugin.v1.BodyChunk\x1a .atrium.plugin.v1.HandleResponse(\x012\xff\b\n" +
+	"\fHandleStream\x12\x1b.atrium.plugin.v1.BodyChunk\x1a .atrium.plugin.v1.HandleResponse(\x012\xbd\t\n" +
 	"\x04Host\x12L\n" +
 	"\x05Query\x12\".atrium.plugin.v1.StatementRequest\x1a\x1f.atrium.plugin.v1.QueryResponse\x12J\n" +
 	"\x04Exec\x12\".atrium.plugin.v1.StatementRequest\x1a\x1e.atrium.plugin.v1.ExecResponse\x12H\n" +
@@ -3498,7 +3753,8 @@ const file_atrium_proto_rawDesc = "" +
 	"\tBlobWrite\x12\".atrium.plugin.v1.BlobWriteRequest\x1a#.atrium.plugin.v1.BlobWriteResponse(\x01\x12P\n" +
 	"\bBlobRead\x12!.atrium.plugin.v1.BlobReadRequest\x1a\x1f.atrium.plugin.v1.BlobReadChunk0\x01\x12Z\n" +
 	"\vBlobPresign\x12$.atrium.plugin.v1.BlobPresignRequest\x1a%.atrium.plugin.v1.BlobPresignResponse\x12L\n" +
-	"\bBlobList\x12\x1c.atrium.plugin.v1.KeyRequest\x1a\".atrium.plugin.v1.BlobListResponseB.Z,github.com/atriumhq/atrium/sdk/internal/wireb\x06proto3"
+	"\bBlobList\x12\x1c.atrium.plugin.v1.KeyRequest\x1a\".atrium.plugin.v1.BlobListResponse\x12<\n" +
+	"\x04Emit\x12\x1d.atrium.plugin.v1.EmitRequest\x1a\x15.atrium.plugin.v1.AckB.Z,github.com/atriumhq/atrium/sdk/internal/wireb\x06proto3"
 
 var (
 	file_atrium_proto_rawDescOnce sync.Once
@@ -3513,7 +3769,7 @@ func file_atrium_proto_rawDescGZIP() []byte {
 }
 
 var file_atrium_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_atrium_proto_msgTypes = make([]protoimpl.MessageInfo, 48)
+var file_atrium_proto_msgTypes = make([]protoimpl.MessageInfo, 51)
 var file_atrium_proto_goTypes = []any{
 	(Kind)(0),                     // 0: atrium.plugin.v1.Kind
 	(Source)(0),                   // 1: atrium.plugin.v1.Source
@@ -3563,103 +3819,111 @@ var file_atrium_proto_goTypes = []any{
 	(*BlobPresignRequest)(nil),    // 45: atrium.plugin.v1.BlobPresignRequest
 	(*BlobPresignResponse)(nil),   // 46: atrium.plugin.v1.BlobPresignResponse
 	(*BlobListResponse)(nil),      // 47: atrium.plugin.v1.BlobListResponse
-	nil,                           // 48: atrium.plugin.v1.Tenant.SettingsEntry
-	nil,                           // 49: atrium.plugin.v1.ListFilter.AttributesEntry
-	(*timestamppb.Timestamp)(nil), // 50: google.protobuf.Timestamp
+	(*EventType)(nil),             // 48: atrium.plugin.v1.EventType
+	(*Event)(nil),                 // 49: atrium.plugin.v1.Event
+	(*EmitRequest)(nil),           // 50: atrium.plugin.v1.EmitRequest
+	nil,                           // 51: atrium.plugin.v1.Tenant.SettingsEntry
+	nil,                           // 52: atrium.plugin.v1.ListFilter.AttributesEntry
+	(*timestamppb.Timestamp)(nil), // 53: google.protobuf.Timestamp
 }
 var file_atrium_proto_depIdxs = []int32{
 	4,  // 0: atrium.plugin.v1.Manifest.routes:type_name -> atrium.plugin.v1.Route
 	5,  // 1: atrium.plugin.v1.Manifest.permissions:type_name -> atrium.plugin.v1.Permission
 	6,  // 2: atrium.plugin.v1.Manifest.settings:type_name -> atrium.plugin.v1.Setting
 	7,  // 3: atrium.plugin.v1.Manifest.migrations:type_name -> atrium.plugin.v1.Migration
-	48, // 4: atrium.plugin.v1.Tenant.settings:type_name -> atrium.plugin.v1.Tenant.SettingsEntry
-	8,  // 5: atrium.plugin.v1.HandleRequest.params:type_name -> atrium.plugin.v1.Pair
-	8,  // 6: atrium.plugin.v1.HandleRequest.query:type_name -> atrium.plugin.v1.Pair
-	8,  // 7: atrium.plugin.v1.HandleRequest.headers:type_name -> atrium.plugin.v1.Pair
-	9,  // 8: atrium.plugin.v1.HandleRequest.principal:type_name -> atrium.plugin.v1.Principal
-	10, // 9: atrium.plugin.v1.HandleRequest.tenant:type_name -> atrium.plugin.v1.Tenant
-	12, // 10: atrium.plugin.v1.HandleRequest.prefetch:type_name -> atrium.plugin.v1.Prefetch
-	18, // 11: atrium.plugin.v1.Prefetch.statement:type_name -> atrium.plugin.v1.Statement
-	23, // 12: atrium.plugin.v1.Prefetch.result:type_name -> atrium.plugin.v1.ResultSet
-	8,  // 13: atrium.plugin.v1.HandleResponse.headers:type_name -> atrium.plugin.v1.Pair
-	16, // 14: atrium.plugin.v1.HandleResponse.error:type_name -> atrium.plugin.v1.Error
-	14, // 15: atrium.plugin.v1.HandleResponse.checks:type_name -> atrium.plugin.v1.Check
-	39, // 16: atrium.plugin.v1.HandleResponse.blob_body:type_name -> atrium.plugin.v1.BlobBody
-	33, // 17: atrium.plugin.v1.Check.resource:type_name -> atrium.plugin.v1.Resource
-	0,  // 18: atrium.plugin.v1.Error.kind:type_name -> atrium.plugin.v1.Kind
-	15, // 19: atrium.plugin.v1.Error.fields:type_name -> atrium.plugin.v1.FieldError
-	1,  // 20: atrium.plugin.v1.Error.source:type_name -> atrium.plugin.v1.Source
-	50, // 21: atrium.plugin.v1.Value.time:type_name -> google.protobuf.Timestamp
-	17, // 22: atrium.plugin.v1.Statement.args:type_name -> atrium.plugin.v1.Value
-	19, // 23: atrium.plugin.v1.Statement.list_filter:type_name -> atrium.plugin.v1.ListFilter
-	20, // 24: atrium.plugin.v1.ListFilter.id:type_name -> atrium.plugin.v1.PolicyColumn
-	20, // 25: atrium.plugin.v1.ListFilter.owner:type_name -> atrium.plugin.v1.PolicyColumn
-	49, // 26: atrium.plugin.v1.ListFilter.attributes:type_name -> atrium.plugin.v1.ListFilter.AttributesEntry
-	18, // 27: atrium.plugin.v1.StatementRequest.statement:type_name -> atrium.plugin.v1.Statement
-	17, // 28: atrium.plugin.v1.Row.values:type_name -> atrium.plugin.v1.Value
-	22, // 29: atrium.plugin.v1.ResultSet.rows:type_name -> atrium.plugin.v1.Row
-	23, // 30: atrium.plugin.v1.QueryResponse.result:type_name -> atrium.plugin.v1.ResultSet
-	16, // 31: atrium.plugin.v1.QueryResponse.error:type_name -> atrium.plugin.v1.Error
-	16, // 32: atrium.plugin.v1.ExecResponse.error:type_name -> atrium.plugin.v1.Error
-	18, // 33: atrium.plugin.v1.BatchRequest.statements:type_name -> atrium.plugin.v1.Statement
-	23, // 34: atrium.plugin.v1.BatchResponse.results:type_name -> atrium.plugin.v1.ResultSet
-	16, // 35: atrium.plugin.v1.BatchResponse.error:type_name -> atrium.plugin.v1.Error
-	16, // 36: atrium.plugin.v1.CacheGetResponse.error:type_name -> atrium.plugin.v1.Error
-	16, // 37: atrium.plugin.v1.BlobGetResponse.error:type_name -> atrium.plugin.v1.Error
-	33, // 38: atrium.plugin.v1.AuthorizeRequest.resource:type_name -> atrium.plugin.v1.Resource
-	16, // 39: atrium.plugin.v1.AuthorizeResponse.error:type_name -> atrium.plugin.v1.Error
-	16, // 40: atrium.plugin.v1.Ack.error:type_name -> atrium.plugin.v1.Error
-	11, // 41: atrium.plugin.v1.BodyChunk.request:type_name -> atrium.plugin.v1.HandleRequest
-	50, // 42: atrium.plugin.v1.BlobInfo.mod_time:type_name -> google.protobuf.Timestamp
-	40, // 43: atrium.plugin.v1.BlobWriteResponse.info:type_name -> atrium.plugin.v1.BlobInfo
-	16, // 44: atrium.plugin.v1.BlobWriteResponse.error:type_name -> atrium.plugin.v1.Error
-	40, // 45: atrium.plugin.v1.BlobReadChunk.info:type_name -> atrium.plugin.v1.BlobInfo
-	16, // 46: atrium.plugin.v1.BlobReadChunk.error:type_name -> atrium.plugin.v1.Error
-	16, // 47: atrium.plugin.v1.BlobPresignResponse.error:type_name -> atrium.plugin.v1.Error
-	40, // 48: atrium.plugin.v1.BlobListResponse.blobs:type_name -> atrium.plugin.v1.BlobInfo
-	16, // 49: atrium.plugin.v1.BlobListResponse.error:type_name -> atrium.plugin.v1.Error
-	20, // 50: atrium.plugin.v1.ListFilter.AttributesEntry.value:type_name -> atrium.plugin.v1.PolicyColumn
-	2,  // 51: atrium.plugin.v1.Plugin.GetManifest:input_type -> atrium.plugin.v1.ManifestRequest
-	11, // 52: atrium.plugin.v1.Plugin.Handle:input_type -> atrium.plugin.v1.HandleRequest
-	38, // 53: atrium.plugin.v1.Plugin.HandleStream:input_type -> atrium.plugin.v1.BodyChunk
-	21, // 54: atrium.plugin.v1.Host.Query:input_type -> atrium.plugin.v1.StatementRequest
-	21, // 55: atrium.plugin.v1.Host.Exec:input_type -> atrium.plugin.v1.StatementRequest
-	26, // 56: atrium.plugin.v1.Host.Batch:input_type -> atrium.plugin.v1.BatchRequest
-	28, // 57: atrium.plugin.v1.Host.CacheGet:input_type -> atrium.plugin.v1.KeyRequest
-	30, // 58: atrium.plugin.v1.Host.CacheSet:input_type -> atrium.plugin.v1.CacheSetRequest
-	28, // 59: atrium.plugin.v1.Host.CacheDelete:input_type -> atrium.plugin.v1.KeyRequest
-	31, // 60: atrium.plugin.v1.Host.BlobPut:input_type -> atrium.plugin.v1.BlobPutRequest
-	28, // 61: atrium.plugin.v1.Host.BlobGet:input_type -> atrium.plugin.v1.KeyRequest
-	28, // 62: atrium.plugin.v1.Host.BlobDelete:input_type -> atrium.plugin.v1.KeyRequest
-	34, // 63: atrium.plugin.v1.Host.Authorize:input_type -> atrium.plugin.v1.AuthorizeRequest
-	36, // 64: atrium.plugin.v1.Host.Audit:input_type -> atrium.plugin.v1.AuditRequest
-	41, // 65: atrium.plugin.v1.Host.BlobWrite:input_type -> atrium.plugin.v1.BlobWriteRequest
-	43, // 66: atrium.plugin.v1.Host.BlobRead:input_type -> atrium.plugin.v1.BlobReadRequest
-	45, // 67: atrium.plugin.v1.Host.BlobPresign:input_type -> atrium.plugin.v1.BlobPresignRequest
-	28, // 68: atrium.plugin.v1.Host.BlobList:input_type -> atrium.plugin.v1.KeyRequest
-	3,  // 69: atrium.plugin.v1.Plugin.GetManifest:output_type -> atrium.plugin.v1.Manifest
-	13, // 70: atrium.plugin.v1.Plugin.Handle:output_type -> atrium.plugin.v1.HandleResponse
-	13, // 71: atrium.plugin.v1.Plugin.HandleStream:output_type -> atrium.plugin.v1.HandleResponse
-	24, // 72: atrium.plugin.v1.Host.Query:output_type -> atrium.plugin.v1.QueryResponse
-	25, // 73: atrium.plugin.v1.Host.Exec:output_type -> atrium.plugin.v1.ExecResponse
-	27, // 74: atrium.plugin.v1.Host.Batch:output_type -> atrium.plugin.v1.BatchResponse
-	29, // 75: atrium.plugin.v1.Host.CacheGet:output_type -> atrium.plugin.v1.CacheGetResponse
-	37, // 76: atrium.plugin.v1.Host.CacheSet:output_type -> atrium.plugin.v1.Ack
-	37, // 77: atrium.plugin.v1.Host.CacheDelete:output_type -> atrium.plugin.v1.Ack
-	37, // 78: atrium.plugin.v1.Host.BlobPut:output_type -> atrium.plugin.v1.Ack
-	32, // 79: atrium.plugin.v1.Host.BlobGet:output_type -> atrium.plugin.v1.BlobGetResponse
-	37, // 80: atrium.plugin.v1.Host.BlobDelete:output_type -> atrium.plugin.v1.Ack
-	35, // 81: atrium.plugin.v1.Host.Authorize:output_type -> atrium.plugin.v1.AuthorizeResponse
-	37, // 82: atrium.plugin.v1.Host.Audit:output_type -> atrium.plugin.v1.Ack
-	42, // 83: atrium.plugin.v1.Host.BlobWrite:output_type -> atrium.plugin.v1.BlobWriteResponse
-	44, // 84: atrium.plugin.v1.Host.BlobRead:output_type -> atrium.plugin.v1.BlobReadChunk
-	46, // 85: atrium.plugin.v1.Host.BlobPresign:output_type -> atrium.plugin.v1.BlobPresignResponse
-	47, // 86: atrium.plugin.v1.Host.BlobList:output_type -> atrium.plugin.v1.BlobListResponse
-	69, // [69:87] is the sub-list for method output_type
-	51, // [51:69] is the sub-list for method input_type
-	51, // [51:51] is the sub-list for extension type_name
-	51, // [51:51] is the sub-list for extension extendee
-	0,  // [0:51] is the sub-list for field type_name
+	48, // 4: atrium.plugin.v1.Manifest.emits:type_name -> atrium.plugin.v1.EventType
+	51, // 5: atrium.plugin.v1.Tenant.settings:type_name -> atrium.plugin.v1.Tenant.SettingsEntry
+	8,  // 6: atrium.plugin.v1.HandleRequest.params:type_name -> atrium.plugin.v1.Pair
+	8,  // 7: atrium.plugin.v1.HandleRequest.query:type_name -> atrium.plugin.v1.Pair
+	8,  // 8: atrium.plugin.v1.HandleRequest.headers:type_name -> atrium.plugin.v1.Pair
+	9,  // 9: atrium.plugin.v1.HandleRequest.principal:type_name -> atrium.plugin.v1.Principal
+	10, // 10: atrium.plugin.v1.HandleRequest.tenant:type_name -> atrium.plugin.v1.Tenant
+	12, // 11: atrium.plugin.v1.HandleRequest.prefetch:type_name -> atrium.plugin.v1.Prefetch
+	49, // 12: atrium.plugin.v1.HandleRequest.events:type_name -> atrium.plugin.v1.Event
+	18, // 13: atrium.plugin.v1.Prefetch.statement:type_name -> atrium.plugin.v1.Statement
+	23, // 14: atrium.plugin.v1.Prefetch.result:type_name -> atrium.plugin.v1.ResultSet
+	8,  // 15: atrium.plugin.v1.HandleResponse.headers:type_name -> atrium.plugin.v1.Pair
+	16, // 16: atrium.plugin.v1.HandleResponse.error:type_name -> atrium.plugin.v1.Error
+	14, // 17: atrium.plugin.v1.HandleResponse.checks:type_name -> atrium.plugin.v1.Check
+	39, // 18: atrium.plugin.v1.HandleResponse.blob_body:type_name -> atrium.plugin.v1.BlobBody
+	33, // 19: atrium.plugin.v1.Check.resource:type_name -> atrium.plugin.v1.Resource
+	0,  // 20: atrium.plugin.v1.Error.kind:type_name -> atrium.plugin.v1.Kind
+	15, // 21: atrium.plugin.v1.Error.fields:type_name -> atrium.plugin.v1.FieldError
+	1,  // 22: atrium.plugin.v1.Error.source:type_name -> atrium.plugin.v1.Source
+	53, // 23: atrium.plugin.v1.Value.time:type_name -> google.protobuf.Timestamp
+	17, // 24: atrium.plugin.v1.Statement.args:type_name -> atrium.plugin.v1.Value
+	19, // 25: atrium.plugin.v1.Statement.list_filter:type_name -> atrium.plugin.v1.ListFilter
+	20, // 26: atrium.plugin.v1.ListFilter.id:type_name -> atrium.plugin.v1.PolicyColumn
+	20, // 27: atrium.plugin.v1.ListFilter.owner:type_name -> atrium.plugin.v1.PolicyColumn
+	52, // 28: atrium.plugin.v1.ListFilter.attributes:type_name -> atrium.plugin.v1.ListFilter.AttributesEntry
+	18, // 29: atrium.plugin.v1.StatementRequest.statement:type_name -> atrium.plugin.v1.Statement
+	17, // 30: atrium.plugin.v1.Row.values:type_name -> atrium.plugin.v1.Value
+	22, // 31: atrium.plugin.v1.ResultSet.rows:type_name -> atrium.plugin.v1.Row
+	23, // 32: atrium.plugin.v1.QueryResponse.result:type_name -> atrium.plugin.v1.ResultSet
+	16, // 33: atrium.plugin.v1.QueryResponse.error:type_name -> atrium.plugin.v1.Error
+	16, // 34: atrium.plugin.v1.ExecResponse.error:type_name -> atrium.plugin.v1.Error
+	18, // 35: atrium.plugin.v1.BatchRequest.statements:type_name -> atrium.plugin.v1.Statement
+	23, // 36: atrium.plugin.v1.BatchResponse.results:type_name -> atrium.plugin.v1.ResultSet
+	16, // 37: atrium.plugin.v1.BatchResponse.error:type_name -> atrium.plugin.v1.Error
+	16, // 38: atrium.plugin.v1.CacheGetResponse.error:type_name -> atrium.plugin.v1.Error
+	16, // 39: atrium.plugin.v1.BlobGetResponse.error:type_name -> atrium.plugin.v1.Error
+	33, // 40: atrium.plugin.v1.AuthorizeRequest.resource:type_name -> atrium.plugin.v1.Resource
+	16, // 41: atrium.plugin.v1.AuthorizeResponse.error:type_name -> atrium.plugin.v1.Error
+	16, // 42: atrium.plugin.v1.Ack.error:type_name -> atrium.plugin.v1.Error
+	11, // 43: atrium.plugin.v1.BodyChunk.request:type_name -> atrium.plugin.v1.HandleRequest
+	53, // 44: atrium.plugin.v1.BlobInfo.mod_time:type_name -> google.protobuf.Timestamp
+	40, // 45: atrium.plugin.v1.BlobWriteResponse.info:type_name -> atrium.plugin.v1.BlobInfo
+	16, // 46: atrium.plugin.v1.BlobWriteResponse.error:type_name -> atrium.plugin.v1.Error
+	40, // 47: atrium.plugin.v1.BlobReadChunk.info:type_name -> atrium.plugin.v1.BlobInfo
+	16, // 48: atrium.plugin.v1.BlobReadChunk.error:type_name -> atrium.plugin.v1.Error
+	16, // 49: atrium.plugin.v1.BlobPresignResponse.error:type_name -> atrium.plugin.v1.Error
+	40, // 50: atrium.plugin.v1.BlobListResponse.blobs:type_name -> atrium.plugin.v1.BlobInfo
+	16, // 51: atrium.plugin.v1.BlobListResponse.error:type_name -> atrium.plugin.v1.Error
+	53, // 52: atrium.plugin.v1.Event.occurred_at:type_name -> google.protobuf.Timestamp
+	20, // 53: atrium.plugin.v1.ListFilter.AttributesEntry.value:type_name -> atrium.plugin.v1.PolicyColumn
+	2,  // 54: atrium.plugin.v1.Plugin.GetManifest:input_type -> atrium.plugin.v1.ManifestRequest
+	11, // 55: atrium.plugin.v1.Plugin.Handle:input_type -> atrium.plugin.v1.HandleRequest
+	38, // 56: atrium.plugin.v1.Plugin.HandleStream:input_type -> atrium.plugin.v1.BodyChunk
+	21, // 57: atrium.plugin.v1.Host.Query:input_type -> atrium.plugin.v1.StatementRequest
+	21, // 58: atrium.plugin.v1.Host.Exec:input_type -> atrium.plugin.v1.StatementRequest
+	26, // 59: atrium.plugin.v1.Host.Batch:input_type -> atrium.plugin.v1.BatchRequest
+	28, // 60: atrium.plugin.v1.Host.CacheGet:input_type -> atrium.plugin.v1.KeyRequest
+	30, // 61: atrium.plugin.v1.Host.CacheSet:input_type -> atrium.plugin.v1.CacheSetRequest
+	28, // 62: atrium.plugin.v1.Host.CacheDelete:input_type -> atrium.plugin.v1.KeyRequest
+	31, // 63: atrium.plugin.v1.Host.BlobPut:input_type -> atrium.plugin.v1.BlobPutRequest
+	28, // 64: atrium.plugin.v1.Host.BlobGet:input_type -> atrium.plugin.v1.KeyRequest
+	28, // 65: atrium.plugin.v1.Host.BlobDelete:input_type -> atrium.plugin.v1.KeyRequest
+	34, // 66: atrium.plugin.v1.Host.Authorize:input_type -> atrium.plugin.v1.AuthorizeRequest
+	36, // 67: atrium.plugin.v1.Host.Audit:input_type -> atrium.plugin.v1.AuditRequest
+	41, // 68: atrium.plugin.v1.Host.BlobWrite:input_type -> atrium.plugin.v1.BlobWriteRequest
+	43, // 69: atrium.plugin.v1.Host.BlobRead:input_type -> atrium.plugin.v1.BlobReadRequest
+	45, // 70: atrium.plugin.v1.Host.BlobPresign:input_type -> atrium.plugin.v1.BlobPresignRequest
+	28, // 71: atrium.plugin.v1.Host.BlobList:input_type -> atrium.plugin.v1.KeyRequest
+	50, // 72: atrium.plugin.v1.Host.Emit:input_type -> atrium.plugin.v1.EmitRequest
+	3,  // 73: atrium.plugin.v1.Plugin.GetManifest:output_type -> atrium.plugin.v1.Manifest
+	13, // 74: atrium.plugin.v1.Plugin.Handle:output_type -> atrium.plugin.v1.HandleResponse
+	13, // 75: atrium.plugin.v1.Plugin.HandleStream:output_type -> atrium.plugin.v1.HandleResponse
+	24, // 76: atrium.plugin.v1.Host.Query:output_type -> atrium.plugin.v1.QueryResponse
+	25, // 77: atrium.plugin.v1.Host.Exec:output_type -> atrium.plugin.v1.ExecResponse
+	27, // 78: atrium.plugin.v1.Host.Batch:output_type -> atrium.plugin.v1.BatchResponse
+	29, // 79: atrium.plugin.v1.Host.CacheGet:output_type -> atrium.plugin.v1.CacheGetResponse
+	37, // 80: atrium.plugin.v1.Host.CacheSet:output_type -> atrium.plugin.v1.Ack
+	37, // 81: atrium.plugin.v1.Host.CacheDelete:output_type -> atrium.plugin.v1.Ack
+	37, // 82: atrium.plugin.v1.Host.BlobPut:output_type -> atrium.plugin.v1.Ack
+	32, // 83: atrium.plugin.v1.Host.BlobGet:output_type -> atrium.plugin.v1.BlobGetResponse
+	37, // 84: atrium.plugin.v1.Host.BlobDelete:output_type -> atrium.plugin.v1.Ack
+	35, // 85: atrium.plugin.v1.Host.Authorize:output_type -> atrium.plugin.v1.AuthorizeResponse
+	37, // 86: atrium.plugin.v1.Host.Audit:output_type -> atrium.plugin.v1.Ack
+	42, // 87: atrium.plugin.v1.Host.BlobWrite:output_type -> atrium.plugin.v1.BlobWriteResponse
+	44, // 88: atrium.plugin.v1.Host.BlobRead:output_type -> atrium.plugin.v1.BlobReadChunk
+	46, // 89: atrium.plugin.v1.Host.BlobPresign:output_type -> atrium.plugin.v1.BlobPresignResponse
+	47, // 90: atrium.plugin.v1.Host.BlobList:output_type -> atrium.plugin.v1.BlobListResponse
+	37, // 91: atrium.plugin.v1.Host.Emit:output_type -> atrium.plugin.v1.Ack
+	73, // [73:92] is the sub-list for method output_type
+	54, // [54:73] is the sub-list for method input_type
+	54, // [54:54] is the sub-list for extension type_name
+	54, // [54:54] is the sub-list for extension extendee
+	0,  // [0:54] is the sub-list for field type_name
 }
 
 func init() { file_atrium_proto_init() }
@@ -3682,7 +3946,7 @@ func file_atrium_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_atrium_proto_rawDesc), len(file_atrium_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   48,
+			NumMessages:   51,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

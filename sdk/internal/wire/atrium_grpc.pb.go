@@ -229,6 +229,7 @@ const (
 	Host_BlobRead_FullMethodName    = "/atrium.plugin.v1.Host/BlobRead"
 	Host_BlobPresign_FullMethodName = "/atrium.plugin.v1.Host/BlobPresign"
 	Host_BlobList_FullMethodName    = "/atrium.plugin.v1.Host/BlobList"
+	Host_Emit_FullMethodName        = "/atrium.plugin.v1.Host/Emit"
 )
 
 // HostClient is the client API for Host service.
@@ -260,6 +261,9 @@ type HostClient interface {
 	BlobRead(ctx context.Context, in *BlobReadRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[BlobReadChunk], error)
 	BlobPresign(ctx context.Context, in *BlobPresignRequest, opts ...grpc.CallOption) (*BlobPresignResponse, error)
 	BlobList(ctx context.Context, in *KeyRequest, opts ...grpc.CallOption) (*BlobListResponse, error)
+	// Emit writes an integration event to the tenant's outbox in the request's
+	// unit of work: it commits with the request or not at all.
+	Emit(ctx context.Context, in *EmitRequest, opts ...grpc.CallOption) (*Ack, error)
 }
 
 type hostClient struct {
@@ -432,6 +436,16 @@ func (c *hostClient) BlobList(ctx context.Context, in *KeyRequest, opts ...grpc.
 	return out, nil
 }
 
+func (c *hostClient) Emit(ctx context.Context, in *EmitRequest, opts ...grpc.CallOption) (*Ack, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(Ack)
+	err := c.cc.Invoke(ctx, Host_Emit_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // HostServer is the server API for Host service.
 // All implementations must embed UnimplementedHostServer
 // for forward compatibility.
@@ -461,6 +475,9 @@ type HostServer interface {
 	BlobRead(*BlobReadRequest, grpc.ServerStreamingServer[BlobReadChunk]) error
 	BlobPresign(context.Context, *BlobPresignRequest) (*BlobPresignResponse, error)
 	BlobList(context.Context, *KeyRequest) (*BlobListResponse, error)
+	// Emit writes an integration event to the tenant's outbox in the request's
+	// unit of work: it commits with the request or not at all.
+	Emit(context.Context, *EmitRequest) (*Ack, error)
 	mustEmbedUnimplementedHostServer()
 }
 
@@ -515,6 +532,9 @@ func (UnimplementedHostServer) BlobPresign(context.Context, *BlobPresignRequest)
 }
 func (UnimplementedHostServer) BlobList(context.Context, *KeyRequest) (*BlobListResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method BlobList not implemented")
+}
+func (UnimplementedHostServer) Emit(context.Context, *EmitRequest) (*Ack, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method Emit not implemented")
 }
 func (UnimplementedHostServer) mustEmbedUnimplementedHostServer() {}
 func (UnimplementedHostServer) testEmbeddedByValue()              {}
@@ -789,6 +809,24 @@ func _Host_BlobList_Handler(srv interface{}, ctx context.Context, dec func(inter
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Host_Emit_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(EmitRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(HostServer).Emit(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Host_Emit_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(HostServer).Emit(ctx, req.(*EmitRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Host_ServiceDesc is the grpc.ServiceDesc for Host service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -847,6 +885,10 @@ var Host_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "BlobList",
 			Handler:    _Host_BlobList_Handler,
+		},
+		{
+			MethodName: "Emit",
+			Handler:    _Host_Emit_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

@@ -76,6 +76,17 @@ type UpdateTaskRequest struct {
 	DueDate    *string `json:"due_date,omitempty"`
 }
 
+// ProjectDeleted is the payload of projects.project.deleted.
+type ProjectDeleted struct {
+	ID string `json:"id"`
+}
+
+// TaskDeleted is the payload of projects.task.deleted.
+type TaskDeleted struct {
+	ID        string `json:"id"`
+	ProjectID string `json:"project_id"`
+}
+
 func projectOut(p *domain.Project) Project {
 	return Project{
 		ID: p.ID().String(), Name: p.Name(), Description: p.Description(), Status: string(p.Status()),

@@ -23,6 +23,7 @@ func Plugin() sdk.Plugin {
 		Version:     Version,
 		Permissions: permissions,
 		Migrations:  store.Migrations(),
+		Emits:       emits,
 		Routes: []sdk.Route{
 			{Method: http.MethodGet, Path: "", Permission: app.ProjectRead, Summary: "List projects",
 				Response: ProjectList{}, Handler: handle(listProjects)},
@@ -47,6 +48,26 @@ func Plugin() sdk.Plugin {
 				Summary: "Delete a task", Handler: handle(deleteTask)},
 		},
 	}
+}
+
+// The integration events the plugin emits (docs/events.md), each when its
+// change commits.
+const (
+	EventProjectCreated = "projects.project.created"
+	EventProjectUpdated = "projects.project.updated"
+	EventProjectDeleted = "projects.project.deleted"
+	EventTaskCreated    = "projects.task.created"
+	EventTaskUpdated    = "projects.task.updated"
+	EventTaskDeleted    = "projects.task.deleted"
+)
+
+var emits = []sdk.EventType{
+	{Type: EventProjectCreated, Description: "A project was created: the project as GET returns it", Payload: Project{}},
+	{Type: EventProjectUpdated, Description: "A project was changed: the project as it is now", Payload: Project{}},
+	{Type: EventProjectDeleted, Description: "A project was deleted, with its tasks", Payload: ProjectDeleted{}},
+	{Type: EventTaskCreated, Description: "A task was added: the task as GET returns it", Payload: Task{}},
+	{Type: EventTaskUpdated, Description: "A task was changed: the task as it is now", Payload: Task{}},
+	{Type: EventTaskDeleted, Description: "A task was deleted", Payload: TaskDeleted{}},
 }
 
 // permissions leave Roles empty: the core's defaults by verb are what we

@@ -44,6 +44,9 @@ func createProject(c *sdk.Context, svc *app.Service) error {
 	if err != nil {
 		return err
 	}
+	if err := c.Emit(EventProjectCreated, projectOut(p)); err != nil {
+		return err
+	}
 	c.SetHeader("Location", "/api/v1/projects/"+p.ID().String())
 	return c.JSON(http.StatusCreated, projectOut(p))
 }
@@ -82,6 +85,9 @@ func updateProject(c *sdk.Context, svc *app.Service) error {
 	if err != nil {
 		return err
 	}
+	if err := c.Emit(EventProjectUpdated, projectOut(p)); err != nil {
+		return err
+	}
 	return c.JSON(http.StatusOK, projectOut(p))
 }
 
@@ -92,6 +98,9 @@ func deleteProject(c *sdk.Context, svc *app.Service) error {
 		return err
 	}
 	if err := svc.DeleteProject(c, id); err != nil {
+		return err
+	}
+	if err := c.Emit(EventProjectDeleted, ProjectDeleted{ID: id.String()}); err != nil {
 		return err
 	}
 	return c.NoContent()

@@ -55,6 +55,9 @@ func createTask(c *sdk.Context, svc *app.Service) error {
 	if err != nil {
 		return err
 	}
+	if err := c.Emit(EventTaskCreated, taskOut(t)); err != nil {
+		return err
+	}
 	c.SetHeader("Location", "/api/v1/projects/"+projectID.String()+"/tasks/"+t.ID().String())
 	return c.JSON(http.StatusCreated, taskOut(t))
 }
@@ -114,6 +117,9 @@ func updateTask(c *sdk.Context, svc *app.Service) error {
 	if err != nil {
 		return err
 	}
+	if err := c.Emit(EventTaskUpdated, taskOut(t)); err != nil {
+		return err
+	}
 	return c.JSON(http.StatusOK, taskOut(t))
 }
 
@@ -124,6 +130,9 @@ func deleteTask(c *sdk.Context, svc *app.Service) error {
 		return err
 	}
 	if err := svc.DeleteTask(c, projectID, taskID); err != nil {
+		return err
+	}
+	if err := c.Emit(EventTaskDeleted, TaskDeleted{ID: taskID.String(), ProjectID: projectID.String()}); err != nil {
 		return err
 	}
 	return c.NoContent()
