@@ -440,3 +440,64 @@ func TestDocumentsPolicyRollbackAndSweep(t *testing.T) {
 	assert.Equal(t, http.StatusOK, r.status, r.String())
 	assert.Equal(t, png, r.body)
 }
+
+// Two bounded contexts that share no table: a project deleted in projects
+// is an event that documents handles, deleting that project's documents
+// and their content, in the tenant where it happened and nowhere else.
+func TestDeletingAProjectDeletesItsDocuments(t *testing.T) {
+	dir := t.TempDir()
+	stored := documentsBackend{}.setupDir(dir)
+	s := startPluginCore(t, func(c *config.Config) { c.BlobURL = "file://" + dir })
+	s.install("projects", "projects")
+	s.install("documents", "documents")
+	s.mustRegister("projects", "projects")
+	s.mustRegister("documents", "documents")
+	acme := s.tenant("acme", "projects", "documents")
+	globex := s.tenant("globex", "projects", "documents")
+
+	var doomed, kept struct {
+		ID string `json:"id"`
+	}
+	s.call(http.MethodPost, "/api/v1/projects", acme, map[string]any{"name": "Doomed"}).want(t, http.StatusCreated, &doomed)
+	s.call(http.MethodPost, "/api/v1/projects", acme, map[string]any{"name": "Kept"}).want(t, http.StatusCreated, &kept)
+	text := []byte("a document of a project\n")
+	for range 2 {
+		s.upload(acme, "doomed.txt", text, "project_id", doomed.ID).want(t, http.StatusCreated, nil)
+	}
+	s.upload(acme, "kept.txt", text, "project_id", kept.ID).want(t, http.StatusCreated, nil)
+	s.upload(acme, "loose.txt", text).want(t, http.StatusCreated, nil)
+	// Another tenant's document naming the same project id is its own.
+	s.upload(globex, "same-id.txt", text, "project_id", doomed.ID).want(t, http.StatusCreated, nil)
+	require.Equal(t, 5, stored())
+
+	start := time.Now()
+	s.call(http.MethodDelete, "/api/v1/projects/"+doomed.ID, acme, nil).want(t, http.StatusNoContent, nil)
+	require.Eventually(t, func() bool { return s.documentRows("acme") == 2 && stored() == 3 }, 5*time.Second, 10*time.Millisecond,
+		"the doomed project's documents and their content go")
+	t.Logf("project deleted -> its documents gone in %s", time.Since(start))
+
+	var list documentList
+	s.call(http.MethodGet, "/api/v1/documents?project_id="+doomed.ID, acme, nil).want(t, http.StatusOK, &list)
+	assert.Empty(t, list.Items)
+	s.call(http.MethodGet, "/api/v1/documents", acme, nil).want(t, http.StatusOK, &list)
+	assert.Len(t, list.Items, 2, "the other project's and the loose document stay")
+	assert.Equal(t, 1, s.documentRows("globex"), "another tenant's event stream is its own")
+
+	// The delivery is on record, and documents' own changes are events.
+	var events struct {
+		Items []struct {
+			Type       string `json:"type"`
+			Deliveries []struct {
+				Subscriber string `json:"subscriber"`
+				Status     string `json:"status"`
+			} `json:"deliveries"`
+		} `json:"items"`
+	}
+	s.call(http.MethodGet, "/api/v1/events?type=projects.project.deleted", acme, nil).want(t, http.StatusOK, &events)
+	require.Len(t, events.Items, 1)
+	require.Len(t, events.Items[0].Deliveries, 1)
+	assert.Equal(t, "plugin:documents", events.Items[0].Deliveries[0].Subscriber)
+	assert.Equal(t, "delivered", events.Items[0].Deliveries[0].Status)
+	s.call(http.MethodGet, "/api/v1/events?type=documents.document.created", acme, nil).want(t, http.StatusOK, &events)
+	assert.Len(t, events.Items, 4)
+}

@@ -97,6 +97,14 @@ func deleteDocument(c *sdk.Context, s *store.Store) error {
 	if err := c.Blobs().Delete(c, d.BlobKey); err != nil {
 		return err
 	}
+	var project *string
+	if d.ProjectID != nil {
+		s := d.ProjectID.String()
+		project = &s
+	}
+	if err := c.Emit(EventDocumentDeleted, DocumentDeleted{ID: d.ID.String(), ProjectID: project}); err != nil {
+		return err
+	}
 	return c.NoContent()
 }
 
@@ -180,6 +188,9 @@ func uploadDocument(c *sdk.Context, s *store.Store) error {
 	}
 	if err := c.Audit(map[string]any{"resource_type": "document", "resource_id": d.ID.String(),
 		"name": d.Name, "content_type": d.ContentType, "size": d.Size, "sha256": d.SHA256}); err != nil {
+		return err
+	}
+	if err := c.Emit(EventDocumentCreated, documentOut(d)); err != nil {
 		return err
 	}
 	sweep(c, s)

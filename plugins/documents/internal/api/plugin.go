@@ -26,6 +26,10 @@ func Plugin() sdk.Plugin {
 		Version:     Version,
 		Permissions: permissions,
 		Migrations:  store.Migrations(),
+		Emits:       emits,
+		Subscriptions: []sdk.Subscription{
+			{Type: EventProjectDeleted, Handler: projectDeleted},
+		},
 		Settings: []sdk.Setting{
 			{Key: app.SettingMaxBytes, Description: "The largest file an upload may carry, in bytes (default 25 MiB)"},
 			{Key: app.SettingContentTypes, Description: `The media types an upload may have, as sniffed from its content: "image/png" or "image/*" (default any)`},
@@ -46,6 +50,52 @@ func Plugin() sdk.Plugin {
 				Summary: "Delete a document and its content", Handler: handle(deleteDocument)},
 		},
 	}
+}
+
+// The events documents emits.
+const (
+	EventDocumentCreated = "documents.document.created"
+	EventDocumentDeleted = "documents.document.deleted"
+)
+
+var emits = []sdk.EventType{
+	{Type: EventDocumentCreated, Description: "A document was uploaded: its metadata as GET returns it", Payload: Document{}},
+	{Type: EventDocumentDeleted, Description: "A document was deleted, with its content", Payload: DocumentDeleted{}},
+}
+
+// DocumentDeleted is the payload of documents.document.deleted.
+type DocumentDeleted struct {
+	ID        string  `json:"id"`
+	ProjectID *string `json:"project_id"`
+}
+
+// EventProjectDeleted is the projects plugin's event that a project is
+// gone: its documents go too. Only the event's type and payload are
+// shared, never the projects plugin's code or tables.
+const EventProjectDeleted = "projects.project.deleted"
+
+// projectDeleted deletes the documents of a deleted project, their content
+// once the event's unit of work commits. A redelivered event finds none
+// left to delete.
+func projectDeleted(c *sdk.Context, e sdk.Event) error {
+	var p struct {
+		ID string `json:"id"`
+	}
+	if err := e.Decode(&p); err != nil {
+		return err
+	}
+	id, err := uuid.Parse(p.ID)
+	if err != nil {
+		return sdk.Internal(err, "event %s names project %q", e.ID, p.ID)
+	}
+	n, err := app.DeleteProjectDocuments(c, store.New(c.DB()), c.Blobs(), id)
+	if err != nil {
+		return err
+	}
+	if n > 0 {
+		c.Logger().Info("deleted the documents of a deleted project", "project_id", id.String(), "documents", n)
+	}
+	return nil
 }
 
 // permissions leave Roles empty: the core's defaults by verb are what we
