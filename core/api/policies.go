@@ -72,10 +72,11 @@ type EvaluateResponse struct {
 	Reasons       []string `json:"reasons"`
 	PolicyVersion string   `json:"policy_version"`
 	Explanation   []string `json:"explanation,omitempty"`
-	// Filter mode: the list's condition, and whether rows must still be
+	// Filter mode: the list's condition, null when the list is not
+	// narrowed at all (and in a decision), and whether rows must still be
 	// decided one by one (part of the policy has no SQL form). Allow then
 	// says whether any row may be readable.
-	Filter   *EvaluateFilter `json:"filter,omitempty"`
+	Filter   *EvaluateFilter `json:"filter"`
 	Fallback *bool           `json:"fallback,omitempty"`
 }
 
@@ -199,8 +200,11 @@ func evaluateFilter(ctx context.Context, svc *policy.Service, t *kernel.Tenant, 
 	if params == nil {
 		params = []any{}
 	}
-	return EvaluateResponse{Allow: f.SQL != "FALSE", Reasons: []string{}, PolicyVersion: f.PolicyVersion,
-		Filter: &EvaluateFilter{SQL: f.SQL, Params: params}, Fallback: &f.Fallback}, nil
+	out := EvaluateResponse{Allow: f.SQL != "FALSE", Reasons: []string{}, PolicyVersion: f.PolicyVersion, Fallback: &f.Fallback}
+	if f.SQL != "TRUE" {
+		out.Filter = &EvaluateFilter{SQL: f.SQL, Params: params}
+	}
+	return out, nil
 }
 
 // evaluationInput builds the dry run's input: the caller as subject unless

@@ -141,6 +141,15 @@ func TestListsFilteredByTenantPolicy(t *testing.T) {
 		}
 
 		// Bad input: a clear problem.
+		// An admin's list is not narrowed: no filter at all.
+		var none api.EvaluateResponse
+		s.call(http.MethodPost, "/api/v1/policies/evaluate", admin, map[string]any{
+			"mode": "filter", "action": "projects.project.read", "resource_type": "project",
+		}).want(t, http.StatusOK, &none)
+		assert.Nil(t, none.Filter)
+		assert.True(t, none.Allow)
+		assert.False(t, *none.Fallback)
+
 		r := s.call(http.MethodPost, "/api/v1/policies/evaluate", admin, map[string]any{"mode": "filter", "action": "projects.project.read"})
 		r.problem(t, http.StatusUnprocessableEntity, "validation_failed")
 		r = s.call(http.MethodPost, "/api/v1/policies/evaluate", admin, map[string]any{"mode": "sql", "action": "projects.project.read"})
