@@ -12,60 +12,6 @@ import (
 	"github.com/atriumhq/atrium/core/policy"
 )
 
-// PolicyModule is one version of a tenant policy module.
-type PolicyModule struct {
-	Name      string    `json:"name"`
-	Version   int       `json:"version"`
-	Rego      string    `json:"rego"`
-	Tests     string    `json:"tests,omitempty"`
-	Active    bool      `json:"active"`
-	CreatedAt time.Time `json:"created_at"`
-	CreatedBy string    `json:"created_by,omitempty"`
-}
-
-// PolicyList lists policy modules or versions.
-type PolicyList struct {
-	Items []PolicyModule `json:"items"`
-}
-
-// PutPolicyRequest is the body of PUT /api/v1/policies/{name}.
-type PutPolicyRequest struct {
-	Rego  string `json:"rego" validate:"required"`
-	Tests string `json:"tests"`
-}
-
-// RollbackRequest is the body of POST /api/v1/policies/{name}/rollback.
-type RollbackRequest struct {
-	Version int `json:"version" validate:"required,min=1"`
-}
-
-// EvaluateRequest is a dry run: a subject (the caller when absent), an
-// action and optionally a resource.
-type EvaluateRequest struct {
-	Subject  *EvaluateSubject `json:"subject"`
-	Action   string           `json:"action" validate:"required,max=128"`
-	Resource *access.Resource `json:"resource"`
-	Explain  bool             `json:"explain"`
-}
-
-// EvaluateSubject describes a hypothetical subject; permissions default to
-// what its roles hold in this tenant.
-type EvaluateSubject struct {
-	ID          string         `json:"id"`
-	Email       string         `json:"email"`
-	Roles       []string       `json:"roles" validate:"max=20"`
-	Permissions []string       `json:"permissions" validate:"max=1000"`
-	Attributes  map[string]any `json:"attributes"`
-}
-
-// EvaluateResponse is the dry run's decision.
-type EvaluateResponse struct {
-	Allow         bool     `json:"allow"`
-	Reasons       []string `json:"reasons"`
-	PolicyVersion string   `json:"policy_version"`
-	Explanation   []string `json:"explanation,omitempty"`
-}
-
 func policyModule(m policy.Module) PolicyModule {
 	return PolicyModule{Name: m.Name, Version: m.Version, Rego: m.Rego, Tests: m.Tests, Active: m.Active, CreatedAt: m.CreatedAt, CreatedBy: m.CreatedBy}
 }
@@ -153,7 +99,7 @@ func evaluationInput(c *gin.Context, in *EvaluateRequest, roles *access.Roles, a
 	input := access.Input{Action: in.Action, Request: RequestInput(c)}
 	input.Request.Time = access.RequestTime(time.Now())
 	if in.Resource != nil {
-		input.Resource = *in.Resource
+		input.Resource = access.Resource(*in.Resource)
 	}
 	if input.Resource.Attributes == nil {
 		input.Resource.Attributes = map[string]any{}

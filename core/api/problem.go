@@ -10,20 +10,9 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/atriumhq/atrium/core/api/model"
 	"github.com/atriumhq/atrium/core/kernel"
 )
-
-// Problem is an RFC 9457 problem document, extended with Atrium's stable
-// machine-readable code, the request ID and field errors.
-type Problem struct {
-	Type      string              `json:"type"`
-	Title     string              `json:"title"`
-	Status    int                 `json:"status"`
-	Detail    string              `json:"detail,omitempty"`
-	Code      string              `json:"code"`
-	RequestID string              `json:"request_id,omitempty"`
-	Errors    []kernel.FieldError `json:"errors,omitempty"`
-}
 
 const problemContentType = "application/problem+json"
 
@@ -85,7 +74,7 @@ func ProblemFor(err error, requestID string) Problem {
 		Detail:    detail,
 		Code:      code,
 		RequestID: requestID,
-		Errors:    e.Fields,
+		Errors:    convert(e.Fields, func(f kernel.FieldError) model.FieldError { return model.FieldError(f) }),
 	}
 }
 

@@ -25,7 +25,7 @@ func (s *server) auditLog(token, query string) []api.AuditRecord {
 }
 
 func find(recs []api.AuditRecord, action string, outcome audit.Outcome) *api.AuditRecord {
-	i := slices.IndexFunc(recs, func(r api.AuditRecord) bool { return r.Action == action && r.Outcome == outcome })
+	i := slices.IndexFunc(recs, func(r api.AuditRecord) bool { return r.Action == action && r.Outcome == string(outcome) })
 	if i < 0 {
 		return nil
 	}
@@ -59,7 +59,7 @@ func TestAuditRecordsMutationsRefusalsAndSignIns(t *testing.T) {
 	}
 
 	i := slices.IndexFunc(recs, func(r api.AuditRecord) bool {
-		return r.Action == "identity.session.login" && r.Outcome == audit.Success && r.Actor.Email == "admin@acme.test"
+		return r.Action == "identity.session.login" && r.Outcome == string(audit.Success) && r.Actor.Email == "admin@acme.test"
 	})
 	require.GreaterOrEqual(t, i, 0, "the admin's sign-in")
 	login := recs[i]

@@ -282,7 +282,7 @@ func TestOperatorsBreakGlassOnATenantsPolicy(t *testing.T) {
 
 	var details []string
 	for _, r := range s.auditLog(admin, "action=access.policy.write") {
-		if r.Actor.Type == "operator" && r.Outcome == audit.Success {
+		if r.Actor.Type == "operator" && r.Outcome == string(audit.Success) {
 			assert.Equal(t, audit.Resource{Type: "policy", ID: "lockdown"}, r.Resource)
 			details = append(details, string(r.Details))
 		}
