@@ -3,6 +3,10 @@ package main
 import (
 	"os"
 	"testing"
+
+	"github.com/spf13/cobra"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // TestMain keeps the tests away from the user's own sign-ins: the config
@@ -20,4 +24,30 @@ func TestMain(m *testing.M) {
 	code := m.Run()
 	os.RemoveAll(dir)
 	os.Exit(code)
+}
+
+// Every command says what it does and shows how it is used.
+func TestEveryCommandHasHelp(t *testing.T) {
+	var walk func(c *cobra.Command)
+	walk = func(c *cobra.Command) {
+		if c.Hidden || c.Name() == "help" || c.Name() == "completion" || c.HasParent() && c.Parent().Name() == "completion" {
+			return
+		}
+		assert.NotEmpty(t, c.Short, c.CommandPath())
+		if c.HasSubCommands() {
+			assert.NotEmpty(t, c.Long, "%s: a group says what it groups", c.CommandPath())
+		} else {
+			assert.NotEmpty(t, c.Example, "%s: an example", c.CommandPath())
+		}
+		for _, sub := range c.Commands() {
+			walk(sub)
+		}
+	}
+	root := newRoot()
+	root.InitDefaultCompletionCmd()
+	walk(root)
+	// completion is offered
+	out, _, err := runCLI("completion", "bash")
+	require.NoError(t, err)
+	assert.Contains(t, out, "bash completion")
 }
