@@ -106,7 +106,7 @@ func (c *credentialStore) save(f *credentialFile) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err
 	}
-	if err := os.Chmod(dir, 0o700); err != nil {
+	if err := os.Chmod(dir, 0o700); err != nil { //nolint:gosec // G302: a directory needs x; 0700 is the user's alone
 		return err
 	}
 	b, err := json.MarshalIndent(f, "", "  ")

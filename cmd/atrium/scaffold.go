@@ -120,7 +120,7 @@ func scaffold(dir, name, module, version, replace string) error {
 			b = readme(b, name)
 		}
 		target := filepath.Join(dir, filepath.FromSlash(rel))
-		if err := os.MkdirAll(filepath.Dir(target), 0o755); err != nil {
+		if err := os.MkdirAll(filepath.Dir(target), 0o755); err != nil { //nolint:gosec // G301: source code, meant to be read
 			return err
 		}
 		return os.WriteFile(target, b, 0o644) //nolint:gosec // source code, meant to be read

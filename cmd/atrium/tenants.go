@@ -428,7 +428,7 @@ a new tenant, or with --replace over the data of the existing tenant SLUG.`,
 // upload sends file as a gzip body with a progress bar and decodes the JSON
 // reply into out.
 func upload(cmd *cobra.Command, r *remote, path, file string, out any) error {
-	var src io.Reader = cmd.InOrStdin()
+	src := cmd.InOrStdin()
 	size := int64(-1)
 	if file != "-" {
 		f, err := os.Open(file)
