@@ -335,6 +335,13 @@ func TestTenantCommandsAgainstCore(t *testing.T) {
 	assert.Contains(t, out, "no deletes on Fridays")
 	d := decode[model.EvaluateResponse](c, "policy", "eval", "identity.user.create", "--role", "viewer", "--allow-exit-zero")
 	assert.False(t, d.Allow, "a viewer may not create users")
+	// The README's walkthrough: the example policy, tested on upload, and
+	// a decision it makes.
+	c.ok("policy", "push", "projects", "../../policies/examples/projects.rego", "--tests", "../../policies/examples/projects_test.rego")
+	out, _, err = c.run("", "policy", "eval", "projects.project.update", "--role", "member",
+		"--resource-type", "project", "--resource-attrs", `{"status": "archived"}`)
+	assert.ErrorIs(t, err, errDenied)
+	assert.Contains(t, out, "archived projects are read-only")
 	c.ok("policy", "rollback", "guard", "1")
 	c.ok("policy", "delete", "guard")
 
