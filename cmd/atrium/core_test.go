@@ -148,6 +148,7 @@ func TestOperatorCommandsAgainstCore(t *testing.T) {
 	assert.NotContains(t, string(raw), testOpPassword, "the password is never stored")
 	op := c.sessions()[asOperator]
 	require.NotNil(t, op)
+	require.Equal(t, testOperator, op.Email)
 	assert.NotEmpty(t, op.AccessToken)
 	assert.NotEmpty(t, op.RefreshToken)
 
@@ -207,6 +208,11 @@ func TestOperatorCommandsAgainstCore(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, os.FileMode(0o600), st.Mode().Perm())
 	assert.Positive(t, st.Size())
+	// The upload is sent again, from the start, after the refresh a 401
+	// brings (here the stored access token is not one).
+	sess := c.sessions()[asOperator]
+	sess.AccessToken = "not-a-token"
+	require.NoError(t, (&credentialStore{path: c.credentialsPath()}).put(c.server, sess))
 	copied := decode[model.TenantResponse](c, "tenants", "restore", "acme-copy", backup)
 	assert.Equal(t, "acme-copy", copied.Slug)
 	stored := decode[model.StoredBackup](c, "tenants", "backup", "acme", "--to-store")
@@ -225,6 +231,15 @@ func TestOperatorCommandsAgainstCore(t *testing.T) {
 	assert.Contains(t, err.Error(), "404 Not Found (not_found)")
 	assert.Contains(t, err.Error(), "[request ")
 
+	// Completion offers the server's tenant slugs.
+	root := newRoot()
+	var comp bytes.Buffer
+	root.SetOut(&comp)
+	root.SetArgs([]string{"__complete", "tenants", "show", "--server", c.server, ""})
+	require.NoError(t, root.Execute())
+	assert.Contains(t, comp.String(), "acme\n")
+	assert.Contains(t, comp.String(), "epsilon\n")
+
 	// Operator break glass reads any tenant's audit log.
 	recs := decode[model.AuditList](c, "audit", "list", "--tenant", "acme", "--action", "identity.session.login")
 	assert.Empty(t, recs.Items, "nobody has signed in to acme yet")
@@ -235,6 +250,7 @@ func TestOperatorCommandsAgainstCore(t *testing.T) {
 	plugins := decode[model.PluginList](c, "plugins", "list")
 	assert.NotNil(t, plugins.Items)
 
+	last := c.sessions()[asOperator] // its refresh token unspent
 	out = c.ok("logout", "--operator")
 	assert.Contains(t, out, "signed out of "+c.server)
 	assert.Nil(t, c.sessions()[asOperator])
@@ -242,7 +258,7 @@ func TestOperatorCommandsAgainstCore(t *testing.T) {
 	require.ErrorContains(t, err, "not signed in")
 	// The spent sign-in's refresh token was revoked on the server.
 	r := remote{server: c.server}
-	_, err = r.refresh(t.Context(), op)
+	_, err = r.refresh(t.Context(), last)
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "401")
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -445,8 +446,15 @@ func upload(cmd *cobra.Command, r *remote, path, file string, out any) error {
 	bar := newBar(cmd, size, "uploading")
 	sent := false
 	resp, err := r.send(cmd.Context(), http.MethodPost, path, func() io.Reader {
-		if sent { // a retry after a refresh cannot rewind a stream
-			return strings.NewReader("")
+		if sent { // the retry after a token refresh: from the start again
+			s, ok := src.(io.Seeker)
+			if !ok {
+				return errReader{errors.New("stdin cannot be sent twice: sign in again (atrium login) and retry")}
+			}
+			if _, err := s.Seek(0, io.SeekStart); err != nil {
+				return errReader{err}
+			}
+			bar.Reset()
 		}
 		sent = true
 		return io.TeeReader(src, bar)
@@ -488,3 +496,8 @@ func flagOr(cmd *cobra.Command, name, def string) string {
 	}
 	return def
 }
+
+// errReader is a body that fails: the request is not sent.
+type errReader struct{ err error }
+
+func (e errReader) Read([]byte) (int, error) { return 0, e.err }
