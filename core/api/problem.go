@@ -10,7 +10,6 @@ import (
 
 	"github.com/gin-gonic/gin"
 
-	"github.com/atriumhq/atrium/core/api/model"
 	"github.com/atriumhq/atrium/core/kernel"
 )
 
@@ -74,7 +73,7 @@ func ProblemFor(err error, requestID string) Problem {
 		Detail:    detail,
 		Code:      code,
 		RequestID: requestID,
-		Errors:    convert(e.Fields, func(f kernel.FieldError) model.FieldError { return model.FieldError(f) }),
+		Errors:    e.Fields,
 	}
 }
 

@@ -1,15 +1,15 @@
 // Package model holds the request and response bodies of the HTTP API:
 // core/api serves them and the atrium CLI sends and reads them, so the two
-// cannot drift. It imports nothing of the server (no gin, no domain
-// packages), which keeps the CLI binary small; core/api converts between
-// these and its domain types.
+// cannot drift. It imports nothing of the server but the shared kernel
+// (no gin, no domain packages), which keeps the CLI binary small; core/api
+// converts between these and its domain types.
 package model
 
-// FieldError is one invalid field of a request, as a problem lists it.
-type FieldError struct {
-	Field   string `json:"field"`
-	Message string `json:"message"`
-}
+import "github.com/atriumhq/atrium/core/kernel"
+
+// FieldError is one invalid field of a request, as a problem lists it: the
+// kernel's own, which every error of the domain carries.
+type FieldError = kernel.FieldError
 
 // Problem is an error response (RFC 9457 problem+json). Code is the stable
 // machine-readable reason; Errors lists invalid fields.
