@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"mime"
 	"net/http"
 	"net/url"
 	"os"
@@ -359,18 +360,18 @@ func download(ctx context.Context, cmd *cobra.Command, r *remote, path, file str
 // suggestedName is the file name of a Content-Disposition header, without
 // any directory part: the server chooses the name, not where it goes.
 func suggestedName(cd string) string {
-	_, v, ok := strings.Cut(cd, "filename=")
-	if !ok {
+	_, params, err := mime.ParseMediaType(cd)
+	if err != nil {
 		return ""
 	}
-	v = strings.Trim(strings.TrimSpace(strings.SplitN(v, ";", 2)[0]), `"`)
-	if i := strings.LastIndexAny(v, `/\`); i >= 0 {
-		v = v[i+1:]
+	name := params["filename"]
+	if i := strings.LastIndexAny(name, `/\`); i >= 0 {
+		name = name[i+1:]
 	}
-	if v == "." || v == ".." {
+	if name == "." || name == ".." {
 		return ""
 	}
-	return v
+	return name
 }
 
 // newBar is a progress bar on stderr when it is a terminal, and nothing
