@@ -3,12 +3,16 @@ package sdk
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
+	"math"
+	"slices"
 	"sync"
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/atriumhq/atrium/internal/listquery"
 	"github.com/atriumhq/atrium/sdk/internal/wire"
 )
 
@@ -205,11 +209,49 @@ func (db *DB) Batch(ctx context.Context, stmts ...Statement) ([]Result, error) {
 }
 
 func statement(sql string, args []any) (*wire.Statement, error) {
+	var filter *wire.ListFilter
+	for i, a := range args {
+		p, ok := a.(*listquery.PolicyFilter)
+		if !ok {
+			continue
+		}
+		if filter != nil {
+			return nil, Internal(errors.New("two policy filters in one statement"), "encode SQL arguments")
+		}
+		filter = listFilter(p)
+		args = slices.Clone(args)
+		args[i] = false // a host that does not filter lists nothing
+	}
 	vs, err := wire.Values(args)
 	if err != nil {
 		return nil, Internal(err, "encode SQL arguments")
 	}
-	return &wire.Statement{Sql: sql, Args: vs}, nil
+	return &wire.Statement{Sql: sql, Args: vs, ListFilter: filter}, nil
+}
+
+// placeholderNumber is $n's n on the wire; 0 (no placeholder, refused by
+// the host) when out of range.
+func placeholderNumber(n int) uint32 {
+	if n < 1 || n > math.MaxUint16 {
+		return 0
+	}
+	return uint32(n)
+}
+
+// listFilter is a query.SQL clause's policy filter as the host receives it.
+func listFilter(p *listquery.PolicyFilter) *wire.ListFilter {
+	col := func(c *listquery.PolicyColumn) *wire.PolicyColumn {
+		if c == nil {
+			return nil
+		}
+		return &wire.PolicyColumn{Column: c.Column, Type: uint32(c.Type), Nullable: c.Nullable}
+	}
+	out := &wire.ListFilter{Action: p.Action, ResourceType: p.Type, Param: placeholderNumber(p.Param), LimitParam: placeholderNumber(p.Limit),
+		Id: col(p.ID), Owner: col(p.Owner), Attributes: make(map[string]*wire.PolicyColumn, len(p.Attributes))}
+	for k, c := range p.Attributes {
+		out.Attributes[k] = col(&c)
+	}
+	return out
 }
 
 // Rows is the result of a query, read with Next and Scan:

@@ -139,6 +139,7 @@ func readModules(dir string, warn io.Writer) ([]policy.Module, error) {
 
 func newPolicyPushCommand() *cobra.Command {
 	var r remote
+	var shadow bool
 	var testsFile string
 	cmd := &cobra.Command{
 		Use:   "push NAME FILE [--tests TESTFILE]",
@@ -156,6 +157,9 @@ when they pass, and otherwise answers 422 policy_invalid with the messages.`,
 				return err
 			}
 			in := model.PutPolicyRequest{Rego: string(rego)}
+			if shadow {
+				in.Mode = "shadow"
+			}
 			if testsFile != "" {
 				tests, err := os.ReadFile(testsFile)
 				if err != nil {
@@ -167,11 +171,16 @@ when they pass, and otherwise answers 422 policy_invalid with the messages.`,
 			if err := r.call(cmd.Context(), http.MethodPut, "/api/v1/policies/"+url.PathEscape(name), in, &m); err != nil {
 				return err
 			}
+			if shadow {
+				_, err = fmt.Fprintf(cmd.OutOrStdout(), "policy %s: version %d stored as the shadow version (not active)\n", m.Name, m.Version)
+				return err
+			}
 			_, err = fmt.Fprintf(cmd.OutOrStdout(), "policy %s: version %d activated\n", m.Name, m.Version)
 			return err
 		},
 	}
 	r.addFlags(cmd, asTenant)
+	cmd.Flags().BoolVar(&shadow, "shadow", false, "store it as the tenant's shadow version, decided beside the active one without effect (docs/policies.md)")
 	cmd.Flags().StringVar(&testsFile, "tests", "", "a file of Rego tests for the module")
 	return cmd
 }

@@ -11,12 +11,14 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
 	"github.com/atriumhq/atrium/core/app"
 	"github.com/atriumhq/atrium/core/config"
 	"github.com/atriumhq/atrium/core/gcpolicy"
+	"github.com/atriumhq/atrium/core/identity"
 	"github.com/atriumhq/atrium/core/localpg"
 )
 
@@ -118,6 +120,9 @@ func run() error {
 		return err
 	}
 	log.Info("atriumd ready")
+	if cfg.FirstOperatorFile != "" {
+		signIn(os.Stderr, cfg)
+	}
 	<-ctx.Done()
 	stop() // a second signal now kills the process the default way
 	log.Info("shutting down", "readiness_delay", cfg.ReadinessDelay.String(), "deadline", cfg.ShutdownTimeout.String())
@@ -138,9 +143,23 @@ func ensureDatabase(ctx context.Context, cfg *config.Config, log *slog.Logger) (
 		return nil, err
 	}
 	cfg.DatabaseURL = cluster.URL()
+	cfg.FirstOperatorFile = filepath.Join(cfg.DataDir, "operator-password")
 	return func() {
 		if err := cluster.Stop(context.Background()); err != nil {
 			log.Error("stop private PostgreSQL cluster", "error", err)
 		}
 	}, nil
+}
+
+// signIn tells a developer on their own machine (a private cluster) how to
+// sign in, on stderr, beside the JSON log: as the first operator, whose
+// generated password is in its file, when that operator was created here.
+func signIn(w io.Writer, cfg config.Config) {
+	if _, err := os.Stat(cfg.FirstOperatorFile); err != nil || strings.HasSuffix(cfg.HTTPAddr, ":0") {
+		return
+	}
+	fmt.Fprintf(w, "\nAtrium is ready at http://%s\n", cfg.HTTPAddr)
+	fmt.Fprintf(w, "Sign in as operator %s with the password in %s:\n", identity.FirstOperatorEmail, cfg.FirstOperatorFile)
+	fmt.Fprintf(w, "  curl -s http://%s/api/v1/operator/login -H 'Content-Type: application/json' \\\n", cfg.HTTPAddr)
+	fmt.Fprintf(w, "    -d \"{\\\"email\\\":\\\"%s\\\",\\\"password\\\":\\\"$(cat %s)\\\"}\"\n\n", identity.FirstOperatorEmail, cfg.FirstOperatorFile)
 }

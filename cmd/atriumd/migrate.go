@@ -51,7 +51,7 @@ func migrate(args []string) error {
 	}
 	defer stopDB()
 
-	pool, direct, err := postgres.NewPools(cfg, 0)
+	pool, direct, err := postgres.NewPools(cfg, 0, nil)
 	if err != nil {
 		return err
 	}

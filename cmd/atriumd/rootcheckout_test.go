@@ -1,6 +1,9 @@
 package main
 
 import (
+	"bytes"
+	"encoding/json"
+	"net/http"
 	"os"
 	"os/user"
 	"path/filepath"
@@ -63,6 +66,25 @@ func TestMakeRunAsRootInACheckoutOnlyRootCanRead(t *testing.T) {
 	_, err = os.Stat(filepath.Join(checkout, ".atrium", "pg", "data"))
 	assert.ErrorIs(t, err, os.ErrNotExist, "nothing of the cluster in the checkout")
 
+	// The first start creates the first operator, its generated password
+	// in a file only root reads, never in the log; it signs in.
+	const created = "created the first operator; its password is in the file"
+	assert.Equal(t, filepath.Join(".atrium", "operator-password"), first.fields[created]["file"], "log:\n%s", first.log)
+	pwFile := filepath.Join(checkout, ".atrium", "operator-password")
+	fi, err := os.Stat(pwFile)
+	require.NoError(t, err)
+	assert.Equal(t, os.FileMode(0o600), fi.Mode().Perm())
+	password, err := os.ReadFile(pwFile)
+	require.NoError(t, err)
+	pw := strings.TrimSpace(string(password))
+	assert.GreaterOrEqual(t, len(pw), 26)
+	assert.NotContains(t, first.log, pw)
+	body, _ := json.Marshal(map[string]string{"email": "operator@atrium.localhost", "password": pw})
+	resp, err := http.Post("http://"+first.addr+"/api/v1/operator/login", "application/json", bytes.NewReader(body)) //nolint:noctx // test
+	require.NoError(t, err)
+	_ = resp.Body.Close()
+	assert.Equal(t, http.StatusOK, resp.StatusCode)
+
 	first.stop(t)
 	_, err = os.Stat(filepath.Join(dir, "data", "postmaster.pid"))
 	assert.ErrorIs(t, err, os.ErrNotExist, "SIGTERM stops the cluster")
@@ -71,6 +93,10 @@ func TestMakeRunAsRootInACheckoutOnlyRootCanRead(t *testing.T) {
 	second := startInCheckout(t, checkout)
 	assert.Equal(t, dir, second.fields["private PostgreSQL: the postgres user cannot reach the data directory; using another"]["dir"])
 	assert.NotContains(t, second.msgs, "initialising private PostgreSQL cluster")
+	assert.NotContains(t, second.msgs, created, "one first operator")
+	again, err := os.ReadFile(pwFile)
+	require.NoError(t, err)
+	assert.Equal(t, password, again)
 	assert.Equal(t, filepath.Join(dir, "data"), second.fields["starting private PostgreSQL cluster"]["dir"])
 	second.stop(t)
 }

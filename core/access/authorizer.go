@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -34,6 +35,7 @@ type Authorizer struct {
 	clock     kernel.Clock
 	log       *slog.Logger
 	fallbacks prometheus.Counter
+	metrics   decisionMetrics
 }
 
 // NewAuthorizer returns an authorizer; reg, when set, receives its metrics.
@@ -45,7 +47,7 @@ func NewAuthorizer(resolver *Resolver, decider Decider, clock kernel.Clock, log 
 	if reg != nil {
 		reg.MustRegister(fallbacks)
 	}
-	return &Authorizer{resolver: resolver, decider: decider, clock: clock, log: log, fallbacks: fallbacks}
+	return &Authorizer{resolver: resolver, decider: decider, clock: clock, log: log, fallbacks: fallbacks, metrics: newDecisionMetrics(reg)}
 }
 
 // Enrich fills the request principal's roles and permissions.
@@ -90,6 +92,7 @@ func (a *Authorizer) Authorize(ctx context.Context, action string, res *Resource
 	if in.Request.Time == "" {
 		in.Request.Time = RequestTime(a.clock.Now())
 	}
+	start, source := time.Now(), "policy"
 	d, err := a.decider.Decide(ctx, t.ID.String(), in)
 	if err != nil && !errors.Is(err, ErrTenantPolicy) && ctx.Err() == nil {
 		// No verdict, and not the tenant policy's doing: most often the
@@ -99,7 +102,9 @@ func (a *Authorizer) Authorize(ctx context.Context, action string, res *Resource
 		d, err = a.decider.Decide(ctx, t.ID.String(), in)
 	}
 	if errors.Is(err, ErrTenantPolicy) && ManagesPolicy(action) && isTenantAdmin(in.Subject) {
-		d, err = a.repair(ctx, t.ID.String(), in, err)
+		if d, err = a.repair(ctx, t.ID.String(), in, err); err == nil && strings.HasSuffix(d.PolicyVersion, "+tenant:bypassed") {
+			source = "fallback"
+		}
 	}
 	if err != nil && !errors.Is(err, ErrTenantPolicy) {
 		// No verdict: the engine could not decide (the base policy ran past
@@ -107,6 +112,7 @@ func (a *Authorizer) Authorize(ctx context.Context, action string, res *Resource
 		// not be loaded). Nothing is performed, and the client is told to
 		// try again rather than that it may not.
 		a.log.ErrorContext(ctx, "policy evaluation failed", "action", action, "error", err)
+		a.metrics.observe(start, "error", source)
 		return Decision{PolicyVersion: d.PolicyVersion}, kernel.Wrap(kernel.KindUnavailable, err, "the access decision for %s could not be made; try again", action)
 	}
 	if err != nil {
@@ -114,7 +120,13 @@ func (a *Authorizer) Authorize(ctx context.Context, action string, res *Resource
 		// log, not to the client.
 		a.log.ErrorContext(ctx, "policy evaluation failed; denying", "action", action, "error", err)
 		d = Decision{Reasons: []string{"the policy could not be evaluated"}, PolicyVersion: d.PolicyVersion}
+		source = "failed"
 	}
+	outcome := "deny"
+	if d.Allow {
+		outcome = "allow"
+	}
+	a.metrics.observe(start, outcome, source)
 	// The request's audit record says what was decided: a refusal is
 	// recorded with its reasons even though the request's work rolls back.
 	audit.NoteDecision(ctx, audit.Decision{Action: action, Resource: audit.Resource{Type: in.Resource.Type, ID: in.Resource.ID},

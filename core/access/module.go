@@ -27,5 +27,6 @@ var Module = fx.Module("access",
 		func(res *Resolver, d Decider, log *slog.Logger, reg prometheus.Registerer) *Authorizer {
 			return NewAuthorizer(res, d, kernel.SystemClock{}, log, reg)
 		},
+		NewLists,
 	),
 )

@@ -8,6 +8,8 @@ import (
 
 	"github.com/google/uuid"
 	lru "github.com/hashicorp/golang-lru/v2"
+
+	"github.com/atriumhq/atrium/core/kernel"
 )
 
 // Resolution is what a principal holds in its tenant.
@@ -27,6 +29,7 @@ type Resolver struct {
 	ttl      time.Duration
 	now      func() time.Time
 	cache    *lru.Cache[cacheKey, cached]
+	stats    kernel.CacheStats
 
 	mu     sync.Mutex
 	epochs map[uuid.UUID]uint64 // bumped per tenant on every change
@@ -56,8 +59,10 @@ func (r *Resolver) Resolve(ctx context.Context, tenant, user uuid.UUID) (Resolut
 	k := cacheKey{tenant, user}
 	epoch, global := r.epoch(tenant)
 	if c, ok := r.cache.Get(k); ok && c.epoch == epoch && c.global == global && r.now().Before(c.expires) {
+		r.stats.Record(true)
 		return c.res, nil
 	}
+	r.stats.Record(false)
 	names, err := r.store.UserRoles(ctx, user)
 	if err != nil {
 		return Resolution{}, err
@@ -93,6 +98,9 @@ func (r *Resolver) epoch(tenant uuid.UUID) (uint64, uint64) {
 	defer r.mu.Unlock()
 	return r.epochs[tenant], r.global
 }
+
+// CacheStats counts the lookups of users' roles.
+func (r *Resolver) CacheStats() *kernel.CacheStats { return &r.stats }
 
 // Invalidate drops the cached resolutions of one tenant.
 func (r *Resolver) Invalidate(tenant uuid.UUID) {

@@ -92,6 +92,9 @@ func (r *Router) serve(c *gin.Context, rt Route) (*reply, error) {
 		if named := c.GetHeader(headerTenant); named != "" && named != t.Slug {
 			return nil, kernel.E(kernel.KindForbidden, "the %s header names another tenant than the token", headerTenant).WithCode("tenant_mismatch")
 		}
+		if err := r.rates.take(c, t); err != nil {
+			return nil, err
+		}
 		leave, err := r.gate.enter(c.Request.Context(), t)
 		if err != nil {
 			return nil, err
@@ -128,6 +131,8 @@ func (r *Router) serve(c *gin.Context, rt Route) (*reply, error) {
 			if aerr := r.auditFailure(ctx, t, rt, note, err); aerr != nil {
 				return nil, aerr
 			}
+		} else {
+			r.logDecision(ctx, t, rt, note)
 		}
 		return rep, err
 	}

@@ -44,6 +44,7 @@ type (
 	EvaluateRequest             = model.EvaluateRequest
 	EvaluateSubject             = model.EvaluateSubject
 	EvaluateResponse            = model.EvaluateResponse
+	EvaluateFilter              = model.EvaluateFilter
 	BreakGlassRequest           = model.BreakGlassRequest
 	BreakGlassRollbackRequest   = model.BreakGlassRollbackRequest
 	AuditRecord                 = model.AuditRecord

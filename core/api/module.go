@@ -14,6 +14,7 @@ import (
 	"github.com/atriumhq/atrium/core/health"
 	"github.com/atriumhq/atrium/core/kernel"
 	"github.com/atriumhq/atrium/core/pluginhost"
+	"github.com/atriumhq/atrium/core/tenancy"
 )
 
 // Module provides the router and the HTTP server, and mounts every route
@@ -30,6 +31,7 @@ var Module = fx.Module("api",
 		fx.Annotate(ServiceAccountRoutes, fx.ResultTags(`group:"routes"`)),
 		fx.Annotate(RoleRoutes, fx.ResultTags(`group:"routes"`)),
 		fx.Annotate(PolicyRoutes, fx.ResultTags(`group:"routes"`)),
+		fx.Annotate(PolicyShadowRoutes, fx.ResultTags(`group:"routes"`)),
 		fx.Annotate(BreakGlassRoutes, fx.ResultTags(`group:"routes"`)),
 		fx.Annotate(AuditRoutes, fx.ResultTags(`group:"routes"`)),
 		fx.Annotate(PluginRoutes, fx.ResultTags(`group:"routes"`)),
@@ -57,10 +59,12 @@ type RouterParams struct {
 	Auth           Authenticator
 	UnitOfWork     kernel.Transactor
 	Authz          Authorizer
+	Lists          ListFilter     `optional:"true"`
 	Audit          audit.Recorder `optional:"true"`
 	TenantAudit    TenantAudit    `optional:"true"`
 	Plugins        Plugins        `optional:"true"`
 	PluginServices pluginhost.Services
+	RateLimiter    tenancy.RequestLimiter `optional:"true"`
 }
 
 func newRouter(p RouterParams) *Router {
@@ -68,10 +72,13 @@ func newRouter(p RouterParams) *Router {
 	return NewRouter(RouterOptions{
 		Auth:           p.Auth,
 		Authz:          p.Authz,
+		Lists:          p.Lists,
 		Audit:          p.Audit,
 		TenantAudit:    p.TenantAudit,
 		Plugins:        p.Plugins,
 		PluginServices: p.PluginServices,
+		RateLimiter:    p.RateLimiter,
+		TrustedProxies: cfg.TrustedProxies,
 		UnitOfWork:     p.UnitOfWork,
 		Logger:         log,
 		Registerer:     reg,

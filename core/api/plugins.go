@@ -101,13 +101,41 @@ func (r *Router) pluginHandler(m pluginhost.Match, found pluginhost.Found) Handl
 			// A refusal travels as an error carrying the decision's reasons,
 			// which the plugin's c.Authorize returns as they are.
 			return err == nil, err
-		})
+		}, r.pluginLists(input))
 		resp, err := r.plugins.Call(ctx, m, req, svc)
 		if err != nil {
 			return nil, err
 		}
 		return &reply{status: resp.Status, raw: resp.Body, header: resp.Header}, nil
 	}}
+}
+
+// ListFilter filters plugins' lists by the tenant's policy
+// (*access.Lists).
+type ListFilter interface {
+	Filter(ctx context.Context, action, resourceType string, cols access.ListColumns, argOffset int, req access.RequestInput) (access.Filter, error)
+	Allows(ctx context.Context, action string, res access.Resource, req access.RequestInput) (bool, error)
+}
+
+// pluginLists binds the router's list filter to one request.
+func (r *Router) pluginLists(req access.RequestInput) pluginhost.Lists {
+	if r.lists == nil {
+		return nil
+	}
+	return requestLists{r.lists, req}
+}
+
+type requestLists struct {
+	lists ListFilter
+	req   access.RequestInput
+}
+
+func (l requestLists) Filter(ctx context.Context, action, resourceType string, cols access.ListColumns, argOffset int) (access.Filter, error) {
+	return l.lists.Filter(ctx, action, resourceType, cols, argOffset, l.req)
+}
+
+func (l requestLists) Allows(ctx context.Context, action string, res access.Resource) (bool, error) {
+	return l.lists.Allows(ctx, action, res, l.req)
 }
 
 func errMethodNotAllowed(method string) error {

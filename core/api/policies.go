@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"net/http"
 	"strconv"
 	"time"
@@ -10,7 +11,15 @@ import (
 	"github.com/atriumhq/atrium/core/access"
 	"github.com/atriumhq/atrium/core/kernel"
 	"github.com/atriumhq/atrium/core/policy"
+	"github.com/atriumhq/atrium/internal/listquery"
 )
+
+// filterNotation names a list's columns after the resource's fields.
+var filterNotation = access.ListColumns{
+	ID:    &access.Column{Name: "id", Type: listquery.UUID},
+	Owner: &access.Column{Name: "owner_id", Type: listquery.UUID, Nullable: true},
+	Named: true,
+}
 
 func policyModule(m policy.Module) PolicyModule {
 	return PolicyModule{Name: m.Name, Version: m.Version, Rego: m.Rego, Tests: m.Tests, Active: m.Active, CreatedAt: m.CreatedAt, CreatedBy: m.CreatedBy}
@@ -30,7 +39,7 @@ func tenantOf(c *gin.Context) *kernel.Tenant {
 }
 
 // PolicyRoutes are the tenant policy API for security teams.
-func PolicyRoutes(svc *policy.Service, roles *access.Roles, authz *access.Authorizer) []Route {
+func PolicyRoutes(svc *policy.Service, shadows *policy.Shadows, roles *access.Roles, authz *access.Authorizer) []Route {
 	tags := []string{"policies"}
 	return []Route{
 		{
@@ -43,10 +52,14 @@ func PolicyRoutes(svc *policy.Service, roles *access.Roles, authz *access.Author
 		},
 		{
 			Method: http.MethodPut, Path: "/api/v1/policies/:name",
-			Summary: "Upload a new version: compiled with the base, its tests run, then activated (422 policy_invalid otherwise)",
+			Summary: "Upload a new version: compiled with the base, its tests run, then activated, or with mode shadow rehearsed beside the active one (422 policy_invalid otherwise)",
 			Tags:    tags, Access: Tenant, Permission: "access.policy.write",
 			Handler: JSON(http.StatusOK, func(c *gin.Context, in *PutPolicyRequest) (PolicyModule, error) {
-				m, err := svc.Upload(c.Request.Context(), tenantOf(c), c.Param("name"), in.Rego, in.Tests)
+				upload := svc.Upload
+				if in.Mode == "shadow" {
+					upload = shadows.UploadShadow
+				}
+				m, err := upload(c.Request.Context(), tenantOf(c), c.Param("name"), in.Rego, in.Tests)
 				return policyModule(m), err
 			}),
 		},
@@ -72,7 +85,7 @@ func PolicyRoutes(svc *policy.Service, roles *access.Roles, authz *access.Author
 			Handler: NoContent(func(c *gin.Context) error { return svc.Delete(c.Request.Context(), tenantOf(c), c.Param("name")) }),
 		},
 		{
-			Method: http.MethodPost, Path: "/api/v1/policies/evaluate", Summary: "Dry run: the decision and its reasons, without performing anything",
+			Method: http.MethodPost, Path: "/api/v1/policies/evaluate", Summary: "Dry run: the decision and its reasons, without performing anything; with mode \"filter\", the SQL condition a list of resource_type gets",
 			Tags: tags, Access: Tenant, Permission: "access.policy.evaluate", ReadOnly: true,
 			Handler: JSON(http.StatusOK, func(c *gin.Context, in *EvaluateRequest) (EvaluateResponse, error) {
 				ctx := c.Request.Context()
@@ -82,6 +95,9 @@ func PolicyRoutes(svc *policy.Service, roles *access.Roles, authz *access.Author
 					return EvaluateResponse{}, err
 				}
 				input.Tenant = access.TenantInput{ID: t.ID.String(), Slug: t.Slug, Settings: t.Settings}
+				if in.Mode == "filter" {
+					return evaluateFilter(ctx, svc, t, in, input)
+				}
 				d, err := svc.Evaluate(ctx, t, input, in.Explain)
 				if err != nil {
 					return EvaluateResponse{}, err
@@ -90,6 +106,27 @@ func PolicyRoutes(svc *policy.Service, roles *access.Roles, authz *access.Author
 			}),
 		},
 	}
+}
+
+// evaluateFilter answers the filter mode.
+func evaluateFilter(ctx context.Context, svc *policy.Service, t *kernel.Tenant, in *EvaluateRequest, input access.Input) (EvaluateResponse, error) {
+	switch {
+	case in.ResourceType == "":
+		return EvaluateResponse{}, kernel.Invalid(kernel.FieldError{Field: "resource_type", Message: "is required in filter mode"})
+	case in.Resource != nil:
+		return EvaluateResponse{}, kernel.Invalid(kernel.FieldError{Field: "resource", Message: "is for decisions: a filter is for every resource of resource_type"})
+	}
+	input.Resource = access.Resource{Type: in.ResourceType, Attributes: map[string]any{}}
+	f, err := svc.Filter(ctx, t, input, filterNotation)
+	if err != nil {
+		return EvaluateResponse{}, err
+	}
+	params := f.Params
+	if params == nil {
+		params = []any{}
+	}
+	return EvaluateResponse{Allow: f.SQL != "FALSE", Reasons: []string{}, PolicyVersion: f.PolicyVersion,
+		Filter: &EvaluateFilter{SQL: f.SQL, Params: params}, Fallback: &f.Fallback}, nil
 }
 
 // evaluationInput builds the dry run's input: the caller as subject unless

@@ -13,6 +13,7 @@ import (
 	"github.com/atriumhq/atrium/core/audit"
 	"github.com/atriumhq/atrium/core/kernel"
 	"github.com/atriumhq/atrium/core/pluginhost"
+	"github.com/atriumhq/atrium/core/tenancy"
 )
 
 // RouterOptions configure a Router.
@@ -36,6 +37,8 @@ type RouterOptions struct {
 	UnitOfWork kernel.Transactor
 	// Authz checks Tenant routes' permissions; nil allows every signed-in user.
 	Authz Authorizer
+	// Lists filters plugins' lists by the tenant's policy; nil fails them.
+	Lists ListFilter
 	// Audit records mutations, refusals and failures of Tenant routes; nil
 	// records nothing (tests of the router alone).
 	Audit audit.Recorder
@@ -45,6 +48,10 @@ type RouterOptions struct {
 	// services serve; nil mounts no plugin routes.
 	Plugins        Plugins
 	PluginServices pluginhost.Services
+	// TrustedProxies may set the client's address (X-Forwarded-For).
+	TrustedProxies []string
+	// RateLimiter keeps tenants to their rate_limit setting; nil: no limits.
+	RateLimiter tenancy.RequestLimiter
 }
 
 // Router is the HTTP handler of atriumd: gin underneath, plus the list of
@@ -55,6 +62,7 @@ type Router struct {
 	auth    Authenticator
 	uow     kernel.Transactor
 	authz   Authorizer
+	lists   ListFilter
 	audit   audit.Recorder
 	// tenantAudit records operator routes' changes to tenants
 	tenantAudit TenantAudit
@@ -71,6 +79,7 @@ type Router struct {
 
 	inflight *inflight // for shutdown
 	gate     *tenantGate
+	rates    *tenantRates
 
 	mu     sync.Mutex
 	routes []Route
@@ -87,17 +96,18 @@ func NewRouter(o RouterOptions) *Router {
 	e := gin.New()
 	e.HandleMethodNotAllowed = true
 	e.ContextWithFallback = true
-	// Client IPs come from the socket until trusted proxies are configured.
-	_ = e.SetTrustedProxies(nil)
+	// Client IPs come from the socket but behind the proxies trusted
+	// (validated by config; nil trusts none).
+	_ = e.SetTrustedProxies(o.TrustedProxies)
 	e.Use(
 		withRequestID(),
 		withTracing(o.Tracer),
 		observe(o.Logger, newHTTPMetrics(o.Registerer)),
 		recovery(),
 	)
-	r := &Router{engine: e, version: o.Version, auth: o.Auth, uow: o.UnitOfWork, authz: o.Authz, audit: o.Audit, tenantAudit: o.TenantAudit, log: o.Logger, plugins: o.Plugins, pluginServices: o.PluginServices, maxBody: o.MaxBodyBytes, limits: map[string]int64{},
+	r := &Router{engine: e, version: o.Version, auth: o.Auth, uow: o.UnitOfWork, authz: o.Authz, lists: o.Lists, audit: o.Audit, tenantAudit: o.TenantAudit, log: o.Logger, plugins: o.Plugins, pluginServices: o.PluginServices, maxBody: o.MaxBodyBytes, limits: map[string]int64{},
 		timeout: o.RequestTimeout, timeouts: map[string]time.Duration{}, inflight: newInflight(),
-		gate: newTenantGate(o.TenantMaxRequests, o.TenantQueueTimeout, o.Registerer)}
+		gate: newTenantGate(o.TenantMaxRequests, o.TenantQueueTimeout, o.Registerer), rates: newTenantRates(o.RateLimiter, o.Registerer)}
 	e.Use(r.inflight.track(r.requestTimeout), limitBody(r.bodyLimit))
 	e.NoRoute(func(c *gin.Context) {
 		if r.servePlugin(c) {

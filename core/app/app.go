@@ -85,13 +85,16 @@ func Options(cfg config.Config, log *slog.Logger) fx.Option {
 			func(s blob.Store) pluginhost.Blobs { return pluginBlobs{s} },
 			fx.Annotate(func(h *pluginhost.Host) *pluginhost.Host { return h }, fx.As(new(api.Plugins))),
 			fx.Annotate(func(a *access.Authorizer) *access.Authorizer { return a }, fx.As(new(api.Authorizer))),
+			fx.Annotate(func(l *access.Lists) *access.Lists { return l }, fx.As(new(api.ListFilter))),
 			fx.Annotate(func(r *access.Roles) *access.Roles { return r }, fx.As(new(identity.RoleChecker))),
 			func() (*opa.Engine, error) { return opa.New(opa.Options{}) },
 			func(e *opa.Engine, uow kernel.Transactor) *policy.Service {
 				return policy.NewService(postgres.PolicyStore{}, e, uow, kernel.SystemClock{})
 			},
-			// Every decision: the base policy's RBAC refined by the tenant's Rego.
-			func(e *opa.Engine, s *policy.Service) access.Decider { return opa.NewDecider(e, s) },
+			newShadows,
+			// Every decision: the base policy's RBAC refined by the tenant's
+			// Rego, and compared with its shadow version, if any.
+			func(e *opa.Engine, s *policy.Shadows) access.Decider { return opa.NewDecider(e, s).WithRehearser(s) },
 			func(s identity.DirectoryStore, roles identity.RoleChecker, p *identity.Passwords, ts tenancy.Store, st *identity.Standings,
 				res *access.Resolver) *identity.Directory {
 				// A user's new roles apply to their next request here, not
@@ -128,8 +131,16 @@ func Options(cfg config.Config, log *slog.Logger) fx.Option {
 			func(in identity.SignIn, s *identity.Standings) identity.SignIn { in.Standings = s; return in },
 		),
 		fx.Invoke(invalidateOnChange, invalidatePoliciesOnChange, invalidateTenantsOnChange, postgres.AuditTenantChanges, syncPluginsOnChange),
+		fx.Invoke(registerCacheMetrics),
 		fx.Invoke(api.Serve), // last: see api.Serve
 	)
+}
+
+// newShadows runs tenants' shadow policy versions for the app's lifetime.
+func newShadows(lc fx.Lifecycle, s *policy.Service, log *slog.Logger, reg prometheus.Registerer) *policy.Shadows {
+	sh := policy.NewShadows(s, postgres.PolicyStore{}, log, reg, policy.ShadowOptions{})
+	lc.Append(fx.StartStopHook(sh.Start, sh.Stop))
+	return sh
 }
 
 // New builds the application for cfg.

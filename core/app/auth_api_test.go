@@ -346,7 +346,7 @@ func testRateLimit(t *testing.T, s *authServer) {
 // Unknown user and wrong password: the same 401 after the same work.
 // A behaviour check with a generous bound, not a benchmark.
 func TestUnknownUserAndWrongPasswordTakeTheSameTime(t *testing.T) {
-	s := startServerWith(t, func(c *config.Config) { c.LoginRateLimit = 1000 })
+	s := startServerWith(t, func(c *config.Config) { c.LoginRateLimit, c.LoginIPRateLimit = 1000, 1000 })
 	s.createTenant(s.operatorToken(), "acme")
 	var unknown, wrong time.Duration
 	const tries = 20

@@ -38,6 +38,7 @@ func TestSoak(t *testing.T) {
 	every := max(d/60, time.Second)
 	s := startPluginCoreLogging(t, func(c *config.Config) {
 		c.LoginRateLimit = 1 << 30     // the load signs in again and again
+		c.LoginIPRateLimit = 1 << 30   // from one address
 		c.AccessTokenTTL = time.Minute // and its tokens expire during the run
 	}, nil)
 	s.install("notesplugin", "notes")

@@ -129,6 +129,13 @@ func (n *Note) Field(name string) string {
 	return s
 }
 
+// Allowed reports whether the request's latest access decision allowed it.
+func (n *Note) Allowed() bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.decision != nil && n.decision.Allow
+}
+
 // Denied reports whether the request was refused by an access decision.
 func (n *Note) Denied() bool {
 	n.mu.Lock()

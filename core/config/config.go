@@ -44,6 +44,11 @@ type Config struct {
 	DatabaseDirectURL string `env:"ATRIUM_DATABASE_DIRECT_URL"`
 	DBMaxConns        int32  `env:"ATRIUM_DB_MAX_CONNS" envDefault:"20"`
 	DataDir           string `env:"ATRIUM_DATA_DIR" envDefault:"./.atrium"`
+	// FirstOperatorFile is set by atriumd, not the environment, when it
+	// runs its private cluster: with no operator at all and no bootstrap
+	// operator configured, the first start creates FirstOperatorEmail with
+	// a generated password kept in this file (0600). No default password.
+	FirstOperatorFile string
 	// DBAcquireTimeout bounds a request's wait for a database connection:
 	// past it, with the pool exhausted, the request gets a 503.
 	DBAcquireTimeout time.Duration `env:"ATRIUM_DB_ACQUIRE_TIMEOUT" envDefault:"5s"`
@@ -95,10 +100,17 @@ type Config struct {
 	// SigningKeyRotation is the signing key's age at which it is replaced;
 	// 0 rotates only when an operator asks.
 	SigningKeyRotation time.Duration `env:"ATRIUM_SIGNING_KEY_ROTATION" envDefault:"720h"`
-	// LoginRateLimit sign-in attempts are allowed per tenant and account in
-	// each LoginRateWindow.
-	LoginRateLimit  int           `env:"ATRIUM_LOGIN_RATE_LIMIT" envDefault:"10"`
-	LoginRateWindow time.Duration `env:"ATRIUM_LOGIN_RATE_WINDOW" envDefault:"15m"`
+	// LoginRateLimit sign-in attempts are allowed per account and client
+	// address in each LoginRateWindow; LoginIPRateLimit per address on any
+	// account, and per account from every address together (counted by
+	// each replica).
+	LoginRateLimit   int           `env:"ATRIUM_LOGIN_RATE_LIMIT" envDefault:"10"`
+	LoginIPRateLimit int           `env:"ATRIUM_LOGIN_IP_RATE_LIMIT" envDefault:"1000"`
+	LoginRateWindow  time.Duration `env:"ATRIUM_LOGIN_RATE_WINDOW" envDefault:"15m"`
+	// TrustedProxies are the addresses and CIDRs whose X-Forwarded-For is
+	// believed for the client's address (sign-in limits, audit, policies);
+	// none: the socket's address.
+	TrustedProxies []string `env:"ATRIUM_TRUSTED_PROXIES" envSeparator:","`
 
 	// AuditCheckpointInterval is how often each tenant's audit chain head
 	// is signed and exported to the blob store; 0 turns it off.
@@ -255,6 +267,14 @@ func (c Config) validateAuth() error {
 	}
 	if c.LoginRateLimit < 1 || c.LoginRateLimit > 10000 {
 		return fmt.Errorf("ATRIUM_LOGIN_RATE_LIMIT=%d: must be between 1 and 10000", c.LoginRateLimit)
+	}
+	if c.LoginIPRateLimit < c.LoginRateLimit || c.LoginIPRateLimit > 1_000_000 {
+		return fmt.Errorf("ATRIUM_LOGIN_IP_RATE_LIMIT=%d: must be between ATRIUM_LOGIN_RATE_LIMIT (%d) and 1000000", c.LoginIPRateLimit, c.LoginRateLimit)
+	}
+	for _, p := range c.TrustedProxies {
+		if _, _, err := net.ParseCIDR(p); err != nil && net.ParseIP(p) == nil {
+			return fmt.Errorf("ATRIUM_TRUSTED_PROXIES: %q is neither an IP address nor a CIDR", p)
+		}
 	}
 	if c.LoginRateWindow < time.Second || c.LoginRateWindow > 24*time.Hour {
 		return fmt.Errorf("ATRIUM_LOGIN_RATE_WINDOW=%s: must be between 1s and 24h", c.LoginRateWindow)

@@ -66,6 +66,8 @@ func TestBadValuesAreOneClearLine(t *testing.T) {
 		{map[string]string{"ATRIUM_PLUGIN_UID_BASE": "100"}, "ATRIUM_PLUGIN_UID_BASE"},
 		{map[string]string{"ATRIUM_PLUGIN_RUN_DIR": "run/atrium"}, "ATRIUM_PLUGIN_RUN_DIR"},
 		{map[string]string{"ATRIUM_BOOTSTRAP_OPERATOR_EMAIL": "ops@example.com"}, "ATRIUM_BOOTSTRAP_OPERATOR_PASSWORD"},
+		{map[string]string{"ATRIUM_TRUSTED_PROXIES": "10.0.0.0/8,proxy.internal"}, "ATRIUM_TRUSTED_PROXIES"},
+		{map[string]string{"ATRIUM_LOGIN_IP_RATE_LIMIT": "5"}, "ATRIUM_LOGIN_IP_RATE_LIMIT"}, // under the per-account limit (10)
 		{map[string]string{"ATRIUM_BOOTSTRAP_OPERATOR_EMAIL": "ops", "ATRIUM_BOOTSTRAP_OPERATOR_PASSWORD": "x"}, "ATRIUM_BOOTSTRAP_OPERATOR_EMAIL"},
 	}
 	for _, tt := range tests {
@@ -82,13 +84,15 @@ func TestBadValuesAreOneClearLine(t *testing.T) {
 
 func TestAcceptsGoodValues(t *testing.T) {
 	c, err := config.Parse(map[string]string{
-		"DATABASE_URL":     "postgres://atrium:pw@db:5432/atrium?sslmode=require",
-		"REDIS_URL":        "rediss://cache:6380/0",
-		"ATRIUM_BLOB_URL":  "s3://docs?region=eu-west-1&endpoint=http://127.0.0.1:9000",
-		"ATRIUM_LOG_LEVEL": "WARN",
+		"DATABASE_URL":           "postgres://atrium:pw@db:5432/atrium?sslmode=require",
+		"REDIS_URL":              "rediss://cache:6380/0",
+		"ATRIUM_BLOB_URL":        "s3://docs?region=eu-west-1&endpoint=http://127.0.0.1:9000",
+		"ATRIUM_LOG_LEVEL":       "WARN",
+		"ATRIUM_TRUSTED_PROXIES": "10.0.0.0/8,192.0.2.7",
 	})
 	require.NoError(t, err)
 	assert.True(t, strings.HasPrefix(c.DatabaseURL, "postgres://"))
+	assert.Equal(t, []string{"10.0.0.0/8", "192.0.2.7"}, c.TrustedProxies)
 }
 
 // Each plugin limit can be turned off with 0, and plugin uids with a base

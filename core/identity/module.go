@@ -2,7 +2,10 @@ package identity
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"runtime"
 
 	"go.uber.org/fx"
@@ -25,7 +28,8 @@ var Module = fx.Module("identity",
 			})
 		},
 		func(p *Passwords, t *Tokens, l Limiter, cfg config.Config, log *slog.Logger, rec audit.Recorder) SignIn {
-			return SignIn{Passwords: p, Tokens: t, Limiter: l, RefreshTTL: cfg.RefreshTokenTTL, Clock: kernel.SystemClock{}, Log: log, Audit: rec}
+			wide := NewMemoryLimiter(cfg.LoginIPRateLimit, cfg.LoginRateWindow, kernel.SystemClock{})
+			return SignIn{Passwords: p, Tokens: t, Limiter: l, Wide: wide, RefreshTTL: cfg.RefreshTokenTTL, Clock: kernel.SystemClock{}, Log: log, Audit: rec}
 		},
 		NewOperators,
 		NewUsers,
@@ -43,7 +47,7 @@ func bootstrap(lc fx.Lifecycle, cfg config.Config, ops *Operators, tokens *Token
 			return err
 		}
 		if cfg.BootstrapOperatorEmail == "" {
-			return nil
+			return firstOperator(ctx, cfg.FirstOperatorFile, ops, log)
 		}
 		created, err := ops.Bootstrap(ctx, cfg.BootstrapOperatorEmail, cfg.BootstrapOperatorPassword)
 		if err != nil {
@@ -54,4 +58,24 @@ func bootstrap(lc fx.Lifecycle, cfg config.Config, ops *Operators, tokens *Token
 		}
 		return nil
 	}))
+}
+
+// firstOperator creates the first operator of a developer's private
+// cluster, its generated password kept in file (0600), never in the log.
+func firstOperator(ctx context.Context, file string, ops *Operators, log *slog.Logger) error {
+	if file == "" {
+		return nil
+	}
+	password, err := ops.First(ctx, FirstOperatorEmail)
+	if err != nil || password == "" {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(file), 0o700); err != nil {
+		return fmt.Errorf("keep the first operator's password: %w", err)
+	}
+	if err := os.WriteFile(file, []byte(password+"\n"), 0o600); err != nil {
+		return fmt.Errorf("keep the first operator's password: %w", err)
+	}
+	log.Info("created the first operator; its password is in the file", "email", FirstOperatorEmail, "file", file)
+	return nil
 }

@@ -2,6 +2,7 @@ package identity
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"log/slog"
 	"strings"
@@ -24,6 +25,8 @@ type Operator struct {
 
 // OperatorStore keeps platform operators.
 type OperatorStore interface {
+	// Any tells whether any operator exists.
+	Any(ctx context.Context) (bool, error)
 	// ByEmail finds an operator by email, case-insensitively.
 	ByEmail(ctx context.Context, email string) (*Operator, error)
 	// Create adds an operator; a taken email is a KindConflict error.
@@ -32,9 +35,12 @@ type OperatorStore interface {
 
 // SignIn is what operator and tenant user sign-in share.
 type SignIn struct {
-	Passwords  *Passwords
-	Tokens     *Tokens
-	Limiter    Limiter
+	Passwords *Passwords
+	Tokens    *Tokens
+	Limiter   Limiter
+	// Wide limits each address's sign-in attempts, and each account's from
+	// every address together (admit); nil: neither is limited.
+	Wide       Limiter
 	RefreshTTL time.Duration
 	Clock      kernel.Clock
 	Log        *slog.Logger
@@ -92,11 +98,28 @@ func (o *Operators) Bootstrap(ctx context.Context, email, password string) (crea
 	return err == nil, err
 }
 
+// FirstOperatorEmail is the operator a developer's first start creates.
+const FirstOperatorEmail = "operator@atrium.localhost"
+
+// First creates the first operator, with email and a generated password,
+// when there is no operator at all; otherwise it returns "".
+func (o *Operators) First(ctx context.Context, email string) (password string, err error) {
+	if any, err := o.store.Any(ctx); err != nil || any {
+		return "", err
+	}
+	password = rand.Text() // 26 characters of base32: 130 random bits
+	created, err := o.Bootstrap(ctx, email, password)
+	if err != nil || !created {
+		return "", err
+	}
+	return password, nil
+}
+
 // Login checks an operator's credentials and starts a token family.
 func (o *Operators) Login(ctx context.Context, email, password string) (TokenPair, error) {
 	email = normaliseEmail(email)
-	key := attemptKey("operator", email)
-	if err := take(ctx, o.in.Limiter, key); err != nil {
+	forget, err := o.in.admit(ctx, "operator", email)
+	if err != nil {
 		return TokenPair{}, err
 	}
 	op, err := o.store.ByEmail(ctx, email)
@@ -114,7 +137,7 @@ func (o *Operators) Login(ctx context.Context, email, password string) (TokenPai
 	if !ok || op.Disabled {
 		return TokenPair{}, errBadCredentials
 	}
-	_ = o.in.Limiter.Reset(ctx, key) // best effort: the window ends anyway
+	forget()
 	return o.sessions.start(ctx, &kernel.Principal{ID: op.ID, Type: kernel.PrincipalOperator, Email: op.Email}, operatorScope)
 }
 

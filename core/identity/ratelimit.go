@@ -25,16 +25,27 @@ type Limiter interface {
 
 // RateLimitedError refuses an attempt past its limit. It unwraps to a
 // KindRateLimited kernel error; RetryAfter says when to come back.
-type RateLimitedError struct{ wait time.Duration }
+type RateLimitedError struct {
+	wait time.Duration
+	err  *kernel.Error // nil: errRateLimited
+}
 
-var errRateLimited = kernel.E(kernel.KindRateLimited, "too many sign-in attempts for this account; try again later")
+var (
+	errRateLimited  = kernel.E(kernel.KindRateLimited, "too many sign-in attempts for this account; try again later")
+	errAddressLimit = kernel.E(kernel.KindRateLimited, "too many sign-in attempts from this address; try again later")
+)
 
 func (e *RateLimitedError) Error() string {
-	return fmt.Sprintf("%v (retry after %s)", errRateLimited, e.wait)
+	return fmt.Sprintf("%v (retry after %s)", e.Unwrap(), e.wait)
 }
 
 // Unwrap returns the kernel error the API maps.
-func (e *RateLimitedError) Unwrap() error { return errRateLimited }
+func (e *RateLimitedError) Unwrap() error {
+	if e.err == nil {
+		return errRateLimited
+	}
+	return e.err
+}
 
 // RetryAfter is how long until the next attempt may be made.
 func (e *RateLimitedError) RetryAfter() time.Duration { return e.wait }
@@ -48,14 +59,52 @@ func attemptKey(kind string, parts ...string) string {
 
 // take counts an attempt on key, refusing it past the limit.
 func take(ctx context.Context, l Limiter, key string) error {
+	return takeAs(ctx, l, key, nil)
+}
+
+func takeAs(ctx context.Context, l Limiter, key string, refusal *kernel.Error) error {
 	wait, err := l.Take(ctx, key)
 	if err != nil {
 		return err
 	}
 	if wait > 0 {
-		return &RateLimitedError{wait: wait}
+		return &RateLimitedError{wait: wait, err: refusal}
 	}
 	return nil
+}
+
+// admit counts a sign-in attempt on an account (kind and the parts naming
+// it) from the request's address. The account's limit (Limiter) counts
+// per account and address, so attempts from one address cannot lock the
+// account out for its owner elsewhere; Wide (when set) limits each address's
+// attempts on any account, refused first and counting nothing else, and
+// each account's from every address together, at its own higher limit. A
+// lockout then takes Wide's limit of attempts spread over many addresses.
+// It returns what forgets the account's attempts after a success.
+func (in SignIn) admit(ctx context.Context, kind string, parts ...string) (func(), error) {
+	ip := kernel.RequestMetaFrom(ctx).IP
+	var wide string
+	if in.Wide != nil {
+		if ip != "" {
+			if err := takeAs(ctx, in.Wide, attemptKey("ip", ip), errAddressLimit); err != nil {
+				return nil, err
+			}
+		}
+		wide = attemptKey(kind+"-all", parts...)
+		if err := take(ctx, in.Wide, wide); err != nil {
+			return nil, err
+		}
+	}
+	key := attemptKey(kind, append(parts, ip)...)
+	if err := take(ctx, in.Limiter, key); err != nil {
+		return nil, err
+	}
+	return func() { // best effort: the windows end anyway
+		_ = in.Limiter.Reset(ctx, key)
+		if wide != "" {
+			_ = in.Wide.Reset(ctx, wide)
+		}
+	}, nil
 }
 
 // MemoryLimiter is the in-process Limiter: each replica counts on its own.

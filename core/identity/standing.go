@@ -22,6 +22,7 @@ type Standings struct {
 	cache *lru.Cache[uuid.UUID, standingEntry] // by family (session)
 	ttl   time.Duration
 	now   func() time.Time
+	stats kernel.CacheStats
 }
 
 type standingEntry struct {
@@ -36,14 +37,24 @@ func NewStandings(size int, ttl time.Duration) *Standings {
 	return &Standings{cache: c, ttl: ttl, now: time.Now}
 }
 
+// CacheStats counts the lookups of sessions' standing.
+func (s *Standings) CacheStats() *kernel.CacheStats {
+	if s == nil {
+		return nil
+	}
+	return &s.stats
+}
+
 func (s *Standings) get(family uuid.UUID) (Standing, bool) {
 	if s == nil {
 		return Standing{}, false
 	}
 	e, ok := s.cache.Get(family)
 	if !ok || s.now().Sub(e.at) >= s.ttl {
+		s.stats.Record(false)
 		return Standing{}, false
 	}
+	s.stats.Record(true)
 	return e.st, true
 }
 

@@ -63,6 +63,7 @@ type Tokens struct {
 	clock       kernel.Clock
 	set         keySet
 	verified    *lru.Cache[string, verifiedToken]
+	stats       kernel.CacheStats // of verified
 }
 
 // NewTokens returns the token service.
@@ -122,6 +123,9 @@ var (
 // only), issuer, audience, type and times, and returns what the token says.
 // It does not ask whether the token was revoked since: Authenticator does.
 //
+// CacheStats counts the lookups of verified tokens.
+func (t *Tokens) CacheStats() *kernel.CacheStats { return &t.stats }
+
 // A verified token is remembered until it expires, so a client's next
 // requests skip the signature check (an Ed25519 verification is most of a
 // token's cost); the cache is keyed by the whole token and its audience.
@@ -133,10 +137,12 @@ func (t *Tokens) Verify(ctx context.Context, raw, audience string) (*Access, err
 	now := t.clock.Now()
 	if v, ok := t.verified.Get(key); ok {
 		if now.Before(v.until) {
+			t.stats.Record(true)
 			return v.access.clone(), nil
 		}
 		t.verified.Remove(key)
 	}
+	t.stats.Record(false)
 	acc, until, err := t.verify(ctx, raw, audience)
 	if err != nil {
 		return nil, err

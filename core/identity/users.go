@@ -56,7 +56,7 @@ func (u *Users) Login(ctx context.Context, tenantSlug, email, password string) (
 	email = normaliseEmail(email)
 	t, err := u.tenants.BySlug(ctx, tenantSlug)
 	if errors.Is(err, kernel.ErrNotFound) {
-		if err := take(ctx, u.in.Limiter, attemptKey("user", strings.ToLower(tenantSlug), email)); err != nil {
+		if _, err := u.in.admit(ctx, "user", strings.ToLower(tenantSlug), email); err != nil {
 			return TokenPair{}, err
 		}
 		_, _ = u.in.Passwords.Verify(ctx, "", password)
@@ -68,8 +68,8 @@ func (u *Users) Login(ctx context.Context, tenantSlug, email, password string) (
 	if err := CheckActive(t); err != nil {
 		return TokenPair{}, u.refuseLogin(ctx, t, email, nil, err, "the tenant is suspended")
 	}
-	key := attemptKey("user", t.ID.String(), email)
-	if err := take(ctx, u.in.Limiter, key); err != nil {
+	forget, err := u.in.admit(ctx, "user", t.ID.String(), email)
+	if err != nil {
 		return TokenPair{}, err
 	}
 	var user *User
@@ -92,7 +92,7 @@ func (u *Users) Login(ctx context.Context, tenantSlug, email, password string) (
 	if !ok || user.Status != StatusActive {
 		return TokenPair{}, u.refuseLogin(ctx, t, email, user, errBadCredentials, loginRefusal(user, ok))
 	}
-	_ = u.in.Limiter.Reset(ctx, key) // best effort: the window ends anyway
+	forget()
 	p := &kernel.Principal{ID: user.ID, Type: kernel.PrincipalUser, Email: user.Email, TenantID: t.ID}
 	var pair TokenPair
 	err = u.uow.InTenant(ctx, t, func(ctx context.Context) error {

@@ -256,8 +256,9 @@ func reasons(out []string, set ast.Set) []string {
 // Decider answers access questions for the request path: it implements
 // access.Decider over an engine and the source of tenants' policies.
 type Decider struct {
-	engine *Engine
-	src    policy.Source
+	engine    *Engine
+	src       policy.Source
+	rehearser policy.Rehearser
 }
 
 var _ access.Repairer = (*Decider)(nil)
@@ -269,7 +270,16 @@ func NewDecider(engine *Engine, src policy.Source) *Decider {
 
 // Decide evaluates in under the base policy and the tenant's.
 func (d *Decider) Decide(ctx context.Context, tenantID string, in access.Input) (access.Decision, error) {
-	return d.engine.Evaluate(ctx, tenantID, d.src, in, false)
+	tp, err := d.engine.tenantPolicy(ctx, tenantID, d.src)
+	if err != nil {
+		return access.Decision{Reasons: []string{"the tenant policy could not be loaded"},
+			PolicyVersion: d.engine.version(-1)}, err
+	}
+	dec, err := d.engine.decide(ctx, tp, in, false, false)
+	if err == nil {
+		d.rehearse(ctx, tp, in, dec)
+	}
+	return dec, err
 }
 
 // repairFactor is how many deadlines a patient decision has.

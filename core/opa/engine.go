@@ -12,6 +12,7 @@ import (
 	"golang.org/x/sync/singleflight"
 
 	"github.com/atriumhq/atrium/core/access"
+	"github.com/atriumhq/atrium/core/kernel"
 	"github.com/atriumhq/atrium/core/policy"
 	"github.com/atriumhq/atrium/policies"
 )
@@ -83,6 +84,8 @@ type Engine struct {
 	// deadline lately (breaker.go); checks, the checks that did (check.go).
 	runaways runaways
 	checks   stuckChecks
+	// stats counts lookups of compiled tenant policies (shadow.go).
+	stats kernel.CacheStats
 
 	mu     sync.RWMutex
 	epochs map[string]uint64 // bumped by Invalidate, per tenant
@@ -200,6 +203,7 @@ func (e *Engine) tenantPolicy(ctx context.Context, tenantID string, src policy.S
 	}
 	if ok && tp.epoch == epoch && e.opts.RecheckAfter > 0 &&
 		now.Sub(time.Unix(0, tp.confirmed.Load())) < e.opts.RecheckAfter {
+		e.stats.Record(true)
 		return tp, nil
 	}
 	if ok && tp.epoch == epoch {
@@ -208,10 +212,12 @@ func (e *Engine) tenantPolicy(ctx context.Context, tenantID string, src policy.S
 			return nil, fmt.Errorf("tenant policy revision: %w", err)
 		}
 		if rev == tp.revision {
+			e.stats.Record(true)
 			tp.confirmed.Store(e.now().UnixNano())
 			return tp, nil
 		}
 	}
+	e.stats.Record(false)
 	key := fmt.Sprintf("%s@%d.%d", tenantID, epoch.tenant, epoch.global)
 	v, err, _ := e.flight.Do(key, func() (any, error) {
 		set, err := src.Active(ctx, tenantID)
@@ -229,6 +235,9 @@ func (e *Engine) tenantPolicy(ctx context.Context, tenantID string, src policy.S
 			if tp.query != nil {
 				e.shared.put(key, tp.query)
 			}
+		}
+		if tp.shadow, err = e.loadShadow(tenantID, set); err != nil {
+			return nil, err
 		}
 		tp.confirmed.Store(e.now().UnixNano())
 		if e.epoch(tenantID) == epoch { // not invalidated meanwhile

@@ -24,6 +24,9 @@ type tenantPolicy struct {
 	// err is set when the stored set no longer compiles (say, after an
 	// upgrade tightened the sandbox): every decision then denies.
 	err error
+	// shadow is the tenant's shadow version, rehearsed beside this one
+	// (shadow.go); nil when there is none.
+	shadow *shadowPolicy
 	// slots bounds the tenant's evaluations running at once (runaway.go);
 	// nil: unbounded. repairSlot is one more, for patient decisions only.
 	slots, repairSlot chan struct{}
@@ -31,6 +34,8 @@ type tenantPolicy struct {
 	confirmed atomic.Int64
 	// used is when (unix nanoseconds) the cache last counted it as used.
 	used atomic.Int64
+	// filters are its lists' partial results (filter.go).
+	filters filterCache
 }
 
 // parseSet parses and sandbox-checks a tenant's modules and, when tests is

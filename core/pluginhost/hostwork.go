@@ -2,9 +2,11 @@ package pluginhost
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"time"
 
+	"github.com/atriumhq/atrium/internal/listquery"
 	"github.com/atriumhq/atrium/sdk"
 	"github.com/atriumhq/atrium/sdk/transport"
 )
@@ -83,6 +85,18 @@ func (w *hostWork) Query(ctx context.Context, sql string, args []any) (*transpor
 	w.noteSQL(sql, args, true)
 	defer w.begin()()
 	return w.svc.Query(ctx, sql, args)
+}
+
+// ListQuery runs a policy-filtered list; never learned for a prefetch, which
+// would run it unfiltered.
+func (w *hostWork) ListQuery(ctx context.Context, sql string, args []any, f *listquery.PolicyFilter) (*transport.ResultSet, error) {
+	w.noteSQL("", nil, false)
+	defer w.begin()()
+	lq, ok := w.svc.(transport.ListQuerier)
+	if !ok {
+		return nil, errors.New("list filter: the request's services do not filter lists")
+	}
+	return lq.ListQuery(ctx, sql, args, f)
 }
 
 func (w *hostWork) Exec(ctx context.Context, sql string, args []any) (int64, error) {

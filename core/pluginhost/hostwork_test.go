@@ -146,7 +146,7 @@ func TestHungOrWaitingOnTheHost(t *testing.T) {
 			conn, err := p.current()
 			require.NoError(t, err)
 			svc := Services{SQL: judgedSQL{release: release}}.For("judged", &kernel.Tenant{ID: uuid.New()},
-				func(context.Context, string, sdk.Resource) (bool, error) { return true, nil })
+				func(context.Context, string, sdk.Resource) (bool, error) { return true, nil }, nil)
 
 			start := time.Now()
 			_, err = h.Call(t.Context(), m, &transport.Request{Method: http.MethodGet, Path: tc.path}, svc)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/atriumhq/atrium/core/config"
 	"github.com/atriumhq/atrium/core/health"
+	"github.com/atriumhq/atrium/core/kernel"
 	"github.com/atriumhq/atrium/sdk/transport"
 )
 
@@ -36,7 +37,7 @@ var Module = fx.Module("pluginhost",
 		newHost,
 		fx.Annotate(func(h *Host) health.Check { return h.Readiness() }, fx.ResultTags(`group:"readiness"`)),
 		func(sql SQL, cache Cache, blobs Blobs, tp trace.TracerProvider) Services {
-			return Services{SQL: sql, Cache: cache, Blobs: blobs, Tracer: tp.Tracer("github.com/atriumhq/atrium/core/pluginhost")}
+			return Services{SQL: sql, Cache: cache, Blobs: blobs, CacheStats: new(kernel.CacheStats), Tracer: tp.Tracer("github.com/atriumhq/atrium/core/pluginhost")}
 		},
 	),
 )

@@ -52,6 +52,8 @@ type Services struct {
 	SQL   SQL
 	Cache Cache
 	Blobs Blobs
+	// CacheStats counts plugins' cache lookups; nil counts nothing.
+	CacheStats *kernel.CacheStats
 	// Tracer makes a span for each host call, a child of the plugin's
 	// handler span (the call carries its context back); nil for none.
 	Tracer trace.Tracer
@@ -59,12 +61,13 @@ type Services struct {
 
 // For returns the services of one request of plugin in tenant t: keys are
 // prefixed so that neither tenants nor plugins meet in the cache or the
-// blob store.
-func (s Services) For(plugin string, t *kernel.Tenant, authorize Authorize) transport.Services {
+// blob store. lists filters the request's lists by the tenant's policy; nil
+// fails them.
+func (s Services) For(plugin string, t *kernel.Tenant, authorize Authorize, lists Lists) transport.Services {
 	if s.Tracer == nil {
 		s.Tracer = noop.Tracer{}
 	}
-	return &request{s: s, authorize: authorize, plugin: plugin,
+	return &request{s: s, authorize: authorize, lists: lists, plugin: plugin,
 		cachePrefix: "plugin:" + plugin + ":" + t.ID.String() + ":",
 		blobPrefix:  "tenants/" + t.ID.String() + "/plugins/" + plugin + "/"}
 }
@@ -72,6 +75,7 @@ func (s Services) For(plugin string, t *kernel.Tenant, authorize Authorize) tran
 type request struct {
 	s           Services
 	authorize   Authorize
+	lists       Lists
 	plugin      string
 	cachePrefix string
 	blobPrefix  string
@@ -116,6 +120,9 @@ func (r *request) CacheGet(ctx context.Context, key string) ([]byte, bool, error
 	v, err := traced(ctx, r, "plugin host cache get", func(ctx context.Context) ([]byte, error) {
 		v, ok, err := r.s.Cache.Get(ctx, r.cachePrefix+key)
 		found = ok
+		if err == nil {
+			r.s.CacheStats.Record(ok)
+		}
 		return v, ToSDK(err)
 	})
 	return v, found, err

@@ -34,7 +34,7 @@ func TestHostCallsAreSpansOfThePlugin(t *testing.T) {
 	rec := tracetest.NewSpanRecorder()
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
 	s := Services{SQL: stubSQL{}, Tracer: tp.Tracer("test")}
-	svc := s.For("notes", &kernel.Tenant{ID: uuid.New()}, func(context.Context, string, sdk.Resource) (bool, error) { return true, nil })
+	svc := s.For("notes", &kernel.Tenant{ID: uuid.New()}, func(context.Context, string, sdk.Resource) (bool, error) { return true, nil }, nil)
 
 	tid, _ := trace.TraceIDFromHex("4bf92f3577b34da6a3ce929d0e0e4736")
 	pluginSpan, _ := trace.SpanIDFromHex("35f50c7b15ffc4a8")

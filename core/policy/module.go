@@ -26,6 +26,9 @@ type Module struct {
 type Set struct {
 	Revision int64
 	Modules  []Module
+	// Shadow is the version being rehearsed beside Modules (shadow.go),
+	// nil when none is.
+	Shadow *Module
 }
 
 // Limits on what a tenant may upload. Tenant Rego is untrusted: the limits

@@ -188,7 +188,9 @@ func (s *Service) Revision(ctx context.Context, tenantID string) (int64, error) 
 	return rev, err
 }
 
-// Active implements Source for the tenant ctx acts in.
+// Active implements Source for the tenant ctx acts in: its shadow version
+// too when the store keeps them (shadow.go), whoever asks, so that the
+// compiled policy the engine caches is the same for every caller.
 func (s *Service) Active(ctx context.Context, tenantID string) (Set, error) {
 	var set Set
 	err := s.scoped(ctx, tenantID, func(ctx context.Context) error {
@@ -196,7 +198,10 @@ func (s *Service) Active(ctx context.Context, tenantID string) (Set, error) {
 		if set.Revision, err = s.store.Revision(ctx); err != nil {
 			return err
 		}
-		set.Modules, err = s.store.Active(ctx)
+		if set.Modules, err = s.store.Active(ctx); err != nil {
+			return err
+		}
+		set.Shadow, err = shadowOf(ctx, s.store)
 		return err
 	})
 	return set, err

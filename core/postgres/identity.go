@@ -115,6 +115,15 @@ var _ identity.OperatorStore = (*OperatorStore)(nil)
 // NewOperatorStore returns the operator store.
 func NewOperatorStore(pool *pgxpool.Pool) *OperatorStore { return &OperatorStore{pool: pool} }
 
+// Any tells whether any operator exists.
+func (s *OperatorStore) Any(ctx context.Context) (bool, error) {
+	var any bool
+	if err := s.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM atrium.operators)`).Scan(&any); err != nil {
+		return false, unavailable(err)
+	}
+	return any, nil
+}
+
 // ByEmail finds an operator by email.
 func (s *OperatorStore) ByEmail(ctx context.Context, email string) (*identity.Operator, error) {
 	var op identity.Operator

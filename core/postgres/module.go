@@ -114,9 +114,11 @@ type DirectPool struct{ *pgxpool.Pool }
 
 // NewPools returns the shared pool for cfg and the direct one (the same
 // pool when DATABASE_URL reaches PostgreSQL itself). Neither has dialled yet.
-func NewPools(cfg config.Config, acquireTimeout time.Duration) (*pgxpool.Pool, DirectPool, error) {
+// Queries, when set, observes the shared pool's statements' durations.
+func NewPools(cfg config.Config, acquireTimeout time.Duration, queries prometheus.Observer) (*pgxpool.Pool, DirectPool, error) {
 	pooled := cfg.DatabaseDirectURL != ""
-	pool, err := NewPool(cfg.DatabaseURL, PoolOptions{MaxConns: cfg.DBMaxConns, AcquireTimeout: acquireTimeout, TransactionPooler: pooled})
+	pool, err := NewPool(cfg.DatabaseURL, PoolOptions{MaxConns: cfg.DBMaxConns, AcquireTimeout: acquireTimeout, TransactionPooler: pooled,
+		Queries: queries})
 	if err != nil {
 		return nil, DirectPool{}, err
 	}
@@ -133,10 +135,12 @@ func NewPools(cfg config.Config, acquireTimeout time.Duration) (*pgxpool.Pool, D
 }
 
 func newPool(lc fx.Lifecycle, cfg config.Config, reg *prometheus.Registry, log *slog.Logger) (*pgxpool.Pool, DirectPool, error) {
-	pool, direct, err := NewPools(cfg, cfg.DBAcquireTimeout)
+	queries := NewQueryDurations()
+	pool, direct, err := NewPools(cfg, cfg.DBAcquireTimeout, queries)
 	if err != nil {
 		return nil, DirectPool{}, err
 	}
+	reg.MustRegister(queries)
 	closeAll := func() {
 		pool.Close()
 		if direct.Pool != pool {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // PlatformSchema holds what is global: tenants, plugin catalog, operators,
@@ -36,6 +37,9 @@ type PoolOptions struct {
 	// another server connection), and no setting is sent at connection
 	// start but the few a pooler keeps per client (behindPooler).
 	TransactionPooler bool
+	// Queries, when set, observes every statement's duration (plugins'
+	// pools, which copy this pool's settings, included).
+	Queries prometheus.Observer
 }
 
 // NewPool parses url and returns a pool that has not dialled yet; Ping
@@ -75,8 +79,8 @@ func NewPool(url string, o PoolOptions) (*pgxpool.Pool, error) {
 		// platform's statements name their schema.
 		delete(cfg.ConnConfig.RuntimeParams, "search_path")
 	}
-	if o.AcquireTimeout > 0 {
-		cfg.ConnConfig.Tracer = acquireBound(o.AcquireTimeout)
+	if o.AcquireTimeout > 0 || o.Queries != nil {
+		cfg.ConnConfig.Tracer = poolTracer{acquire: acquireBound(o.AcquireTimeout), queries: o.Queries}
 	}
 	return pgxpool.NewWithConfig(context.Background(), cfg)
 }

@@ -30,6 +30,7 @@ var tenantPrivileges = []tenantPrivilege{
 	{"TABLE", "roles", "SELECT, INSERT, UPDATE, DELETE"},
 	{"TABLE", "policy_modules", "SELECT, INSERT, UPDATE"}, // versions are kept: never deleted
 	{"TABLE", "policy_revision", "SELECT, UPDATE"},
+	{"TABLE", "policy_shadow", "SELECT, INSERT, UPDATE, DELETE"},
 	{"TABLE", "refresh_families", "SELECT, INSERT, UPDATE, DELETE"},
 	{"TABLE", "refresh_tokens", "SELECT, INSERT, UPDATE, DELETE"},
 	{"TABLE", "service_accounts", "SELECT, INSERT, UPDATE, DELETE"},

@@ -14,6 +14,7 @@ import (
 	"github.com/atriumhq/atrium/core/identity"
 	"github.com/atriumhq/atrium/core/kernel"
 	"github.com/atriumhq/atrium/core/pluginhost"
+	"github.com/atriumhq/atrium/core/tenancy"
 )
 
 // Module provides the Redis client when REDIS_URL is set (nil otherwise:
@@ -26,6 +27,7 @@ var Module = fx.Module("redis",
 		fx.Annotate(readiness, fx.ResultTags(`group:"readiness,flatten"`)),
 		fx.Annotate(newLimiter, fx.As(new(identity.Limiter))),
 		fx.Annotate(newCache, fx.As(new(pluginhost.Cache))),
+		newRequestLimiter,
 	),
 )
 
@@ -83,6 +85,16 @@ func newCache(c *goredis.Client) pluginhost.Cache {
 		return local
 	}
 	return NewCache(c, keyPrefix+"cache:", local)
+}
+
+// newRequestLimiter keeps tenants to their request rate limits: in Redis
+// when configured (in process while it is down), in process otherwise.
+func newRequestLimiter(c *goredis.Client, log *slog.Logger, reg *prometheus.Registry) tenancy.RequestLimiter {
+	local := tenancy.NewMemoryRequestLimiter(100_000)
+	if c == nil {
+		return local
+	}
+	return NewRequestLimiter(c, keyPrefix+"tenantrate:", local, log, reg)
 }
 
 func newLimiter(c *goredis.Client, cfg config.Config, log *slog.Logger) identity.Limiter {

@@ -157,6 +157,9 @@ func (s *Service) Create(ctx context.Context, in CreateInput) (*Tenant, error) {
 	if err := s.checkPlugins(in.Plugins); err != nil {
 		return nil, err
 	}
+	if err := CheckSettings(in.Settings); err != nil {
+		return nil, err
+	}
 	hash, err := s.hasher.Hash(in.AdminPassword)
 	if err != nil {
 		return nil, err
@@ -241,6 +244,9 @@ func (s *Service) Update(ctx context.Context, slug string, in UpdateInput) (*Ten
 		if err := s.checkPlugins(*in.Plugins); err != nil {
 			return nil, err
 		}
+	}
+	if err := CheckSettings(in.Settings); err != nil {
+		return nil, err
 	}
 	t, err := s.store.Update(ctx, slug, func(t *Tenant) error {
 		if in.Name != nil {
@@ -369,6 +375,7 @@ type Resolver struct {
 	store Store
 	byID  *lru.Cache[uuid.UUID, cachedTenant]
 	now   func() time.Time
+	stats kernel.CacheStats // of byID
 }
 
 type cachedTenant struct {
@@ -388,6 +395,9 @@ func NewResolver(store Store) *Resolver {
 	byID, _ := lru.New[uuid.UUID, cachedTenant](resolverSize) // fails only for a size below 1
 	return &Resolver{store: store, byID: byID, now: time.Now}
 }
+
+// CacheStats counts the lookups of tenants by ID.
+func (r *Resolver) CacheStats() *kernel.CacheStats { return &r.stats }
 
 // Invalidate drops a tenant's cached entry.
 func (r *Resolver) Invalidate(id uuid.UUID) { r.byID.Remove(id) }
@@ -410,9 +420,11 @@ func (r *Resolver) BySlug(ctx context.Context, slug string) (*kernel.Tenant, err
 // ByID resolves a tenant by ID. Callers get their own copy.
 func (r *Resolver) ByID(ctx context.Context, id uuid.UUID) (*kernel.Tenant, error) {
 	if e, ok := r.byID.Get(id); ok && r.now().Sub(e.at) < resolverTTL {
+		r.stats.Record(true)
 		c := *e.tenant
 		return &c, nil
 	}
+	r.stats.Record(false)
 	t, err := r.store.GetByID(ctx, id)
 	if err != nil {
 		return nil, err

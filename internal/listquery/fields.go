@@ -71,6 +71,7 @@ type Fields struct {
 	list     string
 	tiebreak string
 	byName   map[string]Field
+	resource *Resource // nil: not filtered by policy (WithResource)
 }
 
 // controlKeys are the query parameters Parse interprets itself.

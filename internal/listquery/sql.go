@@ -14,7 +14,8 @@ import (
 // then Paginate on the scanned rows.
 type Clause struct {
 	// Where is a boolean expression: the filters AND the cursor's keyset
-	// condition; TRUE when there is neither.
+	// condition AND, for Fields WithResource, the placeholder of the
+	// policy's condition (a *PolicyFilter in Args); TRUE when there is none.
 	Where string
 	// OrderLimit is "ORDER BY ... LIMIT $n". The limit is one row more than
 	// the page, so the extra row tells Paginate whether a next page exists.
@@ -51,6 +52,12 @@ func SQL(s Spec, f Fields, table string, argOffset int) (Clause, error) {
 	if s.After != nil {
 		where = append(where, b.keyset(keys, s.After.Values))
 	}
+	var policy *PolicyFilter
+	if f.resource != nil {
+		policy = f.policyFilter(table)
+		where = append(where, b.arg(policy))
+		policy.Param = b.offset + len(b.args)
+	}
 	if len(where) == 0 {
 		where = []string{"TRUE"}
 	}
@@ -62,6 +69,9 @@ func SQL(s Spec, f Fields, table string, argOffset int) (Clause, error) {
 		}
 	}
 	limit := b.arg(s.PageSize() + 1)
+	if policy != nil {
+		policy.Limit = b.offset + len(b.args)
+	}
 	return Clause{
 		Where:      strings.Join(where, " AND "),
 		OrderLimit: "ORDER BY " + strings.Join(terms, ", ") + " LIMIT " + limit,

@@ -38,6 +38,13 @@
 //		return map[string]any{"id": t.ID, "created_at": t.CreatedAt}
 //	})
 //
+// Policy. A list whose Fields are declared WithResource holds only the rows
+// the tenant's policy lets the caller read (a resource-level decision on each
+// would allow it): SQL adds a placeholder to Where, for which the host puts
+// the policy's condition, and when part of the policy has no SQL form the
+// host decides the rows one by one and fetches more until the page is full.
+// The handler's code does not change (docs/plugins.md, docs/policies.md).
+//
 // Order. A list is ordered by its sort keys, then by its tiebreak field (a
 // unique, non-null column, normally id) in the direction of the last key, so
 // the order is total and pages never overlap or skip rows. NULLs sort last

@@ -36,6 +36,11 @@ type (
 	// Filter restricts a list to rows whose field equals its value, or one
 	// of its values when it has several. NULL never matches.
 	Filter = listquery.Filter
+	// Resource declares what a list's rows are to the tenant's policy: the
+	// resource Type and read Action of a resource-level decision on one
+	// row, and the fields holding its ID, Owner ("" for none) and policy
+	// Attributes (attribute name -> field). See WithResource.
+	Resource = listquery.Resource
 	// Clause is a Spec in SQL: Where (the filters AND the cursor's keyset
 	// condition; TRUE when there is neither), OrderLimit ("ORDER BY ...
 	// LIMIT $n", one row more than the page) and the placeholders' Args.
@@ -76,6 +81,29 @@ func NewFields(list, tiebreak string, fields map[string]Field) Fields {
 		panic("query: " + err.Error())
 	}
 	return f
+}
+
+// WithResource returns f filtered by the tenant's policy: SQL then adds to
+// Where a placeholder for which the host puts the policy's condition on the
+// rows, so that the list holds only what a resource-level decision on each
+// row would allow (with pages still full: the host fetches past rows the
+// policy hides when it must decide them one by one). List every attribute
+// the handlers pass in resource-level decisions (sdk.Resource.Attributes);
+// one left out is absent from the list's rows to the policy. Select every
+// mapped column by its plain name in the list's statement.
+//
+//	var ProjectFields = query.WithResource(query.NewFields("projects", "id", fields), query.Resource{
+//		Type: "project", Action: "projects.project.read", ID: "id", Owner: "owner_id",
+//		Attributes: map[string]string{"status": "status", "owner_id": "owner_id", "name": "name"},
+//	})
+//
+// It panics on a malformed declaration, as NewFields does.
+func WithResource(f Fields, r Resource) Fields {
+	out, err := f.WithResource(r)
+	if err != nil {
+		panic("query: " + err.Error())
+	}
+	return out
 }
 
 // Equal is the filter field = v.

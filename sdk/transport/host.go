@@ -10,6 +10,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc"
 
+	"github.com/atriumhq/atrium/internal/listquery"
 	"github.com/atriumhq/atrium/sdk"
 	"github.com/atriumhq/atrium/sdk/internal/bridge"
 	"github.com/atriumhq/atrium/sdk/internal/wire"
@@ -71,7 +72,13 @@ func (h *hostServer) Query(ctx context.Context, req *wire.StatementRequest) (*wi
 		return &wire.QueryResponse{Error: werr}, nil
 	}
 	defer done()
-	rs, err := svc.Query(ctx, req.Statement.GetSql(), wire.GoValues(req.Statement.GetArgs()))
+	var rs *ResultSet
+	var err error
+	if lf := req.Statement.GetListFilter(); lf != nil {
+		rs, err = listQuery(ctx, svc, req.Statement.GetSql(), wire.GoValues(req.Statement.GetArgs()), lf)
+	} else {
+		rs, err = svc.Query(ctx, req.Statement.GetSql(), wire.GoValues(req.Statement.GetArgs()))
+	}
 	if err != nil {
 		return &wire.QueryResponse{Error: h.fail("query", err)}, nil
 	}
@@ -88,6 +95,9 @@ func (h *hostServer) Exec(ctx context.Context, req *wire.StatementRequest) (*wir
 		return &wire.ExecResponse{Error: werr}, nil
 	}
 	defer done()
+	if req.Statement.GetListFilter() != nil {
+		return &wire.ExecResponse{Error: h.fail("exec", errNotAList)}, nil
+	}
 	n, err := svc.Exec(ctx, req.Statement.GetSql(), wire.GoValues(req.Statement.GetArgs()))
 	if err != nil {
 		return &wire.ExecResponse{Error: h.fail("exec", err)}, nil
@@ -103,6 +113,9 @@ func (h *hostServer) Batch(ctx context.Context, req *wire.BatchRequest) (*wire.B
 	defer done()
 	stmts := make([]Statement, len(req.Statements))
 	for i, s := range req.Statements {
+		if s.GetListFilter() != nil {
+			return &wire.BatchResponse{Error: h.fail("batch", errNotAList)}, nil
+		}
 		stmts[i] = Statement{SQL: s.GetSql(), Args: wire.GoValues(s.GetArgs())}
 	}
 	results, err := svc.Batch(ctx, stmts)
@@ -263,4 +276,38 @@ func require(ctx context.Context, svc Services, check *wire.Check) error {
 			Message: "not allowed to " + check.Action + " " + res.Type + " " + res.ID}
 	}
 	return nil
+}
+
+var errNotAList = &sdk.Error{Kind: sdk.KindInternal, Source: sdk.SourceHost,
+	Message: "a policy-filtered list (query.WithResource) runs only as one DB.Query"}
+
+// listQuery runs a list filtered by the tenant's policy; a host that cannot
+// fails it rather than list unfiltered rows.
+func listQuery(ctx context.Context, svc Services, sql string, args []any, lf *wire.ListFilter) (*ResultSet, error) {
+	lq, ok := svc.(ListQuerier)
+	if !ok {
+		return nil, &sdk.Error{Kind: sdk.KindInternal, Source: sdk.SourceHost, Message: "this host does not filter lists by policy"}
+	}
+	col := func(c *wire.PolicyColumn) *listquery.PolicyColumn {
+		if c == nil {
+			return nil
+		}
+		var t listquery.Type // 0, no type, when unknown: untranslatable
+		for known := listquery.String; known <= listquery.Enum; known++ {
+			if uint32(known) == c.GetType() {
+				t = known
+			}
+		}
+		return &listquery.PolicyColumn{Column: c.GetColumn(), Type: t, Nullable: c.GetNullable()}
+	}
+	f := &listquery.PolicyFilter{Action: lf.GetAction(), Type: lf.GetResourceType(), ID: col(lf.GetId()), Owner: col(lf.GetOwner()),
+		Attributes: make(map[string]listquery.PolicyColumn, len(lf.GetAttributes())),
+		Param:      int(lf.GetParam()), Limit: int(lf.GetLimitParam())}
+	for k, c := range lf.GetAttributes() {
+		if c == nil {
+			continue
+		}
+		f.Attributes[k] = *col(c)
+	}
+	return lq.ListQuery(ctx, sql, args, f)
 }

@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"time"
 
+	"github.com/atriumhq/atrium/internal/listquery"
 	"github.com/atriumhq/atrium/sdk"
 )
 
@@ -40,6 +41,15 @@ type Services interface {
 	Authorize(ctx context.Context, action string, resource sdk.Resource) (bool, error)
 	// Audit adds detail to the request's audit record.
 	Audit(ctx context.Context, detail map[string]any) error
+}
+
+// A ListQuerier is Services that can run a list's query filtered by the
+// tenant's policy (sdk/query.WithResource): it puts the policy's condition
+// at the placeholder filter.Param and returns only rows the policy lets the
+// request's principal read, as many as the LIMIT (filter.Limit) asks when
+// there are as many.
+type ListQuerier interface {
+	ListQuery(ctx context.Context, sql string, args []any, filter *listquery.PolicyFilter) (*ResultSet, error)
 }
 
 // Statement is one statement of a batch.

@@ -22,6 +22,9 @@ type PolicyList struct {
 type PutPolicyRequest struct {
 	Rego  string `json:"rego" validate:"required"`
 	Tests string `json:"tests"`
+	// Mode "shadow" stores the version as the tenant's shadow version
+	// instead of activating it (docs/policies.md); default "active".
+	Mode string `json:"mode,omitempty" validate:"omitempty,oneof=active shadow"`
 }
 
 // RollbackRequest activates an earlier version.
@@ -41,13 +44,16 @@ type BreakGlassRollbackRequest struct {
 	Reason  string `json:"reason" validate:"required,max=1000"`
 }
 
-// EvaluateRequest is a dry-run decision: subject (the caller when absent),
-// action and resource.
+// EvaluateRequest is a dry run: a subject (the caller when absent), an
+// action and optionally a resource. Mode "filter" shows instead the
+// condition a list of ResourceType, read with Action, gets for the subject.
 type EvaluateRequest struct {
-	Subject  *EvaluateSubject  `json:"subject"`
-	Action   string            `json:"action" validate:"required,max=128"`
-	Resource *EvaluateResource `json:"resource"`
-	Explain  bool              `json:"explain"`
+	Subject      *EvaluateSubject  `json:"subject"`
+	Action       string            `json:"action" validate:"required,max=128"`
+	Resource     *EvaluateResource `json:"resource"`
+	Explain      bool              `json:"explain"`
+	Mode         string            `json:"mode,omitempty" validate:"omitempty,oneof=decision filter"`
+	ResourceType string            `json:"resource_type,omitempty" validate:"max=63"`
 }
 
 // EvaluateSubject is a hypothetical subject; its permissions come from its
@@ -74,4 +80,18 @@ type EvaluateResponse struct {
 	Reasons       []string `json:"reasons"`
 	PolicyVersion string   `json:"policy_version"`
 	Explanation   []string `json:"explanation,omitempty"`
+	// Filter mode: the list's condition, and whether rows must still be
+	// decided one by one (part of the policy has no SQL form). Allow then
+	// says whether any row may be readable.
+	Filter   *EvaluateFilter `json:"filter,omitempty"`
+	Fallback *bool           `json:"fallback,omitempty"`
+}
+
+// EvaluateFilter is a list's condition: SQL over columns named after the
+// resource's fields (id, owner_id, and each attribute by its name), with
+// $1, $2, ... standing for params. A list puts the columns its plugin maps
+// them to instead.
+type EvaluateFilter struct {
+	SQL    string `json:"sql"`
+	Params []any  `json:"params"`
 }

@@ -1432,9 +1432,12 @@ func (*Value_Bytes) isValue_Kind() {}
 func (*Value_Time) isValue_Kind() {}
 
 type Statement struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Sql           string                 `protobuf:"bytes,1,opt,name=sql,proto3" json:"sql,omitempty"`
-	Args          []*Value               `protobuf:"bytes,2,rep,name=args,proto3" json:"args,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Sql   string                 `protobuf:"bytes,1,opt,name=sql,proto3" json:"sql,omitempty"`
+	Args  []*Value               `protobuf:"bytes,2,rep,name=args,proto3" json:"args,omitempty"`
+	// list_filter, when set, asks the host to filter a list's rows by the
+	// tenant's policy (sdk/query, docs/plugins.md).
+	ListFilter    *ListFilter `protobuf:"bytes,3,opt,name=list_filter,json=listFilter,proto3" json:"list_filter,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1483,6 +1486,170 @@ func (x *Statement) GetArgs() []*Value {
 	return nil
 }
 
+func (x *Statement) GetListFilter() *ListFilter {
+	if x != nil {
+		return x.ListFilter
+	}
+	return nil
+}
+
+// ListFilter declares a list statement's rows to the tenant's policy. The
+// statement's boolean placeholder $param (sent as false) is where the host
+// puts the policy's condition; $limit_param is the LIMIT's, which the host
+// may raise to fetch past rows the policy hides.
+type ListFilter struct {
+	state         protoimpl.MessageState   `protogen:"open.v1"`
+	Action        string                   `protobuf:"bytes,1,opt,name=action,proto3" json:"action,omitempty"`
+	ResourceType  string                   `protobuf:"bytes,2,opt,name=resource_type,json=resourceType,proto3" json:"resource_type,omitempty"`
+	Param         uint32                   `protobuf:"varint,3,opt,name=param,proto3" json:"param,omitempty"`
+	LimitParam    uint32                   `protobuf:"varint,4,opt,name=limit_param,json=limitParam,proto3" json:"limit_param,omitempty"`
+	Id            *PolicyColumn            `protobuf:"bytes,5,opt,name=id,proto3" json:"id,omitempty"`
+	Owner         *PolicyColumn            `protobuf:"bytes,6,opt,name=owner,proto3" json:"owner,omitempty"`
+	Attributes    map[string]*PolicyColumn `protobuf:"bytes,7,rep,name=attributes,proto3" json:"attributes,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListFilter) Reset() {
+	*x = ListFilter{}
+	mi := &file_atrium_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListFilter) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListFilter) ProtoMessage() {}
+
+func (x *ListFilter) ProtoReflect() protoreflect.Message {
+	mi := &file_atrium_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListFilter.ProtoReflect.Descriptor instead.
+func (*ListFilter) Descriptor() ([]byte, []int) {
+	return file_atrium_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *ListFilter) GetAction() string {
+	if x != nil {
+		return x.Action
+	}
+	return ""
+}
+
+func (x *ListFilter) GetResourceType() string {
+	if x != nil {
+		return x.ResourceType
+	}
+	return ""
+}
+
+func (x *ListFilter) GetParam() uint32 {
+	if x != nil {
+		return x.Param
+	}
+	return 0
+}
+
+func (x *ListFilter) GetLimitParam() uint32 {
+	if x != nil {
+		return x.LimitParam
+	}
+	return 0
+}
+
+func (x *ListFilter) GetId() *PolicyColumn {
+	if x != nil {
+		return x.Id
+	}
+	return nil
+}
+
+func (x *ListFilter) GetOwner() *PolicyColumn {
+	if x != nil {
+		return x.Owner
+	}
+	return nil
+}
+
+func (x *ListFilter) GetAttributes() map[string]*PolicyColumn {
+	if x != nil {
+		return x.Attributes
+	}
+	return nil
+}
+
+// PolicyColumn is the column holding one field of a list's resource.
+type PolicyColumn struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Column        string                 `protobuf:"bytes,1,opt,name=column,proto3" json:"column,omitempty"`
+	Type          uint32                 `protobuf:"varint,2,opt,name=type,proto3" json:"type,omitempty"` // sdk/query's Type
+	Nullable      bool                   `protobuf:"varint,3,opt,name=nullable,proto3" json:"nullable,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PolicyColumn) Reset() {
+	*x = PolicyColumn{}
+	mi := &file_atrium_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PolicyColumn) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PolicyColumn) ProtoMessage() {}
+
+func (x *PolicyColumn) ProtoReflect() protoreflect.Message {
+	mi := &file_atrium_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PolicyColumn.ProtoReflect.Descriptor instead.
+func (*PolicyColumn) Descriptor() ([]byte, []int) {
+	return file_atrium_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *PolicyColumn) GetColumn() string {
+	if x != nil {
+		return x.Column
+	}
+	return ""
+}
+
+func (x *PolicyColumn) GetType() uint32 {
+	if x != nil {
+		return x.Type
+	}
+	return 0
+}
+
+func (x *PolicyColumn) GetNullable() bool {
+	if x != nil {
+		return x.Nullable
+	}
+	return false
+}
+
 type StatementRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	CallId        uint64                 `protobuf:"varint,1,opt,name=call_id,json=callId,proto3" json:"call_id,omitempty"`
@@ -1493,7 +1660,7 @@ type StatementRequest struct {
 
 func (x *StatementRequest) Reset() {
 	*x = StatementRequest{}
-	mi := &file_atrium_proto_msgTypes[17]
+	mi := &file_atrium_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1505,7 +1672,7 @@ func (x *StatementRequest) String() string {
 func (*StatementRequest) ProtoMessage() {}
 
 func (x *StatementRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_proto_msgTypes[17]
+	mi := &file_atrium_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1518,7 +1685,7 @@ func (x *StatementRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatementRequest.ProtoReflect.Descriptor instead.
 func (*StatementRequest) Descriptor() ([]byte, []int) {
-	return file_atrium_proto_rawDescGZIP(), []int{17}
+	return file_atrium_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *StatementRequest) GetCallId() uint64 {
@@ -1544,7 +1711,7 @@ type Row struct {
 
 func (x *Row) Reset() {
 	*x = Row{}
-	mi := &file_atrium_proto_msgTypes[18]
+	mi := &file_atrium_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1556,7 +1723,7 @@ func (x *Row) String() string {
 func (*Row) ProtoMessage() {}
 
 func (x *Row) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_proto_msgTypes[18]
+	mi := &file_atrium_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1569,7 +1736,7 @@ func (x *Row) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Row.ProtoReflect.Descriptor instead.
 func (*Row) Descriptor() ([]byte, []int) {
-	return file_atrium_proto_rawDescGZIP(), []int{18}
+	return file_atrium_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *Row) GetValues() []*Value {
@@ -1590,7 +1757,7 @@ type ResultSet struct {
 
 func (x *ResultSet) Reset() {
 	*x = ResultSet{}
-	mi := &file_atrium_proto_msgTypes[19]
+	mi := &file_atrium_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1602,7 +1769,7 @@ func (x *ResultSet) String() string {
 func (*ResultSet) ProtoMessage() {}
 
 func (x *ResultSet) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_proto_msgTypes[19]
+	mi := &file_atrium_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1615,7 +1782,7 @@ func (x *ResultSet) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResultSet.ProtoReflect.Descriptor instead.
 func (*ResultSet) Descriptor() ([]byte, []int) {
-	return file_atrium_proto_rawDescGZIP(), []int{19}
+	return file_atrium_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *ResultSet) GetColumns() []string {
@@ -1649,7 +1816,7 @@ type QueryResponse struct {
 
 func (x *QueryResponse) Reset() {
 	*x = QueryResponse{}
-	mi := &file_atrium_proto_msgTypes[20]
+	mi := &file_atrium_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1661,7 +1828,7 @@ func (x *QueryResponse) String() string {
 func (*QueryResponse) ProtoMessage() {}
 
 func (x *QueryResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_proto_msgTypes[20]
+	mi := &file_atrium_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1674,7 +1841,7 @@ func (x *QueryResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use QueryResponse.ProtoReflect.Descriptor instead.
 func (*QueryResponse) Descriptor() ([]byte, []int) {
-	return file_atrium_proto_rawDescGZIP(), []int{20}
+	return file_atrium_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *QueryResponse) GetResult() *ResultSet {
@@ -1701,7 +1868,7 @@ type ExecResponse struct {
 
 func (x *ExecResponse) Reset() {
 	*x = ExecResponse{}
-	mi := &file_atrium_proto_msgTypes[21]
+	mi := &file_atrium_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1713,7 +1880,7 @@ func (x *ExecResponse) String() string {
 func (*ExecResponse) ProtoMessage() {}
 
 func (x *ExecResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_proto_msgTypes[21]
+	mi := &file_atrium_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1726,7 +1893,7 @@ func (x *ExecResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecResponse.ProtoReflect.Descriptor instead.
 func (*ExecResponse) Descriptor() ([]byte, []int) {
-	return file_atrium_proto_rawDescGZIP(), []int{21}
+	return file_atrium_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *ExecResponse) GetRowsAffected() int64 {
@@ -1753,7 +1920,7 @@ type BatchRequest struct {
 
 func (x *BatchRequest) Reset() {
 	*x = BatchRequest{}
-	mi := &file_atrium_proto_msgTypes[22]
+	mi := &file_atrium_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1765,7 +1932,7 @@ func (x *BatchRequest) String() string {
 func (*BatchRequest) ProtoMessage() {}
 
 func (x *BatchRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_proto_msgTypes[22]
+	mi := &file_atrium_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1778,7 +1945,7 @@ func (x *BatchRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BatchRequest.ProtoReflect.Descriptor instead.
 func (*BatchRequest) Descriptor() ([]byte, []int) {
-	return file_atrium_proto_rawDescGZIP(), []int{22}
+	return file_atrium_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *BatchRequest) GetCallId() uint64 {
@@ -1805,7 +1972,7 @@ type BatchResponse struct {
 
 func (x *BatchResponse) Reset() {
 	*x = BatchResponse{}
-	mi := &file_atrium_proto_msgTypes[23]
+	mi := &file_atrium_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1817,7 +1984,7 @@ func (x *BatchResponse) String() string {
 func (*BatchResponse) ProtoMessage() {}
 
 func (x *BatchResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_proto_msgTypes[23]
+	mi := &file_atrium_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1830,7 +1997,7 @@ func (x *BatchResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BatchResponse.ProtoReflect.Descriptor instead.
 func (*BatchResponse) Descriptor() ([]byte, []int) {
-	return file_atrium_proto_rawDescGZIP(), []int{23}
+	return file_atrium_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *BatchResponse) GetResults() []*ResultSet {
@@ -1857,7 +2024,7 @@ type KeyRequest struct {
 
 func (x *KeyRequest) Reset() {
 	*x = KeyRequest{}
-	mi := &file_atrium_proto_msgTypes[24]
+	mi := &file_atrium_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1869,7 +2036,7 @@ func (x *KeyRequest) String() string {
 func (*KeyRequest) ProtoMessage() {}
 
 func (x *KeyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_proto_msgTypes[24]
+	mi := &file_atrium_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1882,7 +2049,7 @@ func (x *KeyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KeyRequest.ProtoReflect.Descriptor instead.
 func (*KeyRequest) Descriptor() ([]byte, []int) {
-	return file_atrium_proto_rawDescGZIP(), []int{24}
+	return file_atrium_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *KeyRequest) GetCallId() uint64 {
@@ -1910,7 +2077,7 @@ type CacheGetResponse struct {
 
 func (x *CacheGetResponse) Reset() {
 	*x = CacheGetResponse{}
-	mi := &file_atrium_proto_msgTypes[25]
+	mi := &file_atrium_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1922,7 +2089,7 @@ func (x *CacheGetResponse) String() string {
 func (*CacheGetResponse) ProtoMessage() {}
 
 func (x *CacheGetResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_proto_msgTypes[25]
+	mi := &file_atrium_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1935,7 +2102,7 @@ func (x *CacheGetResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CacheGetResponse.ProtoReflect.Descriptor instead.
 func (*CacheGetResponse) Descriptor() ([]byte, []int) {
-	return file_atrium_proto_rawDescGZIP(), []int{25}
+	return file_atrium_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *CacheGetResponse) GetFound() bool {
@@ -1971,7 +2138,7 @@ type CacheSetRequest struct {
 
 func (x *CacheSetRequest) Reset() {
 	*x = CacheSetRequest{}
-	mi := &file_atrium_proto_msgTypes[26]
+	mi := &file_atrium_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1983,7 +2150,7 @@ func (x *CacheSetRequest) String() string {
 func (*CacheSetRequest) ProtoMessage() {}
 
 func (x *CacheSetRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_proto_msgTypes[26]
+	mi := &file_atrium_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1996,7 +2163,7 @@ func (x *CacheSetRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CacheSetRequest.ProtoReflect.Descriptor instead.
 func (*CacheSetRequest) Descriptor() ([]byte, []int) {
-	return file_atrium_proto_rawDescGZIP(), []int{26}
+	return file_atrium_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *CacheSetRequest) GetCallId() uint64 {
@@ -2039,7 +2206,7 @@ type BlobPutRequest struct {
 
 func (x *BlobPutRequest) Reset() {
 	*x = BlobPutRequest{}
-	mi := &file_atrium_proto_msgTypes[27]
+	mi := &file_atrium_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2051,7 +2218,7 @@ func (x *BlobPutRequest) String() string {
 func (*BlobPutRequest) ProtoMessage() {}
 
 func (x *BlobPutRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_proto_msgTypes[27]
+	mi := &file_atrium_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2064,7 +2231,7 @@ func (x *BlobPutRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BlobPutRequest.ProtoReflect.Descriptor instead.
 func (*BlobPutRequest) Descriptor() ([]byte, []int) {
-	return file_atrium_proto_rawDescGZIP(), []int{27}
+	return file_atrium_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *BlobPutRequest) GetCallId() uint64 {
@@ -2106,7 +2273,7 @@ type BlobGetResponse struct {
 
 func (x *BlobGetResponse) Reset() {
 	*x = BlobGetResponse{}
-	mi := &file_atrium_proto_msgTypes[28]
+	mi := &file_atrium_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2118,7 +2285,7 @@ func (x *BlobGetResponse) String() string {
 func (*BlobGetResponse) ProtoMessage() {}
 
 func (x *BlobGetResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_proto_msgTypes[28]
+	mi := &file_atrium_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2131,7 +2298,7 @@ func (x *BlobGetResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BlobGetResponse.ProtoReflect.Descriptor instead.
 func (*BlobGetResponse) Descriptor() ([]byte, []int) {
-	return file_atrium_proto_rawDescGZIP(), []int{28}
+	return file_atrium_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *BlobGetResponse) GetContentType() string {
@@ -2167,7 +2334,7 @@ type Resource struct {
 
 func (x *Resource) Reset() {
 	*x = Resource{}
-	mi := &file_atrium_proto_msgTypes[29]
+	mi := &file_atrium_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2179,7 +2346,7 @@ func (x *Resource) String() string {
 func (*Resource) ProtoMessage() {}
 
 func (x *Resource) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_proto_msgTypes[29]
+	mi := &file_atrium_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2192,7 +2359,7 @@ func (x *Resource) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Resource.ProtoReflect.Descriptor instead.
 func (*Resource) Descriptor() ([]byte, []int) {
-	return file_atrium_proto_rawDescGZIP(), []int{29}
+	return file_atrium_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *Resource) GetType() string {
@@ -2234,7 +2401,7 @@ type AuthorizeRequest struct {
 
 func (x *AuthorizeRequest) Reset() {
 	*x = AuthorizeRequest{}
-	mi := &file_atrium_proto_msgTypes[30]
+	mi := &file_atrium_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2246,7 +2413,7 @@ func (x *AuthorizeRequest) String() string {
 func (*AuthorizeRequest) ProtoMessage() {}
 
 func (x *AuthorizeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_proto_msgTypes[30]
+	mi := &file_atrium_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2259,7 +2426,7 @@ func (x *AuthorizeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuthorizeRequest.ProtoReflect.Descriptor instead.
 func (*AuthorizeRequest) Descriptor() ([]byte, []int) {
-	return file_atrium_proto_rawDescGZIP(), []int{30}
+	return file_atrium_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *AuthorizeRequest) GetCallId() uint64 {
@@ -2293,7 +2460,7 @@ type AuthorizeResponse struct {
 
 func (x *AuthorizeResponse) Reset() {
 	*x = AuthorizeResponse{}
-	mi := &file_atrium_proto_msgTypes[31]
+	mi := &file_atrium_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2305,7 +2472,7 @@ func (x *AuthorizeResponse) String() string {
 func (*AuthorizeResponse) ProtoMessage() {}
 
 func (x *AuthorizeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_proto_msgTypes[31]
+	mi := &file_atrium_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2318,7 +2485,7 @@ func (x *AuthorizeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuthorizeResponse.ProtoReflect.Descriptor instead.
 func (*AuthorizeResponse) Descriptor() ([]byte, []int) {
-	return file_atrium_proto_rawDescGZIP(), []int{31}
+	return file_atrium_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *AuthorizeResponse) GetAllowed() bool {
@@ -2345,7 +2512,7 @@ type AuditRequest struct {
 
 func (x *AuditRequest) Reset() {
 	*x = AuditRequest{}
-	mi := &file_atrium_proto_msgTypes[32]
+	mi := &file_atrium_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2357,7 +2524,7 @@ func (x *AuditRequest) String() string {
 func (*AuditRequest) ProtoMessage() {}
 
 func (x *AuditRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_proto_msgTypes[32]
+	mi := &file_atrium_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2370,7 +2537,7 @@ func (x *AuditRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuditRequest.ProtoReflect.Descriptor instead.
 func (*AuditRequest) Descriptor() ([]byte, []int) {
-	return file_atrium_proto_rawDescGZIP(), []int{32}
+	return file_atrium_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *AuditRequest) GetCallId() uint64 {
@@ -2396,7 +2563,7 @@ type Ack struct {
 
 func (x *Ack) Reset() {
 	*x = Ack{}
-	mi := &file_atrium_proto_msgTypes[33]
+	mi := &file_atrium_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2408,7 +2575,7 @@ func (x *Ack) String() string {
 func (*Ack) ProtoMessage() {}
 
 func (x *Ack) ProtoReflect() protoreflect.Message {
-	mi := &file_atrium_proto_msgTypes[33]
+	mi := &file_atrium_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2421,7 +2588,7 @@ func (x *Ack) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Ack.ProtoReflect.Descriptor instead.
 func (*Ack) Descriptor() ([]byte, []int) {
-	return file_atrium_proto_rawDescGZIP(), []int{33}
+	return file_atrium_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *Ack) GetError() *Error {
@@ -2543,10 +2710,31 @@ const file_atrium_proto_rawDesc = "" +
 	"\x06string\x18\x05 \x01(\tH\x00R\x06string\x12\x16\n" +
 	"\x05bytes\x18\x06 \x01(\fH\x00R\x05bytes\x120\n" +
 	"\x04time\x18\a \x01(\v2\x1a.google.protobuf.TimestampH\x00R\x04timeB\x06\n" +
-	"\x04kind\"J\n" +
+	"\x04kind\"\x89\x01\n" +
 	"\tStatement\x12\x10\n" +
 	"\x03sql\x18\x01 \x01(\tR\x03sql\x12+\n" +
-	"\x04args\x18\x02 \x03(\v2\x17.atrium.plugin.v1.ValueR\x04args\"f\n" +
+	"\x04args\x18\x02 \x03(\v2\x17.atrium.plugin.v1.ValueR\x04args\x12=\n" +
+	"\vlist_filter\x18\x03 \x01(\v2\x1c.atrium.plugin.v1.ListFilterR\n" +
+	"listFilter\"\x93\x03\n" +
+	"\n" +
+	"ListFilter\x12\x16\n" +
+	"\x06action\x18\x01 \x01(\tR\x06action\x12#\n" +
+	"\rresource_type\x18\x02 \x01(\tR\fresourceType\x12\x14\n" +
+	"\x05param\x18\x03 \x01(\rR\x05param\x12\x1f\n" +
+	"\vlimit_param\x18\x04 \x01(\rR\n" +
+	"limitParam\x12.\n" +
+	"\x02id\x18\x05 \x01(\v2\x1e.atrium.plugin.v1.PolicyColumnR\x02id\x124\n" +
+	"\x05owner\x18\x06 \x01(\v2\x1e.atrium.plugin.v1.PolicyColumnR\x05owner\x12L\n" +
+	"\n" +
+	"attributes\x18\a \x03(\v2,.atrium.plugin.v1.ListFilter.AttributesEntryR\n" +
+	"attributes\x1a]\n" +
+	"\x0fAttributesEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x124\n" +
+	"\x05value\x18\x02 \x01(\v2\x1e.atrium.plugin.v1.PolicyColumnR\x05value:\x028\x01\"V\n" +
+	"\fPolicyColumn\x12\x16\n" +
+	"\x06column\x18\x01 \x01(\tR\x06column\x12\x12\n" +
+	"\x04type\x18\x02 \x01(\rR\x04type\x12\x1a\n" +
+	"\bnullable\x18\x03 \x01(\bR\bnullable\"f\n" +
 	"\x10StatementRequest\x12\x17\n" +
 	"\acall_id\x18\x01 \x01(\x04R\x06callId\x129\n" +
 	"\tstatement\x18\x02 \x01(\v2\x1b.atrium.plugin.v1.StatementR\tstatement\"6\n" +
@@ -2663,7 +2851,7 @@ func file_atrium_proto_rawDescGZIP() []byte {
 }
 
 var file_atrium_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_atrium_proto_msgTypes = make([]protoimpl.MessageInfo, 35)
+var file_atrium_proto_msgTypes = make([]protoimpl.MessageInfo, 38)
 var file_atrium_proto_goTypes = []any{
 	(Kind)(0),                     // 0: atrium.plugin.v1.Kind
 	(Source)(0),                   // 1: atrium.plugin.v1.Source
@@ -2684,32 +2872,35 @@ var file_atrium_proto_goTypes = []any{
 	(*Error)(nil),                 // 16: atrium.plugin.v1.Error
 	(*Value)(nil),                 // 17: atrium.plugin.v1.Value
 	(*Statement)(nil),             // 18: atrium.plugin.v1.Statement
-	(*StatementRequest)(nil),      // 19: atrium.plugin.v1.StatementRequest
-	(*Row)(nil),                   // 20: atrium.plugin.v1.Row
-	(*ResultSet)(nil),             // 21: atrium.plugin.v1.ResultSet
-	(*QueryResponse)(nil),         // 22: atrium.plugin.v1.QueryResponse
-	(*ExecResponse)(nil),          // 23: atrium.plugin.v1.ExecResponse
-	(*BatchRequest)(nil),          // 24: atrium.plugin.v1.BatchRequest
-	(*BatchResponse)(nil),         // 25: atrium.plugin.v1.BatchResponse
-	(*KeyRequest)(nil),            // 26: atrium.plugin.v1.KeyRequest
-	(*CacheGetResponse)(nil),      // 27: atrium.plugin.v1.CacheGetResponse
-	(*CacheSetRequest)(nil),       // 28: atrium.plugin.v1.CacheSetRequest
-	(*BlobPutRequest)(nil),        // 29: atrium.plugin.v1.BlobPutRequest
-	(*BlobGetResponse)(nil),       // 30: atrium.plugin.v1.BlobGetResponse
-	(*Resource)(nil),              // 31: atrium.plugin.v1.Resource
-	(*AuthorizeRequest)(nil),      // 32: atrium.plugin.v1.AuthorizeRequest
-	(*AuthorizeResponse)(nil),     // 33: atrium.plugin.v1.AuthorizeResponse
-	(*AuditRequest)(nil),          // 34: atrium.plugin.v1.AuditRequest
-	(*Ack)(nil),                   // 35: atrium.plugin.v1.Ack
-	nil,                           // 36: atrium.plugin.v1.Tenant.SettingsEntry
-	(*timestamppb.Timestamp)(nil), // 37: google.protobuf.Timestamp
+	(*ListFilter)(nil),            // 19: atrium.plugin.v1.ListFilter
+	(*PolicyColumn)(nil),          // 20: atrium.plugin.v1.PolicyColumn
+	(*StatementRequest)(nil),      // 21: atrium.plugin.v1.StatementRequest
+	(*Row)(nil),                   // 22: atrium.plugin.v1.Row
+	(*ResultSet)(nil),             // 23: atrium.plugin.v1.ResultSet
+	(*QueryResponse)(nil),         // 24: atrium.plugin.v1.QueryResponse
+	(*ExecResponse)(nil),          // 25: atrium.plugin.v1.ExecResponse
+	(*BatchRequest)(nil),          // 26: atrium.plugin.v1.BatchRequest
+	(*BatchResponse)(nil),         // 27: atrium.plugin.v1.BatchResponse
+	(*KeyRequest)(nil),            // 28: atrium.plugin.v1.KeyRequest
+	(*CacheGetResponse)(nil),      // 29: atrium.plugin.v1.CacheGetResponse
+	(*CacheSetRequest)(nil),       // 30: atrium.plugin.v1.CacheSetRequest
+	(*BlobPutRequest)(nil),        // 31: atrium.plugin.v1.BlobPutRequest
+	(*BlobGetResponse)(nil),       // 32: atrium.plugin.v1.BlobGetResponse
+	(*Resource)(nil),              // 33: atrium.plugin.v1.Resource
+	(*AuthorizeRequest)(nil),      // 34: atrium.plugin.v1.AuthorizeRequest
+	(*AuthorizeResponse)(nil),     // 35: atrium.plugin.v1.AuthorizeResponse
+	(*AuditRequest)(nil),          // 36: atrium.plugin.v1.AuditRequest
+	(*Ack)(nil),                   // 37: atrium.plugin.v1.Ack
+	nil,                           // 38: atrium.plugin.v1.Tenant.SettingsEntry
+	nil,                           // 39: atrium.plugin.v1.ListFilter.AttributesEntry
+	(*timestamppb.Timestamp)(nil), // 40: google.protobuf.Timestamp
 }
 var file_atrium_proto_depIdxs = []int32{
 	4,  // 0: atrium.plugin.v1.Manifest.routes:type_name -> atrium.plugin.v1.Route
 	5,  // 1: atrium.plugin.v1.Manifest.permissions:type_name -> atrium.plugin.v1.Permission
 	6,  // 2: atrium.plugin.v1.Manifest.settings:type_name -> atrium.plugin.v1.Setting
 	7,  // 3: atrium.plugin.v1.Manifest.migrations:type_name -> atrium.plugin.v1.Migration
-	36, // 4: atrium.plugin.v1.Tenant.settings:type_name -> atrium.plugin.v1.Tenant.SettingsEntry
+	38, // 4: atrium.plugin.v1.Tenant.settings:type_name -> atrium.plugin.v1.Tenant.SettingsEntry
 	8,  // 5: atrium.plugin.v1.HandleRequest.params:type_name -> atrium.plugin.v1.Pair
 	8,  // 6: atrium.plugin.v1.HandleRequest.query:type_name -> atrium.plugin.v1.Pair
 	8,  // 7: atrium.plugin.v1.HandleRequest.headers:type_name -> atrium.plugin.v1.Pair
@@ -2717,61 +2908,66 @@ var file_atrium_proto_depIdxs = []int32{
 	10, // 9: atrium.plugin.v1.HandleRequest.tenant:type_name -> atrium.plugin.v1.Tenant
 	12, // 10: atrium.plugin.v1.HandleRequest.prefetch:type_name -> atrium.plugin.v1.Prefetch
 	18, // 11: atrium.plugin.v1.Prefetch.statement:type_name -> atrium.plugin.v1.Statement
-	21, // 12: atrium.plugin.v1.Prefetch.result:type_name -> atrium.plugin.v1.ResultSet
+	23, // 12: atrium.plugin.v1.Prefetch.result:type_name -> atrium.plugin.v1.ResultSet
 	8,  // 13: atrium.plugin.v1.HandleResponse.headers:type_name -> atrium.plugin.v1.Pair
 	16, // 14: atrium.plugin.v1.HandleResponse.error:type_name -> atrium.plugin.v1.Error
 	14, // 15: atrium.plugin.v1.HandleResponse.checks:type_name -> atrium.plugin.v1.Check
-	31, // 16: atrium.plugin.v1.Check.resource:type_name -> atrium.plugin.v1.Resource
+	33, // 16: atrium.plugin.v1.Check.resource:type_name -> atrium.plugin.v1.Resource
 	0,  // 17: atrium.plugin.v1.Error.kind:type_name -> atrium.plugin.v1.Kind
 	15, // 18: atrium.plugin.v1.Error.fields:type_name -> atrium.plugin.v1.FieldError
 	1,  // 19: atrium.plugin.v1.Error.source:type_name -> atrium.plugin.v1.Source
-	37, // 20: atrium.plugin.v1.Value.time:type_name -> google.protobuf.Timestamp
+	40, // 20: atrium.plugin.v1.Value.time:type_name -> google.protobuf.Timestamp
 	17, // 21: atrium.plugin.v1.Statement.args:type_name -> atrium.plugin.v1.Value
-	18, // 22: atrium.plugin.v1.StatementRequest.statement:type_name -> atrium.plugin.v1.Statement
-	17, // 23: atrium.plugin.v1.Row.values:type_name -> atrium.plugin.v1.Value
-	20, // 24: atrium.plugin.v1.ResultSet.rows:type_name -> atrium.plugin.v1.Row
-	21, // 25: atrium.plugin.v1.QueryResponse.result:type_name -> atrium.plugin.v1.ResultSet
-	16, // 26: atrium.plugin.v1.QueryResponse.error:type_name -> atrium.plugin.v1.Error
-	16, // 27: atrium.plugin.v1.ExecResponse.error:type_name -> atrium.plugin.v1.Error
-	18, // 28: atrium.plugin.v1.BatchRequest.statements:type_name -> atrium.plugin.v1.Statement
-	21, // 29: atrium.plugin.v1.BatchResponse.results:type_name -> atrium.plugin.v1.ResultSet
-	16, // 30: atrium.plugin.v1.BatchResponse.error:type_name -> atrium.plugin.v1.Error
-	16, // 31: atrium.plugin.v1.CacheGetResponse.error:type_name -> atrium.plugin.v1.Error
-	16, // 32: atrium.plugin.v1.BlobGetResponse.error:type_name -> atrium.plugin.v1.Error
-	31, // 33: atrium.plugin.v1.AuthorizeRequest.resource:type_name -> atrium.plugin.v1.Resource
-	16, // 34: atrium.plugin.v1.AuthorizeResponse.error:type_name -> atrium.plugin.v1.Error
-	16, // 35: atrium.plugin.v1.Ack.error:type_name -> atrium.plugin.v1.Error
-	2,  // 36: atrium.plugin.v1.Plugin.GetManifest:input_type -> atrium.plugin.v1.ManifestRequest
-	11, // 37: atrium.plugin.v1.Plugin.Handle:input_type -> atrium.plugin.v1.HandleRequest
-	19, // 38: atrium.plugin.v1.Host.Query:input_type -> atrium.plugin.v1.StatementRequest
-	19, // 39: atrium.plugin.v1.Host.Exec:input_type -> atrium.plugin.v1.StatementRequest
-	24, // 40: atrium.plugin.v1.Host.Batch:input_type -> atrium.plugin.v1.BatchRequest
-	26, // 41: atrium.plugin.v1.Host.CacheGet:input_type -> atrium.plugin.v1.KeyRequest
-	28, // 42: atrium.plugin.v1.Host.CacheSet:input_type -> atrium.plugin.v1.CacheSetRequest
-	26, // 43: atrium.plugin.v1.Host.CacheDelete:input_type -> atrium.plugin.v1.KeyRequest
-	29, // 44: atrium.plugin.v1.Host.BlobPut:input_type -> atrium.plugin.v1.BlobPutRequest
-	26, // 45: atrium.plugin.v1.Host.BlobGet:input_type -> atrium.plugin.v1.KeyRequest
-	26, // 46: atrium.plugin.v1.Host.BlobDelete:input_type -> atrium.plugin.v1.KeyRequest
-	32, // 47: atrium.plugin.v1.Host.Authorize:input_type -> atrium.plugin.v1.AuthorizeRequest
-	34, // 48: atrium.plugin.v1.Host.Audit:input_type -> atrium.plugin.v1.AuditRequest
-	3,  // 49: atrium.plugin.v1.Plugin.GetManifest:output_type -> atrium.plugin.v1.Manifest
-	13, // 50: atrium.plugin.v1.Plugin.Handle:output_type -> atrium.plugin.v1.HandleResponse
-	22, // 51: atrium.plugin.v1.Host.Query:output_type -> atrium.plugin.v1.QueryResponse
-	23, // 52: atrium.plugin.v1.Host.Exec:output_type -> atrium.plugin.v1.ExecResponse
-	25, // 53: atrium.plugin.v1.Host.Batch:output_type -> atrium.plugin.v1.BatchResponse
-	27, // 54: atrium.plugin.v1.Host.CacheGet:output_type -> atrium.plugin.v1.CacheGetResponse
-	35, // 55: atrium.plugin.v1.Host.CacheSet:output_type -> atrium.plugin.v1.Ack
-	35, // 56: atrium.plugin.v1.Host.CacheDelete:output_type -> atrium.plugin.v1.Ack
-	35, // 57: atrium.plugin.v1.Host.BlobPut:output_type -> atrium.plugin.v1.Ack
-	30, // 58: atrium.plugin.v1.Host.BlobGet:output_type -> atrium.plugin.v1.BlobGetResponse
-	35, // 59: atrium.plugin.v1.Host.BlobDelete:output_type -> atrium.plugin.v1.Ack
-	33, // 60: atrium.plugin.v1.Host.Authorize:output_type -> atrium.plugin.v1.AuthorizeResponse
-	35, // 61: atrium.plugin.v1.Host.Audit:output_type -> atrium.plugin.v1.Ack
-	49, // [49:62] is the sub-list for method output_type
-	36, // [36:49] is the sub-list for method input_type
-	36, // [36:36] is the sub-list for extension type_name
-	36, // [36:36] is the sub-list for extension extendee
-	0,  // [0:36] is the sub-list for field type_name
+	19, // 22: atrium.plugin.v1.Statement.list_filter:type_name -> atrium.plugin.v1.ListFilter
+	20, // 23: atrium.plugin.v1.ListFilter.id:type_name -> atrium.plugin.v1.PolicyColumn
+	20, // 24: atrium.plugin.v1.ListFilter.owner:type_name -> atrium.plugin.v1.PolicyColumn
+	39, // 25: atrium.plugin.v1.ListFilter.attributes:type_name -> atrium.plugin.v1.ListFilter.AttributesEntry
+	18, // 26: atrium.plugin.v1.StatementRequest.statement:type_name -> atrium.plugin.v1.Statement
+	17, // 27: atrium.plugin.v1.Row.values:type_name -> atrium.plugin.v1.Value
+	22, // 28: atrium.plugin.v1.ResultSet.rows:type_name -> atrium.plugin.v1.Row
+	23, // 29: atrium.plugin.v1.QueryResponse.result:type_name -> atrium.plugin.v1.ResultSet
+	16, // 30: atrium.plugin.v1.QueryResponse.error:type_name -> atrium.plugin.v1.Error
+	16, // 31: atrium.plugin.v1.ExecResponse.error:type_name -> atrium.plugin.v1.Error
+	18, // 32: atrium.plugin.v1.BatchRequest.statements:type_name -> atrium.plugin.v1.Statement
+	23, // 33: atrium.plugin.v1.BatchResponse.results:type_name -> atrium.plugin.v1.ResultSet
+	16, // 34: atrium.plugin.v1.BatchResponse.error:type_name -> atrium.plugin.v1.Error
+	16, // 35: atrium.plugin.v1.CacheGetResponse.error:type_name -> atrium.plugin.v1.Error
+	16, // 36: atrium.plugin.v1.BlobGetResponse.error:type_name -> atrium.plugin.v1.Error
+	33, // 37: atrium.plugin.v1.AuthorizeRequest.resource:type_name -> atrium.plugin.v1.Resource
+	16, // 38: atrium.plugin.v1.AuthorizeResponse.error:type_name -> atrium.plugin.v1.Error
+	16, // 39: atrium.plugin.v1.Ack.error:type_name -> atrium.plugin.v1.Error
+	20, // 40: atrium.plugin.v1.ListFilter.AttributesEntry.value:type_name -> atrium.plugin.v1.PolicyColumn
+	2,  // 41: atrium.plugin.v1.Plugin.GetManifest:input_type -> atrium.plugin.v1.ManifestRequest
+	11, // 42: atrium.plugin.v1.Plugin.Handle:input_type -> atrium.plugin.v1.HandleRequest
+	21, // 43: atrium.plugin.v1.Host.Query:input_type -> atrium.plugin.v1.StatementRequest
+	21, // 44: atrium.plugin.v1.Host.Exec:input_type -> atrium.plugin.v1.StatementRequest
+	26, // 45: atrium.plugin.v1.Host.Batch:input_type -> atrium.plugin.v1.BatchRequest
+	28, // 46: atrium.plugin.v1.Host.CacheGet:input_type -> atrium.plugin.v1.KeyRequest
+	30, // 47: atrium.plugin.v1.Host.CacheSet:input_type -> atrium.plugin.v1.CacheSetRequest
+	28, // 48: atrium.plugin.v1.Host.CacheDelete:input_type -> atrium.plugin.v1.KeyRequest
+	31, // 49: atrium.plugin.v1.Host.BlobPut:input_type -> atrium.plugin.v1.BlobPutRequest
+	28, // 50: atrium.plugin.v1.Host.BlobGet:input_type -> atrium.plugin.v1.KeyRequest
+	28, // 51: atrium.plugin.v1.Host.BlobDelete:input_type -> atrium.plugin.v1.KeyRequest
+	34, // 52: atrium.plugin.v1.Host.Authorize:input_type -> atrium.plugin.v1.AuthorizeRequest
+	36, // 53: atrium.plugin.v1.Host.Audit:input_type -> atrium.plugin.v1.AuditRequest
+	3,  // 54: atrium.plugin.v1.Plugin.GetManifest:output_type -> atrium.plugin.v1.Manifest
+	13, // 55: atrium.plugin.v1.Plugin.Handle:output_type -> atrium.plugin.v1.HandleResponse
+	24, // 56: atrium.plugin.v1.Host.Query:output_type -> atrium.plugin.v1.QueryResponse
+	25, // 57: atrium.plugin.v1.Host.Exec:output_type -> atrium.plugin.v1.ExecResponse
+	27, // 58: atrium.plugin.v1.Host.Batch:output_type -> atrium.plugin.v1.BatchResponse
+	29, // 59: atrium.plugin.v1.Host.CacheGet:output_type -> atrium.plugin.v1.CacheGetResponse
+	37, // 60: atrium.plugin.v1.Host.CacheSet:output_type -> atrium.plugin.v1.Ack
+	37, // 61: atrium.plugin.v1.Host.CacheDelete:output_type -> atrium.plugin.v1.Ack
+	37, // 62: atrium.plugin.v1.Host.BlobPut:output_type -> atrium.plugin.v1.Ack
+	32, // 63: atrium.plugin.v1.Host.BlobGet:output_type -> atrium.plugin.v1.BlobGetResponse
+	37, // 64: atrium.plugin.v1.Host.BlobDelete:output_type -> atrium.plugin.v1.Ack
+	35, // 65: atrium.plugin.v1.Host.Authorize:output_type -> atrium.plugin.v1.AuthorizeResponse
+	37, // 66: atrium.plugin.v1.Host.Audit:output_type -> atrium.plugin.v1.Ack
+	54, // [54:67] is the sub-list for method output_type
+	41, // [41:54] is the sub-list for method input_type
+	41, // [41:41] is the sub-list for extension type_name
+	41, // [41:41] is the sub-list for extension extendee
+	0,  // [0:41] is the sub-list for field type_name
 }
 
 func init() { file_atrium_proto_init() }
@@ -2794,7 +2990,7 @@ func file_atrium_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_atrium_proto_rawDesc), len(file_atrium_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   35,
+			NumMessages:   38,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

@@ -28,13 +28,18 @@ func Migrations() fs.FS {
 	return sub
 }
 
-// ProjectFields is the allow-list of project lists.
-var ProjectFields = query.NewFields("projects", "id", map[string]query.Field{
+// ProjectFields is the allow-list of project lists, which hold only the
+// projects the tenant's policy lets the caller read: the policy sees each
+// row as the project's resource-level decisions do (api.guard.Project).
+var ProjectFields = query.WithResource(query.NewFields("projects", "id", map[string]query.Field{
 	"id":         {Column: "id", Type: query.UUID},
 	"name":       {Column: "name", Type: query.String, Sort: true},
 	"status":     {Column: "status", Type: query.Enum, Values: []string{"active", "archived"}, Filter: true},
 	"owner_id":   {Column: "owner_id", Type: query.UUID, Filter: true},
 	"created_at": {Column: "created_at", Type: query.Time, Sort: true},
+}), query.Resource{
+	Type: "project", Action: "projects.project.read", ID: "id", Owner: "owner_id",
+	Attributes: map[string]string{"status": "status", "owner_id": "owner_id", "name": "name"},
 })
 
 // TaskFields is the allow-list of a project's task lists; project_id is
