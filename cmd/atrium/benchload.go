@@ -55,6 +55,8 @@ ATRIUM_OPERATOR_PASSWORD, and removes the tenants it made. PocketBase's
 superuser is POCKETBASE_EMAIL / POCKETBASE_PASSWORD.
 
 The load generator shares the machine with the servers: measure on a quiet one.`,
+		Example: `  make build && bin/atrium dev bench-load
+  POCKETBASE_URL=http://127.0.0.1:8090 bin/atrium dev bench-load --rounds 3`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if roundsErr != nil && !cmd.Flags().Changed("rounds") {

@@ -76,3 +76,19 @@ func TestCallReportsProblems(t *testing.T) {
 		})
 	}
 }
+
+// A backup goes where the user says, or into the current directory under
+// the server's name: never where a name with a path would put it.
+func TestSuggestedName(t *testing.T) {
+	for cd, want := range map[string]string{
+		`attachment; filename="acme-20260301T120000Z.atrium-backup.tar.gz"`: "acme-20260301T120000Z.atrium-backup.tar.gz",
+		`attachment; filename=acme.tar.gz`:                                  "acme.tar.gz",
+		`attachment; filename="../../etc/cron.d/x"`:                         "x",
+		`attachment; filename="..\\..\\x"`:                                  "x",
+		`attachment; filename=".."`:                                         "",
+		`attachment`:                                                        "",
+		``:                                                                  "",
+	} {
+		assert.Equal(t, want, suggestedName(cd), cd)
+	}
+}

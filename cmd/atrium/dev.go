@@ -19,7 +19,9 @@ import (
 const defaultTestServer = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
 
 func newDevCommand() *cobra.Command {
-	dev := &cobra.Command{Use: "dev", Short: "Development helpers"}
+	dev := &cobra.Command{Use: "dev", Short: "Development helpers",
+		Long: `Helpers for working on Atrium itself: a PostgreSQL server for the tests, and the
+load benchmark against the real binaries (docs/development.md).`}
 	var dir string
 	with := &cobra.Command{
 		Use:   "with-postgres -- COMMAND [ARGS...]",
@@ -27,7 +29,8 @@ func newDevCommand() *cobra.Command {
 		Long: `Runs COMMAND with ATRIUM_TEST_DATABASE_URL set: to its current value if set,
 else to the local server on 127.0.0.1:5432 if it answers, else to a private
 cluster started under --dir for the run and stopped after it.`,
-		Args: cobra.MinimumNArgs(1),
+		Example: `  atrium dev with-postgres -- go test ./core/...`,
+		Args:    cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return withPostgres(cmd.Context(), dir, args, cmd.ErrOrStderr())
 		},

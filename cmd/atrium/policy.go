@@ -14,6 +14,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/atriumhq/atrium/core/api/model"
 	"github.com/atriumhq/atrium/core/kernel"
 	"github.com/atriumhq/atrium/core/opa"
 	"github.com/atriumhq/atrium/core/policy"
@@ -23,12 +24,12 @@ import (
 var errPolicyInvalid = fmt.Errorf("the policy was refused: %w", errReported)
 
 func newPolicyCommand() *cobra.Command {
-	cmd := &cobra.Command{
-		Use:   "policy",
-		Short: "Test tenant policies in the sandbox offline, push, list, roll back and remove them",
-	}
-	cmd.AddCommand(newPolicyTestCommand(), newPolicyPushCommand(), newPolicyListCommand(), newPolicyRollbackCommand(), newPolicyDeleteCommand())
-	return cmd
+	return group("policy", "Test tenant policies offline, push, list, evaluate, roll back and remove them",
+		`A tenant's policy is a set of Rego modules (docs/policies.md). test checks them
+offline in the sandbox; the other commands act on the tenant of a tenant
+admin's sign-in, or with --tenant on any tenant as an operator (break glass).`,
+		newPolicyTestCommand(), newPolicyPushCommand(), newPolicyListCommand(), newPolicyVersionsCommand(),
+		newPolicyEvalCommand(), newPolicyRollbackCommand(), newPolicyDeleteCommand())
 }
 
 func newPolicyTestCommand() *cobra.Command {
@@ -46,7 +47,8 @@ what passes here is accepted on upload by an atriumd of the same version.
 
 Files whose names cannot name a module, and tests without their module, are
 skipped with a note on stderr. It exits 1 when the policy is refused.`,
-		Args: cobra.ExactArgs(1),
+		Example: `  atrium policy test ./policies`,
+		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			modules, err := readModules(args[0], cmd.ErrOrStderr())
 			if err != nil {
@@ -137,6 +139,7 @@ func readModules(dir string, warn io.Writer) ([]policy.Module, error) {
 
 func newPolicyPushCommand() *cobra.Command {
 	var r remote
+	var shadow bool
 	var testsFile string
 	cmd := &cobra.Command{
 		Use:   "push NAME FILE [--tests TESTFILE]",
@@ -145,18 +148,18 @@ func newPolicyPushCommand() *cobra.Command {
 with a tenant admin's token. atriumd compiles it with the tenant's other
 modules in the sandbox and runs all their tests; it activates the version only
 when they pass, and otherwise answers 422 policy_invalid with the messages.`,
-		Args: cobra.ExactArgs(2),
+		Example: `  atrium policy push guard guard.rego --tests guard_test.rego`,
+		Args:    cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			name := args[0]
 			rego, err := os.ReadFile(args[1])
 			if err != nil {
 				return err
 			}
-			var in struct {
-				Rego  string `json:"rego"`
-				Tests string `json:"tests"`
+			in := model.PutPolicyRequest{Rego: string(rego)}
+			if shadow {
+				in.Mode = "shadow"
 			}
-			in.Rego = string(rego)
 			if testsFile != "" {
 				tests, err := os.ReadFile(testsFile)
 				if err != nil {
@@ -164,18 +167,20 @@ when they pass, and otherwise answers 422 policy_invalid with the messages.`,
 				}
 				in.Tests = string(tests)
 			}
-			var m struct { // core/api.PolicyModule
-				Name    string `json:"name"`
-				Version int    `json:"version"`
-			}
+			var m model.PolicyModule
 			if err := r.call(cmd.Context(), http.MethodPut, "/api/v1/policies/"+url.PathEscape(name), in, &m); err != nil {
+				return err
+			}
+			if shadow {
+				_, err = fmt.Fprintf(cmd.OutOrStdout(), "policy %s: version %d stored as the shadow version (not active)\n", m.Name, m.Version)
 				return err
 			}
 			_, err = fmt.Fprintf(cmd.OutOrStdout(), "policy %s: version %d activated\n", m.Name, m.Version)
 			return err
 		},
 	}
-	r.addFlags(cmd, "a tenant admin's access token")
+	r.addFlags(cmd, asTenant)
+	cmd.Flags().BoolVar(&shadow, "shadow", false, "store it as the tenant's shadow version, decided beside the active one without effect (docs/policies.md)")
 	cmd.Flags().StringVar(&testsFile, "tests", "", "a file of Rego tests for the module")
 	return cmd
 }

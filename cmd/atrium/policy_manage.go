@@ -1,15 +1,15 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
 	"strconv"
 	"text/tabwriter"
-	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/atriumhq/atrium/core/api/model"
 )
 
 // policyTarget says whose policy a command acts on: the token's own tenant
@@ -21,8 +21,14 @@ type policyTarget struct {
 }
 
 func (p *policyTarget) addFlags(cmd *cobra.Command, changes bool) {
-	p.remote.addFlags(cmd, "a tenant admin's access token, or an operator's with --tenant")
+	p.addFlagsAs(cmd, func() string {
+		if p.tenant != "" {
+			return asOperator
+		}
+		return asTenant
+	}, "a tenant admin's access token, or an operator's with --tenant")
 	cmd.Flags().StringVar(&p.tenant, "tenant", "", "act on this tenant's policy as a platform operator (break glass)")
+	_ = cmd.RegisterFlagCompletionFunc("tenant", completeTenants)
 	if changes {
 		cmd.Flags().StringVar(&p.reason, "reason", "", "why, for the tenant's audit log (required with --tenant)")
 	}
@@ -40,9 +46,9 @@ func (p *policyTarget) path(rest string) string {
 func (p *policyTarget) body(in map[string]any) (map[string]any, error) {
 	switch {
 	case p.tenant == "" && p.reason != "":
-		return nil, errors.New("--reason goes with --tenant: a tenant admin's changes are audited as theirs")
+		return nil, usagef("--reason goes with --tenant: a tenant admin's changes are audited as theirs")
 	case p.tenant != "" && p.reason == "":
-		return nil, errors.New("--reason is required with --tenant: it goes into the tenant's audit log")
+		return nil, usagef("--reason is required with --tenant: it goes into the tenant's audit log")
 	case p.tenant != "":
 		if in == nil {
 			in = map[string]any{}
@@ -54,40 +60,35 @@ func (p *policyTarget) body(in map[string]any) (map[string]any, error) {
 
 func newPolicyListCommand() *cobra.Command {
 	var p policyTarget
+	var o output
 	cmd := &cobra.Command{
 		Use:   "list [--tenant SLUG]",
 		Short: "List a tenant's policy modules, the active version of each",
-		Args:  cobra.NoArgs,
+		Example: `  atrium policy list
+  atrium policy list --tenant acme -o yaml   # an operator, any tenant`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			var list struct {
-				Items []struct {
-					Name      string    `json:"name"`
-					Version   int       `json:"version"`
-					CreatedAt time.Time `json:"created_at"`
-					CreatedBy string    `json:"created_by"`
-				} `json:"items"`
-			}
+			var list model.PolicyList
 			if err := p.call(cmd.Context(), http.MethodGet, p.path(""), nil, &list); err != nil {
 				return err
 			}
-			out := cmd.OutOrStdout()
-			if len(list.Items) == 0 {
-				_, err := fmt.Fprintln(out, "no policy modules: the base policy alone decides")
+			if list.Items == nil {
+				list.Items = []model.PolicyModule{}
+			}
+			if o.format == formatTable && len(list.Items) == 0 {
+				_, err := fmt.Fprintln(cmd.OutOrStdout(), "no policy modules: the base policy alone decides")
 				return err
 			}
-			w := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
-			fmt.Fprintln(w, "NAME\tVERSION\tCREATED\tBY")
-			for _, m := range list.Items {
-				by := m.CreatedBy
-				if by == "" {
-					by = "-"
+			return o.print(cmd.OutOrStdout(), list, func(w *tabwriter.Writer) {
+				cells(w, "NAME", "VERSION", "CREATED", "BY")
+				for _, m := range list.Items {
+					cells(w, m.Name, strconv.Itoa(m.Version), ts(m.CreatedAt), or(m.CreatedBy, "-"))
 				}
-				fmt.Fprintf(w, "%s\t%d\t%s\t%s\n", m.Name, m.Version, m.CreatedAt.UTC().Format(time.RFC3339), by)
-			}
-			return w.Flush()
+			})
 		},
 	}
 	p.addFlags(cmd, false)
+	o.addFlag(cmd)
 	return cmd
 }
 
@@ -99,20 +100,20 @@ func newPolicyRollbackCommand() *cobra.Command {
 		Long: `rollback re-activates VERSION of the module NAME, checked and tested again
 first. With --tenant, an operator does it on that tenant's policy (break glass),
 and --reason is recorded with it in the tenant's audit log.`,
-		Args: cobra.ExactArgs(2),
+		Example: `  atrium policy rollback guard 2
+  atrium policy rollback guard 2 --tenant acme --reason "INC-42: admins locked out"`,
+		Args:              cobra.ExactArgs(2),
+		ValidArgsFunction: completePolicies(&p),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			version, err := strconv.Atoi(args[1])
 			if err != nil || version < 1 {
-				return fmt.Errorf("VERSION %q: want a version number", args[1])
+				return usagef("VERSION %q: want a version number", args[1])
 			}
 			in, err := p.body(map[string]any{"version": version})
 			if err != nil {
 				return err
 			}
-			var m struct {
-				Name    string `json:"name"`
-				Version int    `json:"version"`
-			}
+			var m model.PolicyModule
 			if err := p.call(cmd.Context(), http.MethodPost, p.path("/"+url.PathEscape(args[0])+"/rollback"), in, &m); err != nil {
 				return err
 			}
@@ -132,7 +133,10 @@ func newPolicyDeleteCommand() *cobra.Command {
 		Long: `delete removes the module NAME from the tenant's policy. With --tenant, an
 operator does it on that tenant's policy (break glass), and --reason is
 recorded with it in the tenant's audit log.`,
-		Args: cobra.ExactArgs(1),
+		Example: `  atrium policy delete guard
+  atrium policy delete guard --tenant acme --reason "INC-42: admins locked out"`,
+		Args:              cobra.ExactArgs(1),
+		ValidArgsFunction: completePolicies(&p),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			in, err := p.body(nil)
 			if err != nil {

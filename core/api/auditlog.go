@@ -3,53 +3,20 @@ package api
 import (
 	"context"
 	"encoding/hex"
-	"encoding/json"
 	"net/http"
 	"net/url"
 	"time"
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/atriumhq/atrium/core/api/model"
 	"github.com/atriumhq/atrium/core/audit"
 	"github.com/atriumhq/atrium/core/kernel"
 	"github.com/atriumhq/atrium/core/spec"
 )
 
-// AuditRecord is one record of a tenant's audit log. seq, hash and
-// prev_hash are null until the record is sealed into the chain (moments
-// after its commit).
-type AuditRecord struct {
-	Seq           *int64          `json:"seq"`
-	At            time.Time       `json:"at"`
-	Actor         audit.Actor     `json:"actor"`
-	Action        string          `json:"action"`
-	Resource      audit.Resource  `json:"resource"`
-	Outcome       audit.Outcome   `json:"outcome"`
-	Reasons       []string        `json:"reasons"`
-	PolicyVersion string          `json:"policy_version"`
-	RequestID     string          `json:"request_id"`
-	IP            string          `json:"ip"`
-	UserAgent     string          `json:"user_agent"`
-	Details       json.RawMessage `json:"details"`
-	Hash          *string         `json:"hash"`
-	PrevHash      *string         `json:"prev_hash"`
-}
-
-// AuditList is a page of audit records, newest first.
-type AuditList struct {
-	Items      []AuditRecord `json:"items"`
-	NextCursor *string       `json:"next_cursor"`
-}
-
-// CheckpointResponse is a signed checkpoint of a tenant's chain.
-type CheckpointResponse struct {
-	Seq   int64  `json:"seq"`
-	Hash  string `json:"hash"`
-	Token string `json:"token"`
-}
-
 func auditRecord(r *audit.Record) AuditRecord {
-	out := AuditRecord{At: r.At.UTC(), Actor: r.Actor, Action: r.Action, Resource: r.Resource, Outcome: r.Outcome,
+	out := AuditRecord{At: r.At.UTC(), Actor: model.AuditActor(r.Actor), Action: r.Action, Resource: model.AuditResource(r.Resource), Outcome: string(r.Outcome),
 		Reasons: nonNil(r.Reasons), PolicyVersion: r.PolicyVersion, RequestID: r.RequestID, IP: r.IP,
 		UserAgent: r.UserAgent, Details: r.Details}
 	if r.Sealed() {
@@ -80,12 +47,13 @@ func AuditRoutes(log *audit.Log, tenants AuditTenants, cps *audit.Checkpoints) [
 		}
 		return listAudit(c, log, t)
 	})
-	verify := Output(func(c *gin.Context) (audit.Verification, error) {
+	verify := Output(func(c *gin.Context) (model.AuditVerification, error) {
 		t, err := tenantOf(c)
 		if err != nil {
-			return audit.Verification{}, err
+			return model.AuditVerification{}, err
 		}
-		return log.Verify(c.Request.Context(), t)
+		v, err := log.Verify(c.Request.Context(), t)
+		return model.AuditVerification(v), err
 	})
 	return []Route{
 		{

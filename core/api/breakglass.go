@@ -13,18 +13,6 @@ import (
 	"github.com/atriumhq/atrium/core/tenancy"
 )
 
-// BreakGlassRequest is an operator's reason for changing a tenant's policy;
-// it goes into the tenant's audit log with the change.
-type BreakGlassRequest struct {
-	Reason string `json:"reason" validate:"required,max=1000"`
-}
-
-// BreakGlassRollbackRequest activates an earlier version, for a reason.
-type BreakGlassRollbackRequest struct {
-	Version int    `json:"version" validate:"required,min=1"`
-	Reason  string `json:"reason" validate:"required,max=1000"`
-}
-
 // BreakGlassRoutes let platform operators read a tenant's policy and roll
 // back or remove a module when its own admins cannot (policies.md): each
 // change commits together with its record in the tenant's audit log, the

@@ -4,64 +4,10 @@ import (
 	"net/http"
 
 	"github.com/gin-gonic/gin"
-	"github.com/google/uuid"
 
 	"github.com/atriumhq/atrium/core/identity"
 	"github.com/atriumhq/atrium/core/kernel"
 )
-
-// OperatorLoginRequest is the body of POST /api/v1/operator/login.
-type OperatorLoginRequest struct {
-	Email    string `json:"email" validate:"required,max=254"`
-	Password string `json:"password" validate:"required,max=1024" audit:"secret"`
-}
-
-// LoginRequest is the body of POST /api/v1/auth/login.
-type LoginRequest struct {
-	Tenant   string `json:"tenant" validate:"required,max=64"`
-	Email    string `json:"email" validate:"required,max=254"`
-	Password string `json:"password" validate:"required,max=1024" audit:"secret"`
-}
-
-// RefreshRequest is the body of POST /api/v1/auth/refresh and
-// /api/v1/operator/refresh.
-type RefreshRequest struct {
-	RefreshToken string `json:"refresh_token" validate:"required,max=256" audit:"secret"`
-}
-
-// TokenResponse carries an access token and the refresh token that renews
-// it; expires_in is the access token's lifetime in seconds.
-type TokenResponse struct {
-	AccessToken  string `json:"access_token"`
-	RefreshToken string `json:"refresh_token"`
-	TokenType    string `json:"token_type"`
-	ExpiresIn    int    `json:"expires_in"`
-}
-
-// MeResponse is the signed-in tenant user.
-type MeResponse struct {
-	User   MeUser   `json:"user"`
-	Tenant MeTenant `json:"tenant"`
-}
-
-// MeUser is the principal part of MeResponse: a user, or a service
-// account (type "service", no email).
-type MeUser struct {
-	ID    uuid.UUID `json:"id"`
-	Type  string    `json:"type"`
-	Email string    `json:"email"`
-	Name  string    `json:"name"`
-	Roles []string  `json:"roles"`
-	// Permissions are what the roles hold (before tenant policies refine
-	// individual decisions).
-	Permissions []string `json:"permissions"`
-}
-
-// MeTenant is the tenant part of MeResponse.
-type MeTenant struct {
-	ID   uuid.UUID `json:"id"`
-	Slug string    `json:"slug"`
-}
 
 func tokenResponse(c *gin.Context, p identity.TokenPair) TokenResponse {
 	c.Header("Cache-Control", "no-store") // RFC 6749 5.1: tokens are never cached

@@ -14,81 +14,6 @@ import (
 	"github.com/atriumhq/atrium/internal/listquery"
 )
 
-// PolicyModule is one version of a tenant policy module.
-type PolicyModule struct {
-	Name      string    `json:"name"`
-	Version   int       `json:"version"`
-	Rego      string    `json:"rego"`
-	Tests     string    `json:"tests,omitempty"`
-	Active    bool      `json:"active"`
-	CreatedAt time.Time `json:"created_at"`
-	CreatedBy string    `json:"created_by,omitempty"`
-}
-
-// PolicyList lists policy modules or versions.
-type PolicyList struct {
-	Items []PolicyModule `json:"items"`
-}
-
-// PutPolicyRequest is the body of PUT /api/v1/policies/{name}.
-type PutPolicyRequest struct {
-	Rego  string `json:"rego" validate:"required"`
-	Tests string `json:"tests"`
-	// Mode "shadow" stores the version as the tenant's shadow version
-	// instead of activating it (docs/policies.md); default "active".
-	Mode string `json:"mode" validate:"omitempty,oneof=active shadow"`
-}
-
-// RollbackRequest is the body of POST /api/v1/policies/{name}/rollback.
-type RollbackRequest struct {
-	Version int `json:"version" validate:"required,min=1"`
-}
-
-// EvaluateRequest is a dry run: a subject (the caller when absent), an
-// action and optionally a resource. Mode "filter" shows instead the
-// condition a list of ResourceType, read with Action, gets for the subject.
-type EvaluateRequest struct {
-	Subject      *EvaluateSubject `json:"subject"`
-	Action       string           `json:"action" validate:"required,max=128"`
-	Resource     *access.Resource `json:"resource"`
-	Explain      bool             `json:"explain"`
-	Mode         string           `json:"mode" validate:"omitempty,oneof=decision filter"`
-	ResourceType string           `json:"resource_type" validate:"max=63"`
-}
-
-// EvaluateSubject describes a hypothetical subject; permissions default to
-// what its roles hold in this tenant.
-type EvaluateSubject struct {
-	ID          string         `json:"id"`
-	Email       string         `json:"email"`
-	Roles       []string       `json:"roles" validate:"max=20"`
-	Permissions []string       `json:"permissions" validate:"max=1000"`
-	Attributes  map[string]any `json:"attributes"`
-}
-
-// EvaluateResponse is the dry run's decision.
-type EvaluateResponse struct {
-	Allow         bool     `json:"allow"`
-	Reasons       []string `json:"reasons"`
-	PolicyVersion string   `json:"policy_version"`
-	Explanation   []string `json:"explanation,omitempty"`
-	// Filter mode: the list's condition, null when the list is not
-	// narrowed at all (and in a decision), and whether rows must still be
-	// decided one by one (part of the policy has no SQL form). Allow then
-	// says whether any row may be readable.
-	Filter   *EvaluateFilter `json:"filter"`
-	Fallback *bool           `json:"fallback,omitempty"`
-}
-
-// EvaluateFilter is a list's condition: SQL over columns named after the
-// resource's fields (id, owner_id, and each attribute by its name), with
-// $1, $2, ... standing for params. A list puts the columns its plugin maps
-// them to instead.
-type EvaluateFilter struct {
-	SQL    string `json:"sql"`
-	Params []any  `json:"params"`
-}
-
 // filterNotation names a list's columns after the resource's fields.
 var filterNotation = access.ListColumns{
 	ID:    &access.Column{Name: "id", Type: listquery.UUID},
@@ -214,7 +139,7 @@ func evaluationInput(c *gin.Context, in *EvaluateRequest, roles *access.Roles, a
 	input := access.Input{Action: in.Action, Request: RequestInput(c)}
 	input.Request.Time = access.RequestTime(time.Now())
 	if in.Resource != nil {
-		input.Resource = *in.Resource
+		input.Resource = access.Resource(*in.Resource)
 	}
 	if input.Resource.Attributes == nil {
 		input.Resource.Attributes = map[string]any{}

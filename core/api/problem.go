@@ -13,18 +13,6 @@ import (
 	"github.com/atriumhq/atrium/core/kernel"
 )
 
-// Problem is an RFC 9457 problem document, extended with Atrium's stable
-// machine-readable code, the request ID and field errors.
-type Problem struct {
-	Type      string              `json:"type"`
-	Title     string              `json:"title"`
-	Status    int                 `json:"status"`
-	Detail    string              `json:"detail,omitempty"`
-	Code      string              `json:"code"`
-	RequestID string              `json:"request_id,omitempty"`
-	Errors    []kernel.FieldError `json:"errors,omitempty"`
-}
-
 const problemContentType = "application/problem+json"
 
 // problemStatus maps each error kind to its HTTP status and default code.

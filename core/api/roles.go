@@ -6,38 +6,8 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/atriumhq/atrium/core/access"
+	"github.com/atriumhq/atrium/core/api/model"
 )
-
-// RoleResponse is a role with its effective permissions.
-type RoleResponse struct {
-	Name        string   `json:"name"`
-	Description string   `json:"description"`
-	Permissions []string `json:"permissions"`
-	Builtin     bool     `json:"builtin"`
-}
-
-// RoleList lists the tenant's roles.
-type RoleList struct {
-	Items []RoleResponse `json:"items"`
-}
-
-// CreateRoleRequest is the body of POST /api/v1/roles.
-type CreateRoleRequest struct {
-	Name        string   `json:"name" validate:"required,max=63"`
-	Description string   `json:"description" validate:"max=500"`
-	Permissions []string `json:"permissions" validate:"required,max=500,dive,min=1,max=128"`
-}
-
-// PutRoleRequest is the body of PUT /api/v1/roles/{name}.
-type PutRoleRequest struct {
-	Description string   `json:"description" validate:"max=500"`
-	Permissions []string `json:"permissions" validate:"required,max=500,dive,min=1,max=128"`
-}
-
-// PermissionList is the permission registry.
-type PermissionList struct {
-	Items []access.Permission `json:"items"`
-}
 
 func roleResponse(r *access.Role) RoleResponse {
 	perms := r.Permissions
@@ -107,7 +77,9 @@ func RoleRoutes(roles *access.Roles, registry *access.Registry) []Route {
 		{
 			Method: http.MethodGet, Path: "/api/v1/permissions", Summary: "The permission registry: the core's and every plugin's permissions",
 			Tags: tags, Access: Tenant,
-			Handler: Output(func(*gin.Context) (PermissionList, error) { return PermissionList{Items: registry.All()}, nil }),
+			Handler: Output(func(*gin.Context) (PermissionList, error) {
+				return PermissionList{Items: convert(registry.All(), func(p access.Permission) model.Permission { return model.Permission(p) })}, nil
+			}),
 		},
 	}
 }

@@ -2,7 +2,6 @@ package api
 
 import (
 	"net/http"
-	"time"
 
 	"github.com/gin-gonic/gin"
 	"github.com/google/uuid"
@@ -11,66 +10,6 @@ import (
 	"github.com/atriumhq/atrium/core/kernel"
 	"github.com/atriumhq/atrium/core/spec"
 )
-
-// ServiceAccountResponse is a service account as the API shows it.
-type ServiceAccountResponse struct {
-	ID          uuid.UUID `json:"id"`
-	Name        string    `json:"name"`
-	Description string    `json:"description"`
-	Roles       []string  `json:"roles"`
-	CreatedAt   time.Time `json:"created_at"`
-}
-
-// ServiceAccountList lists the tenant's service accounts.
-type ServiceAccountList struct {
-	Items      []ServiceAccountResponse `json:"items"`
-	NextCursor *string                  `json:"next_cursor"`
-}
-
-// CreateServiceAccountRequest is the body of POST /api/v1/service-accounts.
-type CreateServiceAccountRequest struct {
-	Name        string   `json:"name" validate:"required,max=200"`
-	Description string   `json:"description" validate:"max=500"`
-	Roles       []string `json:"roles" validate:"max=20,dive,min=1,max=63"`
-}
-
-// UpdateServiceAccountRequest is the body of PATCH /api/v1/service-accounts/{id}.
-type UpdateServiceAccountRequest struct {
-	Name        *string   `json:"name" validate:"omitempty,min=1,max=200"`
-	Description *string   `json:"description" validate:"omitempty,max=500"`
-	Roles       *[]string `json:"roles" validate:"omitempty,max=20,dive,min=1,max=63"`
-}
-
-// CreateKeyRequest is the body of POST /api/v1/service-accounts/{id}/keys.
-type CreateKeyRequest struct {
-	Name      string     `json:"name" validate:"required,max=200"`
-	ExpiresAt *time.Time `json:"expires_at"`
-}
-
-// CreatedKeyResponse is a new API key: key is the secret, shown only here.
-type CreatedKeyResponse struct {
-	ID        uuid.UUID  `json:"id"`
-	Key       string     `json:"key"`
-	Prefix    string     `json:"prefix"`
-	Name      string     `json:"name"`
-	ExpiresAt *time.Time `json:"expires_at"`
-}
-
-// KeyResponse is an API key as lists show it: never its secret.
-type KeyResponse struct {
-	ID         uuid.UUID  `json:"id"`
-	Name       string     `json:"name"`
-	Prefix     string     `json:"prefix"`
-	CreatedAt  time.Time  `json:"created_at"`
-	ExpiresAt  *time.Time `json:"expires_at"`
-	LastUsedAt *time.Time `json:"last_used_at"`
-	RevokedAt  *time.Time `json:"revoked_at"`
-}
-
-// KeyList lists a service account's keys.
-type KeyList struct {
-	Items []KeyResponse `json:"items"`
-}
 
 func serviceAccountResponse(a *identity.ServiceAccount) ServiceAccountResponse {
 	roles := a.Roles

@@ -2,7 +2,6 @@ package api
 
 import (
 	"net/http"
-	"time"
 
 	"github.com/gin-gonic/gin"
 	"github.com/google/uuid"
@@ -11,43 +10,6 @@ import (
 	"github.com/atriumhq/atrium/core/kernel"
 	"github.com/atriumhq/atrium/core/spec"
 )
-
-// UserResponse is a tenant user as the API shows it.
-type UserResponse struct {
-	ID        uuid.UUID `json:"id"`
-	Email     string    `json:"email"`
-	Name      string    `json:"name"`
-	Status    string    `json:"status"`
-	Roles     []string  `json:"roles"`
-	CreatedAt time.Time `json:"created_at"`
-}
-
-// UserList is a page of users.
-type UserList struct {
-	Items      []UserResponse `json:"items"`
-	NextCursor *string        `json:"next_cursor"`
-}
-
-// CreateUserRequest is the body of POST /api/v1/users.
-type CreateUserRequest struct {
-	Email    string   `json:"email" validate:"required,email,max=254"`
-	Password string   `json:"password" validate:"required" audit:"secret"`
-	Name     string   `json:"name" validate:"max=200"`
-	Roles    []string `json:"roles" validate:"max=20,dive,min=1,max=63"`
-}
-
-// UpdateUserRequest is the body of PATCH /api/v1/users/{id}.
-type UpdateUserRequest struct {
-	Name     *string   `json:"name" validate:"omitempty,max=200"`
-	Password *string   `json:"password" audit:"secret"`
-	Status   *string   `json:"status" validate:"omitempty,oneof=active disabled"`
-	Roles    *[]string `json:"roles" validate:"omitempty,max=20,dive,min=1,max=63"`
-}
-
-// UserRolesRequest is the body of PUT /api/v1/users/{id}/roles.
-type UserRolesRequest struct {
-	Roles []string `json:"roles" validate:"required,max=20,dive,min=1,max=63"`
-}
 
 func userResponse(u *identity.User) UserResponse {
 	roles := u.Roles

@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/atriumhq/atrium/core/api"
+	"github.com/atriumhq/atrium/core/api/model"
 	"github.com/atriumhq/atrium/core/audit"
 	"github.com/atriumhq/atrium/core/postgres/postgrestest"
 )
@@ -282,8 +283,8 @@ func TestOperatorsBreakGlassOnATenantsPolicy(t *testing.T) {
 
 	var details []string
 	for _, r := range s.auditLog(admin, "action=access.policy.write") {
-		if r.Actor.Type == "operator" && r.Outcome == audit.Success {
-			assert.Equal(t, audit.Resource{Type: "policy", ID: "lockdown"}, r.Resource)
+		if r.Actor.Type == "operator" && r.Outcome == string(audit.Success) {
+			assert.Equal(t, model.AuditResource{Type: "policy", ID: "lockdown"}, r.Resource)
 			details = append(details, string(r.Details))
 		}
 	}
