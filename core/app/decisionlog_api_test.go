@@ -62,7 +62,7 @@ func TestDecisionLogAnswersWhoReadWhat(t *testing.T) {
 	require.Len(t, reads, 3)
 	byMia := 0
 	for _, r := range reads {
-		assert.Equal(t, audit.Success, r.Outcome)
+		assert.Equal(t, string(audit.Success), r.Outcome)
 		assert.Equal(t, "user", r.Resource.Type)
 		assert.Regexp(t, `^base:.+\+tenant:\d+$`, r.PolicyVersion)
 		var details map[string]any
