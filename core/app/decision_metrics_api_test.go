@@ -14,12 +14,19 @@ import (
 // -1 when there is none.
 func (s *server) metric(series string) float64 {
 	s.t.Helper()
-	status, body := get(s.t, s.base+"/metrics")
-	require.Equal(s.t, http.StatusOK, status)
+	return metricAt(s.t, s.base, series)
+}
+
+// metricAt reads the metric line that starts with series from the
+// /metrics of the server at base, or -1 when there is none.
+func metricAt(t *testing.T, base, series string) float64 {
+	t.Helper()
+	status, body := get(t, base+"/metrics")
+	require.Equal(t, http.StatusOK, status)
 	for line := range strings.Lines(body) {
 		if rest, ok := strings.CutPrefix(line, series+" "); ok {
 			v, err := strconv.ParseFloat(strings.TrimSpace(rest), 64)
-			require.NoError(s.t, err, line)
+			require.NoError(t, err, line)
 			return v
 		}
 	}

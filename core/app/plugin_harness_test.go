@@ -302,16 +302,7 @@ func (s *pluginServer) healthy(token string) {
 // -1 when there is none.
 func (s *pluginServer) metric(series string) float64 {
 	s.t.Helper()
-	status, body := get(s.t, s.base+"/metrics")
-	require.Equal(s.t, http.StatusOK, status)
-	for line := range strings.Lines(body) {
-		if rest, ok := strings.CutPrefix(line, series+" "); ok {
-			v, err := strconv.ParseFloat(strings.TrimSpace(rest), 64)
-			require.NoError(s.t, err, line)
-			return v
-		}
-	}
-	return -1
+	return metricAt(s.t, s.base, series)
 }
 
 // result is one HTTP exchange.
